@@ -1,0 +1,1 @@
+//! Casenote Tracker server.
