@@ -1,1 +1,335 @@
-fn main() {}
+//! `tracker-server`: serve the API, migrate, manage users and tokens, import, back up, demo.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use tracker_server::{
+    audit,
+    auth::{self, Principal, Role},
+    config::Config,
+    demo,
+    http::AppState,
+    import::{self, ImportOutcome},
+    storage::{self, Db},
+};
+
+#[derive(Parser)]
+#[command(
+    name = "tracker-server",
+    version,
+    about = "Casenote Tracker: where every paper case-note folder is"
+)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables CASENOTE_* override it.
+    #[arg(long, short, global = true, env = "CASENOTE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the API until stopped (Ctrl-C or SIGTERM).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Manage API tokens for bridges and printers.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Import a case-note index from CSV; nothing is imported unless every row is valid.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Where to write the per-row error report (CSV) if rows are refused.
+        #[arg(long, default_value = "import-errors.csv")]
+        report: PathBuf,
+    },
+    /// Copy the live database to a new file (SQLite online backup; safe while serving).
+    Backup {
+        /// The new file to write.
+        to: PathBuf,
+    },
+    /// Check the audit log's hash chain from the first row to the last.
+    AuditVerify,
+    /// Run a demonstration hospital on localhost with demo data and sign-ins.
+    Demo {
+        /// Start again with a fresh demo database.
+        #[arg(long)]
+        reset: bool,
+        /// Patients to create.
+        #[arg(long, default_value_t = 3000)]
+        patients: usize,
+        /// Create the data and exit without serving (for scripts and tests).
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user. The password is read from standard input, or from the variable named by --password-env.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        /// porter, library, clinician, records_manager or admin.
+        #[arg(long)]
+        role: String,
+        /// Name of an environment variable holding the password (for scripts).
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// device (bridges, printers) or a person's role.
+        #[arg(long, default_value = "device")]
+        role: String,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CASENOTE_LOG")
+        .unwrap_or_else(|_| "info,tower_http=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    match cli.cmd {
+        Cmd::Serve => {
+            let db = open(&cfg)?;
+            run_server(db, cfg, None)
+        }
+        Cmd::Migrate => {
+            let db = open(&cfg)?;
+            println!(
+                "database {} is at schema version {}",
+                db.path().display(),
+                storage::migrations::CURRENT
+            );
+            Ok(())
+        }
+        Cmd::User {
+            cmd:
+                UserCmd::Add {
+                    username,
+                    display_name,
+                    role,
+                    password_env,
+                },
+        } => {
+            let role = Role::parse(&role)?;
+            let password = match password_env {
+                Some(var) => std::env::var(&var)
+                    .with_context(|| format!("environment variable {var} is not set"))?,
+                None => {
+                    eprintln!("password (read from standard input):");
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let hash = auth::hash_password(&password)?;
+            let db = open(&cfg)?;
+            let u = username.clone();
+            db.write_blocking(move |c| {
+                auth::insert_user(c, &u, &display_name, role, &hash)?;
+                audit::record(
+                    c,
+                    &Principal::system(),
+                    "user.create",
+                    None,
+                    None,
+                    &format!("user {u} as {}", role.as_str()),
+                )
+            })?;
+            println!("user {username} added as {}", role.as_str());
+            Ok(())
+        }
+        Cmd::Token {
+            cmd: TokenCmd::Create { name, role },
+        } => {
+            let role = Role::parse(&role)?;
+            let token = auth::new_token("ct_");
+            let db = open(&cfg)?;
+            let (t, n) = (token.clone(), name.clone());
+            db.write_blocking(move |c| {
+                auth::insert_api_token(c, &n, role, &t)?;
+                audit::record(
+                    c,
+                    &Principal::system(),
+                    "token.create",
+                    None,
+                    None,
+                    &format!("token {n} as {}", role.as_str()),
+                )
+            })?;
+            eprintln!(
+                "token {name} ({}) created; it is shown only once:",
+                role.as_str()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Cmd::Import { file, report } => {
+            let db = open(&cfg)?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} checked {pos} rows ({per_sec})")
+                    .expect("template"),
+            );
+            let out = import::import(&db, &Principal::system(), &cfg.identifiers.folder, f, |n| {
+                if n % 256 == 0 {
+                    bar.set_position(n)
+                }
+            })?;
+            bar.finish_and_clear();
+            match out {
+                ImportOutcome::Done(r) => {
+                    println!(
+                        "imported {} folder row(s); {} new patient(s)",
+                        r.rows, r.patients_created
+                    );
+                    Ok(())
+                }
+                ImportOutcome::Refused(errors) => {
+                    let mut w = csv::Writer::from_path(&report)?;
+                    for e in &errors {
+                        w.serialize(e)?;
+                    }
+                    w.flush()?;
+                    for e in errors.iter().take(10) {
+                        eprintln!("line {}: {}: {}", e.line, e.field, e.message);
+                    }
+                    bail!(
+                        "{} row(s) refused; nothing was imported; full report in {}",
+                        errors.len(),
+                        report.display()
+                    )
+                }
+            }
+        }
+        Cmd::Backup { to } => {
+            let bar = indicatif::ProgressBar::new(0);
+            storage::backup(&cfg.database.path, &to, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            println!(
+                "backed up {} to {}",
+                cfg.database.path.display(),
+                to.display()
+            );
+            Ok(())
+        }
+        Cmd::AuditVerify => {
+            let db = open(&cfg)?;
+            let n = db.read_blocking(audit::verify)?;
+            println!("audit log intact: {n} row(s) verified");
+            Ok(())
+        }
+        Cmd::Demo {
+            reset,
+            patients,
+            no_serve,
+        } => {
+            if std::env::var_os("CASENOTE_DATABASE").is_none() && cli.config.is_none() {
+                cfg.database.path = PathBuf::from("demo-data/casenote-demo.db");
+            }
+            if let Some(dir) = cfg
+                .database
+                .path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)?;
+            }
+            if reset {
+                for ext in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{ext}", cfg.database.path.display()));
+                }
+            }
+            let fresh = !cfg.database.path.exists();
+            let db = open(&cfg)?;
+            if fresh {
+                eprintln!("creating demo data in {} ...", cfg.database.path.display());
+                let s = demo::seed(&db, &cfg.identifiers, patients, 2026)?;
+                eprintln!(
+                    "demo data: {} patients, {} folders, {} movements over the last week",
+                    s.patients, s.folders, s.movements
+                );
+            }
+            if no_serve {
+                return Ok(());
+            }
+            run_server(db, cfg, Some(()))
+        }
+    }
+}
+
+fn open(cfg: &Config) -> Result<Db> {
+    Db::open(&cfg.database.path, cfg.database.readers)
+        .with_context(|| format!("opening database {}", cfg.database.path.display()))
+}
+
+fn run_server(db: Db, cfg: Config, demo: Option<()>) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+        let addr = listener.local_addr()?;
+        println!("Casenote Tracker listening on http://{addr}");
+        println!("  API description: http://{addr}/api/v1/openapi.json");
+        if demo.is_some() {
+            println!("  demo sign-ins (password {:?}):", demo::DEMO_PASSWORD);
+            for (u, name, role) in demo::DEMO_USERS {
+                println!("    {u:<10} {:<16} {name}", role.as_str());
+            }
+            println!("  try: curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"library\",\"password\":\"{}\"}}'", demo::DEMO_PASSWORD);
+        }
+        let state = AppState::new(db, cfg);
+        tracker_server::serve(listener, state, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

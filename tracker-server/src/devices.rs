@@ -1,0 +1,89 @@
+//! Device health reported by bridges: online, last read, queue depth, oldest queued event.
+
+use crate::{Error, Result};
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub bridge_id: String,
+    pub devices: Vec<DeviceReport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    pub device_id: String,
+    #[serde(default)]
+    pub description: String,
+    pub online: bool,
+    #[serde(default)]
+    pub last_read_at: Option<String>,
+    #[serde(default)]
+    pub queue_depth: i64,
+    #[serde(default)]
+    pub oldest_event_age_s: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceStatus {
+    pub device_id: String,
+    pub bridge_id: String,
+    pub description: String,
+    pub online: bool,
+    pub last_read_at: Option<String>,
+    pub queue_depth: i64,
+    pub oldest_event_age_s: Option<i64>,
+    pub last_heartbeat: String,
+}
+
+pub fn validate(h: &Heartbeat) -> Result<()> {
+    if h.bridge_id.is_empty() || h.bridge_id.len() > 100 {
+        return Err(Error::invalid("bridge_id", "must be 1-100 characters"));
+    }
+    if h.devices.len() > 256 {
+        return Err(Error::invalid("devices", "at most 256 devices per bridge"));
+    }
+    for (i, d) in h.devices.iter().enumerate() {
+        if d.device_id.is_empty() || d.device_id.len() > 100 {
+            return Err(Error::invalid(
+                format!("devices[{i}].device_id"),
+                "must be 1-100 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn record(c: &Connection, h: &Heartbeat, now: &str) -> Result<()> {
+    for d in &h.devices {
+        c.execute(
+            "INSERT INTO devices(device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8)
+             ON CONFLICT(device_id) DO UPDATE SET bridge_id=excluded.bridge_id, description=excluded.description, online=excluded.online,
+               last_read_at=excluded.last_read_at, queue_depth=excluded.queue_depth, oldest_event_age_s=excluded.oldest_event_age_s, last_heartbeat=excluded.last_heartbeat",
+            params![d.device_id, h.bridge_id, d.description, d.online, d.last_read_at, d.queue_depth, d.oldest_event_age_s, now],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {
+    let mut st = c.prepare("SELECT device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat FROM devices ORDER BY device_id")?;
+    let v = st
+        .query_map([], |r| {
+            Ok(DeviceStatus {
+                device_id: r.get(0)?,
+                bridge_id: r.get(1)?,
+                description: r.get(2)?,
+                online: r.get(3)?,
+                last_read_at: r.get(4)?,
+                queue_depth: r.get(5)?,
+                oldest_event_age_s: r.get(6)?,
+                last_heartbeat: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}

@@ -1,0 +1,238 @@
+//! Case-note folders (volumes). Each has an opaque barcode id allocated here; it never carries
+//! the CHI or a name.
+
+use crate::{
+    locations,
+    util::{ms_to_rfc3339, now_rfc3339},
+    Error, Result,
+};
+use label_printer::identifiers::{FilingNumber, FolderIdScheme};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+pub const TYPES: &[&str] = &[
+    "main",
+    "maternity",
+    "mental_health",
+    "xray",
+    "temporary",
+    "oncology",
+    "paediatric",
+    "other",
+];
+pub const STATUSES: &[&str] = &[
+    "active",
+    "missing",
+    "temporary",
+    "merged",
+    "closed",
+    "sent_for_scanning",
+    "destroyed",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFolder {
+    /// CHI or NHS number of the patient.
+    pub patient: String,
+    pub folder_type: String,
+    /// Code of the location the folder is filed at (normally the library).
+    pub home_location: String,
+    /// Six-digit terminal-digit filing number; derived from the serial when absent.
+    #[serde(default)]
+    pub filing_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Folder {
+    pub id: i64,
+    pub barcode: String,
+    pub patient_id: i64,
+    pub folder_type: String,
+    pub volume: i64,
+    pub volume_count: i64,
+    pub status: String,
+    pub filing_number: Option<String>,
+    pub home_location: String,
+    pub created_at: String,
+}
+
+const SELECT: &str = "SELECT f.id, f.barcode, f.patient_id, f.folder_type, f.volume, f.volume_count, f.status, f.filing_number, h.code, f.created_at
+  FROM folders f JOIN locations h ON h.id = f.home_location_id";
+
+fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Folder> {
+    Ok(Folder {
+        id: r.get(0)?,
+        barcode: r.get(1)?,
+        patient_id: r.get(2)?,
+        folder_type: r.get(3)?,
+        volume: r.get(4)?,
+        volume_count: r.get(5)?,
+        status: r.get(6)?,
+        filing_number: r.get(7)?,
+        home_location: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+pub fn get(c: &Connection, id: i64) -> Result<Folder> {
+    c.prepare_cached(&format!("{SELECT} WHERE f.id=?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("folder {id}")))
+}
+
+/// Find a folder by its barcode text (check character verified first).
+pub fn by_barcode(c: &Connection, scheme: &FolderIdScheme, barcode: &str) -> Result<Folder> {
+    let id = scheme
+        .parse(barcode)
+        .map_err(|e| Error::invalid("barcode", e.to_string()))?;
+    get(c, id.serial as i64).map_err(|_| Error::not_found(format!("folder {}", id.text)))
+}
+
+pub fn for_patient(c: &Connection, patient_id: i64) -> Result<Vec<Folder>> {
+    let mut st = c.prepare_cached(&format!(
+        "{SELECT} WHERE f.patient_id=?1 ORDER BY f.folder_type, f.volume"
+    ))?;
+    let v = st
+        .query_map([patient_id], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// Register a new folder; it becomes the next volume of that patient's folders of that type.
+pub fn create(
+    c: &Connection,
+    scheme: &FolderIdScheme,
+    patient_id: i64,
+    n: &NewFolder,
+) -> Result<Folder> {
+    if !TYPES.contains(&n.folder_type.as_str()) {
+        return Err(Error::invalid(
+            "folder_type",
+            format!("must be one of {}", TYPES.join(", ")),
+        ));
+    }
+    let home = locations::resolve_id(c, &n.home_location)?.ok_or_else(|| {
+        Error::invalid(
+            "home_location",
+            format!("no location with code {:?}", n.home_location),
+        )
+    })?;
+    let serial: i64 = c.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM folders", [], |r| {
+        r.get(0)
+    })?;
+    let filing = match &n.filing_number {
+        Some(f) => {
+            FilingNumber::parse(f).map_err(|e| Error::invalid("filing_number", e.to_string()))?
+        }
+        None => FilingNumber::from_serial(serial as u64),
+    };
+    let volume: i64 = c.query_row(
+        "SELECT COALESCE(MAX(volume), 0) + 1 FROM folders WHERE patient_id=?1 AND folder_type=?2",
+        params![patient_id, n.folder_type],
+        |r| r.get(0),
+    )?;
+    let barcode = scheme.format(serial as u64).text;
+    let status = if n.folder_type == "temporary" {
+        "temporary"
+    } else {
+        "active"
+    };
+    c.prepare_cached(
+        "INSERT INTO folders(id, barcode, patient_id, folder_type, volume, volume_count, status, filing_number, home_location_id, created_at)
+         VALUES (?1,?2,?3,?4,?5,?5,?6,?7,?8,?9)",
+    )?
+    .execute(params![serial, barcode, patient_id, n.folder_type, volume, status, filing.blocks(), home, now_rfc3339()])?;
+    c.prepare_cached("UPDATE folders SET volume_count=?1 WHERE patient_id=?2 AND folder_type=?3")?
+        .execute(params![volume, patient_id, n.folder_type])?;
+    get(c, serial)
+}
+
+pub fn set_status(c: &Connection, id: i64, status: &str) -> Result<Folder> {
+    if !STATUSES.contains(&status) {
+        return Err(Error::invalid(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let cur = get(c, id)?;
+    if cur.status == "destroyed" {
+        return Err(Error::Conflict(
+            "a destroyed folder cannot change status".into(),
+        ));
+    }
+    c.execute(
+        "UPDATE folders SET status=?1 WHERE id=?2",
+        params![status, id],
+    )?;
+    get(c, id)
+}
+
+/// A folder as listed at a location or in a report.
+#[derive(Debug, Serialize)]
+pub struct FolderAt {
+    pub barcode: String,
+    pub folder_type: String,
+    pub volume: i64,
+    pub volume_count: i64,
+    pub location: String,
+    pub since: String,
+    pub days_out: Option<i64>,
+    pub patient_id: i64,
+}
+
+/// Folders whose latest scan puts them at `location_id`.
+pub fn at_location(c: &Connection, location_id: i64, limit: i64) -> Result<Vec<FolderAt>> {
+    let mut st = c.prepare_cached(
+        "SELECT f.barcode, f.folder_type, f.volume, f.volume_count, l.code, f.cur_since, f.patient_id
+         FROM folders f JOIN locations l ON l.id = f.cur_location_id
+         WHERE f.cur_location_id=?1 ORDER BY f.cur_since LIMIT ?2",
+    )?;
+    let v = st
+        .query_map(params![location_id, limit], |r| {
+            Ok(FolderAt {
+                barcode: r.get(0)?,
+                folder_type: r.get(1)?,
+                volume: r.get(2)?,
+                volume_count: r.get(3)?,
+                location: r.get(4)?,
+                since: ms_to_rfc3339(r.get(5)?),
+                days_out: None,
+                patient_id: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// Folders whose current place is not a library or store, for longer than `days`.
+pub fn out_of_library(c: &Connection, days: i64, now_ms: i64, limit: i64) -> Result<Vec<FolderAt>> {
+    if !(0..=3650).contains(&days) {
+        return Err(Error::invalid("days", "must be 0..=3650"));
+    }
+    let cutoff = now_ms - days * 86_400_000;
+    let mut st = c.prepare_cached(
+        "SELECT f.barcode, f.folder_type, f.volume, f.volume_count, l.code, f.cur_since, f.patient_id
+         FROM locations l JOIN folders f ON f.cur_location_id = l.id
+         WHERE l.kind NOT IN ('library', 'store', 'shelf') AND f.cur_since < ?1
+           AND f.status NOT IN ('destroyed', 'closed')
+         ORDER BY f.cur_since LIMIT ?2",
+    )?;
+    let v = st
+        .query_map(params![cutoff, limit], |r| {
+            let since: i64 = r.get(5)?;
+            Ok(FolderAt {
+                barcode: r.get(0)?,
+                folder_type: r.get(1)?,
+                volume: r.get(2)?,
+                volume_count: r.get(3)?,
+                location: r.get(4)?,
+                since: ms_to_rfc3339(since),
+                days_out: Some((now_ms - since) / 86_400_000),
+                patient_id: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}

@@ -1,0 +1,701 @@
+//! JSON API handlers (v1). Each handler: authorise, call the domain layer, audit, answer.
+
+use super::{ApiError, ApiJson, ApiResult, AppState, Caller};
+use crate::{
+    audit,
+    auth::{self, Permission, Principal, Role},
+    devices, folders, locations, movements, patients,
+    util::{now_ms, now_rfc3339},
+    whereis, Error,
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    routing::{get, post, put},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/api/v1/openapi.json", get(super::openapi::serve))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/users", post(create_user))
+        .route("/api/v1/tokens", post(create_token))
+        .route(
+            "/api/v1/patients",
+            post(create_patient).get(search_patients),
+        )
+        .route("/api/v1/patients/merge", post(merge_patients))
+        .route("/api/v1/patients/{id}", get(get_patient))
+        .route("/api/v1/folders", post(create_folder))
+        .route("/api/v1/folders/{barcode}/status", put(set_folder_status))
+        .route(
+            "/api/v1/locations",
+            get(list_locations).post(create_location),
+        )
+        .route("/api/v1/locations/{code}/folders", get(folders_at_location))
+        .route("/api/v1/events", post(ingest_events))
+        .route("/api/v1/whereis/folder/{barcode}", get(whereis_folder))
+        .route("/api/v1/whereis/patient/{id}", get(whereis_patient))
+        .route("/api/v1/whereis/search", get(whereis_search))
+        .route("/api/v1/reports/out-of-library", get(out_of_library))
+        .route("/api/v1/devices", get(list_devices))
+        .route("/api/v1/devices/heartbeat", post(device_heartbeat))
+        .route("/api/v1/audit", get(read_audit))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_endpoint",
+        None,
+        "no such endpoint; see /api/v1/openapi.json",
+    )
+}
+
+async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    s.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await?;
+    Ok(Json(
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+    ))
+}
+
+/// Write audit rows for a read of patient data; the answer is only sent once this succeeds.
+async fn audit_reads(
+    s: &AppState,
+    who: &Principal,
+    action: &'static str,
+    rows: Vec<(Option<i64>, Option<i64>)>,
+    detail: String,
+) -> ApiResult<()> {
+    let who = who.clone();
+    s.db.write(move |c| {
+        for (p, f) in rows {
+            audit::record(c, &who, action, p, f, &detail)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+fn query_i64(
+    q: &HashMap<String, String>,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> ApiResult<i64> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                Error::invalid(
+                    name,
+                    format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+                .into()
+            }),
+    }
+}
+
+// ---------- sign-in ----------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(s): State<AppState>, ApiJson(l): ApiJson<Login>) -> ApiResult<Json<Value>> {
+    s.limiter.check(&l.username)?;
+    let u = l.username.clone();
+    let user = s.db.read(move |c| auth::user_for_login(c, &u)).await?;
+    // Verify even for unknown users so timing does not reveal which names exist.
+    let (ok, user) = match user {
+        Some((id, role, hash)) => {
+            let pw = l.password.clone();
+            let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
+                .await
+                .unwrap_or(false);
+            (ok, Some((id, role)))
+        }
+        None => {
+            let pw = l.password.clone();
+            let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0000000000000000000000000000000000000000000")).await;
+            (false, None)
+        }
+    };
+    let Some((id, role)) = user.filter(|_| ok) else {
+        s.limiter.failed(&l.username);
+        return Err(Error::Unauthorized.into());
+    };
+    s.limiter.succeeded(&l.username);
+    let token = auth::new_token("cs_");
+    let (t, hours) = (token.clone(), s.cfg.auth.session_hours);
+    let who = Principal {
+        actor: format!("user:{}", l.username),
+        role,
+    };
+    let expires =
+        s.db.write(move |c| {
+            let e = auth::insert_session(c, &t, id, hours)?;
+            audit::record(c, &who, "auth.login", None, None, "signed in")?;
+            Ok(e)
+        })
+        .await?;
+    Ok(Json(
+        json!({"token": token, "role": role, "expires_at": crate::util::ms_to_rfc3339(expires)}),
+    ))
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<StatusCode> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    s.db.write(move |c| {
+        auth::delete_session(c, &token)?;
+        audit::record(c, &who, "auth.logout", None, None, "signed out")
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(Caller(who): Caller) -> Json<Principal> {
+    Json(who)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    display_name: String,
+    role: String,
+    password: String,
+}
+
+async fn create_user(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(n): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    who.require(Permission::ManageUsers)?;
+    let role = Role::parse(&n.role)?;
+    let pw = n.password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))??;
+    let id =
+        s.db.write(move |c| {
+            let id = auth::insert_user(c, &n.username, &n.display_name, role, &hash)?;
+            audit::record(
+                c,
+                &who,
+                "user.create",
+                None,
+                None,
+                &format!("user {} as {}", n.username, role.as_str()),
+            )?;
+            Ok(id)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    role: String,
+}
+
+async fn create_token(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(n): ApiJson<NewToken>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    who.require(Permission::ManageUsers)?;
+    let role = Role::parse(&n.role)?;
+    let token = auth::new_token("ct_");
+    let t = token.clone();
+    let name = n.name.clone();
+    s.db.write(move |c| {
+        auth::insert_api_token(c, &n.name, role, &t)?;
+        audit::record(
+            c,
+            &who,
+            "token.create",
+            None,
+            None,
+            &format!("token {} as {}", n.name, role.as_str()),
+        )
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": name, "role": role, "token": token})),
+    ))
+}
+
+// ---------- patients ----------
+
+async fn create_patient(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(n): ApiJson<patients::NewPatient>,
+) -> ApiResult<(StatusCode, Json<patients::Patient>)> {
+    who.require(Permission::EditRecords)?;
+    patients::validate(&n)?;
+    let p =
+        s.db.write(move |c| {
+            let p = patients::insert(c, &n)?;
+            audit::record(c, &who, "patient.create", Some(p.id), None, "registered")?;
+            Ok(p)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn search_patients(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<patients::Patient>>> {
+    who.require(Permission::ReadPatient)?;
+    let name = q
+        .get("name")
+        .cloned()
+        .ok_or_else(|| Error::invalid("name", "is required"))?;
+    let dob = q.get("dob").cloned();
+    let limit = query_i64(&q, "limit", 50, 1..=500)?;
+    let found =
+        s.db.read(move |c| patients::search(c, &name, dob.as_deref(), limit))
+            .await?;
+    audit_reads(
+        &s,
+        &who,
+        "patient.search",
+        found.iter().map(|p| (Some(p.id), None)).collect(),
+        "name search".into(),
+    )
+    .await?;
+    Ok(Json(found))
+}
+
+async fn get_patient(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    who.require(Permission::ReadPatient)?;
+    let (p, f) =
+        s.db.read(move |c| {
+            let p = patients::find_by_identifier(c, "id", &id)?;
+            let f = folders::for_patient(c, p.id)?;
+            Ok((p, f))
+        })
+        .await?;
+    audit_reads(
+        &s,
+        &who,
+        "patient.read",
+        vec![(Some(p.id), None)],
+        "patient record".into(),
+    )
+    .await?;
+    Ok(Json(json!({"patient": p, "folders": f})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Merge {
+    retired: String,
+    survivor: String,
+    reason: String,
+}
+
+async fn merge_patients(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(m): ApiJson<Merge>,
+) -> ApiResult<Json<patients::MergeOutcome>> {
+    who.require(Permission::MergePatients)?;
+    let out =
+        s.db.write(move |c| patients::merge(c, &who, &m.retired, &m.survivor, &m.reason))
+            .await?;
+    Ok(Json(out))
+}
+
+// ---------- folders ----------
+
+async fn create_folder(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(n): ApiJson<folders::NewFolder>,
+) -> ApiResult<(StatusCode, Json<folders::Folder>)> {
+    who.require(Permission::EditRecords)?;
+    let scheme = s.cfg.identifiers.folder.clone();
+    let f =
+        s.db.write(move |c| {
+            let p = patients::find_by_identifier(c, "patient", &n.patient)?;
+            if p.merged_into.is_some() {
+                return Err(Error::invalid(
+                    "patient",
+                    "was merged into another patient; register the folder there",
+                ));
+            }
+            let f = folders::create(c, &scheme, p.id, &n)?;
+            audit::record(
+                c,
+                &who,
+                "folder.create",
+                Some(p.id),
+                Some(f.id),
+                &format!("{} volume {}", f.folder_type, f.volume),
+            )?;
+            Ok(f)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(f)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: String,
+    reason: String,
+}
+
+async fn set_folder_status(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(barcode): Path<String>,
+    ApiJson(b): ApiJson<StatusChange>,
+) -> ApiResult<Json<folders::Folder>> {
+    who.require(Permission::EditRecords)?;
+    if b.reason.trim().is_empty() {
+        return Err(Error::invalid("reason", "say why the status changes").into());
+    }
+    let scheme = s.cfg.identifiers.folder.clone();
+    let f =
+        s.db.write(move |c| {
+            let f = folders::by_barcode(c, &scheme, &barcode)?;
+            let f = folders::set_status(c, f.id, &b.status)?;
+            audit::record(
+                c,
+                &who,
+                "folder.status",
+                Some(f.patient_id),
+                Some(f.id),
+                &format!("status {}: {}", b.status, b.reason.trim()),
+            )?;
+            Ok(f)
+        })
+        .await?;
+    Ok(Json(f))
+}
+
+// ---------- locations ----------
+
+async fn list_locations(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<Json<Vec<locations::Location>>> {
+    who.require(Permission::LocateFolders)?;
+    Ok(Json(s.db.read(locations::list).await?))
+}
+
+async fn create_location(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(n): ApiJson<locations::NewLocation>,
+) -> ApiResult<(StatusCode, Json<locations::Location>)> {
+    who.require(Permission::ManageLocations)?;
+    let prefix = s.cfg.identifiers.location_prefix.clone();
+    let l =
+        s.db.write(move |c| {
+            let l = locations::create(c, &n, &prefix)?;
+            audit::record(c, &who, "location.create", None, None, &l.code)?;
+            Ok(l)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(l)))
+}
+
+async fn folders_at_location(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(code): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    who.require(Permission::LocateFolders)?;
+    let limit = query_i64(&q, "limit", 1000, 1..=10_000)?;
+    let (loc, list) =
+        s.db.read(move |c| {
+            let l = locations::resolve(c, &code)?
+                .ok_or_else(|| Error::not_found(format!("location {code}")))?;
+            let f = folders::at_location(c, l.id, limit)?;
+            Ok((l, f))
+        })
+        .await?;
+    Ok(Json(
+        json!({"location": loc, "count": list.len(), "folders": list}),
+    ))
+}
+
+// ---------- events ----------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    events: Vec<Value>,
+}
+
+async fn ingest_events(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(b): ApiJson<Batch>,
+) -> ApiResult<Json<movements::BatchResult>> {
+    who.require(Permission::IngestEvents)?;
+    if b.events.len() > movements::MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            Some("events".into()),
+            format!("at most {} events per request", movements::MAX_BATCH),
+        ));
+    }
+    if b.events.is_empty() {
+        return Err(Error::invalid("events", "is empty").into());
+    }
+    let cfg = s.cfg.identifiers.clone();
+    let now = now_ms();
+    let mut results: Vec<Option<movements::EventResult>> = vec![None; b.events.len()];
+    let mut valid = Vec::with_capacity(b.events.len());
+    for (i, v) in b.events.into_iter().enumerate() {
+        let id_hint = v
+            .get("event_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match serde_path_to_error::deserialize::<_, movements::IncomingEvent>(v) {
+            Err(e) => {
+                let field = e.path().to_string();
+                results[i] = Some(movements::EventResult::rejected(
+                    id_hint,
+                    if field == "." { "event" } else { &field },
+                    e.into_inner().to_string(),
+                ));
+            }
+            Ok(ev) => match movements::validate(&ev, &cfg, now) {
+                Ok(ok) => valid.push((i, ok)),
+                Err((field, msg)) => {
+                    results[i] = Some(movements::EventResult::rejected(id_hint, &field, msg))
+                }
+            },
+        }
+    }
+    let results =
+        s.db.write(move |c| {
+            movements::store(c, &who, valid, &mut results)?;
+            Ok(results)
+        })
+        .await?;
+    let results: Vec<movements::EventResult> = results.into_iter().flatten().collect();
+    let count = |st: &str| results.iter().filter(|r| r.status == st).count();
+    Ok(Json(movements::BatchResult {
+        stored: count("stored"),
+        duplicates: count("duplicate"),
+        rejected: count("rejected"),
+        results,
+    }))
+}
+
+// ---------- where is ----------
+
+async fn whereis_folder(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(barcode): Path<String>,
+) -> ApiResult<Json<whereis::WhereIs>> {
+    who.require(Permission::LocateFolders)?;
+    let scheme = s.cfg.identifiers.folder.clone();
+    let with_patient = who.can(Permission::ReadPatient);
+    let w =
+        s.db.read(move |c| {
+            let f = folders::by_barcode(c, &scheme, &barcode)?;
+            let p = if with_patient {
+                Some(patients::get(c, f.patient_id)?)
+            } else {
+                None
+            };
+            whereis::for_folder(c, f, p.as_ref())
+        })
+        .await?;
+    audit_reads(
+        &s,
+        &who,
+        "whereis.folder",
+        vec![(Some(w.folder.patient_id), Some(w.folder.id))],
+        w.folder.barcode.clone(),
+    )
+    .await?;
+    Ok(Json(w))
+}
+
+async fn whereis_patient(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    who.require(Permission::ReadPatient)?;
+    let (p, list) =
+        s.db.read(move |c| {
+            let p = patients::find_by_identifier(c, "id", &id)?;
+            let w = whereis::for_patient(c, &p, false)?;
+            Ok((p, w))
+        })
+        .await?;
+    audit_reads(
+        &s,
+        &who,
+        "whereis.patient",
+        vec![(Some(p.id), None)],
+        format!("{} folder(s)", list.len()),
+    )
+    .await?;
+    Ok(Json(json!({"patient": p, "folders": list})))
+}
+
+async fn whereis_search(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    who.require(Permission::ReadPatient)?;
+    let name = q
+        .get("name")
+        .cloned()
+        .ok_or_else(|| Error::invalid("name", "is required"))?;
+    let dob = q
+        .get("dob")
+        .cloned()
+        .ok_or_else(|| Error::invalid("dob", "is required (YYYY-MM-DD) with a name search"))?;
+    let found =
+        s.db.read(move |c| {
+            patients::search(c, &name, Some(&dob), 20)?
+                .into_iter()
+                .map(|p| {
+                    let w = whereis::for_patient(c, &p, false)?;
+                    Ok(json!({"patient": p, "folders": w}))
+                })
+                .collect::<crate::Result<Vec<Value>>>()
+        })
+        .await?;
+    let ids = found
+        .iter()
+        .filter_map(|v| v["patient"]["id"].as_i64())
+        .map(|id| (Some(id), None))
+        .collect();
+    audit_reads(
+        &s,
+        &who,
+        "whereis.search",
+        ids,
+        "name and date of birth search".into(),
+    )
+    .await?;
+    Ok(Json(json!({"matches": found})))
+}
+
+async fn out_of_library(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    who.require(Permission::ReadReports)?;
+    let days = query_i64(&q, "days", s.cfg.reports.out_of_library_days, 0..=3650)?;
+    let limit = query_i64(&q, "limit", 1000, 1..=100_000)?;
+    let list =
+        s.db.read(move |c| folders::out_of_library(c, days, now_ms(), limit))
+            .await?;
+    Ok(Json(
+        json!({"days": days, "count": list.len(), "folders": list}),
+    ))
+}
+
+// ---------- devices ----------
+
+async fn device_heartbeat(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(h): ApiJson<devices::Heartbeat>,
+) -> ApiResult<Json<Value>> {
+    who.require(Permission::ReportDeviceHealth)?;
+    devices::validate(&h)?;
+    s.db.write(move |c| devices::record(c, &h, &now_rfc3339()))
+        .await?;
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn list_devices(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<Json<Vec<devices::DeviceStatus>>> {
+    who.require(Permission::ReadReports)?;
+    Ok(Json(s.db.read(devices::list).await?))
+}
+
+// ---------- audit ----------
+
+async fn read_audit(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<audit::AuditRow>>> {
+    who.require(Permission::ReadAudit)?;
+    let limit = query_i64(&q, "limit", 100, 1..=10_000)?;
+    let patient = q.get("patient").cloned();
+    let (pid, rows) =
+        s.db.read(move |c| {
+            let pid = match patient {
+                Some(id) => Some(patients::find_by_identifier(c, "patient", &id)?.id),
+                None => None,
+            };
+            Ok((pid, audit::list(c, pid, limit)?))
+        })
+        .await?;
+    if pid.is_some() {
+        audit_reads(
+            &s,
+            &who,
+            "audit.read",
+            vec![(pid, None)],
+            "audit trail of a patient".into(),
+        )
+        .await?;
+    }
+    Ok(Json(rows))
+}

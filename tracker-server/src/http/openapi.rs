@@ -1,0 +1,99 @@
+//! The OpenAPI 3.1 description of the JSON API, served at `/api/v1/openapi.json`.
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+/// (method, path, summary, who may call it, request body schema)
+pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
+    ("get", "/healthz", "Liveness and database check", "anyone", None),
+    ("get", "/api/v1/openapi.json", "This description", "anyone", None),
+    ("post", "/api/v1/auth/login", "Sign in; returns a session token (Bearer)", "anyone", Some("Login")),
+    ("post", "/api/v1/auth/logout", "End this session", "signed in", None),
+    ("get", "/api/v1/me", "Who am I (actor and role)", "signed in", None),
+    ("post", "/api/v1/users", "Create a user", "admin", Some("NewUser")),
+    ("post", "/api/v1/tokens", "Create an API token for a bridge or printer (shown once)", "admin", Some("NewToken")),
+    ("post", "/api/v1/patients", "Register a patient (CHI or NHS number)", "library, records_manager, admin", Some("NewPatient")),
+    ("get", "/api/v1/patients", "Search patients by family name (prefix) and optional dob (query: name, dob, limit)", "library, clinician, records_manager, admin", None),
+    ("get", "/api/v1/patients/{id}", "A patient (by CHI or NHS number) and their folders", "library, clinician, records_manager, admin", None),
+    ("post", "/api/v1/patients/merge", "Merge a duplicate registration into the survivor; folders follow", "records_manager, admin", Some("Merge")),
+    ("post", "/api/v1/folders", "Register a folder (next volume of its type); allocates the opaque barcode", "library, records_manager, admin", Some("NewFolder")),
+    ("put", "/api/v1/folders/{barcode}/status", "Change a folder's status (active, missing, temporary, merged, closed, sent_for_scanning, destroyed)", "library, records_manager, admin", Some("StatusChange")),
+    ("get", "/api/v1/locations", "All locations", "porter, library, clinician, records_manager, admin", None),
+    ("post", "/api/v1/locations", "Create a location", "records_manager, admin", Some("NewLocation")),
+    ("get", "/api/v1/locations/{code}/folders", "Folders whose latest scan is at this location (query: limit)", "porter, library, clinician, records_manager, admin", None),
+    ("post", "/api/v1/events", "Ingest up to 5,000 scan events; idempotent by event_id; per-event results", "device, porter, library, records_manager, admin", Some("EventBatch")),
+    ("get", "/api/v1/whereis/folder/{barcode}", "Where is this folder: current place, since, seen by, in transit, trail", "porter (without patient details), library, clinician, records_manager, admin", None),
+    ("get", "/api/v1/whereis/patient/{id}", "Where are all volumes of this patient's notes (CHI or NHS number)", "library, clinician, records_manager, admin", None),
+    ("get", "/api/v1/whereis/search", "Where are the notes of patients matching family name and dob (query: name, dob)", "library, clinician, records_manager, admin", None),
+    ("get", "/api/v1/reports/out-of-library", "Folders out of the library longer than N days (query: days, limit)", "library, records_manager, admin", None),
+    ("get", "/api/v1/devices", "Devices reported by bridges: online, last read, queue depth", "library, records_manager, admin", None),
+    ("post", "/api/v1/devices/heartbeat", "Bridge reports device health", "device, admin", Some("Heartbeat")),
+    ("get", "/api/v1/audit", "Audit log, newest first (query: patient, limit)", "records_manager, admin", None),
+];
+
+fn schemas() -> Value {
+    let s = |props: Value, req: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": req});
+    let str_ = json!({"type": "string"});
+    json!({
+        "Login": s(json!({"username": str_, "password": str_}), &["username", "password"]),
+        "NewUser": s(json!({"username": str_, "display_name": str_, "role": {"enum": ["porter","library","clinician","records_manager","admin"]}, "password": {"type":"string","minLength":8}}), &["username","display_name","role","password"]),
+        "NewToken": s(json!({"name": str_, "role": {"enum": ["device","porter","library","clinician","records_manager","admin"]}}), &["name","role"]),
+        "NewPatient": s(json!({"chi": str_, "nhs_number": str_, "family_name": str_, "given_name": str_, "dob": {"type":"string","format":"date"}, "sex": {"enum":["male","female","other","unknown"]}}), &["family_name","given_name","dob","sex"]),
+        "Merge": s(json!({"retired": str_, "survivor": str_, "reason": str_}), &["retired","survivor","reason"]),
+        "NewFolder": s(json!({"patient": str_, "folder_type": {"enum": crate::folders::TYPES}, "home_location": str_, "filing_number": str_}), &["patient","folder_type","home_location"]),
+        "StatusChange": s(json!({"status": {"enum": crate::folders::STATUSES}, "reason": str_}), &["status","reason"]),
+        "NewLocation": s(json!({"code": str_, "name": str_, "kind": {"enum": crate::locations::KINDS}, "gln": str_, "parent": str_}), &["code","name","kind"]),
+        "Event": s(json!({
+            "event_id": {"type":"string","format":"uuid"}, "device_id": str_, "staff_id": str_,
+            "read_at": {"type":"string","format":"date-time"}, "raw": str_, "symbology": str_,
+            "method": {"enum":["barcode","rfid","manual"]}, "location": str_,
+            "action": {"enum":["seen","dispatch","receive"]}, "destination": str_}),
+            &["event_id","device_id","read_at","raw","method","location"]),
+        "EventBatch": s(json!({"events": {"type":"array","maxItems": crate::movements::MAX_BATCH, "items": {"$ref":"#/components/schemas/Event"}}}), &["events"]),
+        "Heartbeat": s(json!({"bridge_id": str_, "devices": {"type":"array","items": {"type":"object"}}}), &["bridge_id","devices"]),
+        "Error": {"type":"object","properties":{"error":{"type":"object","properties":{"code":str_,"field":{"type":["string","null"]},"message":str_}}}}
+    })
+}
+
+/// Build the document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for (method, path, summary, who, body) in ENDPOINTS {
+        let mut op = json!({
+            "summary": summary,
+            "description": format!("Allowed: {who}."),
+            "responses": {
+                "200": {"description": "OK"},
+                "4XX": {"description": "Refused; the body names the field and the reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+        if *who != "anyone" {
+            op["security"] = json!([{"bearer": []}]);
+        }
+        if let Some(b) = body {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+        }
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        paths.entry(path.to_string()).or_insert_with(|| json!({}))[*method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Casenote Tracker API", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas()
+        }
+    })
+}
+
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,153 @@
+//! Places: site > building > department (library, ward, clinic...) > optional shelf or bay.
+//! Each has a scannable code: a local code (`LWARD5`) and, where configured, a GS1 GLN.
+
+use crate::{util::now_rfc3339, Error, Result};
+use label_printer::identifiers::validate_gln;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+pub const KINDS: &[&str] = &[
+    "site",
+    "building",
+    "library",
+    "store",
+    "ward",
+    "clinic",
+    "coding",
+    "scanning_bureau",
+    "secretary_office",
+    "records_office",
+    "department",
+    "shelf",
+    "trolley",
+    "external",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLocation {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub gln: Option<String>,
+    /// Code of the parent location.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Location {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub gln: Option<String>,
+    pub parent: Option<String>,
+}
+
+fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Location> {
+    Ok(Location {
+        id: r.get(0)?,
+        code: r.get(1)?,
+        name: r.get(2)?,
+        kind: r.get(3)?,
+        gln: r.get(4)?,
+        parent: r.get(5)?,
+    })
+}
+
+const SELECT: &str = "SELECT l.id, l.code, l.name, l.kind, l.gln, p.code FROM locations l LEFT JOIN locations p ON p.id = l.parent_id";
+
+pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location> {
+    let code = n.code.trim().to_ascii_uppercase();
+    if !code.starts_with(prefix)
+        || code.len() <= prefix.len()
+        || code.len() > 32
+        || !code.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(Error::invalid(
+            "code",
+            format!("must be {prefix} followed by up to 31 letters or digits, e.g. {prefix}WARD5"),
+        ));
+    }
+    if n.name.trim().is_empty() || n.name.len() > 200 {
+        return Err(Error::invalid("name", "must be 1-200 characters"));
+    }
+    if !KINDS.contains(&n.kind.as_str()) {
+        return Err(Error::invalid(
+            "kind",
+            format!("must be one of {}", KINDS.join(", ")),
+        ));
+    }
+    if let Some(g) = &n.gln {
+        validate_gln(g).map_err(|e| Error::invalid("gln", e.to_string()))?;
+    }
+    let parent_id = match &n.parent {
+        Some(p) => Some(
+            resolve(c, p)?
+                .ok_or_else(|| Error::invalid("parent", format!("no location with code {p:?}")))?
+                .id,
+        ),
+        None => None,
+    };
+    let taken: Option<i64> = c
+        .query_row(
+            "SELECT id FROM locations WHERE code=?1 OR (gln IS NOT NULL AND gln=?2)",
+            params![code, n.gln],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Err(Error::Conflict(format!(
+            "location code {code} or its GLN is already used"
+        )));
+    }
+    c.execute(
+        "INSERT INTO locations(code, gln, name, kind, parent_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)",
+        params![code, n.gln, n.name.trim(), n.kind, parent_id, now_rfc3339()],
+    )?;
+    get(c, c.last_insert_rowid())
+}
+
+pub fn get(c: &Connection, id: i64) -> Result<Location> {
+    c.query_row(&format!("{SELECT} WHERE l.id=?1"), [id], from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("location {id}")))
+}
+
+/// Find a location by local code or 13-digit GLN.
+pub fn resolve(c: &Connection, code_or_gln: &str) -> Result<Option<Location>> {
+    let s = code_or_gln.trim();
+    let sql = if s.len() == 13 && s.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{SELECT} WHERE l.gln=?1")
+    } else {
+        format!("{SELECT} WHERE l.code=upper(?1)")
+    };
+    Ok(c.prepare_cached(&sql)?
+        .query_row([s], from_row)
+        .optional()?)
+}
+
+/// Resolve to an id, cached statement; used on the ingest hot path.
+pub fn resolve_id(c: &Connection, code_or_gln: &str) -> Result<Option<i64>> {
+    let s = code_or_gln.trim();
+    let id = if s.len() == 13 && s.bytes().all(|b| b.is_ascii_digit()) {
+        c.prepare_cached("SELECT id FROM locations WHERE gln=?1")?
+            .query_row([s], |r| r.get(0))
+            .optional()?
+    } else {
+        c.prepare_cached("SELECT id FROM locations WHERE code=?1")?
+            .query_row([s.to_ascii_uppercase()], |r| r.get(0))
+            .optional()?
+    };
+    Ok(id)
+}
+
+pub fn list(c: &Connection) -> Result<Vec<Location>> {
+    let mut st = c.prepare(&format!("{SELECT} ORDER BY l.code"))?;
+    let v = st
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}

@@ -1,0 +1,157 @@
+//! Schema migrations, versioned in code. `PRAGMA user_version` holds the applied version.
+
+use rusqlite::Connection;
+
+/// Each entry migrates from version `index` to `index + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the foundation
+    r#"
+CREATE TABLE locations (
+  id INTEGER PRIMARY KEY,
+  code TEXT NOT NULL UNIQUE,
+  gln TEXT UNIQUE,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  parent_id INTEGER REFERENCES locations(id),
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE patients (
+  id INTEGER PRIMARY KEY,
+  chi TEXT UNIQUE,
+  nhs_number TEXT UNIQUE,
+  family_name TEXT NOT NULL,
+  given_name TEXT NOT NULL,
+  family_key TEXT NOT NULL,
+  dob TEXT NOT NULL,
+  sex TEXT NOT NULL,
+  merged_into INTEGER REFERENCES patients(id),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  CHECK (chi IS NOT NULL OR nhs_number IS NOT NULL)
+);
+CREATE INDEX patients_name_dob ON patients(family_key, dob);
+CREATE TABLE patient_merges (
+  id INTEGER PRIMARY KEY,
+  retired_id INTEGER NOT NULL REFERENCES patients(id),
+  survivor_id INTEGER NOT NULL REFERENCES patients(id),
+  folder_ids TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  merged_by TEXT NOT NULL,
+  merged_at TEXT NOT NULL
+);
+CREATE TABLE folders (
+  id INTEGER PRIMARY KEY,
+  barcode TEXT NOT NULL UNIQUE,
+  patient_id INTEGER NOT NULL REFERENCES patients(id),
+  folder_type TEXT NOT NULL,
+  volume INTEGER NOT NULL,
+  volume_count INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  filing_number TEXT,
+  home_location_id INTEGER NOT NULL REFERENCES locations(id),
+  cur_movement_id INTEGER,
+  cur_location_id INTEGER REFERENCES locations(id),
+  cur_read_at INTEGER,
+  cur_since INTEGER,
+  cur_action TEXT,
+  cur_destination_id INTEGER REFERENCES locations(id),
+  created_at TEXT NOT NULL
+);
+CREATE INDEX folders_patient ON folders(patient_id);
+CREATE INDEX folders_cur_location ON folders(cur_location_id, cur_since);
+CREATE TABLE movements (
+  id INTEGER PRIMARY KEY,
+  event_id BLOB NOT NULL UNIQUE,
+  folder_id INTEGER REFERENCES folders(id),
+  location_id INTEGER NOT NULL REFERENCES locations(id),
+  action TEXT NOT NULL,
+  destination_id INTEGER REFERENCES locations(id),
+  device_id TEXT NOT NULL,
+  staff_id TEXT,
+  read_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  raw TEXT NOT NULL,
+  symbology TEXT NOT NULL,
+  method TEXT NOT NULL
+);
+CREATE INDEX movements_folder ON movements(folder_id, read_at);
+CREATE INDEX movements_unmatched ON movements(read_at) WHERE folder_id IS NULL;
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE sessions (
+  token_hash TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE api_tokens (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  revoked_at TEXT
+);
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT NOT NULL,
+  action TEXT NOT NULL,
+  patient_id INTEGER,
+  folder_id INTEGER,
+  detail TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_patient ON audit_log(patient_id, at);
+CREATE TABLE devices (
+  device_id TEXT PRIMARY KEY,
+  bridge_id TEXT NOT NULL,
+  description TEXT NOT NULL,
+  online INTEGER NOT NULL,
+  last_read_at TEXT,
+  queue_depth INTEGER NOT NULL,
+  oldest_event_age_s INTEGER,
+  last_heartbeat TEXT NOT NULL
+);
+"#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT: usize = MIGRATIONS.len();
+
+/// Outcome of [`migrate`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Migrated {
+    pub from: usize,
+    pub to: usize,
+}
+
+/// Bring the database up to [`CURRENT`]; refuse a database written by a newer version.
+pub fn migrate(conn: &mut Connection) -> crate::Result<Migrated> {
+    let from: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if from > CURRENT {
+        return Err(crate::Error::Conflict(format!(
+            "the database is at schema version {from}, but this tracker-server only knows up to \
+             version {CURRENT}; it was written by a newer release. Install that release (or newer) \
+             instead of downgrading"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(Migrated { from, to: CURRENT })
+}

@@ -1,0 +1,283 @@
+//! SQLite storage: one writer thread that batches jobs into group commits, and a pool of readers.
+//!
+//! Every change goes through [`Db::write`]: jobs queue on a channel; the writer thread takes
+//! every job waiting (up to a limit), runs each inside its own savepoint (a failing job rolls
+//! back alone), commits once, and only then answers each caller. Reads run on a bounded pool
+//! of read-only connections in WAL mode, so they never wait for the writer.
+
+pub mod migrations;
+
+use crate::{Error, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+type Completion = Box<dyn FnOnce(Option<String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// Most jobs folded into one commit.
+const MAX_GROUP: usize = 512;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    jobs: mpsc::SyncSender<Job>,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: tokio::sync::Semaphore,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+impl Db {
+    /// Open (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path, readers: usize) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        configure(&conn)?;
+        migrations::migrate(&mut conn)?;
+        let (tx, rx) = mpsc::sync_channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                jobs: tx,
+                readers: Mutex::new(Vec::new()),
+                reader_slots: tokio::sync::Semaphore::new(readers.max(1)),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn enqueue<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T>>> {
+        let (otx, orx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let r = run_in_savepoint(conn, f);
+            Box::new(move |commit_error: Option<String>| {
+                let out = match (r, commit_error) {
+                    (Ok(v), None) => Ok(v),
+                    (Ok(_), Some(e)) => Err(Error::Storage(e)),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = otx.send(out);
+            })
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
+        Ok(orx)
+    }
+
+    /// Run `f` on the writer connection inside a transaction; answers after the commit.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let rx = self.enqueue(f)?;
+        rx.await
+            .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
+    }
+
+    /// Blocking form of [`Db::write`] for the command line (not inside the async runtime).
+    pub fn write_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let rx = self.enqueue(f)?;
+        rx.blocking_recv()
+            .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
+    }
+
+    fn take_reader(&self) -> Result<Connection> {
+        if let Some(c) = self.inner.readers.lock().expect("reader pool lock").pop() {
+            return Ok(c);
+        }
+        let c = Connection::open_with_flags(
+            &self.inner.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&c)?;
+        Ok(c)
+    }
+
+    fn give_back(&self, c: Connection) {
+        self.inner.readers.lock().expect("reader pool lock").push(c);
+    }
+
+    /// Run a read on a pooled read-only connection, off the async threads.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Storage("reader pool closed".into()))?;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f))
+            .await
+            .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
+    }
+
+    /// Blocking form of [`Db::read`].
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.take_reader()?;
+        let r = f(&conn);
+        self.give_back(conn);
+        r
+    }
+}
+
+fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            first(&conn)(Some(e.to_string()));
+            continue;
+        }
+        let mut done = vec![first(&conn)];
+        while done.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => done.push(job(&conn)),
+                Err(_) => break,
+            }
+        }
+        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+            tracing::error!(error = %e, "commit failed; the batch is rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        });
+        for c in done {
+            c(commit_error.clone());
+        }
+    }
+}
+
+/// Copy the live database to `dest` with SQLite's online backup (safe while the server writes).
+pub fn backup(src: &Path, dest: &Path, mut progress: impl FnMut(i32, i32)) -> Result<()> {
+    if dest.exists() {
+        return Err(Error::invalid(
+            "destination",
+            format!("{} already exists; choose a new file", dest.display()),
+        ));
+    }
+    let conn = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut out = Connection::open(dest)?;
+    let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
+    loop {
+        let step = backup.step(1024)?;
+        let p = backup.progress();
+        progress(p.pagecount - p.remaining, p.pagecount);
+        match step {
+            rusqlite::backup::StepResult::Done => break,
+            _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
+    drop(backup);
+    let ok: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if ok != "ok" {
+        return Err(Error::Storage(format!(
+            "backup failed its integrity check: {ok}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_job_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let ins = |code: &'static str| {
+                let db = db.clone();
+                async move {
+                    db.write(move |c| {
+                        c.execute(
+                            "INSERT INTO locations(code,name,kind,created_at) VALUES (?1,'x','ward','t')",
+                            [code],
+                        )?;
+                        if code == "BAD" {
+                            return Err(Error::invalid("code", "refused"));
+                        }
+                        Ok(())
+                    })
+                    .await
+                }
+            };
+            let (a, b, c) = tokio::join!(ins("A"), ins("BAD"), ins("C"));
+            assert!(a.is_ok() && b.is_err() && c.is_ok());
+            let n: i64 = db
+                .read(|c| Ok(c.query_row("SELECT count(*) FROM locations", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(n, 2);
+        });
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.pragma_update(None, "user_version", 999).unwrap();
+        }
+        let err = Db::open(&p, 1).err().unwrap().to_string();
+        assert!(err.contains("schema version 999"), "{err}");
+    }
+
+    #[test]
+    fn existing_database_is_migrated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        let mut c = Connection::open(&p).unwrap();
+        assert_eq!(migrations::migrate(&mut c).unwrap().from, 0);
+        let again = migrations::migrate(&mut c).unwrap();
+        assert_eq!(
+            (again.from, again.to),
+            (migrations::CURRENT, migrations::CURRENT)
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! "Where is this file?": the current place of a folder, since when, seen by whom, whether it is
+//! in transit, and its trail.
+
+use crate::{
+    folders::{self, Folder},
+    patients::Patient,
+    util::ms_to_rfc3339,
+    Result,
+};
+use rusqlite::Connection;
+use serde::Serialize;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Place {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrailEntry {
+    pub read_at: String,
+    pub location: Place,
+    pub action: String,
+    pub destination: Option<String>,
+    pub device_id: String,
+    pub staff_id: Option<String>,
+    pub method: String,
+    pub received_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Current {
+    pub location: Place,
+    /// When the folder arrived at this place (first scan of the latest run there).
+    pub since: String,
+    pub last_seen_at: String,
+    pub seen_by_staff: Option<String>,
+    pub seen_by_device: String,
+    pub method: String,
+    pub in_transit: bool,
+    pub destination: Option<Place>,
+}
+
+/// Patient details, only for callers allowed to read them.
+#[derive(Debug, Serialize)]
+pub struct PatientBrief {
+    pub id: i64,
+    pub chi: Option<String>,
+    pub nhs_number: Option<String>,
+    pub family_name: String,
+    pub given_name: String,
+    pub dob: String,
+}
+
+impl From<&Patient> for PatientBrief {
+    fn from(p: &Patient) -> Self {
+        Self {
+            id: p.id,
+            chi: p.chi.clone(),
+            nhs_number: p.nhs_number.clone(),
+            family_name: p.family_name.clone(),
+            given_name: p.given_name.clone(),
+            dob: p.dob.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct WhereIs {
+    pub folder: Folder,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientBrief>,
+    /// None when the folder has never been scanned: it is assumed to be at its home location.
+    pub current: Option<Current>,
+    pub home_location: String,
+    pub trail: Vec<TrailEntry>,
+}
+
+/// How many trail entries are returned.
+pub const TRAIL_LIMIT: i64 = 200;
+
+fn place(c: &Connection, id: i64) -> Result<Place> {
+    Ok(
+        c.prepare_cached("SELECT code, name, kind FROM locations WHERE id=?1")?
+            .query_row([id], |r| {
+                Ok(Place {
+                    code: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                })
+            })?,
+    )
+}
+
+pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> Result<WhereIs> {
+    let mut st = c.prepare_cached(
+        "SELECT m.read_at, l.code, l.name, l.kind, m.action, d.code, m.device_id, m.staff_id, m.method, m.received_at
+         FROM movements m JOIN locations l ON l.id = m.location_id LEFT JOIN locations d ON d.id = m.destination_id
+         WHERE m.folder_id=?1 ORDER BY m.read_at DESC, m.id DESC LIMIT ?2",
+    )?;
+    let trail: Vec<TrailEntry> = st
+        .query_map(rusqlite::params![folder.id, TRAIL_LIMIT], |r| {
+            Ok(TrailEntry {
+                read_at: ms_to_rfc3339(r.get(0)?),
+                location: Place {
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    kind: r.get(3)?,
+                },
+                action: r.get(4)?,
+                destination: r.get(5)?,
+                device_id: r.get(6)?,
+                staff_id: r.get(7)?,
+                method: r.get(8)?,
+                received_at: ms_to_rfc3339(r.get(9)?),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let cur: Option<(i64, i64, Option<i64>)> = c
+        .prepare_cached("SELECT cur_location_id, cur_since, cur_destination_id FROM folders WHERE id=?1 AND cur_location_id IS NOT NULL")?
+        .query_row([folder.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .ok();
+    let current = match (cur, trail.first()) {
+        (Some((loc, since, dest)), Some(last)) => Some(Current {
+            location: place(c, loc)?,
+            since: ms_to_rfc3339(since),
+            last_seen_at: last.read_at.clone(),
+            seen_by_staff: last.staff_id.clone(),
+            seen_by_device: last.device_id.clone(),
+            method: last.method.clone(),
+            in_transit: last.action == "dispatch",
+            destination: dest.map(|d| place(c, d)).transpose()?,
+        }),
+        _ => None,
+    };
+    Ok(WhereIs {
+        home_location: folder.home_location.clone(),
+        folder,
+        patient: patient.map(PatientBrief::from),
+        current,
+        trail,
+    })
+}
+
+/// Every volume of a patient's notes.
+pub fn for_patient(
+    c: &Connection,
+    patient: &Patient,
+    include_patient: bool,
+) -> Result<Vec<WhereIs>> {
+    folders::for_patient(c, patient.id)?
+        .into_iter()
+        .map(|f| for_folder(c, f, include_patient.then_some(patient)))
+        .collect()
+}

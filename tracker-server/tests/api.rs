@@ -1,0 +1,708 @@
+//! The tracking server over real HTTP and a real SQLite file.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct World {
+    s: TestServer,
+    admin: String,
+    manager: String,
+    library: String,
+    porter: String,
+    clinician: String,
+    device: String,
+}
+
+async fn world() -> World {
+    let s = start().await;
+    let admin = s.login("admin").await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    let porter = s.login("porter").await;
+    let clinician = s.login("clinician").await;
+    let device = s.device_token(&admin, "bridge-ward5").await;
+    s.seed_locations(&manager).await;
+    World {
+        s,
+        admin,
+        manager,
+        library,
+        porter,
+        clinician,
+        device,
+    }
+}
+
+#[tokio::test]
+async fn ingest_out_of_order_orders_by_read_time() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(
+        &w.library,
+        "1904851231",
+        "Kleinsample",
+        "Barry",
+        "1985-04-19",
+    )
+    .await;
+    let f = s.folder(&w.library, "1904851231", "main").await;
+    let bc = f["barcode"].as_str().unwrap();
+    // The ward scan (10:30) arrives before the dispatch (10:00) and an older library scan (09:00).
+    let late_first = vec![event(bc, "LWARD5", "2026-11-20T10:30:00Z", "receive", None)];
+    let r = s
+        .post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": late_first}),
+        )
+        .await;
+    let v = s.ok_json(r).await;
+    assert_eq!(v["stored"], 1);
+    assert_eq!(v["results"][0]["matched"], true);
+    let older = vec![
+        event(
+            bc,
+            "LLIB",
+            "2026-11-20T10:00:00Z",
+            "dispatch",
+            Some("LWARD5"),
+        ),
+        event(bc, "LLIB", "2026-11-20T09:00:00Z", "seen", None),
+    ];
+    let v = s
+        .ok_json(
+            s.post(Some(&w.device), "/api/v1/events", json!({"events": older}))
+                .await,
+        )
+        .await;
+    assert_eq!(v["stored"], 2);
+    let wi = s
+        .ok_json(
+            s.get(Some(&w.library), &format!("/api/v1/whereis/folder/{bc}"))
+                .await,
+        )
+        .await;
+    assert_eq!(wi["current"]["location"]["code"], "LWARD5", "{wi}");
+    assert_eq!(wi["current"]["in_transit"], false);
+    assert_eq!(wi["current"]["since"], "2026-11-20T10:30:00.000Z");
+    assert_eq!(wi["current"]["seen_by_staff"], "S00042");
+    let trail: Vec<&str> = wi["trail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["read_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "2026-11-20T10:30:00.000Z",
+            "2026-11-20T10:00:00.000Z",
+            "2026-11-20T09:00:00.000Z"
+        ]
+    );
+    assert_eq!(wi["patient"]["chi"], "1904851231");
+    // Now a dispatch later than everything: the folder is in transit to the clinic.
+    let d = vec![event(
+        bc,
+        "LWARD5",
+        "2026-11-21T08:00:00Z",
+        "dispatch",
+        Some("LCLINA"),
+    )];
+    s.ok_json(
+        s.post(Some(&w.device), "/api/v1/events", json!({"events": d}))
+            .await,
+    )
+    .await;
+    let wi = s
+        .ok_json(
+            s.get(Some(&w.library), &format!("/api/v1/whereis/folder/{bc}"))
+                .await,
+        )
+        .await;
+    assert_eq!(wi["current"]["in_transit"], true);
+    assert_eq!(wi["current"]["destination"]["code"], "LCLINA");
+}
+
+#[tokio::test]
+async fn late_event_in_the_middle_recomputes_since() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "2902201230", "Leap", "Lee", "2020-02-29")
+        .await;
+    let bc = s.folder(&w.library, "2902201230", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = vec![
+        event(&bc, "LWARD5", "2026-11-20T12:00:00Z", "seen", None),
+        event(&bc, "LWARD5", "2026-11-20T14:00:00Z", "seen", None),
+    ];
+    s.ok_json(
+        s.post(Some(&w.device), "/api/v1/events", json!({"events": first}))
+            .await,
+    )
+    .await;
+    // A replayed scan from 11:00 at the same ward: the folder has been there since 11:00.
+    let late = vec![event(&bc, "LWARD5", "2026-11-20T11:00:00Z", "seen", None)];
+    s.ok_json(
+        s.post(Some(&w.device), "/api/v1/events", json!({"events": late}))
+            .await,
+    )
+    .await;
+    let wi = s
+        .ok_json(
+            s.get(Some(&w.library), &format!("/api/v1/whereis/folder/{bc}"))
+                .await,
+        )
+        .await;
+    assert_eq!(wi["current"]["since"], "2026-11-20T11:00:00.000Z");
+    assert_eq!(wi["current"]["last_seen_at"], "2026-11-20T14:00:00.000Z");
+}
+
+#[tokio::test]
+async fn duplicates_are_stored_once() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "0101011237", "Twice", "Tam", "2001-01-01")
+        .await;
+    let bc = s.folder(&w.library, "0101011237", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let evs: Vec<Value> = (0..50)
+        .map(|i| {
+            event(
+                &bc,
+                "LWARD5",
+                &format!("2026-11-20T10:{i:02}:00Z"),
+                "seen",
+                None,
+            )
+        })
+        .collect();
+    let before = s.count("movements").await;
+    let v = s
+        .ok_json(
+            s.post(
+                Some(&w.device),
+                "/api/v1/events",
+                json!({"events": evs.clone()}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(
+        (v["stored"].as_i64(), v["duplicates"].as_i64()),
+        (Some(50), Some(0))
+    );
+    let v = s
+        .ok_json(
+            s.post(Some(&w.device), "/api/v1/events", json!({"events": evs}))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        (v["stored"].as_i64(), v["duplicates"].as_i64()),
+        (Some(0), Some(50))
+    );
+    assert!(v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "duplicate"));
+    assert_eq!(s.count("movements").await - before, 50);
+}
+
+#[tokio::test]
+async fn batch_reports_per_event_results() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(
+        &w.library,
+        "1904851231",
+        "Kleinsample",
+        "Barry",
+        "1985-04-19",
+    )
+    .await;
+    let bc = s.folder(&w.library, "1904851231", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bad_time = event(&bc, "LWARD5", "yesterday", "seen", None);
+    bad_time["event_id"] = json!("7b0c1f0e-3a55-4d4c-9d5e-3f2a1b0c9d8e");
+    let mut wrong_type = event(&bc, "LWARD5", "2026-11-20T10:00:00Z", "seen", None);
+    wrong_type["device_id"] = json!(42);
+    let unregistered = "F000999999"; // a well-formed id no folder has yet
+    let check = label_printer::identifiers::FolderIdScheme::default()
+        .format(999_999)
+        .text;
+    assert!(check.starts_with(unregistered));
+    let evs = vec![
+        event(&bc, "LWARD5", "2026-11-20T10:00:00Z", "seen", None),
+        event(&bc, "LNOWHERE", "2026-11-20T10:00:00Z", "seen", None),
+        bad_time,
+        wrong_type,
+        event("LWARD5", "LWARD5", "2026-11-20T10:00:00Z", "seen", None),
+        event(&check, "LWARD5", "2026-11-20T10:00:00Z", "seen", None),
+        event(&bc, "0614141000005", "2026-11-20T11:00:00Z", "seen", None),
+    ];
+    let v = s
+        .ok_json(
+            s.post(Some(&w.device), "/api/v1/events", json!({"events": evs}))
+                .await,
+        )
+        .await;
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r.len(), 7);
+    assert_eq!(r[0]["status"], "stored");
+    assert_eq!(
+        (r[1]["status"].as_str(), r[1]["field"].as_str()),
+        (Some("rejected"), Some("location"))
+    );
+    assert_eq!(
+        (r[2]["status"].as_str(), r[2]["field"].as_str()),
+        (Some("rejected"), Some("read_at"))
+    );
+    assert_eq!(r[2]["event_id"], "7b0c1f0e-3a55-4d4c-9d5e-3f2a1b0c9d8e");
+    assert_eq!(
+        (r[3]["status"].as_str(), r[3]["field"].as_str()),
+        (Some("rejected"), Some("device_id"))
+    );
+    assert_eq!(
+        (r[4]["status"].as_str(), r[4]["field"].as_str()),
+        (Some("rejected"), Some("raw"))
+    );
+    assert_eq!(
+        (r[5]["status"].as_str(), r[5]["matched"].as_bool()),
+        (Some("stored"), Some(false))
+    );
+    assert_eq!(r[6]["status"], "stored", "GLN resolves the location");
+    assert_eq!(
+        (v["stored"].as_i64(), v["rejected"].as_i64()),
+        (Some(3), Some(4))
+    );
+    let wi = s
+        .ok_json(
+            s.get(Some(&w.library), &format!("/api/v1/whereis/folder/{bc}"))
+                .await,
+        )
+        .await;
+    assert_eq!(wi["current"]["location"]["code"], "LCODING");
+}
+
+#[tokio::test]
+async fn where_is_by_chi_and_by_name_and_dob() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "MacLeod", "Barry", "1985-04-19")
+        .await;
+    s.patient(&w.library, "0101011237", "MacLean", "Ann", "2001-01-01")
+        .await;
+    let v1 = s.folder(&w.library, "1904851231", "main").await;
+    let v2 = s.folder(&w.library, "1904851231", "main").await;
+    assert_eq!(
+        (v2["volume"].as_i64(), v2["volume_count"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let bc1 = v1["barcode"].as_str().unwrap();
+    s.ok_json(
+        s.post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": [event(bc1, "LCLINA", "2026-11-22T09:00:00Z", "seen", None)]}),
+        )
+        .await,
+    )
+    .await;
+    let wp = s
+        .ok_json(
+            s.get(Some(&w.clinician), "/api/v1/whereis/patient/1904851231")
+                .await,
+        )
+        .await;
+    let vols = wp["folders"].as_array().unwrap();
+    assert_eq!(vols.len(), 2);
+    assert_eq!(vols[0]["folder"]["volume_count"], 2);
+    assert_eq!(vols[0]["current"]["location"]["code"], "LCLINA");
+    assert!(
+        vols[1]["current"].is_null(),
+        "volume 2 never scanned: at home"
+    );
+    assert_eq!(vols[1]["home_location"], "LLIB");
+    let ws = s
+        .ok_json(
+            s.get(
+                Some(&w.clinician),
+                "/api/v1/whereis/search?name=macl&dob=1985-04-19",
+            )
+            .await,
+        )
+        .await;
+    let m = ws["matches"].as_array().unwrap();
+    assert_eq!(m.len(), 1, "{ws}");
+    assert_eq!(m[0]["patient"]["family_name"], "MacLeod");
+    let ps = s
+        .ok_json(s.get(Some(&w.library), "/api/v1/patients?name=MACL").await)
+        .await;
+    assert_eq!(ps.as_array().unwrap().len(), 2);
+    // folders at a location, and folders out of the library longer than N days
+    let at = s
+        .ok_json(
+            s.get(Some(&w.porter), "/api/v1/locations/LCLINA/folders")
+                .await,
+        )
+        .await;
+    assert_eq!(at["count"], 1);
+    let out = s
+        .ok_json(
+            s.get(Some(&w.library), "/api/v1/reports/out-of-library?days=1")
+                .await,
+        )
+        .await;
+    assert_eq!(out["count"], 1);
+    assert!(out["folders"][0]["days_out"].as_i64().unwrap() >= 1);
+    let out = s
+        .ok_json(
+            s.get(Some(&w.library), "/api/v1/reports/out-of-library?days=3000")
+                .await,
+        )
+        .await;
+    assert_eq!(out["count"], 0);
+}
+
+#[tokio::test]
+async fn merge_moves_folders_and_keeps_history() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "Dup", "Dan", "1985-04-19")
+        .await;
+    s.patient(&w.library, "0101011237", "Dup", "Daniel", "2001-01-01")
+        .await;
+    let f = s.folder(&w.library, "0101011237", "main").await;
+    let bc = f["barcode"].as_str().unwrap();
+    s.ok_json(
+        s.post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": [event(bc, "LWARD5", "2026-11-22T09:00:00Z", "seen", None)]}),
+        )
+        .await,
+    )
+    .await;
+    let body = json!({"retired": "0101011237", "survivor": "1904851231", "reason": "duplicate registration"});
+    let r = s
+        .post(Some(&w.library), "/api/v1/patients/merge", body.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let m = s
+        .ok_json(
+            s.post(Some(&w.manager), "/api/v1/patients/merge", body.clone())
+                .await,
+        )
+        .await;
+    assert_eq!(m["folders_moved"].as_array().unwrap().len(), 1);
+    assert_eq!(m["retired"]["merged_into"], m["survivor"]["id"]);
+    let wp = s
+        .ok_json(
+            s.get(Some(&w.clinician), "/api/v1/whereis/patient/1904851231")
+                .await,
+        )
+        .await;
+    assert_eq!(wp["folders"][0]["folder"]["barcode"], bc);
+    assert_eq!(
+        wp["folders"][0]["trail"].as_array().unwrap().len(),
+        1,
+        "history kept"
+    );
+    let again = s
+        .post(Some(&w.manager), "/api/v1/patients/merge", body)
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(s.count("patient_merges").await, 1);
+}
+
+#[tokio::test]
+async fn roles_are_enforced_and_reads_audited() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "Secret", "Sam", "1985-04-19")
+        .await;
+    let bc = s.folder(&w.library, "1904851231", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // no token: nothing
+    for path in [
+        "/api/v1/patients/1904851231",
+        &format!("/api/v1/whereis/folder/{bc}"),
+        "/api/v1/whereis/patient/1904851231",
+    ] {
+        let r = s.get(None, path).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let r = s.get(Some("cs_not-a-real-token"), path).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // porter: location yes, patient details no
+    let wi = s
+        .ok_json(
+            s.get(Some(&w.porter), &format!("/api/v1/whereis/folder/{bc}"))
+                .await,
+        )
+        .await;
+    assert!(
+        wi.get("patient").is_none(),
+        "porters do not see patient details: {wi}"
+    );
+    assert_eq!(
+        s.get(Some(&w.porter), "/api/v1/patients/1904851231")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // device token: ingest only
+    assert_eq!(
+        s.get(Some(&w.device), &format!("/api/v1/whereis/folder/{bc}"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // clinician cannot register folders; library cannot make users
+    let r = s
+        .post(
+            Some(&w.clinician),
+            "/api/v1/folders",
+            json!({"patient": "1904851231", "folder_type": "main", "home_location": "LLIB"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "forbidden");
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/users",
+            json!({"username": "x", "display_name": "x", "role": "admin", "password": "12345678"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // audit: the clinician's read is recorded against the patient
+    let before = s.count("audit_log").await;
+    s.ok_json(
+        s.get(Some(&w.clinician), "/api/v1/whereis/patient/1904851231")
+            .await,
+    )
+    .await;
+    assert_eq!(s.count("audit_log").await, before + 1);
+    let rows = s
+        .ok_json(
+            s.get(Some(&w.manager), "/api/v1/audit?patient=1904851231&limit=5")
+                .await,
+        )
+        .await;
+    let r0 = &rows[0];
+    assert_eq!(
+        (r0["actor"].as_str(), r0["action"].as_str()),
+        (Some("user:clinician"), Some("whereis.patient"))
+    );
+    assert_eq!(
+        s.get(Some(&w.clinician), "/api/v1/audit").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // the hash chain verifies
+    let n = s.db.read(tracker_server::audit::verify).await.unwrap();
+    assert!(n > 5);
+    // sign-out ends the session
+    assert_eq!(
+        s.post(Some(&w.clinician), "/api/v1/auth/logout", json!({}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.get(Some(&w.clinician), "/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let _ = &w.admin;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let w = world().await;
+    let s = &w.s;
+    let patients = s.count("patients").await;
+    // malformed CHI
+    let r = s.post(Some(&w.library), "/api/v1/patients", json!({"chi": "1904851232", "family_name": "A", "given_name": "B", "dob": "1985-04-19", "sex": "male"})).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["field"].as_str()),
+        (Some("invalid_field"), Some("chi"))
+    );
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("check digit"));
+    // impossible date in CHI
+    let r = s.post(Some(&w.library), "/api/v1/patients", json!({"chi": "2902191230", "family_name": "A", "given_name": "B", "dob": "2019-02-28", "sex": "male"})).await;
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "chi");
+    // wrong type
+    let r = s.post(Some(&w.library), "/api/v1/patients", json!({"chi": 1904851231u64, "family_name": "A", "given_name": "B", "dob": "1985-04-19", "sex": "male"})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "chi", "{e}");
+    // unknown field, malformed JSON, wrong content type
+    let r = s.post(Some(&w.library), "/api/v1/patients", json!({"chi": "1904851231", "family_name": "A", "given_name": "B", "dob": "1985-04-19", "sex": "male", "shoe_size": 9})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = s
+        .client
+        .post(format!("{}/api/v1/patients", s.base))
+        .bearer_auth(&w.library)
+        .header("content-type", "application/json")
+        .body("{\"chi\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "malformed_json"
+    );
+    let r = s
+        .client
+        .post(format!("{}/api/v1/patients", s.base))
+        .bearer_auth(&w.library)
+        .body("chi=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(s.count("patients").await, patients);
+    // unknown location for a folder
+    s.patient(&w.library, "1904851231", "A", "B", "1985-04-19")
+        .await;
+    let folders = s.count("folders").await;
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/folders",
+            json!({"patient": "1904851231", "folder_type": "main", "home_location": "LMOON"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "home_location"
+    );
+    assert_eq!(s.count("folders").await, folders);
+    // oversized body
+    let movements = s.count("movements").await;
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let r = s
+        .post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": [], "pad": huge}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "body_too_large"
+    );
+    // too many events
+    let many: Vec<Value> = (0..5001).map(|_| json!({})).collect();
+    let r = s
+        .post(Some(&w.device), "/api/v1/events", json!({"events": many}))
+        .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(s.count("movements").await, movements);
+    // bad query values name the field
+    let r = s
+        .get(Some(&w.library), "/api/v1/reports/out-of-library?days=lots")
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "days");
+    // bad barcode check character
+    let r = s
+        .get(Some(&w.library), "/api/v1/whereis/folder/F0000000010")
+        .await;
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "barcode", "{e}");
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited() {
+    let s = start().await;
+    for _ in 0..5 {
+        let r = s
+            .post(
+                None,
+                "/api/v1/auth/login",
+                json!({"username": "library", "password": "wrong-password"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = s
+        .post(
+            None,
+            "/api/v1/auth/login",
+            json!({"username": "library", "password": PW}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route() {
+    let w = world().await;
+    let s = &w.s;
+    let doc = s.ok_json(s.get(None, "/api/v1/openapi.json").await).await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20);
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let url = format!(
+                "{}{}",
+                s.base,
+                path.replace("{id}", "1904851231")
+                    .replace("{barcode}", "F0000000010")
+                    .replace("{code}", "LLIB")
+            );
+            let r = s
+                .client
+                .request(method.to_uppercase().parse().unwrap(), &url)
+                .bearer_auth(&w.admin)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            assert_ne!(
+                body["error"]["code"], "no_such_endpoint",
+                "{method} {path} is described but not routed"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn device_heartbeat_is_listed() {
+    let w = world().await;
+    let s = &w.s;
+    let hb = json!({"bridge_id": "ward5-pc", "devices": [{"device_id": "ward5-portal", "description": "portal", "online": true, "queue_depth": 3, "oldest_event_age_s": 12}]});
+    s.ok_json(
+        s.post(Some(&w.device), "/api/v1/devices/heartbeat", hb)
+            .await,
+    )
+    .await;
+    let d = s
+        .ok_json(s.get(Some(&w.library), "/api/v1/devices").await)
+        .await;
+    assert_eq!(d[0]["queue_depth"], 3);
+    assert_eq!(d[0]["online"], true);
+}
