@@ -103,7 +103,11 @@ pub fn validate_chi(input: &str) -> Result<Chi, IdError> {
         day,
         month,
         yy,
-        sex: if d[8] % 2 == 1 { Sex::Male } else { Sex::Female },
+        sex: if d[8] % 2 == 1 {
+            Sex::Male
+        } else {
+            Sex::Female
+        },
         scheme,
     })
 }
@@ -114,10 +118,22 @@ mod tests {
 
     #[test]
     fn design_vectors_valid() {
-        assert_eq!(validate_chi("1904851231").unwrap().scheme, CheckScheme::Mod11);
-        assert_eq!(validate_chi("2902201230").unwrap().scheme, CheckScheme::Mod11);
-        assert_eq!(validate_chi("0101011237").unwrap().scheme, CheckScheme::Mod11);
-        assert_eq!(validate_chi("0101201234").unwrap().scheme, CheckScheme::Mod10);
+        assert_eq!(
+            validate_chi("1904851231").unwrap().scheme,
+            CheckScheme::Mod11
+        );
+        assert_eq!(
+            validate_chi("2902201230").unwrap().scheme,
+            CheckScheme::Mod11
+        );
+        assert_eq!(
+            validate_chi("0101011237").unwrap().scheme,
+            CheckScheme::Mod11
+        );
+        assert_eq!(
+            validate_chi("0101201234").unwrap().scheme,
+            CheckScheme::Mod10
+        );
     }
 
     #[test]
@@ -130,9 +146,15 @@ mod tests {
     #[test]
     fn design_vectors_invalid() {
         assert_eq!(validate_chi("1904851232"), Err(IdError::CheckDigit));
-        assert!(matches!(validate_chi("2902191230"), Err(IdError::BadDate(_))));
+        assert!(matches!(
+            validate_chi("2902191230"),
+            Err(IdError::BadDate(_))
+        ));
         for bad in ["3201201234", "0113209999", "0011201234"] {
-            assert!(matches!(validate_chi(bad), Err(IdError::BadDate(_))), "{bad}");
+            assert!(
+                matches!(validate_chi(bad), Err(IdError::BadDate(_))),
+                "{bad}"
+            );
         }
         assert!(validate_chi("1234567890").is_err());
     }

@@ -63,7 +63,10 @@ impl Giai96 {
         if asset_bits < 64 && self.asset_reference >= (1u64 << asset_bits) {
             return Err(EpcError::AssetTooLarge(asset_bits));
         }
-        let cp: u128 = self.company_prefix.parse().map_err(|_| EpcError::CompanyPrefix)?;
+        let cp: u128 = self
+            .company_prefix
+            .parse()
+            .map_err(|_| EpcError::CompanyPrefix)?;
         let mut v: u128 = GIAI96_HEADER as u128;
         v = (v << 3) | self.filter as u128;
         v = (v << 3) | p as u128;
@@ -171,12 +174,25 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(Giai96::from_hex("3034257BF400000000003039"), Err(EpcError::Header(0x30)));
+        assert_eq!(
+            Giai96::from_hex("3034257BF400000000003039"),
+            Err(EpcError::Header(0x30))
+        );
         assert_eq!(Giai96::from_hex("3434"), Err(EpcError::Length));
-        assert_eq!(Giai96::from_hex("3434257BF40000000000303Z"), Err(EpcError::Hex));
+        assert_eq!(
+            Giai96::from_hex("3434257BF40000000000303Z"),
+            Err(EpcError::Hex)
+        );
         // partition 7 does not exist
-        assert_eq!(Giai96::from_hex("341C00000000000000000000"), Err(EpcError::Partition(7)));
-        let big = Giai96 { filter: 0, company_prefix: "061414100000".into(), asset_reference: 1 << 42 };
+        assert_eq!(
+            Giai96::from_hex("341C00000000000000000000"),
+            Err(EpcError::Partition(7))
+        );
+        let big = Giai96 {
+            filter: 0,
+            company_prefix: "061414100000".into(),
+            asset_reference: 1 << 42,
+        };
         assert_eq!(big.encode(), Err(EpcError::AssetTooLarge(42)));
     }
 
@@ -184,7 +200,11 @@ mod tests {
     fn round_trip_all_partitions() {
         for digits in 6..=12 {
             let cp: String = "0614141234567".chars().take(digits).collect();
-            let g = Giai96 { filter: 3, company_prefix: cp, asset_reference: 987_654_321 };
+            let g = Giai96 {
+                filter: 3,
+                company_prefix: cp,
+                asset_reference: 987_654_321,
+            };
             assert_eq!(Giai96::decode(&g.encode().unwrap()).unwrap(), g);
         }
     }

@@ -16,7 +16,9 @@ pub fn mod37_36_check(data: &str) -> Result<char, IdError> {
     const M: u32 = 36;
     let mut p = M;
     for b in data.bytes() {
-        let v = value(b).ok_or_else(|| IdError::Format(format!("character {:?} is not A-Z or 0-9", b as char)))?;
+        let v = value(b).ok_or_else(|| {
+            IdError::Format(format!("character {:?} is not A-Z or 0-9", b as char))
+        })?;
         let mut s = (p + v) % M;
         if s == 0 {
             s = M;
@@ -67,9 +69,9 @@ impl FolderIdScheme {
     /// Parse a scanned or typed folder id (case-insensitive); the check character must match.
     pub fn parse(&self, input: &str) -> Result<FolderId, IdError> {
         let s = input.trim().to_ascii_uppercase();
-        let rest = s
-            .strip_prefix(&self.prefix)
-            .ok_or_else(|| IdError::Format(format!("folder id must start with {:?}", self.prefix)))?;
+        let rest = s.strip_prefix(&self.prefix).ok_or_else(|| {
+            IdError::Format(format!("folder id must start with {:?}", self.prefix))
+        })?;
         if rest.len() != self.digits + 1 {
             return Err(IdError::Length {
                 expected: self.prefix.len() + self.digits + 1,
@@ -96,7 +98,9 @@ impl FolderIdScheme {
             || self.prefix.len() > 4
             || !self.prefix.bytes().all(|b| b.is_ascii_uppercase())
         {
-            return Err(IdError::Format("folder id prefix must be 1-4 letters A-Z".into()));
+            return Err(IdError::Format(
+                "folder id prefix must be 1-4 letters A-Z".into(),
+            ));
         }
         if !(4..=15).contains(&self.digits) {
             return Err(IdError::Format("folder id digits must be 4..=15".into()));
@@ -158,6 +162,11 @@ mod tests {
         assert!(matches!(s.parse("X0000123450"), Err(IdError::Format(_))));
         assert!(matches!(s.parse("F12"), Err(IdError::Length { .. })));
         assert!(matches!(s.parse("F00001234AB"), Err(IdError::NotDigits)));
-        assert!(FolderIdScheme { prefix: "f".into(), digits: 9 }.validate().is_err());
+        assert!(FolderIdScheme {
+            prefix: "f".into(),
+            digits: 9
+        }
+        .validate()
+        .is_err());
     }
 }

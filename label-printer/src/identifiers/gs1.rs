@@ -77,7 +77,9 @@ pub fn parse_element_string(input: &str) -> Result<Vec<ElementString>, IdError> 
     let mut rest = input.trim_start_matches(GS);
     while !rest.is_empty() {
         let ai = take_ai(rest)
-            .ok_or_else(|| IdError::Format(format!("unknown GS1 application identifier at {rest:?}")))?
+            .ok_or_else(|| {
+                IdError::Format(format!("unknown GS1 application identifier at {rest:?}"))
+            })?
             .to_string();
         rest = &rest[ai.len()..];
         let value = match ai_length(&ai).flatten() {
@@ -116,7 +118,9 @@ fn parse_hri(input: &str) -> Result<Vec<ElementString>, IdError> {
             .ok_or_else(|| IdError::Format("bracketed AI expected".into()))?;
         let ai = rest[1..close].to_string();
         if ai_length(&ai).is_none() {
-            return Err(IdError::Format(format!("unknown GS1 application identifier ({ai})")));
+            return Err(IdError::Format(format!(
+                "unknown GS1 application identifier ({ai})"
+            )));
         }
         rest = &rest[close + 1..];
         let end = rest.find('(').unwrap_or(rest.len());
@@ -147,9 +151,9 @@ fn check_value(ai: &str, v: &str) -> Result<(), IdError> {
             }
             Ok(())
         }
-        "8004" if v.is_empty() || v.len() > 30 => {
-            Err(IdError::Format("GIAI (8004) must be 1 to 30 characters".into()))
-        }
+        "8004" if v.is_empty() || v.len() > 30 => Err(IdError::Format(
+            "GIAI (8004) must be 1 to 30 characters".into(),
+        )),
         _ => Ok(()),
     }
 }

@@ -12,8 +12,8 @@ pub mod nhs;
 pub mod scan;
 pub mod terminal_digit;
 
-pub use chi::{validate_chi, Chi, CheckScheme, Sex};
-pub use epc::{Giai96, EpcError};
+pub use chi::{validate_chi, CheckScheme, Chi, Sex};
+pub use epc::{EpcError, Giai96};
 pub use folder_id::{FolderId, FolderIdScheme};
 pub use gs1::{gs1_check_digit, parse_element_string, validate_gln, ElementString};
 pub use nhs::validate_nhs_number;
@@ -47,7 +47,12 @@ pub(crate) fn digits(s: &str) -> Result<Vec<u32>, IdError> {
 /// Mod-11 check digit with weights 10..2 over the first nine digits (CHI and NHS numbers).
 /// Returns `None` when the remainder makes the number unusable (check value 10).
 pub(crate) fn mod11_check(d: &[u32]) -> Option<u32> {
-    let sum: u32 = d.iter().take(9).zip((2..=10).rev()).map(|(a, w)| a * w).sum();
+    let sum: u32 = d
+        .iter()
+        .take(9)
+        .zip((2..=10).rev())
+        .map(|(a, w)| a * w)
+        .sum();
     match 11 - (sum % 11) {
         11 => Some(0),
         10 => None,

@@ -40,7 +40,10 @@ impl Symbology {
 
     /// Whether the data is a GS1 element string.
     pub fn is_gs1(self) -> bool {
-        matches!(self, Self::Gs1_128 | Self::Gs1DataMatrix | Self::Gs1Qr | Self::DataBar)
+        matches!(
+            self,
+            Self::Gs1_128 | Self::Gs1DataMatrix | Self::Gs1Qr | Self::DataBar
+        )
     }
 }
 
@@ -151,7 +154,11 @@ fn folder_from_giai(company_prefix: &str, asset: u64, cfg: &ScanConfig) -> ScanT
 fn classify_gs1(elements: &[gs1::ElementString], cfg: &ScanConfig) -> ScanTarget {
     for e in elements {
         match e.ai.as_str() {
-            "414" => return ScanTarget::LocationGln { gln: e.value.clone() },
+            "414" => {
+                return ScanTarget::LocationGln {
+                    gln: e.value.clone(),
+                }
+            }
             "8004" => {
                 if let Some(p) = &cfg.gs1_company_prefix {
                     if let Some(asset) = e.value.strip_prefix(p.as_str()) {
@@ -164,7 +171,11 @@ fn classify_gs1(elements: &[gs1::ElementString], cfg: &ScanConfig) -> ScanTarget
                     reason: "GIAI (8004) is not one of this organisation's folders".into(),
                 };
             }
-            "8017" => return ScanTarget::Staff { badge: e.value.clone() },
+            "8017" => {
+                return ScanTarget::Staff {
+                    badge: e.value.clone(),
+                }
+            }
             _ => {}
         }
     }
@@ -188,26 +199,56 @@ mod tests {
     fn aim() {
         assert_eq!(strip_aim("]C0F123"), (Some(Symbology::Code128), "F123"));
         assert_eq!(strip_aim("F123"), (None, "F123"));
-        assert_eq!(strip_aim("]d2(414)0614141000005").0, Some(Symbology::Gs1DataMatrix));
+        assert_eq!(
+            strip_aim("]d2(414)0614141000005").0,
+            Some(Symbology::Gs1DataMatrix)
+        );
     }
 
     #[test]
     fn classifies() {
         let c = cfg();
         let f = c.folder.format(777).text;
-        assert_eq!(classify(&format!("]C0{f}\r\n"), &c), ScanTarget::Folder { serial: 777 });
+        assert_eq!(
+            classify(&format!("]C0{f}\r\n"), &c),
+            ScanTarget::Folder { serial: 777 }
+        );
         assert_eq!(
             classify("]C14140614141000005", &c),
-            ScanTarget::LocationGln { gln: "0614141000005".into() }
+            ScanTarget::LocationGln {
+                gln: "0614141000005".into()
+            }
         );
-        assert_eq!(classify("]d2800406141411234", &c), ScanTarget::Folder { serial: 1234 });
-        assert_eq!(classify("3434257BF400000000003039", &c), ScanTarget::Folder { serial: 12345 });
-        assert_eq!(classify("LWARD5", &c), ScanTarget::Location { code: "LWARD5".into() });
-        assert_eq!(classify("s00042", &c), ScanTarget::Staff { badge: "S00042".into() });
-        assert!(matches!(classify("F0000007770", &c), ScanTarget::Unknown { .. }));
+        assert_eq!(
+            classify("]d2800406141411234", &c),
+            ScanTarget::Folder { serial: 1234 }
+        );
+        assert_eq!(
+            classify("3434257BF400000000003039", &c),
+            ScanTarget::Folder { serial: 12345 }
+        );
+        assert_eq!(
+            classify("LWARD5", &c),
+            ScanTarget::Location {
+                code: "LWARD5".into()
+            }
+        );
+        assert_eq!(
+            classify("s00042", &c),
+            ScanTarget::Staff {
+                badge: "S00042".into()
+            }
+        );
+        assert!(matches!(
+            classify("F0000007770", &c),
+            ScanTarget::Unknown { .. }
+        ));
         assert!(matches!(classify("", &c), ScanTarget::Unknown { .. }));
         assert!(matches!(classify("]C1999", &c), ScanTarget::Unknown { .. }));
         // another organisation's EPC is not ours
-        assert!(matches!(classify("341816E80000000000010015", &c), ScanTarget::Unknown { .. }));
+        assert!(matches!(
+            classify("341816E80000000000010015", &c),
+            ScanTarget::Unknown { .. }
+        ));
     }
 }

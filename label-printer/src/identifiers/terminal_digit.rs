@@ -48,7 +48,10 @@ impl FilingNumber {
 
     /// Blocks as printed on a folder: `34-63-71`.
     pub fn blocks(&self) -> String {
-        format!("{:02}-{:02}-{:02}", self.tertiary, self.secondary, self.primary)
+        format!(
+            "{:02}-{:02}-{:02}",
+            self.tertiary, self.secondary, self.primary
+        )
     }
 }
 
