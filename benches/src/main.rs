@@ -1,1 +1,522 @@
-fn main() {}
+//! `casenote-bench`: measures the tracking server at hospital scale and prints the figures.
+//!
+//! `casenote-bench server --folders 1000000 --movements 10000000` builds (once, cached) a
+//! database with that many folders and movements, starts the real server in a child process,
+//! then measures over HTTP: batched ingest (events/s), where-is latency (p50/p99), and the
+//! server's peak RSS. In the same run it measures a raw rusqlite batched-insert baseline of the
+//! same ledger work without HTTP, so the two can be compared.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tracker_server::{auth, config::Config, http::AppState, storage::Db};
+
+#[derive(Parser)]
+#[command(name = "casenote-bench", about = "Benchmarks that print figures")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Ingest and where-is over HTTP against a large database.
+    Server {
+        #[arg(long, default_value_t = 1_000_000)]
+        folders: u64,
+        #[arg(long, default_value_t = 10_000_000)]
+        movements: u64,
+        /// Database file (built once and reused; delete it to rebuild).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Events to ingest over HTTP.
+        #[arg(long, default_value_t = 200_000)]
+        ingest_events: u64,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Parallel HTTP clients for ingest.
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        /// Where-is lookups.
+        #[arg(long, default_value_t = 20_000)]
+        lookups: u64,
+        /// Append the figures as a Markdown section to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
+    /// (internal) run the server on a database; used as the measured child process.
+    ServeChild {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        port_file: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::ServeChild { db, port_file } => serve_child(&db, &port_file),
+        Cmd::Server {
+            folders,
+            movements,
+            db,
+            ingest_events,
+            batch,
+            clients,
+            lookups,
+            markdown,
+        } => {
+            let db =
+                db.unwrap_or_else(|| cache_dir().join(format!("bench-{folders}-{movements}.db")));
+            let opts = Opts {
+                folders,
+                movements,
+                db,
+                ingest_events,
+                batch,
+                clients,
+                lookups,
+            };
+            let report = run_server_bench(&opts)?;
+            println!("{report}");
+            if let Some(md) = markdown {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&md)?;
+                writeln!(f, "{report}")?;
+                eprintln!("appended to {}", md.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("CASENOTE_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
+                .join(".cache/casenote-bench")
+        });
+    let _ = std::fs::create_dir_all(&base);
+    base
+}
+
+struct Opts {
+    folders: u64,
+    movements: u64,
+    db: PathBuf,
+    ingest_events: u64,
+    batch: usize,
+    clients: usize,
+    lookups: u64,
+}
+
+const WARDS: usize = 40;
+const DAY: i64 = 86_400_000;
+
+/// Build the database directly (same schema, same invariants as the server maintains).
+fn populate(o: &Opts) -> Result<()> {
+    let t0 = Instant::now();
+    {
+        let _ = Db::open(&o.db, 1)?; // creates and migrates the schema
+    }
+    let mut c = Connection::open(&o.db)?;
+    c.pragma_update(None, "synchronous", "OFF")?;
+    // movements are written before their folder row within the same transaction
+    c.pragma_update(None, "foreign_keys", "OFF")?;
+    c.pragma_update(None, "cache_size", -1_000_000)?;
+    let scheme = label_printer::identifiers::FolderIdScheme::default();
+    let tx = c.transaction()?;
+    let now = chrono::Utc::now().to_rfc3339();
+    tx.execute("INSERT INTO locations(id, code, name, kind, created_at) VALUES (1, 'LLIB', 'Library', 'library', ?1)", [&now])?;
+    for i in 1..=WARDS {
+        tx.execute(
+            "INSERT INTO locations(id, code, name, kind, created_at) VALUES (?1, ?2, ?3, 'ward', ?4)",
+            params![i as i64 + 1, format!("LWARD{i}"), format!("Ward {i}"), now],
+        )?;
+    }
+    tx.commit()?;
+    let mut rng = StdRng::seed_from_u64(7);
+    let n_patients = (o.folders * 10 / 13).max(1);
+    let per_folder = (o.movements / o.folders.max(1)).max(1);
+    let start = chrono::Utc::now().timestamp_millis() - 365 * DAY;
+    let chunk = 100_000u64;
+    let mut next_movement: i64 = 1;
+    let mut f = 1u64;
+    while f <= o.folders {
+        let tx = c.transaction()?;
+        {
+            let mut ins_p = tx.prepare_cached(
+                "INSERT OR IGNORE INTO patients(id, chi, family_name, given_name, family_key, dob, sex, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
+            )?;
+            let mut ins_f = tx.prepare_cached(
+                "INSERT INTO folders(id, barcode, patient_id, folder_type, volume, volume_count, status, filing_number, home_location_id, cur_movement_id, cur_location_id, cur_read_at, cur_since, cur_action, created_at)
+                 VALUES (?1,?2,?3,'main',1,1,'active',?4,1,?5,?6,?7,?7,?8,?9)",
+            )?;
+            let mut ins_m = tx.prepare_cached(
+                "INSERT INTO movements(id, event_id, folder_id, location_id, action, device_id, staff_id, read_at, received_at, raw, symbology, method)
+                 VALUES (?1,?2,?3,?4,?5,?6,'S00042',?7,?7,?8,'code128','barcode')",
+            )?;
+            let end = (f + chunk).min(o.folders + 1);
+            for fid in f..end {
+                let pid = (fid - 1) % n_patients + 1;
+                // a synthetic unique 10-digit identifier stands in for the CHI at this scale
+                ins_p.execute(params![
+                    pid as i64,
+                    format!("{:010}", 1_000_000_000 + pid),
+                    format!("FAM{}", pid % 5000),
+                    "Given",
+                    format!("FAM{}", pid % 5000),
+                    "1970-01-01",
+                    "female",
+                    now
+                ])?;
+                let barcode = scheme.format(fid).text;
+                let raw = format!("]C0{barcode}");
+                let mut t = start + rng.gen_range(0..DAY);
+                let mut loc = 1i64;
+                let mut action = "seen";
+                for k in 0..per_folder {
+                    loc = if k % 2 == 0 {
+                        rng.gen_range(2..=(WARDS as i64 + 1))
+                    } else {
+                        1
+                    };
+                    action = if k % 2 == 0 { "receive" } else { "seen" };
+                    let mut id = [0u8; 16];
+                    id[..8].copy_from_slice(&next_movement.to_be_bytes());
+                    rng.fill(&mut id[8..]);
+                    ins_m.execute(params![
+                        next_movement,
+                        &id[..],
+                        fid as i64,
+                        loc,
+                        action,
+                        "bench-loader",
+                        t,
+                        raw
+                    ])?;
+                    next_movement += 1;
+                    t += rng.gen_range(1..(300 / per_folder as i64).max(2)) * DAY / 10 + 1;
+                }
+                ins_f.execute(params![
+                    fid as i64,
+                    barcode,
+                    pid as i64,
+                    "00-00-00",
+                    next_movement - 1,
+                    loc,
+                    t,
+                    action,
+                    now
+                ])?;
+            }
+            f = end;
+        }
+        tx.commit()?;
+        eprint!(
+            "\rpopulating: {} / {} folders, {} movements ({:.0}s)",
+            f - 1,
+            o.folders,
+            next_movement - 1,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?;
+    Ok(())
+}
+
+fn counts(db: &Path) -> Result<(u64, u64)> {
+    let c = Connection::open(db)?;
+    let f: i64 = c.query_row("SELECT count(*) FROM folders", [], |r| r.get(0))?;
+    let m: i64 = c
+        .query_row("SELECT max(id) FROM movements", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
+        .unwrap_or(0);
+    Ok((f as u64, m as u64))
+}
+
+fn serve_child(db: &Path, port_file: &Path) -> Result<()> {
+    let mut cfg = Config::default();
+    cfg.database.path = db.to_path_buf();
+    let dbh = Db::open(db, cfg.database.readers)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        std::fs::write(port_file, listener.local_addr()?.port().to_string())?;
+        tracker_server::serve(listener, AppState::new(dbh, cfg), std::future::pending()).await?;
+        anyhow::Ok(())
+    })
+}
+
+fn rss_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn make_event(
+    rng: &mut StdRng,
+    folders: u64,
+    scheme: &label_printer::identifiers::FolderIdScheme,
+    t: i64,
+) -> Value {
+    let fid = rng.gen_range(1..=folders);
+    json!({
+        "event_id": uuid::Uuid::from_u128(rng.gen()).to_string(),
+        "device_id": "bench-bridge",
+        "staff_id": "S00042",
+        "read_at": chrono::DateTime::from_timestamp_millis(t).unwrap_or_default().to_rfc3339(),
+        "raw": format!("]C0{}", scheme.format(fid).text),
+        "method": "barcode",
+        "location": format!("LWARD{}", rng.gen_range(1..=WARDS)),
+        "action": "seen",
+    })
+}
+
+fn run_server_bench(o: &Opts) -> Result<String> {
+    let (f, m) = if o.db.exists() {
+        counts(&o.db)?
+    } else {
+        (0, 0)
+    };
+    if f != o.folders || m < o.movements {
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", o.db.display()));
+        }
+        eprintln!(
+            "building {} ({} folders, {} movements); cached for later runs",
+            o.db.display(),
+            o.folders,
+            o.movements
+        );
+        populate(o)?;
+    }
+    let (folders, movements_before) = counts(&o.db)?;
+    // tokens straight into the database: a device token for ingest, a library token for where-is
+    let device = auth::new_token("ct_");
+    let library = auth::new_token("ct_");
+    {
+        let c = Connection::open(&o.db)?;
+        c.execute("DELETE FROM api_tokens WHERE name LIKE 'bench-%'", [])?;
+        auth::insert_api_token(&c, "bench-device", auth::Role::Device, &device)?;
+        auth::insert_api_token(&c, "bench-library", auth::Role::Library, &library)?;
+    }
+    let port_file = o.db.with_extension("port");
+    let _ = std::fs::remove_file(&port_file);
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["serve-child", "--db"])
+        .arg(&o.db)
+        .arg("--port-file")
+        .arg(&port_file)
+        .env("CASENOTE_LOG", "warn")
+        .spawn()
+        .context("starting the server child")?;
+    let pid = child.id();
+    let t_start = Instant::now();
+    let port = loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            if let Ok(p) = p.trim().parse::<u16>() {
+                break p;
+            }
+        }
+        if t_start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            bail!("the server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let rss_idle = rss_kb(pid, "VmRSS:");
+    let rt = tokio::runtime::Runtime::new()?;
+    let result = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .build()?;
+        // ---- ingest ----
+        let scheme = label_printer::identifiers::FolderIdScheme::default();
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut rng = StdRng::seed_from_u64(11);
+        let n_batches = (o.ingest_events as usize).div_ceil(o.batch);
+        let bodies: Vec<Vec<u8>> = (0..n_batches)
+            .map(|b| {
+                let evs: Vec<Value> = (0..o.batch)
+                    .map(|i| {
+                        make_event(
+                            &mut rng,
+                            folders,
+                            &scheme,
+                            now - 3_600_000 + (b * o.batch + i) as i64,
+                        )
+                    })
+                    .collect();
+                serde_json::to_vec(&json!({ "events": evs })).unwrap_or_default()
+            })
+            .collect();
+        let t0 = Instant::now();
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(bodies));
+        let mut tasks = Vec::new();
+        for _ in 0..o.clients {
+            let (client, base, device, queue) =
+                (client.clone(), base.clone(), device.clone(), queue.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut stored = 0u64;
+                loop {
+                    let Some(body) = queue.lock().await.pop() else {
+                        break;
+                    };
+                    let r = client
+                        .post(format!("{base}/api/v1/events"))
+                        .bearer_auth(&device)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await?;
+                    if !r.status().is_success() {
+                        bail!("ingest failed: {}", r.text().await?);
+                    }
+                    let v: Value = r.json().await?;
+                    stored += v["stored"].as_u64().unwrap_or(0);
+                }
+                anyhow::Ok(stored)
+            }));
+        }
+        let mut stored = 0;
+        for t in tasks {
+            stored += t.await??;
+        }
+        let ingest_s = t0.elapsed().as_secs_f64();
+        let rss_after_ingest = rss_kb(pid, "VmRSS:");
+        // ---- where-is ----
+        let mut lat = Vec::with_capacity(o.lookups as usize);
+        let t1 = Instant::now();
+        for _ in 0..o.lookups {
+            let fid = rng.gen_range(1..=folders);
+            let url = format!("{base}/api/v1/whereis/folder/{}", scheme.format(fid).text);
+            let t = Instant::now();
+            let r = client.get(&url).bearer_auth(&library).send().await?;
+            let ok = r.status().is_success();
+            let _ = r.bytes().await?;
+            lat.push(t.elapsed());
+            if !ok {
+                bail!("where-is failed for folder {fid}");
+            }
+        }
+        let lookup_s = t1.elapsed().as_secs_f64();
+        lat.sort();
+        anyhow::Ok((stored, ingest_s, lat, lookup_s, rss_after_ingest))
+    });
+    let peak = rss_kb(pid, "VmHWM:");
+    let _ = child.kill();
+    let _ = child.wait();
+    let (stored, ingest_s, lat, lookup_s, rss_after_ingest) = result?;
+    // ---- raw rusqlite baseline: the same ledger work, no HTTP, no JSON ----
+    let (base_n, base_s) = raw_baseline(&o.db, folders, o.ingest_events.min(200_000), o.batch)?;
+    let http_rate = stored as f64 / ingest_s;
+    let raw_rate = base_n as f64 / base_s;
+    let machine = machine();
+    Ok(format!(
+        "## Server: ingest and where-is ({} folders, {} movements before the run)\n\n\
+         Machine: {machine}\n\n\
+         Command: `cargo run --release -p casenote-bench -- server --folders {} --movements {} --ingest-events {} --batch {} --clients {} --lookups {}`\n\n\
+         | measure | result | target |\n|---|---|---|\n\
+         | ingest over HTTP ({} events in batches of {}, {} clients) | {:.0} events/s | >= 20,000 events/s |\n\
+         | raw rusqlite batched insert, same work, no HTTP | {:.0} events/s | (baseline) |\n\
+         | HTTP ingest as a share of the raw baseline | {:.0}% | >= 50% |\n\
+         | where-is p50 / p95 / p99 ({} lookups, each audited) | {:.2} / {:.2} / {:.2} ms | p99 <= 5 ms |\n\
+         | where-is throughput, one client | {:.0} lookups/s | |\n\
+         | server RSS idle / after ingest / peak (VmHWM) | {} / {} / {} MB | <= 200 MB |\n",
+        folders, movements_before, o.folders, o.movements, o.ingest_events, o.batch, o.clients, o.lookups,
+        stored, o.batch, o.clients, http_rate, raw_rate, 100.0 * http_rate / raw_rate,
+        o.lookups, pct(&lat, 0.50), pct(&lat, 0.95), pct(&lat, 0.99), o.lookups as f64 / lookup_s,
+        rss_idle / 1024, rss_after_ingest / 1024, peak / 1024
+    ))
+}
+
+/// The ledger work of one event (insert-or-ignore, find the folder, advance its current state),
+/// done with prepared statements in transactions of `batch` events.
+fn raw_baseline(db: &Path, folders: u64, n: u64, batch: usize) -> Result<(u64, f64)> {
+    let mut c = Connection::open(db)?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    let mut rng = StdRng::seed_from_u64(99);
+    let now = chrono::Utc::now().timestamp_millis();
+    let scheme = label_printer::identifiers::FolderIdScheme::default();
+    let events: Vec<(uuid::Uuid, i64, i64, String)> = (0..n)
+        .map(|_| {
+            let fid = rng.gen_range(1..=folders) as i64;
+            (
+                uuid::Uuid::from_u128(rng.gen()),
+                fid,
+                rng.gen_range(2..=(WARDS as i64 + 1)),
+                format!("]C0{}", scheme.format(fid as u64).text),
+            )
+        })
+        .collect();
+    let t0 = Instant::now();
+    for chunk in events.chunks(batch) {
+        let tx = c.transaction()?;
+        {
+            let mut sel = tx.prepare_cached("SELECT cur_read_at FROM folders WHERE id=?1")?;
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO movements(event_id, folder_id, location_id, action, device_id, staff_id, read_at, received_at, raw, symbology, method)
+                 VALUES (?1,?2,?3,'seen','baseline','S00042',?4,?4,?5,'code128','barcode')",
+            )?;
+            let mut upd = tx.prepare_cached("UPDATE folders SET cur_movement_id=?1, cur_location_id=?2, cur_read_at=?3, cur_since=?3, cur_action='seen' WHERE id=?4")?;
+            for (i, (id, fid, loc, raw)) in chunk.iter().enumerate() {
+                let t = now + i as i64;
+                let _cur: Option<i64> = sel.query_row([fid], |r| r.get(0))?;
+                if ins.execute(params![&id.as_bytes()[..], fid, loc, t, raw])? == 1 {
+                    upd.execute(params![tx.last_insert_rowid(), loc, t, fid])?;
+                }
+            }
+        }
+        tx.commit()?;
+    }
+    Ok((n, t0.elapsed().as_secs_f64()))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    format!("{cpu}, {cores} cores, {} GiB RAM", mem / 1024 / 1024)
+}
