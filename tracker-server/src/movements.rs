@@ -89,6 +89,54 @@ impl EventResult {
     }
 }
 
+/// Validate and store a batch of events as sent on the wire; one result per event, in order.
+pub async fn ingest_batch(
+    db: &crate::storage::Db,
+    cfg: &ScanConfig,
+    who: Principal,
+    events: Vec<serde_json::Value>,
+) -> Result<BatchResult> {
+    let now = now_ms();
+    let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
+    let mut valid = Vec::with_capacity(events.len());
+    for (i, v) in events.into_iter().enumerate() {
+        let id_hint = v
+            .get("event_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match serde_path_to_error::deserialize::<_, IncomingEvent>(v) {
+            Err(e) => {
+                let field = e.path().to_string();
+                let field = if field == "." { "event" } else { &field };
+                results[i] = Some(EventResult::rejected(
+                    id_hint,
+                    field,
+                    e.into_inner().to_string(),
+                ));
+            }
+            Ok(ev) => match validate(&ev, cfg, now) {
+                Ok(ok) => valid.push((i, ok)),
+                Err((field, msg)) => results[i] = Some(EventResult::rejected(id_hint, &field, msg)),
+            },
+        }
+    }
+    let results = db
+        .write(move |c| {
+            store(c, &who, valid, &mut results)?;
+            Ok(results)
+        })
+        .await?;
+    let results: Vec<EventResult> = results.into_iter().flatten().collect();
+    let count = |st: &str| results.iter().filter(|r| r.status == st).count();
+    Ok(BatchResult {
+        stored: count("stored"),
+        duplicates: count("duplicate"),
+        rejected: count("rejected"),
+        results,
+    })
+}
+
 #[derive(Debug, Serialize)]
 pub struct BatchResult {
     pub results: Vec<EventResult>,

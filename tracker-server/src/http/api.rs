@@ -123,33 +123,43 @@ struct Login {
 }
 
 async fn login(State(s): State<AppState>, ApiJson(l): ApiJson<Login>) -> ApiResult<Json<Value>> {
-    s.limiter.check(&l.username)?;
-    let u = l.username.clone();
+    let (token, role, expires) = sign_in(&s, &l.username, &l.password).await?;
+    Ok(Json(
+        json!({"token": token, "role": role, "expires_at": crate::util::ms_to_rfc3339(expires)}),
+    ))
+}
+
+/// Check a user name and password (rate-limited), open a session, audit it.
+/// Returns the session token, the role and the expiry (ms).
+pub async fn sign_in(
+    s: &AppState,
+    username: &str,
+    password: &str,
+) -> crate::Result<(String, Role, i64)> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    s.limiter.check(username)?;
+    let u = username.to_string();
     let user = s.db.read(move |c| auth::user_for_login(c, &u)).await?;
-    // Verify even for unknown users so timing does not reveal which names exist.
-    let (ok, user) = match user {
-        Some((id, role, hash)) => {
-            let pw = l.password.clone();
-            let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
-                .await
-                .unwrap_or(false);
-            (ok, Some((id, role)))
-        }
-        None => {
-            let pw = l.password.clone();
-            let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0000000000000000000000000000000000000000000")).await;
-            (false, None)
-        }
+    // Verify against a real hash even for unknown users, so timing does not reveal which names exist.
+    let hash = match &user {
+        Some((_, _, h)) => h.clone(),
+        None => DUMMY
+            .get_or_init(|| auth::hash_password("no-such-user-password").unwrap_or_default())
+            .clone(),
     };
-    let Some((id, role)) = user.filter(|_| ok) else {
-        s.limiter.failed(&l.username);
-        return Err(Error::Unauthorized.into());
+    let pw = password.to_string();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
+        .await
+        .unwrap_or(false);
+    let Some((id, role, _)) = user.filter(|_| ok) else {
+        s.limiter.failed(username);
+        return Err(Error::Unauthorized);
     };
-    s.limiter.succeeded(&l.username);
+    s.limiter.succeeded(username);
     let token = auth::new_token("cs_");
     let (t, hours) = (token.clone(), s.cfg.auth.session_hours);
     let who = Principal {
-        actor: format!("user:{}", l.username),
+        actor: format!("user:{username}"),
         role,
     };
     let expires =
@@ -159,9 +169,7 @@ async fn login(State(s): State<AppState>, ApiJson(l): ApiJson<Login>) -> ApiResu
             Ok(e)
         })
         .await?;
-    Ok(Json(
-        json!({"token": token, "role": role, "expires_at": crate::util::ms_to_rfc3339(expires)}),
-    ))
+    Ok((token, role, expires))
 }
 
 async fn logout(
@@ -490,47 +498,8 @@ async fn ingest_events(
     if b.events.is_empty() {
         return Err(Error::invalid("events", "is empty").into());
     }
-    let cfg = s.cfg.identifiers.clone();
-    let now = now_ms();
-    let mut results: Vec<Option<movements::EventResult>> = vec![None; b.events.len()];
-    let mut valid = Vec::with_capacity(b.events.len());
-    for (i, v) in b.events.into_iter().enumerate() {
-        let id_hint = v
-            .get("event_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        match serde_path_to_error::deserialize::<_, movements::IncomingEvent>(v) {
-            Err(e) => {
-                let field = e.path().to_string();
-                results[i] = Some(movements::EventResult::rejected(
-                    id_hint,
-                    if field == "." { "event" } else { &field },
-                    e.into_inner().to_string(),
-                ));
-            }
-            Ok(ev) => match movements::validate(&ev, &cfg, now) {
-                Ok(ok) => valid.push((i, ok)),
-                Err((field, msg)) => {
-                    results[i] = Some(movements::EventResult::rejected(id_hint, &field, msg))
-                }
-            },
-        }
-    }
-    let results =
-        s.db.write(move |c| {
-            movements::store(c, &who, valid, &mut results)?;
-            Ok(results)
-        })
-        .await?;
-    let results: Vec<movements::EventResult> = results.into_iter().flatten().collect();
-    let count = |st: &str| results.iter().filter(|r| r.status == st).count();
-    Ok(Json(movements::BatchResult {
-        stored: count("stored"),
-        duplicates: count("duplicate"),
-        rejected: count("rejected"),
-        results,
-    }))
+    let out = movements::ingest_batch(&s.db, &s.cfg.identifiers, who, b.events).await?;
+    Ok(Json(out))
 }
 
 // ---------- where is ----------

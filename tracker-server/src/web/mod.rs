@@ -1,0 +1,223 @@
+//! The web interface: server-rendered pages for porters, library staff, clinicians and
+//! managers. Sessions are HttpOnly, SameSite=Strict cookies; every form and every scan carries a
+//! CSRF token derived from the session. Pages use no inline script (strict CSP); the scanning
+//! pages load `/static/app.js`.
+
+mod pages;
+
+use crate::{
+    auth::{self, Permission, Principal, Role},
+    http::AppState,
+    Error,
+};
+use axum::{
+    extract::{FromRequestParts, Request},
+    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Router,
+};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use sha2::{Digest, Sha256};
+
+pub const SESSION_COOKIE: &str = "cn_session";
+const CSS: &str = include_str!("assets/app.css");
+const JS: &str = include_str!("assets/app.js");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/whereis", get(pages::whereis))
+        .route("/scan", get(pages::scan_page))
+        .route("/web/scan", post(pages::scan))
+        .route("/reports/out-of-library", get(pages::out_of_library))
+        .route("/admin/devices", get(pages::devices))
+        .route("/admin/users", get(pages::users).post(pages::add_user))
+        .route("/admin/locations", get(pages::locations).post(pages::add_location))
+        .route("/static/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], CSS) }))
+        .route("/static/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], JS) }))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Headers on every page: strict CSP (no inline script), no framing, no sniffing, no referrer.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The CSRF token for a session: derived, so nothing more is stored.
+pub fn csrf_for(session_token: &str) -> String {
+    hex::encode(&Sha256::digest(format!("csrf:{session_token}").as_bytes())[..16])
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A signed-in person using the web pages.
+pub struct WebUser {
+    pub who: Principal,
+    pub token: String,
+    pub csrf: String,
+}
+
+impl WebUser {
+    pub fn username(&self) -> &str {
+        self.who.actor.strip_prefix("user:").unwrap_or(&self.who.actor)
+    }
+    /// Check a submitted CSRF token.
+    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), WebError> {
+        match submitted {
+            Some(s) if constant_eq(s.as_bytes(), self.csrf.as_bytes()) => Ok(()),
+            _ => Err(WebError::Csrf),
+        }
+    }
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Web errors become pages (or a redirect to sign in).
+pub enum WebError {
+    SignIn,
+    Csrf,
+    Domain(Error),
+}
+
+impl From<Error> for WebError {
+    fn from(e: Error) -> Self {
+        WebError::Domain(e)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::SignIn => Redirect::to("/login").into_response(),
+            WebError::Csrf => (StatusCode::FORBIDDEN, message_page("Form expired", "This form was not accepted because its security token was missing or stale. Go back, reload the page, and try again.")).into_response(),
+            WebError::Domain(e) => {
+                let api = crate::http::ApiError::from(e);
+                let title = match api.status {
+                    StatusCode::FORBIDDEN => "Not allowed",
+                    StatusCode::NOT_FOUND => "Not found",
+                    s if s.is_client_error() => "Please check what you entered",
+                    _ => "Something went wrong",
+                };
+                let msg = match &api.field {
+                    Some(f) => format!("{f}: {}", api.message),
+                    None => api.message.clone(),
+                };
+                (api.status, message_page(title, &msg)).into_response()
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = cookie(&parts.headers, SESSION_COOKIE).filter(|t| t.starts_with("cs_")).ok_or(WebError::SignIn)?;
+        let t = token.clone();
+        let who = state.db.read(move |c| auth::authenticate(c, &t)).await.map_err(|e| match e {
+            Error::Unauthorized => WebError::SignIn,
+            e => WebError::Domain(e),
+        })?;
+        Ok(WebUser { who, csrf: csrf_for(&token), token })
+    }
+}
+
+fn message_page(title: &str, message: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en-GB" {
+            head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1"; title { (title) " - Casenote Tracker" } link rel="stylesheet" href="/static/app.css"; }
+            body {
+                header.top { a.brand href="/" { "Casenote Tracker" } }
+                main id="main" { div.error-summary role="alert" { h1 { (title) } p { (message) } p { a href="/" { "Back to the start page" } } } }
+            }
+        }
+    }
+}
+
+/// The menu, by what the role may do.
+fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![("/", "Home")];
+    if auth::allows(role, Permission::LocateFolders) {
+        v.push(("/whereis", "Where is"));
+    }
+    if auth::allows(role, Permission::IngestEvents) {
+        v.push(("/scan?mode=porter", "Scan"));
+    }
+    if auth::allows(role, Permission::EditRecords) {
+        v.push(("/scan?mode=dispatch", "Library desk"));
+    }
+    if auth::allows(role, Permission::ReadReports) {
+        v.push(("/reports/out-of-library", "Reports"));
+        v.push(("/admin/devices", "Devices"));
+    }
+    if auth::allows(role, Permission::ManageLocations) {
+        v.push(("/admin/locations", "Locations"));
+    }
+    if auth::allows(role, Permission::ManageUsers) {
+        v.push(("/admin/users", "Users"));
+    }
+    v
+}
+
+/// The page frame: skip link, header with menu and sign-out, main content.
+pub fn layout(user: &WebUser, current: &str, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en-GB" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " - Casenote Tracker" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to main content" }
+                header.top {
+                    a.brand href="/" { "Casenote Tracker" }
+                    nav aria-label="Main menu" {
+                        @for (href, label) in nav_items(user.who.role) {
+                            @if href == current { a href=(href) aria-current="page" { (label) } } @else { a href=(href) { (label) } }
+                        }
+                    }
+                    div.who {
+                        span { (user.username()) " (" (user.who.role.as_str().replace('_', " ")) ")" }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(user.csrf);
+                            button.link type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" { h1 { (title) } (body) }
+                footer { "Casenote Tracker. Every view of patient information is recorded." }
+            }
+        }
+    }
+}
+
+/// Escape-free wrapper for a pre-rendered SVG chart made by this crate.
+pub fn svg(s: String) -> PreEscaped<String> {
+    PreEscaped(s)
+}
