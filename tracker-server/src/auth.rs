@@ -81,6 +81,10 @@ pub enum Permission {
     ReadReports,
     /// Device heartbeats.
     ReportDeviceHealth,
+    /// Register label printers.
+    ManagePrinters,
+    /// Print and reprint labels, retry failed print jobs, preview labels.
+    PrintLabels,
 }
 
 impl Permission {
@@ -96,6 +100,8 @@ impl Permission {
             Permission::ReadAudit => "read the audit log",
             Permission::ReadReports => "read reports",
             Permission::ReportDeviceHealth => "report device health",
+            Permission::ManagePrinters => "manage label printers",
+            Permission::PrintLabels => "print labels",
         }
     }
 }
@@ -110,8 +116,8 @@ pub fn allows(role: Role, p: Permission) -> bool {
         ReadPatient => matches!(role, Library | Clinician | RecordsManager | Admin),
         EditRecords => matches!(role, Library | RecordsManager | Admin),
         MergePatients | ManageLocations | ReadAudit => matches!(role, RecordsManager | Admin),
-        ManageUsers => role == Admin,
-        ReadReports => matches!(role, Library | RecordsManager | Admin),
+        ManageUsers | ManagePrinters => role == Admin,
+        ReadReports | PrintLabels => matches!(role, Library | RecordsManager | Admin),
         ReportDeviceHealth => matches!(role, Device | Admin),
     }
 }

@@ -12,6 +12,7 @@ pub struct Config {
     pub identifiers: ScanConfig,
     pub auth: AuthConfig,
     pub reports: ReportsConfig,
+    pub printing: PrintingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +48,37 @@ pub struct AuthConfig {
 pub struct ReportsConfig {
     /// Default for "folders out of the library longer than N days".
     pub out_of_library_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrintingConfig {
+    /// Label size (mm, `WIDTHxHEIGHT`) used when a printer is registered without one, and for
+    /// previews without a printer. Env: CASENOTE_PRINT_DEFAULT_STOCK.
+    pub default_stock: String,
+    /// 203 or 300 dots per inch, as `default_stock`. Env: CASENOTE_PRINT_DEFAULT_DPI.
+    pub default_dpi: u32,
+    /// How long to wait for a printer to connect and answer its status (`~HS`) before the job
+    /// fails with a timeout. Env: CASENOTE_PRINT_STATUS_TIMEOUT_MS.
+    pub status_timeout_ms: u64,
+    /// Labels of a batch sent per step; progress is recorded after each step.
+    /// Env: CASENOTE_PRINT_BATCH_CHUNK.
+    pub batch_chunk: usize,
+    /// Allow `file://` printer addresses (tests, capture). Off by default: a file printer writes
+    /// wherever the server may write.
+    pub allow_file_printers: bool,
+}
+
+impl Default for PrintingConfig {
+    fn default() -> Self {
+        Self {
+            default_stock: "100x50".into(),
+            default_dpi: 203,
+            status_timeout_ms: 3000,
+            batch_chunk: 25,
+            allow_file_printers: false,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -102,6 +134,8 @@ pub enum ConfigError {
     Env { name: &'static str, message: String },
     #[error("identifiers: {0}")]
     Identifiers(String),
+    #[error("printing: {0}")]
+    Printing(String),
 }
 
 fn env_parse<T: std::str::FromStr>(name: &'static str, slot: &mut T) -> Result<(), ConfigError> {
@@ -138,11 +172,48 @@ impl Config {
         if let Ok(v) = std::env::var("CASENOTE_GS1_COMPANY_PREFIX") {
             cfg.identifiers.gs1_company_prefix = Some(v).filter(|s| !s.is_empty());
         }
+        env_parse(
+            "CASENOTE_PRINT_DEFAULT_STOCK",
+            &mut cfg.printing.default_stock,
+        )?;
+        env_parse("CASENOTE_PRINT_DEFAULT_DPI", &mut cfg.printing.default_dpi)?;
+        env_parse(
+            "CASENOTE_PRINT_STATUS_TIMEOUT_MS",
+            &mut cfg.printing.status_timeout_ms,
+        )?;
+        env_parse("CASENOTE_PRINT_BATCH_CHUNK", &mut cfg.printing.batch_chunk)?;
         cfg.identifiers
             .folder
             .validate()
             .map_err(|e| ConfigError::Identifiers(e.to_string()))?;
+        cfg.printing.validate()?;
         Ok(cfg)
+    }
+}
+
+impl PrintingConfig {
+    /// Check the values make sense (stock parses, timeout and chunk in range).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        label_printer::LabelStock::parse(&self.default_stock, self.default_dpi)
+            .map_err(|e| ConfigError::Printing(format!("default_stock/default_dpi: {e}")))?;
+        if !(100..=120_000).contains(&self.status_timeout_ms) {
+            return Err(ConfigError::Printing(
+                "status_timeout_ms must be 100..=120000".into(),
+            ));
+        }
+        if !(1..=1000).contains(&self.batch_chunk) {
+            return Err(ConfigError::Printing("batch_chunk must be 1..=1000".into()));
+        }
+        Ok(())
+    }
+
+    pub fn timeouts(&self) -> label_printer::printers::Timeouts {
+        let t = std::time::Duration::from_millis(self.status_timeout_ms);
+        label_printer::printers::Timeouts {
+            connect: t,
+            read: t,
+            ..Default::default()
+        }
     }
 }
 
@@ -155,6 +226,8 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tracker-server.example.toml");
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.identifiers.folder.prefix, "F");
+        assert_eq!(c.printing.default_stock, "100x50");
+        assert_eq!(c.printing.batch_chunk, 25);
     }
 
     #[test]

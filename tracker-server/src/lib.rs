@@ -2,7 +2,8 @@
 //!
 //! Modules, one per concept: [`storage`] (SQLite, migrations, group commit), [`auth`] (roles,
 //! users, tokens), [`audit`], [`patients`], [`folders`], [`locations`], [`movements`] (the
-//! ledger and ingest), [`whereis`], [`devices`], [`import`], [`demo`], and [`http`] (thin
+//! ledger and ingest), [`whereis`], [`devices`], [`printing`] (label printers, print jobs, batches), [`import`],
+//! [`demo`], and [`http`] (thin
 //! handlers over all of these).
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod import;
 pub mod locations;
 pub mod movements;
 pub mod patients;
+pub mod printing;
 pub mod storage;
 pub mod util;
 pub mod whereis;

@@ -311,6 +311,14 @@ fn run_server(db: Db, cfg: Config, demo: Option<()>) -> Result<()> {
             }
             println!("  try: curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"library\",\"password\":\"{}\"}}'", demo::DEMO_PASSWORD);
         }
+        let (jobs, batches) = db.write(tracker_server::printing::recover_interrupted).await?;
+        if jobs + batches > 0 {
+            tracing::warn!(
+                jobs,
+                batches,
+                "print jobs interrupted by the last shutdown are kept as failed; retry them"
+            );
+        }
         let state = AppState::new(db, cfg);
         tracker_server::serve(listener, state, shutdown_signal()).await?;
         Ok(())

@@ -34,7 +34,13 @@ fn count(dir: &Path, db: &str, table: &str) -> i64 {
 fn migrate_users_tokens() {
     let d = tempfile::tempdir().unwrap();
     let out = ok(&run(d.path(), &["migrate"]));
-    assert!(out.contains("schema version 1"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "schema version {}",
+            tracker_server::storage::migrations::CURRENT
+        )),
+        "{out}"
+    );
     ok(&run(
         d.path(),
         &[

@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/heartbeat", post(device_heartbeat))
         .route("/api/v1/audit", get(read_audit))
+        .merge(super::print::routes())
         .fallback(not_found)
 }
 
@@ -69,7 +70,7 @@ async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// Write audit rows for a read of patient data; the answer is only sent once this succeeds.
-async fn audit_reads(
+pub(super) async fn audit_reads(
     s: &AppState,
     who: &Principal,
     action: &'static str,
@@ -87,7 +88,7 @@ async fn audit_reads(
     Ok(())
 }
 
-fn query_i64(
+pub(super) fn query_i64(
     q: &HashMap<String, String>,
     name: &str,
     default: i64,

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod openapi;
+pub mod print;
 
 use crate::{
     auth::{self, LoginLimiter, Principal},
@@ -26,6 +27,8 @@ pub struct AppState {
     pub db: Db,
     pub cfg: Arc<Config>,
     pub limiter: Arc<LoginLimiter>,
+    /// One print job at a time per printer.
+    pub printer_locks: Arc<crate::printing::PrinterLocks>,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
             db,
             cfg: Arc::new(cfg),
             limiter: Arc::new(limiter),
+            printer_locks: Arc::default(),
         }
     }
 }

@@ -29,11 +29,23 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("get", "/api/v1/devices", "Devices reported by bridges: online, last read, queue depth", "library, records_manager, admin", None),
     ("post", "/api/v1/devices/heartbeat", "Bridge reports device health", "device, admin", Some("Heartbeat")),
     ("get", "/api/v1/audit", "Audit log, newest first (query: patient, limit)", "records_manager, admin", None),
+    ("get", "/api/v1/printers", "Registered label printers", "library, records_manager, admin", None),
+    ("post", "/api/v1/printers", "Register a label printer (tcp://, lp://, usb://)", "admin", Some("NewPrinter")),
+    ("post", "/api/v1/print/folder", "Print (or reprint) a folder label; 201 sent, 502 failed and kept for retry", "library, records_manager, admin", Some("PrintFolder")),
+    ("post", "/api/v1/print/location", "Print a location card", "library, records_manager, admin", Some("PrintLocation")),
+    ("post", "/api/v1/print/badge", "Print a staff badge (by username, or badge number with name and role)", "library, records_manager, admin", Some("PrintBadge")),
+    ("get", "/api/v1/print/jobs", "Print jobs, newest first (query: status=queued|sent|failed, batch, limit)", "library, records_manager, admin", None),
+    ("post", "/api/v1/print/jobs/{id}/retry", "Send a failed print job again, byte for byte", "library, records_manager, admin", None),
+    ("post", "/api/v1/print/batch", "Print many folder labels in the background; 202 with the batch id", "library, records_manager, admin", Some("PrintBatch")),
+    ("get", "/api/v1/print/batches/{id}", "Progress of a print batch (total, done, failed, status)", "library, records_manager, admin", None),
+    ("post", "/api/v1/print/batches/{id}/retry", "Send a finished batch's failed jobs again, in the background", "library, records_manager, admin", None),
+    ("get", "/api/v1/labels/folder/{barcode}.{format}", "Preview a folder label as png, svg, pdf or zpl (query: printer)", "library, records_manager, admin", None),
 ];
 
 fn schemas() -> Value {
     let s = |props: Value, req: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": req});
     let str_ = json!({"type": "string"});
+    let copies = json!({"type": "integer", "minimum": 1, "maximum": crate::printing::MAX_COPIES, "default": 1});
     json!({
         "Login": s(json!({"username": str_, "password": str_}), &["username", "password"]),
         "NewUser": s(json!({"username": str_, "display_name": str_, "role": {"enum": ["porter","library","clinician","records_manager","admin"]}, "password": {"type":"string","minLength":8}}), &["username","display_name","role","password"]),
@@ -51,6 +63,14 @@ fn schemas() -> Value {
             &["event_id","device_id","read_at","raw","method","location"]),
         "EventBatch": s(json!({"events": {"type":"array","maxItems": crate::movements::MAX_BATCH, "items": {"$ref":"#/components/schemas/Event"}}}), &["events"]),
         "Heartbeat": s(json!({"bridge_id": str_, "devices": {"type":"array","items": {"type":"object"}}}), &["bridge_id","devices"]),
+        "NewPrinter": s(json!({"name": str_, "url": str_, "stock": {"type":"string","examples":["100x50"]}, "dpi": {"enum":[203,300]}, "rfid": {"type":"boolean"}}), &["name","url"]),
+        "PrintFolder": s(json!({"barcode": str_, "printer": str_, "copies": copies}), &["barcode","printer"]),
+        "PrintLocation": s(json!({"code": str_, "printer": str_, "copies": copies}), &["code","printer"]),
+        "PrintBadge": s(json!({"username": str_, "badge": str_, "name": str_, "role": str_, "printer": str_, "copies": copies}), &["printer"]),
+        "PrintBatch": s(json!({"folders": {"oneOf": [
+            {"type":"array","items": str_, "maxItems": crate::printing::MAX_BATCH},
+            {"type":"object","additionalProperties": false, "properties": {"created_since": {"type":"string","format":"date-time"}}, "required": ["created_since"]}
+        ]}, "printer": str_, "copies": copies}), &["folders","printer"]),
         "Error": {"type":"object","properties":{"error":{"type":"object","properties":{"code":str_,"field":{"type":["string","null"]},"message":str_}}}}
     })
 }
@@ -73,9 +93,11 @@ pub fn document() -> Value {
         if let Some(b) = body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
         }
+        // Every `{name}` in the path, including several in one segment (`{barcode}.{format}`).
         let params: Vec<Value> = path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(n, _)| n))
             .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         if !params.is_empty() {

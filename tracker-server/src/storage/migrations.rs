@@ -124,6 +124,49 @@ CREATE TABLE devices (
   last_heartbeat TEXT NOT NULL
 );
 "#,
+    // 2: label printers, print jobs (kept with their ZPL for retry) and batches
+    r#"
+CREATE TABLE printers (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  url TEXT NOT NULL,
+  stock TEXT NOT NULL,
+  dpi INTEGER NOT NULL CHECK (dpi IN (203, 300)),
+  rfid INTEGER NOT NULL DEFAULT 0,
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE print_batches (
+  id INTEGER PRIMARY KEY,
+  description TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL CHECK (status IN ('running', 'finished')),
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE print_jobs (
+  id INTEGER PRIMARY KEY,
+  printer_id INTEGER NOT NULL REFERENCES printers(id),
+  template TEXT NOT NULL CHECK (template IN ('folder', 'location', 'badge')),
+  subject TEXT NOT NULL,
+  folder_id INTEGER REFERENCES folders(id),
+  copies INTEGER NOT NULL,
+  reprint_number INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+  error TEXT,
+  requested_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  sent_at TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  zpl TEXT NOT NULL,
+  batch_id INTEGER REFERENCES print_batches(id)
+);
+CREATE INDEX print_jobs_subject ON print_jobs(template, subject);
+CREATE INDEX print_jobs_status ON print_jobs(status, id);
+CREATE INDEX print_jobs_batch ON print_jobs(batch_id, status) WHERE batch_id IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.
