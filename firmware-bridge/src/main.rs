@@ -1,1 +1,211 @@
-fn main() { eprintln!("firmware-bridge: not yet built"); std::process::exit(2); }
+//! `firmware-bridge`: the Casenote Tracker scanner/RFID bridge daemon.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use firmware_bridge::{bench, bridge::Bridge, config::Config, queue::Queue, simulate, transports};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "firmware-bridge",
+    version,
+    about = "Casenote Tracker: scanners and RFID readers to the tracking server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the bridge (devices, durable queue, delivery, heartbeat).
+    Run {
+        #[arg(long, env = "BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and print the devices it defines.
+    CheckConfig {
+        #[arg(long, env = "BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Show queue depth, oldest event age and dead letters.
+    QueueStatus {
+        #[arg(long, env = "BRIDGE_CONFIG")]
+        config: PathBuf,
+        /// Put dead-lettered events back in the queue (after fixing the cause on the server).
+        #[arg(long)]
+        requeue_dead_letters: bool,
+    },
+    /// List USB barcode scanners (Honeywell, Zebra, Datalogic) on this machine.
+    UsbList,
+    /// Simulated scanners and a portal on pseudo-terminals, with a bridge delivering to a server.
+    Simulate {
+        #[arg(
+            long,
+            env = "BRIDGE_SERVER_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        server_url: String,
+        #[arg(long, env = "BRIDGE_TOKEN", default_value = "")]
+        token: String,
+        #[arg(long, default_value = "simulate-queue.sqlite3")]
+        queue: PathBuf,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Average seconds between simulated activities.
+        #[arg(long, default_value_t = 2.0)]
+        pace: f64,
+        #[arg(long, default_value = "0614141")]
+        company_prefix: String,
+        /// Only create the devices and print a config for `run`; do not start a bridge.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Measure portal throughput (tag reads per second on one core).
+    Bench {
+        #[arg(long, default_value_t = 2_000_000)]
+        reads: u64,
+        #[arg(long, default_value_t = 2_000)]
+        tags: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run { config } => {
+            let cfg = Config::load(&config)?;
+            if cfg.token.is_empty() {
+                tracing::warn!(
+                    "no token configured (set BRIDGE_TOKEN): the server will refuse events"
+                );
+            }
+            let bridge = Bridge::start(cfg).context("starting the bridge")?;
+            bridge.wait();
+        }
+        Cmd::CheckConfig { config } => {
+            let cfg = Config::load(&config)?;
+            println!("server_url: {}", cfg.server_url);
+            println!(
+                "token: {}",
+                if cfg.token.is_empty() {
+                    "(none)"
+                } else {
+                    "(set)"
+                }
+            );
+            println!("queue_path: {}", cfg.queue_path.display());
+            for d in &cfg.devices {
+                println!(
+                    "device {}: {:?} {:?} {}",
+                    d.id, d.role, d.protocol, d.description
+                );
+            }
+            println!("configuration OK");
+        }
+        Cmd::QueueStatus {
+            config,
+            requeue_dead_letters,
+        } => {
+            let cfg = Config::load(&config)?;
+            let q = Queue::open(&cfg.queue_path)?;
+            if requeue_dead_letters {
+                println!(
+                    "requeued {} dead-lettered events",
+                    q.requeue_dead_letters()?
+                );
+            }
+            let s = q.stats()?;
+            println!("queue depth: {}", s.depth);
+            match s.oldest_event_age_s {
+                Some(a) => println!("oldest event: {a} s"),
+                None => println!("oldest event: -"),
+            }
+            println!("dead letters: {}", s.dead_letters);
+            for d in q.dead_letters(50)? {
+                println!(
+                    "  {} code={} field={} message={}",
+                    d.event_id, d.code, d.field, d.message
+                );
+            }
+        }
+        Cmd::UsbList => {
+            let found = transports::list_usb_scanners();
+            if found.is_empty() {
+                println!("no USB barcode scanners found");
+            }
+            for d in found {
+                println!(
+                    "{} {:04x}:{:04x} bus {} address {}",
+                    d.vendor, d.vendor_id, d.product_id, d.bus, d.address
+                );
+            }
+        }
+        Cmd::Simulate {
+            server_url,
+            token,
+            queue,
+            seconds,
+            pace,
+            company_prefix,
+            print_config,
+        } => {
+            let opts = simulate::SimOptions {
+                server_url,
+                token,
+                queue_path: queue,
+                duration: seconds.map(Duration::from_secs),
+                pace_s: pace,
+                company_prefix,
+            };
+            let mut rig = simulate::SimRig::new(&opts)?;
+            let stop = simulate::stop_flag();
+            if print_config {
+                let mut c = rig.config.clone();
+                c.token = String::new();
+                println!("# run with: BRIDGE_TOKEN=... firmware-bridge run --config <this file>");
+                println!("{}", toml::to_string_pretty(&c)?);
+                rig.drive(&opts, &stop)?;
+                return Ok(());
+            }
+            println!(
+                "simulated devices: line scanner {}, SSI scanner {}, R2000 portal {}",
+                rig.line.path, rig.ssi.path, rig.portal.path
+            );
+            let bridge = Bridge::start(rig.config.clone())?;
+            rig.drive(&opts, &stop)?;
+            std::thread::sleep(Duration::from_secs(3));
+            let s = bridge.queue.stats()?;
+            println!(
+                "queue depth at end: {} (dead letters {})",
+                s.depth, s.dead_letters
+            );
+            bridge.shutdown();
+        }
+        Cmd::Bench { reads, tags } => {
+            let r = bench::run(reads, tags);
+            println!(
+                "tag reads: {} over {} folders, movements: {}",
+                r.reads, tags, r.movements
+            );
+            println!(
+                "R2000 decode + portal: {:.0} reads/s",
+                r.decode_and_portal_reads_per_s
+            );
+            println!(
+                "portal logic only:     {:.0} reads/s",
+                r.portal_only_reads_per_s
+            );
+        }
+    }
+    Ok(())
+}

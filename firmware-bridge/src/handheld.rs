@@ -1,0 +1,204 @@
+//! Handheld scanner sessions: scan a location card (or ward door label), optionally a staff
+//! badge, then folders. Only folder scans become events; location and badge scans change the
+//! session. The session is forgotten after `session_timeout_s` without a scan.
+
+use crate::config::HandheldConfig;
+use crate::events::{Method, ScanEvent};
+use crate::frames::BarcodeRead;
+use chrono::{DateTime, Utc};
+use label_printer::identifiers::scan::{classify, ScanConfig, ScanTarget};
+
+/// What a scan did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandheldOutcome {
+    /// A folder scan: queue this event.
+    Event(ScanEvent),
+    LocationSet(String),
+    StaffSet(String),
+    /// The same payload again within the repeat window.
+    Repeat,
+    /// Not a folder, place or badge. The reason never contains the payload.
+    Ignored(String),
+}
+
+#[derive(Debug)]
+pub struct Handheld {
+    device_id: String,
+    cfg: HandheldConfig,
+    location: Option<String>,
+    staff: Option<String>,
+    last_scan: Option<DateTime<Utc>>,
+    last_payload: Option<(String, DateTime<Utc>)>,
+}
+
+impl Handheld {
+    pub fn new(device_id: &str, cfg: HandheldConfig) -> Self {
+        Self {
+            device_id: device_id.into(),
+            cfg,
+            location: None,
+            staff: None,
+            last_scan: None,
+            last_payload: None,
+        }
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.location
+            .as_deref()
+            .or(self.cfg.default_location.as_deref())
+    }
+
+    pub fn staff(&self) -> Option<&str> {
+        self.staff.as_deref()
+    }
+
+    fn expire(&mut self, now: DateTime<Utc>) {
+        if let Some(last) = self.last_scan {
+            let idle = (now - last).num_milliseconds();
+            if idle > (self.cfg.session_timeout_s * 1000) as i64 {
+                self.location = None;
+                self.staff = None;
+            }
+        }
+    }
+
+    /// Handle one barcode read at `now`.
+    pub fn on_scan(
+        &mut self,
+        read: &BarcodeRead,
+        now: DateTime<Utc>,
+        scan: &ScanConfig,
+    ) -> HandheldOutcome {
+        self.expire(now);
+        if let Some((p, t)) = &self.last_payload {
+            if *p == read.raw && (now - *t).num_milliseconds() < self.cfg.repeat_suppress_ms as i64
+            {
+                return HandheldOutcome::Repeat;
+            }
+        }
+        self.last_payload = Some((read.raw.clone(), now));
+        let outcome = match classify(&read.raw, scan) {
+            ScanTarget::Folder { .. } => HandheldOutcome::Event(ScanEvent::new(
+                &self.device_id,
+                self.staff.clone(),
+                now,
+                read.raw.clone(),
+                read.symbology,
+                Method::Barcode,
+                self.location().map(String::from),
+                self.cfg.action,
+                None,
+            )),
+            ScanTarget::Location { code } => {
+                self.location = Some(code.clone());
+                HandheldOutcome::LocationSet(code)
+            }
+            ScanTarget::LocationGln { gln } => {
+                self.location = Some(gln.clone());
+                HandheldOutcome::LocationSet(gln)
+            }
+            ScanTarget::Staff { badge } => {
+                self.staff = Some(badge.clone());
+                HandheldOutcome::StaffSet(badge)
+            }
+            ScanTarget::Unknown { reason } => {
+                // The reason may quote the payload: keep only a generic category.
+                let kind = reason.split(':').next().unwrap_or("unknown").to_string();
+                return HandheldOutcome::Ignored(kind);
+            }
+        };
+        self.last_scan = Some(now);
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Action;
+    use label_printer::identifiers::scan::Symbology;
+
+    fn read(s: &str) -> BarcodeRead {
+        BarcodeRead::from_bytes(s.as_bytes(), Symbology::Unknown)
+    }
+
+    fn scan_cfg() -> ScanConfig {
+        ScanConfig {
+            gs1_company_prefix: Some("0614141".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn location_badge_then_folders() {
+        let sc = scan_cfg();
+        let folder = sc.folder.format(123).text;
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        let t0 = Utc::now();
+        assert_eq!(
+            h.on_scan(&read("]C0LWARD5"), t0, &sc),
+            HandheldOutcome::LocationSet("LWARD5".into())
+        );
+        assert_eq!(
+            h.on_scan(&read("S00042"), t0, &sc),
+            HandheldOutcome::StaffSet("S00042".into())
+        );
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t0, &sc) else {
+            panic!()
+        };
+        assert_eq!(e.location.as_deref(), Some("LWARD5"));
+        assert_eq!(e.staff_id.as_deref(), Some("S00042"));
+        assert_eq!(e.action, Action::Receive);
+        assert_eq!(e.symbology, Symbology::Code128);
+        assert_eq!(e.raw, format!("]C0{folder}"));
+        // double read suppressed, a later read is a new event
+        assert_eq!(
+            h.on_scan(&read(&format!("]C0{folder}")), t0, &sc),
+            HandheldOutcome::Repeat
+        );
+        let t1 = t0 + chrono::Duration::seconds(5);
+        assert!(matches!(
+            h.on_scan(&read(&format!("]C0{folder}")), t1, &sc),
+            HandheldOutcome::Event(_)
+        ));
+        // GS1 location (GLN) and GIAI folder
+        assert_eq!(
+            h.on_scan(&read("]C14140614141000005"), t1, &sc),
+            HandheldOutcome::LocationSet("0614141000005".into())
+        );
+        let HandheldOutcome::Event(e) = h.on_scan(&read("]d2800406141411234"), t1, &sc) else {
+            panic!()
+        };
+        assert_eq!(e.location.as_deref(), Some("0614141000005"));
+        assert_eq!(e.symbology, Symbology::Gs1DataMatrix);
+    }
+
+    #[test]
+    fn session_timeout_and_default_location() {
+        let sc = scan_cfg();
+        let folder = sc.folder.format(9).text;
+        let mut h = Handheld::new(
+            "hh1",
+            HandheldConfig {
+                session_timeout_s: 60,
+                default_location: Some("LDESK".into()),
+                ..Default::default()
+            },
+        );
+        let t0 = Utc::now();
+        h.on_scan(&read("LWARD5"), t0, &sc);
+        h.on_scan(&read("S1"), t0, &sc);
+        let later = t0 + chrono::Duration::seconds(61);
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&folder), later, &sc) else {
+            panic!()
+        };
+        assert_eq!(e.location.as_deref(), Some("LDESK"));
+        assert_eq!(e.staff_id, None);
+        // unknown payloads are ignored without quoting them
+        match h.on_scan(&read("0101201234"), later, &sc) {
+            HandheldOutcome::Ignored(r) => assert!(!r.contains("0101201234")),
+            o => panic!("{o:?}"),
+        }
+    }
+}

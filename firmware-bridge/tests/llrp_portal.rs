@@ -1,0 +1,134 @@
+//! LLRP portal end to end: a fake LLRP reader on TCP, the bridge configures it (DELETE/ADD/
+//! ENABLE/START ROSPEC), answers KEEPALIVE, and turns RO_ACCESS_REPORTs into one movement.
+
+mod common;
+
+use common::{wait_until, FakeServer};
+use firmware_bridge::bridge::Bridge;
+use firmware_bridge::config::{Config, DeviceConfig, DirectionMethod, Protocol, Role, TcpConfig};
+use firmware_bridge::frames::llrp;
+use firmware_bridge::frames::TagRead;
+use firmware_bridge::simulate::folder_epc;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// Read raw LLRP messages from the bridge: (type, id) pairs.
+fn read_messages(s: &mut std::net::TcpStream, want: usize, timeout: Duration) -> Vec<(u16, u32)> {
+    let end = Instant::now() + timeout;
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while out.len() < want && Instant::now() < end {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => continue,
+        }
+        while buf.len() >= 10 {
+            let len = u32::from_be_bytes([buf[2], buf[3], buf[4], buf[5]]) as usize;
+            if buf.len() < len {
+                break;
+            }
+            let t = u16::from_be_bytes([buf[0], buf[1]]) & 0x3FF;
+            let id = u32::from_be_bytes([buf[6], buf[7], buf[8], buf[9]]);
+            assert_eq!(buf[0] >> 2 & 7, 1, "LLRP version 1");
+            out.push((t, id));
+            buf.drain(..len);
+        }
+    }
+    out
+}
+
+#[test]
+fn llrp_reader_passage() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start("t");
+    let reader = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reader.local_addr().unwrap();
+    let mut cfg = Config {
+        server_url: server.url(),
+        token: "t".into(),
+        queue_path: dir.path().join("q.sqlite3"),
+        heartbeat_interval_s: 0,
+        ..Default::default()
+    };
+    cfg.scan.gs1_company_prefix = Some("0614141".into());
+    cfg.delivery.idle_poll_ms = 50;
+    let mut d = DeviceConfig::new("store-portal", Role::Portal, Protocol::Llrp);
+    d.tcp = Some(TcpConfig {
+        address: addr.to_string(),
+    });
+    d.llrp.antennas = vec![1, 2];
+    d.portal.location = "LRECSTORE".into();
+    d.portal.direction = DirectionMethod::RssiPeak;
+    d.portal.exit_gap_ms = 300;
+    cfg.devices.push(d);
+    let bridge = Bridge::start(cfg).unwrap();
+
+    let (mut s, _) = reader.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let setup = read_messages(&mut s, 5, Duration::from_secs(5));
+    let types: Vec<u16> = setup.iter().map(|m| m.0).collect();
+    assert_eq!(
+        types,
+        vec![
+            llrp::DELETE_ROSPEC,
+            llrp::ADD_ROSPEC,
+            llrp::ENABLE_ROSPEC,
+            llrp::START_ROSPEC,
+            llrp::ENABLE_EVENTS_AND_REPORTS
+        ]
+    );
+    for (t, id) in &setup[..4] {
+        s.write_all(&llrp::response(t + 10, *id, 0, "")).unwrap();
+    }
+    // keepalive must be acknowledged with the same message id
+    s.write_all(&llrp::keepalive(4242)).unwrap();
+    let acks = read_messages(&mut s, 1, Duration::from_secs(5));
+    assert_eq!(acks, vec![(llrp::KEEPALIVE_ACK, 4242)]);
+
+    // a passage: outside antenna peaks first, then inside; plus another organisation's tag
+    let epc = folder_epc("0614141", 900);
+    let foreign = hex::decode("341816E80000000000010015").unwrap();
+    for i in 0..40i16 {
+        let tags = vec![
+            TagRead {
+                epc: epc.clone(),
+                antenna: 1,
+                rssi_dbm: Some(-40 - i),
+            },
+            TagRead {
+                epc: epc.clone(),
+                antenna: 2,
+                rssi_dbm: Some(-80 + i),
+            },
+            TagRead {
+                epc: foreign.clone(),
+                antenna: 1,
+                rssi_dbm: Some(-50),
+            },
+        ];
+        s.write_all(&llrp::ro_access_report(100 + i as u32, &tags))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(wait_until(Duration::from_secs(10), || server.count() == 1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.count(), 1);
+    let e = &server.stored()[0];
+    assert_eq!(e["action"], "receive");
+    assert_eq!(e["location"], "LRECSTORE");
+    assert_eq!(e["device_id"], "store-portal");
+
+    // the reader drops the connection: the bridge reconnects and sets it up again
+    drop(s);
+    let (mut s2, _) = reader.accept().unwrap();
+    s2.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let again = read_messages(&mut s2, 2, Duration::from_secs(5));
+    assert_eq!(again[0].0, llrp::DELETE_ROSPEC);
+    assert!(bridge.devices[0].1.lock().unwrap().opens >= 2);
+    bridge.shutdown();
+}
