@@ -231,6 +231,31 @@ pub fn insert_user(
     Ok(c.last_insert_rowid())
 }
 
+/// A user as listed for administrators (never the hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRow {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub active: bool,
+}
+
+pub fn list_users(c: &Connection) -> Result<Vec<UserRow>> {
+    let mut st =
+        c.prepare("SELECT username, display_name, role, active FROM users ORDER BY username")?;
+    let v = st
+        .query_map([], |r| {
+            Ok(UserRow {
+                username: r.get(0)?,
+                display_name: r.get(1)?,
+                role: r.get(2)?,
+                active: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
 /// Look up a user's id, role and hash for sign-in.
 pub fn user_for_login(c: &Connection, username: &str) -> Result<Option<(i64, Role, String)>> {
     let row = c

@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body accepted, in bytes. Env: CASENOTE_MAX_BODY_BYTES.
     pub max_body_bytes: usize,
+    /// Mark the sign-in cookie Secure (sent only over HTTPS, and to localhost). Keep true in
+    /// production behind TLS. Env: CASENOTE_SECURE_COOKIES.
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 8 * 1024 * 1024,
+            secure_cookies: true,
         }
     }
 }
@@ -166,6 +170,7 @@ impl Config {
         };
         env_parse("CASENOTE_LISTEN", &mut cfg.server.listen)?;
         env_parse("CASENOTE_MAX_BODY_BYTES", &mut cfg.server.max_body_bytes)?;
+        env_parse("CASENOTE_SECURE_COOKIES", &mut cfg.server.secure_cookies)?;
         env_parse("CASENOTE_DATABASE", &mut cfg.database.path)?;
         env_parse("CASENOTE_READERS", &mut cfg.database.readers)?;
         env_parse("CASENOTE_SESSION_HOURS", &mut cfg.auth.session_hours)?;

@@ -22,6 +22,7 @@ pub mod patients;
 pub mod printing;
 pub mod storage;
 pub mod util;
+pub mod web;
 pub mod whereis;
 
 pub use error::{Error, Result};

@@ -194,6 +194,7 @@ impl FromRequestParts<AppState> for Caller {
 pub fn router(state: AppState) -> axum::Router {
     let limit = state.cfg.server.max_body_bytes;
     api::routes()
+        .merge(crate::web::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

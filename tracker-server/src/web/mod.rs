@@ -36,9 +36,34 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/out-of-library", get(pages::out_of_library))
         .route("/admin/devices", get(pages::devices))
         .route("/admin/users", get(pages::users).post(pages::add_user))
-        .route("/admin/locations", get(pages::locations).post(pages::add_location))
-        .route("/static/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], CSS) }))
-        .route("/static/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], JS) }))
+        .route(
+            "/admin/locations",
+            get(pages::locations).post(pages::add_location),
+        )
+        .route(
+            "/static/app.css",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    CSS,
+                )
+            }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    JS,
+                )
+            }),
+        )
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -48,9 +73,16 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     res
 }
 
@@ -79,7 +111,10 @@ pub struct WebUser {
 
 impl WebUser {
     pub fn username(&self) -> &str {
-        self.who.actor.strip_prefix("user:").unwrap_or(&self.who.actor)
+        self.who
+            .actor
+            .strip_prefix("user:")
+            .unwrap_or(&self.who.actor)
     }
     /// Check a submitted CSRF token.
     pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), WebError> {
@@ -133,14 +168,27 @@ impl IntoResponse for WebError {
 impl FromRequestParts<AppState> for WebUser {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = cookie(&parts.headers, SESSION_COOKIE).filter(|t| t.starts_with("cs_")).ok_or(WebError::SignIn)?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .filter(|t| t.starts_with("cs_"))
+            .ok_or(WebError::SignIn)?;
         let t = token.clone();
-        let who = state.db.read(move |c| auth::authenticate(c, &t)).await.map_err(|e| match e {
-            Error::Unauthorized => WebError::SignIn,
-            e => WebError::Domain(e),
-        })?;
-        Ok(WebUser { who, csrf: csrf_for(&token), token })
+        let who = state
+            .db
+            .read(move |c| auth::authenticate(c, &t))
+            .await
+            .map_err(|e| match e {
+                Error::Unauthorized => WebError::SignIn,
+                e => WebError::Domain(e),
+            })?;
+        Ok(WebUser {
+            who,
+            csrf: csrf_for(&token),
+            token,
+        })
     }
 }
 
