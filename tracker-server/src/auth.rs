@@ -81,6 +81,12 @@ pub enum Permission {
     ReadReports,
     /// Device heartbeats.
     ReportDeviceHealth,
+    /// Ask for a patient's notes to be sent somewhere; see the desk queue.
+    RequestNotes,
+    /// Clinic sessions, bookings, pull lists; record ADT/SIU messages by hand.
+    ManageAppointments,
+    /// Escalations and temporary folders for missing notes.
+    ManageMissing,
 }
 
 impl Permission {
@@ -96,6 +102,9 @@ impl Permission {
             Permission::ReadAudit => "read the audit log",
             Permission::ReadReports => "read reports",
             Permission::ReportDeviceHealth => "report device health",
+            Permission::RequestNotes => "request case notes",
+            Permission::ManageAppointments => "manage clinics, appointments and pull lists",
+            Permission::ManageMissing => "manage missing notes and temporary folders",
         }
     }
 }
@@ -113,6 +122,9 @@ pub fn allows(role: Role, p: Permission) -> bool {
         ManageUsers => role == Admin,
         ReadReports => matches!(role, Library | RecordsManager | Admin),
         ReportDeviceHealth => matches!(role, Device | Admin),
+        RequestNotes => matches!(role, Clinician | Library | RecordsManager | Admin),
+        ManageAppointments => matches!(role, Library | RecordsManager | Admin),
+        ManageMissing => matches!(role, RecordsManager | Admin),
     }
 }
 

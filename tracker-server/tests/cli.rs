@@ -15,13 +15,19 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
 fn count(dir: &Path, db: &str, table: &str) -> i64 {
     let c = rusqlite::Connection::open(dir.join(db)).unwrap();
-    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -29,18 +35,70 @@ fn migrate_users_tokens() {
     let d = tempfile::tempdir().unwrap();
     let out = ok(&run(d.path(), &["migrate"]));
     assert!(out.contains("schema version 1"), "{out}");
-    ok(&run(d.path(), &["user", "add", "--username", "morag", "--display-name", "Morag", "--role", "records_manager", "--password-env", "NEW_PW"]));
-    let dup = run(d.path(), &["user", "add", "--username", "morag", "--display-name", "Morag", "--role", "library", "--password-env", "NEW_PW"]);
+    ok(&run(
+        d.path(),
+        &[
+            "user",
+            "add",
+            "--username",
+            "morag",
+            "--display-name",
+            "Morag",
+            "--role",
+            "records_manager",
+            "--password-env",
+            "NEW_PW",
+        ],
+    ));
+    let dup = run(
+        d.path(),
+        &[
+            "user",
+            "add",
+            "--username",
+            "morag",
+            "--display-name",
+            "Morag",
+            "--role",
+            "library",
+            "--password-env",
+            "NEW_PW",
+        ],
+    );
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-    let bad_role = run(d.path(), &["user", "add", "--username", "x", "--display-name", "X", "--role", "boss", "--password-env", "NEW_PW"]);
+    let bad_role = run(
+        d.path(),
+        &[
+            "user",
+            "add",
+            "--username",
+            "x",
+            "--display-name",
+            "X",
+            "--role",
+            "boss",
+            "--password-env",
+            "NEW_PW",
+        ],
+    );
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("not a role"));
-    let tok = ok(&run(d.path(), &["token", "create", "--name", "bridge-ward5"]));
-    assert!(tok.trim().starts_with("ct_") && tok.trim().len() == 67, "{tok}");
+    let tok = ok(&run(
+        d.path(),
+        &["token", "create", "--name", "bridge-ward5"],
+    ));
+    assert!(
+        tok.trim().starts_with("ct_") && tok.trim().len() == 67,
+        "{tok}"
+    );
     let c = rusqlite::Connection::open(d.path().join("c.db")).unwrap();
-    let stored: String = c.query_row("SELECT token_hash FROM api_tokens", [], |r| r.get(0)).unwrap();
+    let stored: String = c
+        .query_row("SELECT token_hash FROM api_tokens", [], |r| r.get(0))
+        .unwrap();
     assert!(!stored.contains(tok.trim()), "only a hash is stored");
-    let hash: String = c.query_row("SELECT password_hash FROM users", [], |r| r.get(0)).unwrap();
+    let hash: String = c
+        .query_row("SELECT password_hash FROM users", [], |r| r.get(0))
+        .unwrap();
     assert!(hash.starts_with("$argon2id$"));
     let out = ok(&run(d.path(), &["audit-verify"]));
     assert!(out.contains("intact: 2 row"), "{out}");
@@ -56,17 +114,22 @@ fn newer_database_is_refused_with_a_clear_message() {
     let o = run(d.path(), &["migrate"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("schema version 42") && err.contains("newer release"), "{err}");
+    assert!(
+        err.contains("schema version 42") && err.contains("newer release"),
+        "{err}"
+    );
 }
 
-const GOOD: &str = "chi,nhs_number,family_name,given_name,dob,sex,folder_type,home_location,filing_number
+const GOOD: &str =
+    "chi,nhs_number,family_name,given_name,dob,sex,folder_type,home_location,filing_number
 1904851231,,Kleinsample,Barry,1985-04-19,male,main,LLIB,34-63-71
 1904851231,,Kleinsample,Barry,1985-04-19,male,main,LLIB,
 ,9434765919,Jones,Mary,1950-03-04,female,main,LLIB,
 0101011237,,MacAoidh,Seònaid,2001-01-01,female,maternity,LLIB,
 ";
 
-const BAD: &str = "chi,nhs_number,family_name,given_name,dob,sex,folder_type,home_location,filing_number
+const BAD: &str =
+    "chi,nhs_number,family_name,given_name,dob,sex,folder_type,home_location,filing_number
 1904851231,,Kleinsample,Barry,1985-04-19,male,main,LLIB,
 1904851232,,Typo,Tina,1985-04-19,female,main,LLIB,
 0101011237,,Ok,Olga,2001-01-01,female,main,LMOON,
@@ -87,10 +150,17 @@ fn import_is_all_or_nothing_with_a_row_report() {
     assert!(report.contains("3,chi,"), "{report}");
     assert!(report.contains("4,home_location,"), "{report}");
     assert!(report.contains("5,folder_type,"), "{report}");
-    assert_eq!(count(d.path(), "c.db", "folders"), folders_before, "nothing half-imported");
+    assert_eq!(
+        count(d.path(), "c.db", "folders"),
+        folders_before,
+        "nothing half-imported"
+    );
     std::fs::write(d.path().join("good.csv"), GOOD).unwrap();
     let out = ok(&run(d.path(), &["import", "good.csv"]));
-    assert!(out.contains("imported 4 folder row(s); 3 new patient(s)"), "{out}");
+    assert!(
+        out.contains("imported 4 folder row(s); 3 new patient(s)"),
+        "{out}"
+    );
     assert_eq!(count(d.path(), "c.db", "folders"), folders_before + 4);
     let c = rusqlite::Connection::open(d.path().join("c.db")).unwrap();
     let vols: i64 = c
@@ -108,7 +178,11 @@ fn backup_copies_a_consistent_database() {
     let out = ok(&run(d.path(), &["backup", "copy.db"]));
     assert!(out.contains("backed up"), "{out}");
     for t in ["patients", "folders", "movements", "audit_log"] {
-        assert_eq!(count(d.path(), "c.db", t), count(d.path(), "copy.db", t), "{t}");
+        assert_eq!(
+            count(d.path(), "c.db", t),
+            count(d.path(), "copy.db", t),
+            "{t}"
+        );
     }
     assert!(count(d.path(), "copy.db", "movements") > 100);
     let again = run(d.path(), &["backup", "copy.db"]);

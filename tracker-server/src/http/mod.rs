@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod openapi;
+pub mod requests_api;
 
 use crate::{
     auth::{self, LoginLimiter, Principal},
@@ -26,15 +27,22 @@ pub struct AppState {
     pub db: Db,
     pub cfg: Arc<Config>,
     pub limiter: Arc<LoginLimiter>,
+    /// New and overdue requests, published to the live desk view (server-sent events).
+    pub desk: tokio::sync::broadcast::Sender<crate::requests::DeskEvent>,
+    /// Where the HL7 MLLP listener is bound, once [`crate::serve`] has started it.
+    pub hl7_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
 impl AppState {
     pub fn new(db: Db, cfg: Config) -> Self {
         let limiter = LoginLimiter::new(cfg.auth.login_max_failures, cfg.auth.login_window_secs);
+        let (desk, _) = tokio::sync::broadcast::channel(1024);
         Self {
             db,
             cfg: Arc::new(cfg),
             limiter: Arc::new(limiter),
+            desk,
+            hl7_addr: Arc::new(std::sync::OnceLock::new()),
         }
     }
 }
@@ -190,6 +198,7 @@ impl FromRequestParts<AppState> for Caller {
 pub fn router(state: AppState) -> axum::Router {
     let limit = state.cfg.server.max_body_bytes;
     api::routes()
+        .merge(requests_api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
