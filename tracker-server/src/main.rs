@@ -311,6 +311,9 @@ fn run_server(db: Db, cfg: Config, demo: Option<()>) -> Result<()> {
             }
             println!("  try: curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"library\",\"password\":\"{}\"}}'", demo::DEMO_PASSWORD);
         }
+        if let Some(h) = &cfg.hl7.listen {
+            println!("  HL7 MLLP listener (ADT, SIU) on {h}");
+        }
         let state = AppState::new(db, cfg);
         tracker_server::serve(listener, state, shutdown_signal()).await?;
         Ok(())

@@ -169,13 +169,17 @@ fn history(
 
 /// Where the requested notes are when not in the library (the first volume found outside).
 fn holder_of(c: &Connection, patient_id: i64, folder_id: Option<i64>) -> Result<Option<i64>> {
-    let mut st = c.prepare_cached(
+    let which = if folder_id.is_some() {
+        "f.id = ?1 AND f.patient_id = ?2"
+    } else {
+        "f.patient_id = ?2"
+    };
+    let mut st = c.prepare_cached(&format!(
         "SELECT f.cur_location_id FROM folders f JOIN locations l ON l.id = f.cur_location_id
-         WHERE (f.id = ?1 OR (?1 IS NULL AND f.patient_id = ?2))
-           AND f.status NOT IN ('merged','destroyed','closed')
+         WHERE {which} AND f.status NOT IN ('merged','destroyed','closed')
            AND l.kind NOT IN ('library','store','shelf')
-         ORDER BY f.cur_since DESC LIMIT 1",
-    )?;
+         ORDER BY f.cur_since DESC LIMIT 1"
+    ))?;
     Ok(st
         .query_row(params![folder_id, patient_id], |r| r.get(0))
         .optional()?)
@@ -295,10 +299,15 @@ struct Row {
 /// Open requests that cover folder `folder_id`.
 fn open_for_folder(c: &Connection, folder_id: i64) -> Result<Vec<Row>> {
     let mut st = c.prepare_cached(
-        "SELECT r.id, r.state, r.destination_id, r.created_at FROM requests r
-         WHERE r.closed_at IS NULL AND r.state != 'cancelled'
-           AND (r.folder_id = ?1 OR (r.folder_id IS NULL AND r.patient_id = (SELECT patient_id FROM folders WHERE id = ?1)))
-         ORDER BY r.due_at, r.id",
+        // Two indexed lookups (one volume, or the whole patient) rather than an OR that
+        // would walk every open request: this runs for every stored scan.
+        "SELECT r.id, r.state, r.destination_id, r.created_at, r.due_at FROM requests r
+         WHERE r.folder_id = ?1 AND r.closed_at IS NULL AND r.state != 'cancelled'
+         UNION ALL
+         SELECT r.id, r.state, r.destination_id, r.created_at, r.due_at FROM requests r
+         WHERE r.patient_id = (SELECT patient_id FROM folders WHERE id = ?1)
+           AND r.folder_id IS NULL AND r.closed_at IS NULL AND r.state != 'cancelled'
+         ORDER BY 5, 1",
     )?;
     let v = st
         .query_map([folder_id], |r| {
@@ -456,10 +465,13 @@ pub fn expected_for_folder(c: &Connection, folder_id: i64) -> Result<Option<Expe
     let now = now_ms();
     let row: Option<(i64, i64, String, String, i64)> = c
         .prepare_cached(
-            "SELECT r.id, r.destination_id, r.state, r.urgency, r.needed_by FROM requests r
-             WHERE r.closed_at IS NULL AND r.state NOT IN ('cancelled','received')
-               AND (r.folder_id = ?1 OR (r.folder_id IS NULL AND r.patient_id = (SELECT patient_id FROM folders WHERE id = ?1)))
-             ORDER BY r.due_at, r.id LIMIT 1",
+            "SELECT r.id, r.destination_id, r.state, r.urgency, r.needed_by, r.due_at FROM requests r
+             WHERE r.folder_id = ?1 AND r.closed_at IS NULL AND r.state NOT IN ('cancelled','received')
+             UNION ALL
+             SELECT r.id, r.destination_id, r.state, r.urgency, r.needed_by, r.due_at FROM requests r
+             WHERE r.patient_id = (SELECT patient_id FROM folders WHERE id = ?1)
+               AND r.folder_id IS NULL AND r.closed_at IS NULL AND r.state NOT IN ('cancelled','received')
+             ORDER BY 6, 1 LIMIT 1",
         )?
         .query_row([folder_id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
