@@ -85,6 +85,12 @@ pub enum Permission {
     ManagePrinters,
     /// Print and reprint labels, retry failed print jobs, preview labels.
     PrintLabels,
+    /// Ask for a patient's notes to be sent somewhere; see the desk queue.
+    RequestNotes,
+    /// Clinic sessions, bookings, pull lists; record ADT/SIU messages by hand.
+    ManageAppointments,
+    /// Escalations and temporary folders for missing notes.
+    ManageMissing,
 }
 
 impl Permission {
@@ -102,6 +108,9 @@ impl Permission {
             Permission::ReportDeviceHealth => "report device health",
             Permission::ManagePrinters => "manage label printers",
             Permission::PrintLabels => "print labels",
+            Permission::RequestNotes => "request case notes",
+            Permission::ManageAppointments => "manage clinics, appointments and pull lists",
+            Permission::ManageMissing => "manage missing notes and temporary folders",
         }
     }
 }
@@ -119,6 +128,9 @@ pub fn allows(role: Role, p: Permission) -> bool {
         ManageUsers | ManagePrinters => role == Admin,
         ReadReports | PrintLabels => matches!(role, Library | RecordsManager | Admin),
         ReportDeviceHealth => matches!(role, Device | Admin),
+        RequestNotes => matches!(role, Clinician | Library | RecordsManager | Admin),
+        ManageAppointments => matches!(role, Library | RecordsManager | Admin),
+        ManageMissing => matches!(role, RecordsManager | Admin),
     }
 }
 

@@ -13,6 +13,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub reports: ReportsConfig,
     pub printing: PrintingConfig,
+    pub requests: RequestsConfig,
+    pub hl7: Hl7Config,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +82,78 @@ impl Default for PrintingConfig {
             status_timeout_ms: 3000,
             batch_chunk: 25,
             allow_file_printers: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequestsConfig {
+    /// Target from request to delivery for emergency requests, in minutes.
+    pub emergency_minutes: i64,
+    /// Target for urgent requests, in minutes.
+    pub urgent_minutes: i64,
+    /// Target for routine requests, in hours.
+    pub routine_hours: i64,
+    /// Pull lists are prepared for clinic sessions this many working days ahead (Mon-Fri).
+    pub pull_list_days_ahead: i64,
+    /// Location code discharged patients' notes go to for clinical coding.
+    pub coding_location: String,
+    /// How often (seconds) the server looks for requests that have become overdue.
+    pub overdue_check_secs: u64,
+}
+
+impl Default for RequestsConfig {
+    fn default() -> Self {
+        Self {
+            emergency_minutes: 30,
+            urgent_minutes: 240,
+            routine_hours: 48,
+            pull_list_days_ahead: 2,
+            coding_location: "LCODING".into(),
+            overdue_check_secs: 30,
+        }
+    }
+}
+
+impl RequestsConfig {
+    /// Target in milliseconds for an urgency (emergency, urgent, routine).
+    pub fn target_ms(&self, urgency: &str) -> i64 {
+        match urgency {
+            "emergency" => self.emergency_minutes * 60_000,
+            "urgent" => self.urgent_minutes * 60_000,
+            _ => self.routine_hours * 3_600_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hl7Config {
+    /// Address for the MLLP listener (ADT and SIU feeds); not started when unset.
+    /// Env: CASENOTE_HL7_LISTEN.
+    pub listen: Option<String>,
+    /// Largest message accepted, in bytes; larger ones are answered AR.
+    pub max_message_bytes: usize,
+    /// A connection with nothing received for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// MSH-3 and MSH-4 of our acknowledgements.
+    pub sending_application: String,
+    pub sending_facility: String,
+    /// HL7 point-of-care codes (PV1-3.1, AIL-3.1) to tracker location codes.
+    /// A code not listed here is looked up as a location code.
+    pub locations: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for Hl7Config {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_message_bytes: 1024 * 1024,
+            idle_timeout_secs: 300,
+            sending_application: "CASENOTE".into(),
+            sending_facility: "TRACKER".into(),
+            locations: Default::default(),
         }
     }
 }
@@ -174,6 +248,9 @@ impl Config {
         env_parse("CASENOTE_DATABASE", &mut cfg.database.path)?;
         env_parse("CASENOTE_READERS", &mut cfg.database.readers)?;
         env_parse("CASENOTE_SESSION_HOURS", &mut cfg.auth.session_hours)?;
+        if let Ok(v) = std::env::var("CASENOTE_HL7_LISTEN") {
+            cfg.hl7.listen = Some(v).filter(|s| !s.is_empty());
+        }
         if let Ok(v) = std::env::var("CASENOTE_GS1_COMPANY_PREFIX") {
             cfg.identifiers.gs1_company_prefix = Some(v).filter(|s| !s.is_empty());
         }
@@ -233,6 +310,14 @@ mod tests {
         assert_eq!(c.identifiers.folder.prefix, "F");
         assert_eq!(c.printing.default_stock, "100x50");
         assert_eq!(c.printing.batch_chunk, 25);
+        assert_eq!(c.requests.emergency_minutes, 30);
+        assert_eq!(c.requests.urgent_minutes, 240);
+        assert_eq!(c.requests.routine_hours, 48);
+        assert_eq!(c.hl7.max_message_bytes, 1024 * 1024);
+        assert_eq!(
+            c.hl7.locations.get("W5").map(String::as_str),
+            Some("LWARD5")
+        );
     }
 
     #[test]

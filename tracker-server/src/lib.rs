@@ -2,11 +2,14 @@
 //!
 //! Modules, one per concept: [`storage`] (SQLite, migrations, group commit), [`auth`] (roles,
 //! users, tokens), [`audit`], [`patients`], [`folders`], [`locations`], [`movements`] (the
-//! ledger and ingest), [`whereis`], [`devices`], [`printing`] (label printers, print jobs, batches), [`import`],
-//! [`demo`], and [`http`] (thin
-//! handlers over all of these).
+//! ledger and ingest), [`whereis`], [`devices`], [`printing`] (label printers, print jobs), [`import`], [`demo`], [`requests`] (requests
+//! for notes, driven by scans), [`appointments`], [`pulllists`], [`missing`], [`hl7`] (pure HL7
+//! v2 parsing, MLLP framing, ACKs, the MLLP listener), [`adt`] (applying ADT and SIU messages),
+//! and [`http`] (thin handlers over all of these).
 #![forbid(unsafe_code)]
 
+pub mod adt;
+pub mod appointments;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -14,12 +17,16 @@ pub mod demo;
 pub mod devices;
 pub mod error;
 pub mod folders;
+pub mod hl7;
 pub mod http;
 pub mod import;
 pub mod locations;
+pub mod missing;
 pub mod movements;
 pub mod patients;
 pub mod printing;
+pub mod pulllists;
+pub mod requests;
 pub mod storage;
 pub mod util;
 pub mod web;
@@ -27,13 +34,49 @@ pub mod whereis;
 
 pub use error::{Error, Result};
 
-/// Start serving on an already-bound listener until the future `shutdown` completes.
+/// Start serving on an already-bound listener until the future `shutdown` completes. Also
+/// starts the HL7 MLLP listener (when `[hl7] listen` is set) and the overdue-request watcher.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: http::AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(state))
+    let mut background = Vec::new();
+    if let Some(addr) = state.cfg.hl7.listen.clone() {
+        let l = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen for HL7 on {addr}: {e}"))
+        })?;
+        let bound = l.local_addr()?;
+        let _ = state.hl7_addr.set(bound);
+        tracing::info!(%bound, "HL7 MLLP listener started");
+        background.push(tokio::spawn(adt::listen(l, state.clone())));
+    }
+    background.push(tokio::spawn(watch_overdue(state.clone())));
+    let r = axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    for t in background {
+        t.abort();
+    }
+    r
+}
+
+/// Publish requests as they become overdue.
+async fn watch_overdue(state: http::AppState) {
+    let every = std::time::Duration::from_secs(state.cfg.requests.overdue_check_secs.max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        match state
+            .db
+            .write(|c| requests::newly_overdue(c, util::now_ms()))
+            .await
+        {
+            Ok(events) => {
+                for e in events {
+                    let _ = state.desk.send(e);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "overdue check failed"),
+        }
+    }
 }

@@ -319,6 +319,9 @@ fn run_server(db: Db, cfg: Config, demo: Option<()>) -> Result<()> {
                 "print jobs interrupted by the last shutdown are kept as failed; retry them"
             );
         }
+        if let Some(h) = &cfg.hl7.listen {
+            println!("  HL7 MLLP listener (ADT, SIU) on {h}");
+        }
         let state = AppState::new(db, cfg);
         tracker_server::serve(listener, state, shutdown_signal()).await?;
         Ok(())

@@ -342,6 +342,8 @@ pub fn store(
                 // A late event (a bridge replaying after an outage): it may change "since".
                 recompute(c, e.serial)?;
             }
+            // Requests for this folder follow its scans (dispatched, received, returned...).
+            crate::requests::on_scan(c, e.serial, loc, e.action, dest, e.read_at)?;
         }
         results[slot] = Some(EventResult {
             event_id,

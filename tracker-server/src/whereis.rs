@@ -74,6 +74,8 @@ pub struct WhereIs {
     /// None when the folder has never been scanned: it is assumed to be at its home location.
     pub current: Option<Current>,
     pub home_location: String,
+    /// Where an open request expects the folder to go next (None when not requested).
+    pub expected: Option<crate::requests::Expected>,
     pub trail: Vec<TrailEntry>,
 }
 
@@ -135,6 +137,7 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
         _ => None,
     };
     Ok(WhereIs {
+        expected: crate::requests::expected_for_folder(c, folder.id)?,
         home_location: folder.home_location.clone(),
         folder,
         patient: patient.map(PatientBrief::from),

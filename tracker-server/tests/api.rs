@@ -681,6 +681,14 @@ async fn openapi_describes_every_route() {
                 .send()
                 .await
                 .unwrap();
+            let streaming = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            if streaming {
+                continue; // routed: the live desk view never ends
+            }
             let body: Value = r.json().await.unwrap_or(Value::Null);
             assert_ne!(
                 body["error"]["code"], "no_such_endpoint",

@@ -34,13 +34,11 @@ fn count(dir: &Path, db: &str, table: &str) -> i64 {
 fn migrate_users_tokens() {
     let d = tempfile::tempdir().unwrap();
     let out = ok(&run(d.path(), &["migrate"]));
-    assert!(
-        out.contains(&format!(
-            "schema version {}",
-            tracker_server::storage::migrations::CURRENT
-        )),
-        "{out}"
+    let want = format!(
+        "schema version {}",
+        tracker_server::storage::migrations::CURRENT
     );
+    assert!(out.contains(&want), "{out}");
     ok(&run(
         d.path(),
         &[

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod openapi;
 pub mod print;
+pub mod requests_api;
 
 use crate::{
     auth::{self, LoginLimiter, Principal},
@@ -29,16 +30,23 @@ pub struct AppState {
     pub limiter: Arc<LoginLimiter>,
     /// One print job at a time per printer.
     pub printer_locks: Arc<crate::printing::PrinterLocks>,
+    /// New and overdue requests, published to the live desk view (server-sent events).
+    pub desk: tokio::sync::broadcast::Sender<crate::requests::DeskEvent>,
+    /// Where the HL7 MLLP listener is bound, once [`crate::serve`] has started it.
+    pub hl7_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
 impl AppState {
     pub fn new(db: Db, cfg: Config) -> Self {
         let limiter = LoginLimiter::new(cfg.auth.login_max_failures, cfg.auth.login_window_secs);
+        let (desk, _) = tokio::sync::broadcast::channel(1024);
         Self {
             db,
             cfg: Arc::new(cfg),
             limiter: Arc::new(limiter),
             printer_locks: Arc::default(),
+            desk,
+            hl7_addr: Arc::new(std::sync::OnceLock::new()),
         }
     }
 }
@@ -195,6 +203,7 @@ pub fn router(state: AppState) -> axum::Router {
     let limit = state.cfg.server.max_body_bytes;
     api::routes()
         .merge(crate::web::routes())
+        .merge(requests_api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

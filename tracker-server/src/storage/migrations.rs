@@ -167,6 +167,94 @@ CREATE INDEX print_jobs_subject ON print_jobs(template, subject);
 CREATE INDEX print_jobs_status ON print_jobs(status, id);
 CREATE INDEX print_jobs_batch ON print_jobs(batch_id, status) WHERE batch_id IS NOT NULL;
 "#,
+    // 3: requests, appointments, pull lists, HL7 feeds, missing notes (issue 5)
+    r#"
+CREATE TABLE requests (
+  id INTEGER PRIMARY KEY,
+  patient_id INTEGER NOT NULL REFERENCES patients(id),
+  folder_id INTEGER REFERENCES folders(id),
+  destination_id INTEGER NOT NULL REFERENCES locations(id),
+  holder_location_id INTEGER REFERENCES locations(id),
+  urgency TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  state TEXT NOT NULL,
+  source TEXT NOT NULL,
+  encounter TEXT,
+  appointment_id INTEGER,
+  needed_by INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  overdue_notified INTEGER NOT NULL DEFAULT 0,
+  requested_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  received_at INTEGER,
+  closed_at INTEGER,
+  close_reason TEXT
+);
+CREATE INDEX requests_open_patient ON requests(patient_id) WHERE closed_at IS NULL;
+CREATE INDEX requests_open_folder ON requests(folder_id) WHERE closed_at IS NULL;
+CREATE INDEX requests_open_due ON requests(due_at) WHERE closed_at IS NULL;
+CREATE INDEX requests_appointment ON requests(appointment_id);
+CREATE TABLE request_history (
+  id INTEGER PRIMARY KEY,
+  request_id INTEGER NOT NULL REFERENCES requests(id),
+  at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  location_id INTEGER REFERENCES locations(id),
+  note TEXT NOT NULL,
+  actor TEXT NOT NULL
+);
+CREATE INDEX request_history_request ON request_history(request_id, at);
+CREATE TABLE clinic_sessions (
+  id INTEGER PRIMARY KEY,
+  clinic_location_id INTEGER NOT NULL REFERENCES locations(id),
+  name TEXT NOT NULL,
+  date TEXT NOT NULL,
+  start_at INTEGER NOT NULL,
+  end_at INTEGER NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX clinic_sessions_date ON clinic_sessions(date, clinic_location_id);
+CREATE TABLE appointments (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER NOT NULL REFERENCES clinic_sessions(id),
+  patient_id INTEGER NOT NULL REFERENCES patients(id),
+  slot_start INTEGER NOT NULL,
+  slot_minutes INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  external_id TEXT UNIQUE,
+  note TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX appointments_session ON appointments(session_id, status);
+CREATE INDEX appointments_patient ON appointments(patient_id);
+CREATE TABLE hl7_messages (
+  sending_app TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  ack TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  PRIMARY KEY (sending_app, control_id)
+);
+CREATE TABLE missing_cases (
+  id INTEGER PRIMARY KEY,
+  folder_id INTEGER NOT NULL REFERENCES folders(id),
+  patient_id INTEGER NOT NULL REFERENCES patients(id),
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  reported_by TEXT NOT NULL,
+  reported_at TEXT NOT NULL,
+  escalated_by TEXT,
+  escalated_at TEXT,
+  escalation_note TEXT,
+  temporary_folder_id INTEGER REFERENCES folders(id),
+  temporary_authorised_by TEXT,
+  found_at TEXT,
+  note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX missing_cases_folder ON missing_cases(folder_id);
+"#,
 ];
 
 /// The schema version this build writes.

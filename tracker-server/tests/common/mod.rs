@@ -17,6 +17,8 @@ pub struct TestServer {
     pub db: Db,
     pub client: Client,
     pub dir: tempfile::TempDir,
+    /// Where the HL7 MLLP listener is bound (set once the server has started it).
+    pub hl7_addr: std::sync::Arc<std::sync::OnceLock<std::net::SocketAddr>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -59,6 +61,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let state = AppState::new(db.clone(), cfg);
+    let hl7_addr = state.hl7_addr.clone();
     tokio::spawn(tracker_server::serve(listener, state, async move {
         let _ = rx.await;
     }));
@@ -67,6 +70,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         db,
         client: Client::new(),
         dir,
+        hl7_addr,
         shutdown: Some(tx),
     }
 }

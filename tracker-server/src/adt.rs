@@ -1,0 +1,755 @@
+//! Admissions, transfers, discharges (HL7 ADT) and clinic bookings (HL7 SIU): what each message
+//! means for the notes, and the MLLP listener that receives them.
+//!
+//! One message = one database transaction: it is applied completely (AA) or not at all (AE for
+//! content the sender must fix, AR for messages we cannot read or do not support). Messages
+//! are remembered by (MSH-3, MSH-10): a resend gets the same ACK and is not applied again.
+
+use crate::{
+    appointments, audit,
+    auth::{Principal, Role},
+    config::Config,
+    hl7::{
+        self,
+        ack::{self, err, AckCode, AckError, Identity},
+        mllp, Message,
+    },
+    http::AppState,
+    locations, patients,
+    requests::{self, DeskEvent, Spec},
+    storage::Db,
+    util::{now_ms, now_rfc3339},
+    Error, Result,
+};
+use label_printer::identifiers::validate_chi;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const ADT_EVENTS: &[&str] = &[
+    "A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13", "A40",
+];
+pub const SIU_EVENTS: &[&str] = &["S12", "S13", "S14", "S15", "S26"];
+
+/// The result of one message.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub code: AckCode,
+    pub ack: String,
+    /// True when this control id had been processed before (nothing applied now).
+    pub duplicate: bool,
+    /// New and re-routed requests, for the desk view.
+    pub events: Vec<DeskEvent>,
+}
+
+static ACK_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn ack_id() -> String {
+    format!(
+        "CT{}{:04}",
+        now_ms(),
+        ACK_SEQ.fetch_add(1, Ordering::Relaxed) % 10_000
+    )
+}
+
+fn identity(cfg: &Config) -> Identity {
+    Identity {
+        application: cfg.hl7.sending_application.clone(),
+        facility: cfg.hl7.sending_facility.clone(),
+    }
+}
+
+fn refuse(
+    cfg: &Config,
+    msg: Option<&Message>,
+    code: AckCode,
+    text: &str,
+    e: AckError,
+) -> Processed {
+    tracing::warn!(
+        ack = code.as_str(),
+        reason = text,
+        "HL7 message not applied"
+    );
+    Processed {
+        code,
+        ack: ack::build(
+            msg,
+            &identity(cfg),
+            code,
+            text,
+            Some(&e),
+            now_ms(),
+            &ack_id(),
+        ),
+        duplicate: false,
+        events: Vec::new(),
+    }
+}
+
+/// Acknowledgement for bytes that were not a whole frame (broken or too large).
+pub fn frame_refusal(cfg: &Config, e: &mllp::FrameError) -> String {
+    refuse(
+        cfg,
+        None,
+        AckCode::AR,
+        &e.to_string(),
+        AckError {
+            location: None,
+            code: err::SEGMENT_SEQUENCE,
+        },
+    )
+    .ack
+}
+
+/// Map a domain error to (code, ERR details, text).
+fn error_ack(e: &Error) -> (AckCode, AckError, String) {
+    match e {
+        Error::Invalid { field, message } => {
+            let location = field.split_once('-').and_then(|(seg, n)| {
+                let n: usize = n.parse().ok()?;
+                (seg.len() == 3).then(|| (seg.to_string(), n))
+            });
+            let code = if message.contains("required") {
+                err::REQUIRED_FIELD_MISSING
+            } else if message.contains("not mapped") {
+                err::TABLE_VALUE_NOT_FOUND
+            } else if message.contains("no patient") || message.contains("no appointment") {
+                err::UNKNOWN_KEY
+            } else {
+                err::DATA_TYPE
+            };
+            (
+                AckCode::AE,
+                AckError { location, code },
+                format!("{field}: {message}"),
+            )
+        }
+        Error::NotFound { .. } | Error::Conflict(_) => (
+            AckCode::AE,
+            AckError {
+                location: None,
+                code: err::UNKNOWN_KEY,
+            },
+            e.to_string(),
+        ),
+        _ => (
+            AckCode::AR,
+            AckError {
+                location: None,
+                code: err::INTERNAL,
+            },
+            "the tracker could not store the message; nothing was applied; resend later".into(),
+        ),
+    }
+}
+
+/// Parse, check, apply in one transaction, and acknowledge one HL7 message.
+pub async fn process(db: &Db, cfg: &Arc<Config>, raw: &[u8], who: Option<Principal>) -> Processed {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let msg = match hl7::parse(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            return refuse(
+                cfg,
+                None,
+                AckCode::AR,
+                &e.to_string(),
+                AckError {
+                    location: Some(("MSH".into(), 1)),
+                    code: err::SEGMENT_SEQUENCE,
+                },
+            )
+        }
+    };
+    let (mtype, trigger) = (msg.message_type(), msg.trigger());
+    let supported = match mtype.as_str() {
+        "ADT" => ADT_EVENTS.contains(&trigger.as_str()),
+        "SIU" => SIU_EVENTS.contains(&trigger.as_str()),
+        _ => {
+            return refuse(
+                cfg,
+                Some(&msg),
+                AckCode::AR,
+                &format!("MSH-9: message type {mtype:?} is not supported (ADT and SIU are)"),
+                AckError {
+                    location: Some(("MSH".into(), 9)),
+                    code: err::UNSUPPORTED_MESSAGE_TYPE,
+                },
+            )
+        }
+    };
+    if !supported {
+        return refuse(
+            cfg,
+            Some(&msg),
+            AckCode::AR,
+            &format!("MSH-9: event {mtype}^{trigger} is not supported"),
+            AckError {
+                location: Some(("MSH".into(), 9)),
+                code: err::UNSUPPORTED_EVENT,
+            },
+        );
+    }
+    let control = msg.control_id();
+    if control.is_empty() || control.len() > 199 {
+        return refuse(
+            cfg,
+            Some(&msg),
+            AckCode::AR,
+            "MSH-10: the message control id is required",
+            AckError {
+                location: Some(("MSH".into(), 10)),
+                code: err::REQUIRED_FIELD_MISSING,
+            },
+        );
+    }
+    let sender = msg.get("MSH", 3, 1);
+    let who = who.unwrap_or_else(|| Principal {
+        actor: format!(
+            "hl7:{}",
+            if sender.is_empty() {
+                "unknown"
+            } else {
+                &sender
+            }
+        ),
+        role: Role::Device,
+    });
+    let cfg2 = cfg.clone();
+    let msg2 = msg.clone();
+    let event = format!("{mtype}^{trigger}");
+    let out = db
+        .write(move |c| {
+            let prior: Option<String> = c
+                .prepare_cached("SELECT ack FROM hl7_messages WHERE sending_app=?1 AND control_id=?2")?
+                .query_row(params![sender, control], |r| r.get(0))
+                .optional()?;
+            if let Some(ack) = prior {
+                return Ok((ack, true, Vec::new()));
+            }
+            let applied = apply(c, &cfg2, &who, &msg2)?;
+            let ack = ack::build(
+                Some(&msg2),
+                &identity(&cfg2),
+                AckCode::AA,
+                &applied.text,
+                None,
+                now_ms(),
+                &ack_id(),
+            );
+            c.prepare_cached(
+                "INSERT INTO hl7_messages(sending_app, control_id, event, ack, received_at) VALUES (?1,?2,?3,?4,?5)",
+            )?
+            .execute(params![sender, control, event, ack, now_rfc3339()])?;
+            Ok((ack, false, applied.events))
+        })
+        .await;
+    match out {
+        Ok((ack, duplicate, events)) => Processed {
+            code: AckCode::AA,
+            ack,
+            duplicate,
+            events,
+        },
+        Err(e) => {
+            let (code, ae, text) = error_ack(&e);
+            if matches!(e, Error::Storage(_)) {
+                tracing::error!(error = %e, "HL7 message could not be stored");
+            }
+            refuse(cfg, Some(&msg), code, &text, ae)
+        }
+    }
+}
+
+struct Applied {
+    text: String,
+    events: Vec<DeskEvent>,
+}
+
+fn applied(text: impl Into<String>) -> Applied {
+    Applied {
+        text: text.into(),
+        events: Vec::new(),
+    }
+}
+
+/// The CHI number from PID-3 (the repetition marked CHI, else the first), validated.
+pub fn pid_chi(m: &Message, seg: &str, n: usize) -> Result<String> {
+    let field = format!("{seg}-{n}");
+    let reps = m.repetitions(seg, n);
+    let pick = reps
+        .iter()
+        .find(|r| {
+            let (auth, kind) = (m.component(r, 4), m.component(r, 5));
+            auth.eq_ignore_ascii_case("CHI") || kind.eq_ignore_ascii_case("CHI")
+        })
+        .or_else(|| reps.iter().find(|r| !m.component(r, 1).is_empty()));
+    let id = pick.map(|r| m.component(r, 1)).unwrap_or_default();
+    if id.trim().is_empty() {
+        return Err(Error::invalid(
+            field,
+            "is required: the patient's CHI number",
+        ));
+    }
+    validate_chi(id.trim())
+        .map(|c| c.number)
+        .map_err(|e| Error::invalid(field, format!("{id:?} is not a valid CHI number: {e}")))
+}
+
+fn pid_demographics(m: &Message, chi: &str) -> Result<patients::NewPatient> {
+    let dob_raw = m.get("PID", 7, 1);
+    let dob = if dob_raw.len() >= 8 && dob_raw.is_char_boundary(8) {
+        format!("{}-{}-{}", &dob_raw[..4], &dob_raw[4..6], &dob_raw[6..8])
+    } else {
+        return Err(Error::invalid(
+            "PID-7",
+            "is required: date of birth YYYYMMDD",
+        ));
+    };
+    let sex = match m.get("PID", 8, 1).to_ascii_uppercase().as_str() {
+        "M" => "male",
+        "F" => "female",
+        "O" => "other",
+        _ => "unknown",
+    };
+    let n = patients::NewPatient {
+        chi: Some(chi.to_string()),
+        nhs_number: None,
+        family_name: m.get("PID", 5, 1),
+        given_name: m.get("PID", 5, 2),
+        dob,
+        sex: sex.into(),
+    };
+    patients::validate(&n).map_err(|e| match e {
+        Error::Invalid { field, message } => {
+            let f = match field.as_str() {
+                "chi" => "PID-3",
+                "family_name" | "given_name" => "PID-5",
+                "dob" => "PID-7",
+                "sex" => "PID-8",
+                _ => "PID",
+            };
+            Error::invalid(f, format!("{field} {message}"))
+        }
+        e => e,
+    })
+}
+
+/// The patient in PID: found by CHI (following merges), created if `create`, demographics
+/// updated if `update`.
+fn patient(
+    c: &Connection,
+    who: &Principal,
+    m: &Message,
+    create: bool,
+    update: bool,
+) -> Result<patients::Patient> {
+    let chi = pid_chi(m, "PID", 3)?;
+    if let Some(mut p) = patients::find_by_chi(c, &chi)? {
+        if let Some(s) = p.merged_into {
+            p = patients::get(c, s)?;
+        }
+        if update && !m.get("PID", 5, 1).is_empty() {
+            let n = pid_demographics(m, p.chi.as_deref().unwrap_or(&chi))?;
+            c.execute(
+                "UPDATE patients SET family_name=?2, given_name=?3, family_key=?4, dob=?5, sex=?6, updated_at=?7 WHERE id=?1",
+                params![p.id, n.family_name, n.given_name, n.family_name.to_uppercase(), n.dob, n.sex, now_rfc3339()],
+            )?;
+            audit::record(
+                c,
+                who,
+                "patient.update",
+                Some(p.id),
+                None,
+                "demographics from HL7",
+            )?;
+            p = patients::get(c, p.id)?;
+        }
+        return Ok(p);
+    }
+    if !create {
+        return Err(Error::invalid(
+            "PID-3",
+            format!("no patient with CHI {chi} is registered"),
+        ));
+    }
+    let n = pid_demographics(m, &chi)?;
+    let p = patients::insert(c, &n)?;
+    audit::record(
+        c,
+        who,
+        "patient.create",
+        Some(p.id),
+        None,
+        "registered from HL7",
+    )?;
+    Ok(p)
+}
+
+/// A tracker location for an HL7 point-of-care code (PV1-3.1, AIL-3.1).
+fn location(c: &Connection, cfg: &Config, field: &str, code: &str) -> Result<i64> {
+    let code = code.trim();
+    if code.is_empty() {
+        return Err(Error::invalid(
+            field,
+            "is required: the ward or clinic code",
+        ));
+    }
+    let target = cfg
+        .hl7
+        .locations
+        .get(code)
+        .or_else(|| cfg.hl7.locations.get(&code.to_ascii_uppercase()))
+        .map(String::as_str)
+        .unwrap_or(code);
+    if let Some(id) = locations::resolve_id(c, target)? {
+        return Ok(id);
+    }
+    let prefixed = format!("{}{target}", cfg.identifiers.location_prefix);
+    locations::resolve_id(c, &prefixed)?.ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!("{code:?} is not mapped to a tracker location; add it to [hl7.locations]"),
+        )
+    })
+}
+
+fn open_adt_requests(c: &Connection, patient_id: i64, source: &str) -> Result<Vec<i64>> {
+    let v = c
+        .prepare_cached(
+            "SELECT id FROM requests WHERE patient_id=?1 AND source=?2 AND closed_at IS NULL AND state != 'cancelled' ORDER BY id",
+        )?
+        .query_map(params![patient_id, source], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+fn visit(m: &Message) -> Option<String> {
+    Some(m.get("PV1", 19, 1)).filter(|v| !v.is_empty())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn admit(
+    c: &Connection,
+    cfg: &Config,
+    who: &Principal,
+    m: &Message,
+    ward: i64,
+    p: &patients::Patient,
+    urgency: &str,
+    needed_by: Option<i64>,
+    what: &str,
+) -> Result<Applied> {
+    let ward_code = locations::get(c, ward)?.code;
+    if let Some(&id) = open_adt_requests(c, p.id, "adt")?.first() {
+        requests::reroute(c, who, id, ward, what)?;
+        return Ok(Applied {
+            text: format!("{what}: request {id} re-routed to {ward_code}"),
+            events: vec![requests::desk_event(c, "request.rerouted", id)?],
+        });
+    }
+    let id = requests::create(
+        c,
+        who,
+        &cfg.requests,
+        &Spec {
+            patient_id: p.id,
+            folder_id: None,
+            destination_id: ward,
+            urgency: urgency.into(),
+            reason: format!("{what} to {ward_code}"),
+            needed_by,
+            source: "adt",
+            encounter: visit(m),
+            appointment_id: None,
+        },
+    )?;
+    Ok(Applied {
+        text: format!("{what}: request {id} for the notes to {ward_code}"),
+        events: vec![requests::desk_event(c, "request.new", id)?],
+    })
+}
+
+fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<Applied> {
+    match (m.message_type().as_str(), m.trigger().as_str()) {
+        ("ADT", "A01") => {
+            let p = patient(c, who, m, true, true)?;
+            let ward = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
+            let urgency = match (m.get("PV1", 2, 1).as_str(), m.get("PV1", 4, 1).as_str()) {
+                ("E", _) | (_, "E") | (_, "A") => "emergency",
+                _ => "urgent",
+            };
+            admit(c, cfg, who, m, ward, &p, urgency, None, "admission")
+        }
+        ("ADT", "A02") => {
+            let p = patient(c, who, m, false, false)?;
+            let ward = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
+            admit(c, cfg, who, m, ward, &p, "urgent", None, "transfer")
+        }
+        ("ADT", "A03") => {
+            let p = patient(c, who, m, false, false)?;
+            let coding =
+                locations::resolve_id(c, &cfg.requests.coding_location)?.ok_or_else(|| {
+                    Error::Conflict(format!(
+                        "the coding location {:?} ([requests] coding_location) does not exist",
+                        cfg.requests.coding_location
+                    ))
+                })?;
+            for id in open_adt_requests(c, p.id, "adt")? {
+                requests::close(c, who, id, "discharged")?;
+            }
+            let id = requests::create(
+                c,
+                who,
+                &cfg.requests,
+                &Spec {
+                    patient_id: p.id,
+                    folder_id: None,
+                    destination_id: coding,
+                    urgency: "routine".into(),
+                    reason: "discharge: clinical coding, then back to the library".into(),
+                    needed_by: None,
+                    source: "adt_discharge",
+                    encounter: visit(m),
+                    appointment_id: None,
+                },
+            )?;
+            Ok(Applied {
+                text: format!("discharge: request {id} for the notes to coding"),
+                events: vec![requests::desk_event(c, "request.new", id)?],
+            })
+        }
+        ("ADT", "A04") => {
+            let p = patient(c, who, m, true, true)?;
+            Ok(applied(format!("registered patient {}", p.id)))
+        }
+        ("ADT", "A05") => {
+            let p = patient(c, who, m, true, true)?;
+            let ward_code = m.get("PV1", 3, 1);
+            if ward_code.is_empty() {
+                return Ok(applied("pre-admission recorded (no ward yet)"));
+            }
+            let ward = location(c, cfg, "PV1-3", &ward_code)?;
+            let needed = hl7::parse_ts(&m.get("PV2", 8, 1));
+            admit(c, cfg, who, m, ward, &p, "routine", needed, "pre-admission")
+        }
+        ("ADT", "A08") => {
+            let p = patient(c, who, m, true, true)?;
+            Ok(applied(format!("patient {} updated", p.id)))
+        }
+        ("ADT", "A11") => {
+            let p = patient(c, who, m, false, false)?;
+            let ids = open_adt_requests(c, p.id, "adt")?;
+            for &id in &ids {
+                requests::set_state(c, who, id, "cancelled", None, "admission cancelled (A11)")?;
+            }
+            Ok(applied(format!(
+                "admission cancelled; {} request(s) cancelled",
+                ids.len()
+            )))
+        }
+        ("ADT", "A12") => {
+            let p = patient(c, who, m, false, false)?;
+            let back = location(c, cfg, "PV1-6", &m.get("PV1", 6, 1))?;
+            admit(
+                c,
+                cfg,
+                who,
+                m,
+                back,
+                &p,
+                "urgent",
+                None,
+                "transfer cancelled",
+            )
+        }
+        ("ADT", "A13") => {
+            let p = patient(c, who, m, false, false)?;
+            for id in open_adt_requests(c, p.id, "adt_discharge")? {
+                requests::set_state(c, who, id, "cancelled", None, "discharge cancelled (A13)")?;
+            }
+            let last: Option<i64> = c
+                .query_row(
+                    "SELECT id FROM requests WHERE patient_id=?1 AND source='adt' AND close_reason='discharged' ORDER BY closed_at DESC, id DESC LIMIT 1",
+                    [p.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = last {
+                requests::reopen(c, who, id, "discharge cancelled (A13)")?;
+            }
+            Ok(applied("discharge cancelled"))
+        }
+        ("ADT", "A40") => {
+            let survivor = pid_chi(m, "PID", 3)?;
+            let retired = pid_chi(m, "MRG", 1)?;
+            let reason = format!("HL7 A40 merge, message {}", m.control_id());
+            let out =
+                patients::merge(c, who, &retired, &survivor, &reason).map_err(|e| match e {
+                    Error::Invalid { field, message } => Error::invalid(
+                        match field.as_str() {
+                            "retired" => "MRG-1",
+                            _ => "PID-3",
+                        },
+                        message,
+                    ),
+                    Error::NotFound { what } => {
+                        Error::invalid("PID-3", format!("no patient: {what} not found"))
+                    }
+                    e => e,
+                })?;
+            Ok(applied(format!(
+                "merged patient {} into {}; {} folder(s) moved",
+                out.retired.id,
+                out.survivor.id,
+                out.folders_moved.len()
+            )))
+        }
+        ("SIU", t) => siu(c, cfg, who, m, t),
+        (mt, t) => Err(Error::invalid(
+            "MSH-9",
+            format!("{mt}^{t} is not supported"),
+        )),
+    }
+}
+
+fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> Result<Applied> {
+    let ext = [m.get("SCH", 2, 1), m.get("SCH", 1, 1)]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .ok_or_else(|| Error::invalid("SCH-1", "is required: the appointment id"))?;
+    let existing = appointments::by_external_id(c, &ext)?;
+    let slot = || -> Result<(i64, i64, i64)> {
+        let start = [m.get("AIS", 4, 1), m.get("AIL", 6, 1), m.get("SCH", 11, 4)]
+            .iter()
+            .find_map(|s| hl7::parse_ts(s))
+            .ok_or_else(|| {
+                Error::invalid("SCH-11", "is required: the appointment start (or AIS-4)")
+            })?;
+        let minutes = [m.get("AIS", 7, 1), m.get("SCH", 9, 1)]
+            .iter()
+            .find_map(|s| s.parse::<i64>().ok())
+            .unwrap_or(15);
+        let clinic = location(c, cfg, "AIL-3", &m.get("AIL", 3, 1))?;
+        let session = appointments::session_for(c, clinic, start, minutes)?;
+        Ok((session, start, minutes))
+    };
+    let known = |e: Option<i64>| {
+        e.ok_or_else(|| Error::invalid("SCH-2", format!("no appointment {ext:?} is known")))
+    };
+    match t {
+        "S12" => {
+            let p = patient(c, who, m, true, true)?;
+            let (session, start, minutes) = slot()?;
+            let id = match existing {
+                Some(id) => {
+                    appointments::move_to(c, who, id, session, start, Some(minutes), "S12 resent")?;
+                    id
+                }
+                None => appointments::insert(c, who, p.id, session, start, minutes, Some(&ext))?,
+            };
+            Ok(applied(format!("appointment {id} booked")))
+        }
+        "S13" | "S14" => {
+            let id = known(existing)?;
+            let (session, start, minutes) = slot()?;
+            let why = if t == "S13" {
+                "rescheduled"
+            } else {
+                "modified"
+            };
+            appointments::move_to(c, who, id, session, start, Some(minutes), why)?;
+            Ok(applied(format!("appointment {id} {why}")))
+        }
+        "S15" => {
+            let id = known(existing)?;
+            appointments::set_status(c, who, id, "cancelled", "cancelled (S15)")?;
+            Ok(applied(format!("appointment {id} cancelled")))
+        }
+        "S26" => {
+            let id = known(existing)?;
+            appointments::set_status(c, who, id, "no_show", "no-show (S26)")?;
+            Ok(applied(format!("appointment {id} marked no-show")))
+        }
+        _ => Err(Error::invalid("MSH-9", format!("SIU^{t} is not supported"))),
+    }
+}
+
+// ---------- the MLLP listener ----------
+
+/// Accept MLLP connections until the task is dropped. Each connection runs on its own task,
+/// so a slow or broken client never holds up the others.
+pub async fn listen(listener: tokio::net::TcpListener, state: AppState) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let st = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = connection(stream, st).await {
+                        tracing::debug!(%peer, error = %e, "HL7 connection ended");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "HL7 accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connection(mut stream: tokio::net::TcpStream, state: AppState) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let cfg = state.cfg.clone();
+    let idle = std::time::Duration::from_secs(cfg.hl7.idle_timeout_secs.max(1));
+    let mut dec = mllp::Decoder::new(cfg.hl7.max_message_bytes);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match tokio::time::timeout(idle, stream.read(&mut buf)).await {
+            Err(_) => return Ok(()), // idle
+            Ok(r) => r?,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        dec.push(&buf[..n]);
+        while let Some(frame) = dec.next_frame() {
+            let ack = match frame {
+                Ok(bytes) => {
+                    let p = process(&state.db, &cfg, &bytes, None).await;
+                    for ev in p.events {
+                        let _ = state.desk.send(ev);
+                    }
+                    p.ack
+                }
+                Err(e) => frame_refusal(&cfg, &e),
+            };
+            stream.write_all(&mllp::frame(ack.as_bytes())).await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chi_from_pid3() {
+        let m = hl7::parse(
+            "MSH|^~\\&|A|B|C|D|2026||ADT^A08|1|P|2.5\rPID|||123^^^HOSP^MR~1904851231^^^CHI^NH",
+        )
+        .unwrap();
+        assert_eq!(pid_chi(&m, "PID", 3).unwrap(), "1904851231");
+        let m = hl7::parse("MSH|^~\\&|A|B|C|D|2026||ADT^A08|1|P|2.5\rPID|||1904851232").unwrap();
+        let e = pid_chi(&m, "PID", 3).unwrap_err().to_string();
+        assert!(e.starts_with("PID-3:"), "{e}");
+        let (code, ae, _) = error_ack(&pid_chi(&m, "PID", 3).unwrap_err());
+        assert_eq!(code, AckCode::AE);
+        assert_eq!(ae.location, Some(("PID".into(), 3)));
+        let m = hl7::parse("MSH|^~\\&|A|B|C|D|2026||ADT^A08|1|P|2.5\rPID|||").unwrap();
+        let (_, ae, _) = error_ack(&pid_chi(&m, "PID", 3).unwrap_err());
+        assert_eq!(ae.code, err::REQUIRED_FIELD_MISSING);
+    }
+}

@@ -1,0 +1,461 @@
+//! Pull lists: for the clinic sessions of a day (normally N working days ahead), the folders
+//! the library must pull, in shelf order: (home location, primary, secondary, tertiary) of the
+//! terminal-digit filing number. Folders not in the library are marked with where they are.
+//! Also: CSV and PDF exports, raising the requests, and the clinic availability measure.
+
+use crate::{
+    auth::Principal,
+    config::RequestsConfig,
+    requests::{self, Spec},
+    util::ms_to_rfc3339,
+    Result,
+};
+use chrono::{Datelike, NaiveDate, Weekday};
+use label_printer::identifiers::FilingNumber;
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+/// The date `n` working days (Monday to Friday) after `from`.
+pub fn working_days_ahead(from: NaiveDate, n: i64) -> NaiveDate {
+    let mut d = from;
+    let mut left = n.max(0);
+    while left > 0 {
+        d = d.succ_opt().unwrap_or(d);
+        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    d
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PullItem {
+    pub home_location: String,
+    pub filing_number: Option<String>,
+    pub barcode: String,
+    pub folder_type: String,
+    pub volume: i64,
+    pub volume_count: i64,
+    pub patient_id: i64,
+    pub chi: Option<String>,
+    pub family_name: String,
+    pub given_name: String,
+    pub clinic: String,
+    pub session_id: i64,
+    pub appointment_id: i64,
+    pub slot_start: String,
+    pub in_library: bool,
+    /// Where it is when not in the library.
+    pub current_location: Option<String>,
+    pub current_location_name: Option<String>,
+    pub since: Option<String>,
+    #[serde(skip)]
+    key: (String, (u8, u8, u8), i64),
+}
+
+#[derive(Debug, Serialize)]
+pub struct PullList {
+    pub date: String,
+    pub clinic: Option<String>,
+    pub sessions: usize,
+    pub appointments: usize,
+    pub folders: usize,
+    pub not_in_library: usize,
+    pub items: Vec<PullItem>,
+}
+
+/// Build the pull list for `date` (optionally one clinic location code).
+pub fn build(c: &Connection, date: NaiveDate, clinic: Option<&str>) -> Result<PullList> {
+    let mut st = c.prepare_cached(
+        "SELECT h.code, f.filing_number, f.barcode, f.folder_type, f.volume, f.volume_count,
+                p.id, p.chi, p.family_name, p.given_name, cl.code, s.id, a.id, a.slot_start,
+                cur.code, cur.name, cur.kind, f.cur_since
+         FROM clinic_sessions s
+         JOIN locations cl ON cl.id = s.clinic_location_id
+         JOIN appointments a ON a.session_id = s.id AND a.status = 'booked'
+         JOIN patients p ON p.id = a.patient_id
+         JOIN folders f ON f.patient_id = p.id AND f.status IN ('active','temporary','missing')
+         JOIN locations h ON h.id = f.home_location_id
+         LEFT JOIN locations cur ON cur.id = f.cur_location_id
+         WHERE s.date = ?1 AND (?2 IS NULL OR cl.code = upper(?2))",
+    )?;
+    let mut items: Vec<PullItem> = st
+        .query_map(params![date.to_string(), clinic], |r| {
+            let filing: Option<String> = r.get(1)?;
+            let shelf = filing
+                .as_deref()
+                .and_then(|f| FilingNumber::parse(f).ok())
+                .map(|f| f.shelf_key())
+                .unwrap_or((99, 99, 99));
+            let home: String = r.get(0)?;
+            let barcode: String = r.get(2)?;
+            let kind: Option<String> = r.get(16)?;
+            let in_library = kind
+                .as_deref()
+                .is_none_or(|k| requests::LIBRARY_KINDS.contains(&k));
+            let since: Option<i64> = r.get(17)?;
+            let id_key: i64 = r.get(12)?;
+            Ok(PullItem {
+                key: (home.clone(), shelf, id_key),
+                home_location: home,
+                filing_number: filing,
+                barcode,
+                folder_type: r.get(3)?,
+                volume: r.get(4)?,
+                volume_count: r.get(5)?,
+                patient_id: r.get(6)?,
+                chi: r.get(7)?,
+                family_name: r.get(8)?,
+                given_name: r.get(9)?,
+                clinic: r.get(10)?,
+                session_id: r.get(11)?,
+                appointment_id: r.get(12)?,
+                slot_start: ms_to_rfc3339(r.get(13)?),
+                current_location: if in_library { None } else { r.get(14)? },
+                current_location_name: if in_library { None } else { r.get(15)? },
+                since: if in_library {
+                    None
+                } else {
+                    since.map(ms_to_rfc3339)
+                },
+                in_library,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    items.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.barcode.cmp(&b.barcode)));
+    let sessions: i64 = c.query_row(
+        "SELECT count(*) FROM clinic_sessions s JOIN locations cl ON cl.id = s.clinic_location_id WHERE s.date=?1 AND (?2 IS NULL OR cl.code = upper(?2))",
+        params![date.to_string(), clinic],
+        |r| r.get(0),
+    )?;
+    let mut appts: Vec<i64> = items.iter().map(|i| i.appointment_id).collect();
+    appts.sort_unstable();
+    appts.dedup();
+    Ok(PullList {
+        date: date.to_string(),
+        clinic: clinic.map(str::to_ascii_uppercase),
+        sessions: sessions as usize,
+        appointments: appts.len(),
+        folders: items.len(),
+        not_in_library: items.iter().filter(|i| !i.in_library).count(),
+        items,
+    })
+}
+
+/// CSV with a header row, in pull order.
+pub fn to_csv(list: &PullList) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let e = |e: csv::Error| crate::Error::Storage(format!("csv: {e}"));
+    w.write_record([
+        "home_location",
+        "filing_number",
+        "barcode",
+        "folder_type",
+        "volume",
+        "chi",
+        "family_name",
+        "given_name",
+        "clinic",
+        "slot_start",
+        "in_library",
+        "current_location",
+        "since",
+    ])
+    .map_err(e)?;
+    for i in &list.items {
+        w.write_record([
+            i.home_location.as_str(),
+            i.filing_number.as_deref().unwrap_or(""),
+            &i.barcode,
+            &i.folder_type,
+            &format!("{} of {}", i.volume, i.volume_count),
+            i.chi.as_deref().unwrap_or(""),
+            &i.family_name,
+            &i.given_name,
+            &i.clinic,
+            &i.slot_start,
+            if i.in_library { "yes" } else { "no" },
+            i.current_location.as_deref().unwrap_or(""),
+            i.since.as_deref().unwrap_or(""),
+        ])
+        .map_err(e)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| crate::Error::Storage(format!("csv: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn pdf_text(s: &str) -> String {
+    s.chars()
+        .map(|ch| {
+            if ch.is_ascii() && !ch.is_control() {
+                ch
+            } else {
+                '?'
+            }
+        })
+        .flat_map(|ch| match ch {
+            '(' | ')' | '\\' => vec!['\\', ch],
+            _ => vec![ch],
+        })
+        .collect()
+}
+
+/// A printable A4 landscape PDF: a plain text table, 40 rows a page, Helvetica.
+pub fn to_pdf(list: &PullList) -> Vec<u8> {
+    const ROWS: usize = 40;
+    let mut pages: Vec<String> = Vec::new();
+    let chunks: Vec<&[PullItem]> = if list.items.is_empty() {
+        vec![&[]]
+    } else {
+        list.items.chunks(ROWS).collect()
+    };
+    let total = chunks.len();
+    for (n, chunk) in chunks.iter().enumerate() {
+        let mut s = String::new();
+        let mut line = |y: i32, size: i32, text: &str| {
+            s.push_str(&format!(
+                "BT /F1 {size} Tf 30 {y} Td ({}) Tj ET\n",
+                pdf_text(text)
+            ));
+        };
+        line(
+            560,
+            14,
+            &format!(
+                "Pull list {} {} - {} folder(s), {} not in the library - page {} of {}",
+                list.date,
+                list.clinic.as_deref().unwrap_or("all clinics"),
+                list.folders,
+                list.not_in_library,
+                n + 1,
+                total
+            ),
+        );
+        line(
+            535,
+            9,
+            "Store      Filing    Folder        Vol   CHI         Name                          Clinic     Slot   Where (if not in library)",
+        );
+        for (i, it) in chunk.iter().enumerate() {
+            let name = format!("{}, {}", it.family_name, it.given_name);
+            let slot = it.slot_start.get(11..16).unwrap_or("");
+            let wher = if it.in_library {
+                String::new()
+            } else {
+                format!(
+                    "OUT: {} {}",
+                    it.current_location.as_deref().unwrap_or("?"),
+                    it.since.as_deref().unwrap_or("")
+                )
+            };
+            let text = format!(
+                "{:<10} {:<9} {:<13} {:<5} {:<11} {:<29} {:<10} {:<6} {}",
+                it.home_location,
+                it.filing_number.as_deref().unwrap_or("-"),
+                it.barcode,
+                format!("{}/{}", it.volume, it.volume_count),
+                it.chi.as_deref().unwrap_or(""),
+                name.chars().take(29).collect::<String>(),
+                it.clinic,
+                slot,
+                wher
+            );
+            line(518 - 12 * i as i32, 8, &text);
+        }
+        pages.push(s);
+    }
+    // Objects: 1 catalog, 2 pages, 3 font, then (page, contents) pairs.
+    let mut objs: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        String::new(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>".into(),
+    ];
+    let mut kids = Vec::new();
+    for content in &pages {
+        let page_no = objs.len() + 1;
+        kids.push(format!("{page_no} 0 R"));
+        objs.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 842 595] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            page_no + 1
+        ));
+        objs.push(format!(
+            "<< /Length {} >>\nstream\n{content}endstream",
+            content.len()
+        ));
+    }
+    objs[1] = format!(
+        "<< /Type /Pages /Kids [{}] /Count {} >>",
+        kids.join(" "),
+        kids.len()
+    );
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::with_capacity(objs.len());
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Raise routine requests (destination the clinic, needed by the session start) for every
+/// booked appointment on the list that has no request yet. Returns the new request ids.
+pub fn raise_requests(
+    c: &Connection,
+    who: &Principal,
+    cfg: &RequestsConfig,
+    list: &PullList,
+) -> Result<Vec<i64>> {
+    let mut appts: Vec<i64> = list.items.iter().map(|i| i.appointment_id).collect();
+    appts.sort_unstable();
+    appts.dedup();
+    let mut out = Vec::new();
+    for a in appts {
+        let exists: i64 = c.query_row(
+            "SELECT count(*) FROM requests WHERE appointment_id=?1 AND state != 'cancelled'",
+            [a],
+            |r| r.get(0),
+        )?;
+        if exists > 0 {
+            continue;
+        }
+        let (patient, clinic, start): (i64, i64, i64) = c.query_row(
+            "SELECT a.patient_id, s.clinic_location_id, s.start_at FROM appointments a JOIN clinic_sessions s ON s.id = a.session_id WHERE a.id=?1",
+            [a],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        out.push(requests::create(
+            c,
+            who,
+            cfg,
+            &Spec {
+                patient_id: patient,
+                folder_id: None,
+                destination_id: clinic,
+                urgency: "routine".into(),
+                reason: format!("clinic appointment {a}"),
+                needed_by: Some(start),
+                source: "pull_list",
+                encounter: None,
+                appointment_id: Some(a),
+            },
+        )?);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionAvailability {
+    pub session_id: i64,
+    pub clinic: String,
+    pub start_at: String,
+    pub booked: i64,
+    pub available: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Availability {
+    pub from: String,
+    pub to: String,
+    pub booked: i64,
+    /// Booked patients whose notes were received (or seen) at the clinic before the start.
+    pub available: i64,
+    pub percent: Option<f64>,
+    pub sessions: Vec<SessionAvailability>,
+}
+
+/// Case-note availability at clinics between two dates (inclusive). Notes count as available
+/// when any of the patient's folders was scanned (received or seen, not dispatched) at the
+/// clinic in the 7 days before the session start.
+pub fn availability(c: &Connection, from: NaiveDate, to: NaiveDate) -> Result<Availability> {
+    let mut st = c.prepare_cached(
+        "SELECT s.id, l.code, s.start_at, count(a.id),
+           sum(CASE WHEN EXISTS (
+               SELECT 1 FROM folders f JOIN movements m ON m.folder_id = f.id
+               WHERE f.patient_id = a.patient_id AND m.location_id = s.clinic_location_id
+                 AND m.action != 'dispatch' AND m.read_at <= s.start_at AND m.read_at >= s.start_at - 604800000
+             ) THEN 1 ELSE 0 END)
+         FROM clinic_sessions s JOIN locations l ON l.id = s.clinic_location_id
+         JOIN appointments a ON a.session_id = s.id AND a.status IN ('booked','attended')
+         WHERE s.date >= ?1 AND s.date <= ?2
+         GROUP BY s.id ORDER BY s.start_at",
+    )?;
+    let sessions: Vec<SessionAvailability> = st
+        .query_map(params![from.to_string(), to.to_string()], |r| {
+            Ok(SessionAvailability {
+                session_id: r.get(0)?,
+                clinic: r.get(1)?,
+                start_at: ms_to_rfc3339(r.get(2)?),
+                booked: r.get(3)?,
+                available: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let booked: i64 = sessions.iter().map(|s| s.booked).sum();
+    let available: i64 = sessions.iter().map(|s| s.available).sum();
+    Ok(Availability {
+        from: from.to_string(),
+        to: to.to_string(),
+        booked,
+        available,
+        percent: (booked > 0).then(|| (available as f64 * 1000.0 / booked as f64).round() / 10.0),
+        sessions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn working_days_skip_weekends() {
+        let fri = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        assert_eq!(working_days_ahead(fri, 1).to_string(), "2026-11-30");
+        assert_eq!(working_days_ahead(fri, 2).to_string(), "2026-12-01");
+        assert_eq!(working_days_ahead(fri, 0), fri);
+        let sat = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        assert_eq!(working_days_ahead(sat, 1).to_string(), "2026-11-30");
+    }
+
+    #[test]
+    fn pdf_is_well_formed() {
+        let list = PullList {
+            date: "2026-11-30".into(),
+            clinic: None,
+            sessions: 0,
+            appointments: 0,
+            folders: 0,
+            not_in_library: 0,
+            items: vec![],
+        };
+        let pdf = to_pdf(&list);
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.starts_with("%PDF-1.4"));
+        assert!(text.ends_with("%%EOF\n"));
+        assert!(text.contains("/Count 1"));
+        let xref: usize = text
+            .rsplit("startxref\n")
+            .next()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(text[xref..].starts_with("xref"));
+        assert_eq!(pdf_text("a(b)\\é"), "a\\(b\\)\\\\?");
+    }
+}
