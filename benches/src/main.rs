@@ -48,6 +48,16 @@ enum Cmd {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
+    /// Only the raw rusqlite baseline (for tuning SQLite settings; extra PRAGMAs from
+    /// CASENOTE_BENCH_PRAGMAS, e.g. "PRAGMA wal_autocheckpoint=10000;").
+    Baseline {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
     /// (internal) run the server on a database; used as the measured child process.
     ServeChild {
         #[arg(long)]
@@ -60,6 +70,15 @@ enum Cmd {
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::ServeChild { db, port_file } => serve_child(&db, &port_file),
+        Cmd::Baseline { db, events, batch } => {
+            let (folders, _) = counts(&db)?;
+            let (n, s) = raw_baseline(&db, folders, events, batch)?;
+            println!(
+                "raw baseline: {n} events in {s:.2} s = {:.0} events/s",
+                n as f64 / s
+            );
+            Ok(())
+        }
         Cmd::Server {
             folders,
             movements,
@@ -358,7 +377,9 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         // ---- ingest ----
         let scheme = label_printer::identifiers::FolderIdScheme::default();
         let now = chrono::Utc::now().timestamp_millis();
-        let mut rng = StdRng::seed_from_u64(11);
+        // fresh event ids every run (the same ids again would all be answered "duplicate")
+        let mut rng =
+            StdRng::seed_from_u64(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(11) as u64);
         let n_batches = (o.ingest_events as usize).div_ceil(o.batch);
         let bodies: Vec<Vec<u8>> = (0..n_batches)
             .map(|b| {
@@ -461,7 +482,11 @@ fn raw_baseline(db: &Path, folders: u64, n: u64, batch: usize) -> Result<(u64, f
     let mut c = Connection::open(db)?;
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
-    let mut rng = StdRng::seed_from_u64(99);
+    if let Ok(extra) = std::env::var("CASENOTE_BENCH_PRAGMAS") {
+        c.execute_batch(&extra)?;
+    }
+    let mut rng =
+        StdRng::seed_from_u64(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(99) as u64);
     let now = chrono::Utc::now().timestamp_millis();
     let scheme = label_printer::identifiers::FolderIdScheme::default();
     let events: Vec<(uuid::Uuid, i64, i64, String)> = (0..n)
