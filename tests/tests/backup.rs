@@ -21,7 +21,7 @@ fn backup_while_ingesting_restores_to_a_consistent_prefix() {
     cfg.database.path = live.clone();
     let db = storage::Db::open(&live, 4).unwrap();
     // Big enough that the online backup needs several steps.
-    demo::seed(&db, &cfg.identifiers, 2500, 3).unwrap();
+    demo::seed(&db, &cfg.identifiers, 8000, 3).unwrap();
     db.write_blocking(|c| auth::insert_api_token(c, "backup-test", auth::Role::Device, TOKEN))
         .unwrap();
     let n_folders: i64 = db
@@ -112,6 +112,12 @@ fn backup_while_ingesting_restores_to_a_consistent_prefix() {
     eprintln!(
         "backup of {pages} pages took {backup_ms} ms; {stored_during} events stored meanwhile"
     );
+
+    assert!(
+        pages > 1024,
+        "the backup took several steps (1024 pages each)"
+    );
+    assert!(stored_during > 0, "events were stored while the backup ran");
 
     // Restore: a new file, opened by the server code (migrations run), then checked.
     std::fs::copy(&copy, &restored).unwrap();

@@ -12,7 +12,8 @@
 //!
 //! What happens, in order:
 //! 1. storm while the server is SIGKILLed and restarted;
-//! 2. storm, then every bridge SIGKILLed with deliveries in flight, and restarted;
+//! 2. the server hangs (SIGSTOP) through a storm; it resumes and every bridge is SIGKILLed
+//!    while delivering the backlog, and restarted (lost answers are replayed as duplicates);
 //! 3. the server stopped (the network cut) during a storm, restarted seconds later;
 //! 4. storm with the server SIGKILLed; the bridges SIGKILLed and restarted while the server is
 //!    still down; then the server restarted.
@@ -36,8 +37,8 @@ use label_printer::identifiers::FolderIdScheme;
 
 const NODE: &str = env!("CARGO_BIN_EXE_casenote-e2e-node");
 const BRIDGES: usize = 3;
-const LINE_PER_BURST: usize = 24;
-const SSI_PER_BURST: usize = 8;
+const LINE_PER_BURST: usize = 48;
+const SSI_PER_BURST: usize = 12;
 const WARDS: [&str; BRIDGES] = ["LWARD1", "LWARD2", "LWARD5"];
 const DESKS: [&str; BRIDGES] = ["LLIBDESK", "LCLINA", "LCLINB"];
 
@@ -57,6 +58,14 @@ fn sigterm(child: &mut Child) {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
 }
 
 fn sigkill(child: &mut Child) {
@@ -363,7 +372,7 @@ fn every_scan_arrives_exactly_once_through_kills_and_outages() {
     let folder_ids: Vec<u64> = {
         let db = tracker_server::storage::Db::open(&db_path, 2).unwrap();
         let cfg = tracker_server::config::Config::default();
-        tracker_server::demo::seed(&db, &cfg.identifiers, 450, 8).unwrap();
+        tracker_server::demo::seed(&db, &cfg.identifiers, 800, 8).unwrap();
         db.write_blocking(move |c| {
             tracker_server::auth::insert_api_token(
                 c,
@@ -421,11 +430,16 @@ fn every_scan_arrives_exactly_once_through_kills_and_outages() {
         r.wait_committed(&db_path);
     }
 
-    // 2. A storm, then every bridge SIGKILLed with its queue still draining, and restarted.
+    // 2. The server hangs (SIGSTOP) through a storm, so the queues fill and requests wait;
+    //    it resumes, and every bridge is SIGKILLed while it delivers (answers lost after the
+    //    server stored the batch), then restarted: the replays are answered "duplicate".
+    signal(server.child.as_ref().unwrap(), "-STOP");
     storm(&mut rigs, &mut folders);
     for r in &rigs {
         r.wait_committed(&db_path);
     }
+    signal(server.child.as_ref().unwrap(), "-CONT");
+    std::thread::sleep(Duration::from_millis(40));
     for r in &mut rigs {
         r.sigkill();
         bridge_kills += 1;
