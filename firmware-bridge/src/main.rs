@@ -166,6 +166,7 @@ fn main() -> Result<()> {
                 duration: seconds.map(Duration::from_secs),
                 pace_s: pace,
                 company_prefix,
+                folders: Vec::new(),
             };
             let mut rig = simulate::SimRig::new(&opts)?;
             let stop = simulate::stop_flag();

@@ -144,6 +144,18 @@ pub struct SimOptions {
     /// Average seconds between simulated activities.
     pub pace_s: f64,
     pub company_prefix: String,
+    /// Folder serials to scan (registered folders on the server). Empty: serials 1..500.
+    pub folders: Vec<u64>,
+}
+
+impl SimOptions {
+    fn pick_folder(&self, rng: &mut impl Rng) -> u64 {
+        if self.folders.is_empty() {
+            rng.gen_range(1..500)
+        } else {
+            self.folders[rng.gen_range(0..self.folders.len())]
+        }
+    }
 }
 
 /// The three simulated devices and a bridge configuration that uses them.
@@ -176,7 +188,7 @@ impl SimRig {
         let mut d = DeviceConfig::new("library-ssi", Role::Handheld, Protocol::Ssi);
         d.description = "Simulated Zebra SSI scanner (records library)".into();
         d.serial = Some(ssi_port.serial());
-        d.handheld.default_location = Some("LLIBRARY".into());
+        d.handheld.default_location = Some("LLIBDESK".into());
         cfg.devices.push(d);
         let mut d = DeviceConfig::new("ward5-portal", Role::Portal, Protocol::R2000);
         d.description = "Simulated R2000 portal, ward 5 door".into();
@@ -205,30 +217,40 @@ impl SimRig {
             match step % 3 {
                 0 => {
                     let n = rng.gen_range(2..5);
-                    println!("[line scanner] porter S00042 scans LWARD5 and {n} folders");
+                    let folders: Vec<String> = (0..n)
+                        .map(|_| scheme.format(opts.pick_folder(&mut rng)).text)
+                        .collect();
+                    println!(
+                        "[line scanner] porter S00042 at LWARD5 receives {}",
+                        folders.join(", ")
+                    );
                     self.line.scan_line("]C0S00042")?;
                     self.line.scan_line("]C0LWARD5")?;
-                    for _ in 0..n {
-                        let f = scheme.format(rng.gen_range(1..500)).text;
+                    for f in &folders {
                         self.line.scan_line(&format!("]C0{f}"))?;
                     }
                 }
                 1 => {
-                    let f = scheme.format(rng.gen_range(1..500)).text;
+                    let f = scheme.format(opts.pick_folder(&mut rng)).text;
                     let acked = self
                         .ssi
                         .scan_ssi(0x03, f.as_bytes(), Duration::from_secs(2))?;
                     println!(
-                        "[SSI scanner] library desk scans a folder (ACK from bridge: {acked})"
+                        "[SSI scanner] library desk LLIBDESK receives {f} (ACK from bridge: {acked})"
                     );
                 }
                 _ => {
-                    let serial = rng.gen_range(1..500);
+                    let serial = opts.pick_folder(&mut rng);
                     let inward = rng.gen_bool(0.5);
                     let (a, b) = if inward { (1, 2) } else { (2, 1) };
                     println!(
-                        "[R2000 portal] folder tag {serial} carried {} ward 5",
-                        if inward { "into" } else { "out of" }
+                        "[R2000 portal] RFID tag of {} carried {}",
+                        scheme.format(serial).text,
+                        if inward {
+                            "into ward 5"
+                        } else {
+                            "out of ward 5 to LCORRIDOR"
+                        }
                     );
                     let epc = folder_epc(&opts.company_prefix, serial);
                     self.portal

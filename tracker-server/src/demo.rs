@@ -38,6 +38,12 @@ pub const DEMO_LOCATIONS: &[(&str, &str, &str, Option<&str>)] = &[
         "ward",
         Some("LMAIN"),
     ),
+    (
+        "LCORRIDOR",
+        "Main Building Corridor (outside Ward 5)",
+        "department",
+        Some("LMAIN"),
+    ),
     ("LWARD7", "Ward 7 (Orthopaedics)", "ward", Some("LMAIN")),
     ("LWARD9", "Ward 9 (Maternity)", "ward", Some("LMAIN")),
     ("LCLINA", "Clinic A (Cardiology)", "clinic", Some("LOPD")),
