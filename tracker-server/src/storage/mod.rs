@@ -201,14 +201,14 @@ pub fn backup(src: &Path, dest: &Path, mut progress: impl FnMut(i32, i32)) -> Re
     let conn = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut out = Connection::open(dest)?;
     let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
-    loop {
-        let step = backup.step(1024)?;
-        let p = backup.progress();
-        progress(p.pagecount - p.remaining, p.pagecount);
-        match step {
-            rusqlite::backup::StepResult::Done => break,
-            _ => std::thread::sleep(std::time::Duration::from_millis(5)),
-        }
+    // One step copies everything inside a single read transaction. In WAL mode that never blocks
+    // the server's writer, and unlike page-by-page steps it cannot be restarted forever by a
+    // busy writer (SQLite restarts a stepped backup whenever another connection writes).
+    let step = backup.step(-1)?;
+    let p = backup.progress();
+    progress(p.pagecount - p.remaining, p.pagecount);
+    if step != rusqlite::backup::StepResult::Done {
+        return Err(Error::Storage(format!("backup did not complete: {step:?}")));
     }
     drop(backup);
     let ok: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
