@@ -472,7 +472,7 @@ async fn web_interface_in_chromium() {
     assert!(a.get_alert_text().await.is_err(), "no alert may open");
     shots.push(shot(&a, &shots_dir, "desk-queue", 1280).await);
     // The desk marks the first request pulled.
-    a.find(By::Css(&format!("#req-{id} form button")))
+    a.find(By::Css(format!("#req-{id} form button")))
         .await
         .unwrap()
         .click()

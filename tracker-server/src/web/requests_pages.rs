@@ -121,11 +121,7 @@ pub async fn create_request(
 ) -> Result<Response, WebError> {
     user.check_csrf(param(&f, "csrf"))?;
     user.who.require(Permission::RequestNotes)?;
-    let needed_by = match param(&f, "needed_by") {
-        Some(v) => Some(local_to_rfc3339(v)),
-        None => None,
-    }
-    .transpose();
+    let needed_by = param(&f, "needed_by").map(local_to_rfc3339).transpose();
     let result = match needed_by {
         Err(e) => Err(e),
         Ok(needed_by) => {
