@@ -314,15 +314,17 @@ fn desk_row(r: &RequestView, csrf: &str) -> Markup {
             }
             td { (folders_cell(r)) @if let Some(h) = &r.holder_location { "Fetch from " strong { (h.name) } } }
             td { (r.destination.name) br; span.hint { (r.reason) } }
-            td.state { (state_text(&r.state)) }
-            td {
-                a href={"/requests/" (r.id)} aria-label={"Open request " (r.id)} { "Open" }
-                @if r.state == "requested" || r.state == "located" {
-                    form.inline method="post" action={"/desk/" (r.id) "/state"} {
-                        input type="hidden" name="csrf" value=(csrf);
-                        input type="hidden" name="state" value="pulled";
-                        input type="hidden" name="back" value="desk";
-                        button.small type="submit" aria-label={"Mark request " (r.id) " pulled"} { "Pulled" }
+            td.state {
+                (state_text(&r.state))
+                div.row-actions {
+                    a href={"/requests/" (r.id)} aria-label={"Open request " (r.id)} { "Open" }
+                    @if r.state == "requested" || r.state == "located" {
+                        form.inline method="post" action={"/desk/" (r.id) "/state"} {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="state" value="pulled";
+                            input type="hidden" name="back" value="desk";
+                            button.small type="submit" aria-label={"Mark request " (r.id) " pulled"} { "Pulled" }
+                        }
                     }
                 }
             }
@@ -374,7 +376,7 @@ pub async fn desk(
             div.table-wrap {
                 table id="desk-queue" {
                     caption.visually-hidden { "Open requests, earliest needed first" }
-                    thead { tr { th { "Needed by" } th { "Urgency" } th { "Patient" } th { "Volumes" } th { "To" } th { "State" } th { span.visually-hidden { "Actions" } } } }
+                    thead { tr { th { "Needed by" } th { "Urgency" } th { "Patient" } th { "Volumes" } th { "To" } th { "State" } } }
                     tbody { @for r in &list { (desk_row(r, &user.csrf)) } }
                 }
             }
