@@ -227,14 +227,45 @@ async fn create_batch(
     ApiJson(b): ApiJson<NewBatch>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     who.require(Permission::PrintLabels)?;
-    if !(1..=printing::MAX_COPIES).contains(&b.copies) {
-        return Err(
-            Error::invalid("copies", format!("must be 1 to {}", printing::MAX_COPIES)).into(),
-        );
+    let st = start_batch(&s, who, b.folders, b.printer, b.copies).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "batch_id": st.batch_id,
+            "total": st.total,
+            "printer": st.printer,
+            "description": st.description,
+            "progress": format!("/api/v1/print/batches/{}", st.batch_id),
+        })),
+    ))
+}
+
+/// A batch that has been stored and is being sent in the background.
+pub(crate) struct StartedBatch {
+    pub batch_id: i64,
+    pub total: usize,
+    pub printer: String,
+    pub description: String,
+}
+
+/// Store every job of a batch, then send them in a background task. The caller has checked
+/// [`Permission::PrintLabels`]. Shared by the API and the web labels page.
+pub(crate) async fn start_batch(
+    s: &AppState,
+    who: crate::auth::Principal,
+    folders: BatchFolders,
+    printer: String,
+    copies: u32,
+) -> crate::Result<StartedBatch> {
+    if !(1..=printing::MAX_COPIES).contains(&copies) {
+        return Err(Error::invalid(
+            "copies",
+            format!("must be 1 to {}", printing::MAX_COPIES),
+        ));
     }
     let ids = s.cfg.identifiers.clone();
     let (printer, list, description) = {
-        let (ids, name, which) = (ids.clone(), b.printer.clone(), b.folders);
+        let (ids, name, which) = (ids.clone(), printer, folders);
         s.db.read(move |c| {
             let p = printing::printer_by_name(c, &name)?;
             let (list, d) = printing::batch_folders(c, &ids, &which)?;
@@ -253,13 +284,8 @@ async fn create_batch(
     let mut job_ids = Vec::with_capacity(total);
     let mut stored = Ok(());
     for chunk in list.chunks(s.cfg.printing.batch_chunk.max(1)) {
-        let (chunk, ids, printer, who, copies) = (
-            chunk.to_vec(),
-            ids.clone(),
-            printer.clone(),
-            who.clone(),
-            b.copies,
-        );
+        let (chunk, ids, printer, who) =
+            (chunk.to_vec(), ids.clone(), printer.clone(), who.clone());
         let r =
             s.db.write(move |c| {
                 let mut v = Vec::with_capacity(chunk.len());
@@ -292,16 +318,12 @@ async fn create_batch(
     );
     tokio::spawn(task);
     stored?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "batch_id": batch_id,
-            "total": total,
-            "printer": printer.name,
-            "description": description,
-            "progress": format!("/api/v1/print/batches/{batch_id}"),
-        })),
-    ))
+    Ok(StartedBatch {
+        batch_id,
+        total,
+        printer: printer.name,
+        description,
+    })
 }
 
 async fn get_batch(

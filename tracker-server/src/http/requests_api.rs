@@ -66,7 +66,7 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn publish(s: &AppState, events: Vec<requests::DeskEvent>) {
+pub(crate) fn publish(s: &AppState, events: Vec<requests::DeskEvent>) {
     for e in events {
         let _ = s.desk.send(e);
     }
@@ -241,8 +241,13 @@ async fn desk_queue(
 
 async fn desk_stream(State(s): State<AppState>, Caller(who): Caller) -> ApiResult<Response> {
     who.require(Permission::RequestNotes)?;
-    let w = who.clone();
-    s.db.write(move |c| audit::record(c, &w, "desk.stream", None, None, "live desk view opened"))
+    Ok(desk_sse(&s, who).await?)
+}
+
+/// The live desk view as server-sent events, for a caller already authorised for
+/// [`Permission::RequestNotes`]. Shared by the API (bearer token) and the web page (cookie).
+pub(crate) async fn desk_sse(s: &AppState, who: Principal) -> crate::Result<Response> {
+    s.db.write(move |c| audit::record(c, &who, "desk.stream", None, None, "live desk view opened"))
         .await?;
     let rx = s.desk.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -3,7 +3,10 @@
 //! CSRF token derived from the session. Pages use no inline script (strict CSP); the scanning
 //! pages load `/static/app.js`.
 
+mod labels_pages;
 mod pages;
+mod pulllist_pages;
+mod requests_pages;
 
 use crate::{
     auth::{self, Permission, Principal, Role},
@@ -24,6 +27,19 @@ use sha2::{Digest, Sha256};
 pub const SESSION_COOKIE: &str = "cn_session";
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
+const DESK_JS: &str = include_str!("assets/desk.js");
+const PROGRESS_JS: &str = include_str!("assets/progress.js");
+
+fn script(body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -40,6 +56,35 @@ pub fn routes() -> Router<AppState> {
             "/admin/locations",
             get(pages::locations).post(pages::add_location),
         )
+        .route(
+            "/requests/new",
+            get(requests_pages::new_request_form).post(requests_pages::create_request),
+        )
+        .route("/requests/{id}", get(requests_pages::request_page))
+        .route("/desk", get(requests_pages::desk))
+        .route("/desk/{id}/state", post(requests_pages::set_state))
+        .route("/web/desk/stream", get(requests_pages::desk_stream))
+        .route(
+            "/web/desk/rows/{id}",
+            get(requests_pages::desk_row_fragment),
+        )
+        .route("/pull-lists", get(pulllist_pages::pull_list))
+        .route("/pull-lists/export", get(pulllist_pages::export))
+        .route("/pull-lists/requests", post(pulllist_pages::raise_requests))
+        .route("/labels", get(labels_pages::labels))
+        .route("/labels/folder", post(labels_pages::print_folder))
+        .route("/labels/location", post(labels_pages::print_location))
+        .route("/labels/badge", post(labels_pages::print_badge))
+        .route("/labels/batch", post(labels_pages::print_batch))
+        .route("/labels/batches/{id}", get(labels_pages::batch_page))
+        .route("/labels/jobs/{id}/retry", post(labels_pages::retry_job))
+        .route("/web/print/batches/{id}", get(labels_pages::batch_json))
+        .route(
+            "/admin/printers",
+            get(labels_pages::printers).post(labels_pages::add_printer),
+        )
+        .route("/static/desk.js", get(|| async { script(DESK_JS) }))
+        .route("/static/progress.js", get(|| async { script(PROGRESS_JS) }))
         .route(
             "/static/app.css",
             get(|| async {
@@ -217,9 +262,26 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
     if auth::allows(role, Permission::EditRecords) {
         v.push(("/scan?mode=dispatch", "Library desk"));
     }
+    if auth::allows(role, Permission::RequestNotes) {
+        v.push(("/requests/new", "Request notes"));
+    }
+    if auth::allows(role, Permission::RequestNotes) && auth::allows(role, Permission::EditRecords) {
+        v.push(("/desk", "Requests queue"));
+    }
+    if auth::allows(role, Permission::ManageAppointments)
+        && auth::allows(role, Permission::ReadPatient)
+    {
+        v.push(("/pull-lists", "Pull lists"));
+    }
+    if auth::allows(role, Permission::PrintLabels) {
+        v.push(("/labels", "Labels"));
+    }
     if auth::allows(role, Permission::ReadReports) {
         v.push(("/reports/out-of-library", "Reports"));
         v.push(("/admin/devices", "Devices"));
+    }
+    if auth::allows(role, Permission::PrintLabels) {
+        v.push(("/admin/printers", "Printers"));
     }
     if auth::allows(role, Permission::ManageLocations) {
         v.push(("/admin/locations", "Locations"));

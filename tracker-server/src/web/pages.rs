@@ -24,13 +24,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-type Params = HashMap<String, String>;
+pub(super) type Params = HashMap<String, String>;
 
-fn param<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
     p.get(k).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
-async fn audit_read(
+pub(super) async fn audit_read(
     s: &AppState,
     who: &Principal,
     action: &'static str,
@@ -196,6 +196,30 @@ pub async fn home(user: WebUser) -> Markup {
             "Book returned folders back in.",
         ),
         (
+            Permission::RequestNotes,
+            "/requests/new",
+            "Request notes",
+            "Ask the library to send a patient's notes to a ward or clinic.",
+        ),
+        (
+            Permission::EditRecords,
+            "/desk",
+            "Requests queue",
+            "Live list of requests for notes, most urgent first.",
+        ),
+        (
+            Permission::ManageAppointments,
+            "/pull-lists",
+            "Pull lists",
+            "Folders to pull for a clinic date, in shelf order.",
+        ),
+        (
+            Permission::PrintLabels,
+            "/labels",
+            "Labels",
+            "Print folder labels, location cards and badges.",
+        ),
+        (
             Permission::ReadReports,
             "/reports/out-of-library",
             "Folders out too long",
@@ -240,7 +264,7 @@ fn place_text(p: &whereis::Place) -> String {
     format!("{} ({})", p.name, p.code)
 }
 
-fn time_text(rfc: &str) -> String {
+pub(super) fn time_text(rfc: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(rfc)
         .map(|t| {
             t.with_timezone(&chrono::Local)

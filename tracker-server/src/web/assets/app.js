@@ -2,6 +2,13 @@
 // presses Enter; each scan is sent once with a UUID made here, so a retry is never doubled.
 (function () {
   "use strict";
+  // Any button marked data-print prints the page (print CSS hides the menu and forms).
+  Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
+})();
+(function () {
+  "use strict";
   var form = document.getElementById("scan-form");
   if (!form) return;
   var input = document.getElementById("scan-input");

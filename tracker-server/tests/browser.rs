@@ -1,0 +1,588 @@
+//! The web interface in a real browser: headless Chromium driven over WebDriver (chromedriver,
+//! started here on a free port), against the real server on a random port over a real SQLite
+//! file. Scans are typed into the focused field and ended with Enter, as a keyboard-wedge
+//! scanner does. Screenshots of the main pages at desktop and tablet (768px) width are saved
+//! under `$CARGO_TARGET_DIR/screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian `chromium`,
+//! `chromium-driver`). Without them the test fails when `CI=true` and is skipped otherwise.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thirtyfour::prelude::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+// ---------- chromedriver and browsers ----------
+
+/// chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_chromedriver() -> Driver {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let d = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> WebDriver {
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(CHROMIUM).unwrap();
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1280,1000",
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    caps.add_arg(&format!("--user-data-dir={}", profile.display()))
+        .unwrap();
+    WebDriver::new(driver.url.clone(), caps)
+        .await
+        .expect("a Chromium session")
+}
+
+// ---------- a fake Zebra printer ----------
+
+/// Answers each `~HS` with a ready status and records everything else it is sent.
+struct FakePrinter {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl FakePrinter {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let rec = received.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+                let (mut got, mut answered, mut buf) = (Vec::new(), 0, [0u8; 4096]);
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                    let asked = String::from_utf8_lossy(&got).matches("~HS").count();
+                    while answered < asked {
+                        answered += 1;
+                        let _ = conn.write_all(b"\x02030,0,0,0400,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n");
+                    }
+                }
+                let text = String::from_utf8_lossy(&got).replace("~HS", "");
+                rec.lock().unwrap().extend_from_slice(text.as_bytes());
+            }
+        });
+        FakePrinter { addr, received }
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).to_string()
+    }
+}
+
+// ---------- helpers ----------
+
+async fn wait_until<F, Fut>(what: &str, secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if f().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text_of(d: &WebDriver, css: &str) -> String {
+    match d.find(By::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn sign_in(d: &WebDriver, base: &str, user: &str) {
+    d.goto(format!("{base}/login")).await.unwrap();
+    // The user name field has the focus.
+    let f = d.active_element().await.unwrap();
+    assert_eq!(f.id().await.unwrap().as_deref(), Some("username"));
+    f.send_keys(user).await.unwrap();
+    let p = d.find(By::Id("password")).await.unwrap();
+    p.send_keys(PW).await.unwrap();
+    p.send_keys(Key::Enter).await.unwrap();
+    wait_until("the home page", 10, || async {
+        text_of(d, "h1").await == "What do you need to do?"
+    })
+    .await;
+}
+
+async fn sign_out(d: &WebDriver) {
+    d.find(By::Css("header .who button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the sign-in page", 10, || async {
+        text_of(d, "h1").await == "Sign in"
+    })
+    .await;
+}
+
+/// Type a scan into whatever field has the focus, then Enter, like a wedge scanner.
+async fn wedge(d: &WebDriver, data: &str) {
+    let f = d.active_element().await.unwrap();
+    assert_eq!(
+        f.id().await.unwrap().as_deref(),
+        Some("scan-input"),
+        "the scan field keeps the focus"
+    );
+    f.send_keys(data).await.unwrap();
+    f.send_keys(Key::Enter).await.unwrap();
+}
+
+async fn feedback_after(d: &WebDriver, before: usize) -> (String, String) {
+    wait_until("scan feedback", 10, || async {
+        d.find_all(By::Css("#log li")).await.unwrap().len() > before
+    })
+    .await;
+    let e = d.find(By::Id("feedback")).await.unwrap();
+    (
+        e.class_name().await.unwrap().unwrap_or_default(),
+        e.text().await.unwrap(),
+    )
+}
+
+async fn shot(d: &WebDriver, dir: &Path, name: &str, width: u32) -> PathBuf {
+    let p = dir.join(format!("{name}-{width}.png"));
+    d.screenshot(&p).await.unwrap();
+    p
+}
+
+fn tools_present() -> bool {
+    Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()
+}
+
+// ---------- the test ----------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_interface_in_chromium() {
+    if !tools_present() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+        return;
+    }
+    let started = Instant::now();
+    let s = start_with(|c| {
+        c.requests.overdue_check_secs = 1;
+        c.printing.status_timeout_ms = 2000;
+    })
+    .await;
+    let base = s.base.clone();
+    let admin = s.login("admin").await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    s.seed_locations(&manager).await;
+    s.patient(&library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let folder = s.folder(&library, "1904851231", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let folder2 = s.folder(&library, "1904851231", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.patient(
+        &library,
+        "0101011237",
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(2)>",
+        "2001-01-01",
+    )
+    .await;
+    s.folder(&library, "0101011237", "main").await;
+    let printer = FakePrinter::start();
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/printers",
+            json!({"name": "library-zebra-1", "url": format!("tcp://{}", printer.addr)}),
+        )
+        .await;
+    s.ok_json(r).await;
+    // A clinic session for the pull list, and a device for the devices page.
+    let r = s
+        .post(
+            Some(&manager),
+            "/api/v1/clinic-sessions",
+            json!({"clinic": "LCLINA", "name": "Orthopaedics AM", "date": "2030-03-04", "start": "09:00", "end": "12:00"}),
+        )
+        .await;
+    let session = s.ok_json(r).await;
+    for (chi, at) in [("1904851231", "09:30"), ("0101011237", "10:00")] {
+        let r = s
+            .post(
+                Some(&manager),
+                "/api/v1/appointments",
+                json!({"session": session["id"], "patient": chi, "start": at}),
+            )
+            .await;
+        s.ok_json(r).await;
+    }
+    let device = s.device_token(&admin, "ward5-bridge").await;
+    let r = s
+        .post(
+            Some(&device),
+            "/api/v1/devices/heartbeat",
+            json!({"bridge_id": "ward5-pc", "devices": [
+                {"device_id": "ward5-door", "description": "Ward 5 door scanner", "online": true, "queue_depth": 0},
+                {"device_id": "ward5-portal", "description": "Ward 5 RFID portal", "online": false, "queue_depth": 3, "oldest_event_age_s": 95}]}),
+        )
+        .await;
+    s.ok_json(r).await;
+
+    let shots_dir = PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string()),
+    )
+    .join("screenshots");
+    std::fs::create_dir_all(&shots_dir).unwrap();
+    let profiles = tempfile::tempdir().unwrap();
+    let driver = start_chromedriver();
+    let a = browser(&driver, &profiles.path().join("a")).await;
+    let b = browser(&driver, &profiles.path().join("b")).await;
+    let mut shots: Vec<PathBuf> = Vec::new();
+    a.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+    a.goto(format!("{base}/login")).await.unwrap();
+    shots.push(shot(&a, &shots_dir, "sign-in", 1280).await);
+    a.set_window_rect(0, 0, 768, 1024).await.unwrap();
+    shots.push(shot(&a, &shots_dir, "sign-in", 768).await);
+    a.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+
+    // 1. A porter signs in and scans a location card, then folders, like a wedge scanner.
+    sign_in(&a, &base, "porter").await;
+    // Keyboard: the first Tab reaches the skip link.
+    a.find(By::Tag("body"))
+        .await
+        .unwrap()
+        .send_keys(Key::Tab)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.active_element().await.unwrap().text().await.unwrap(),
+        "Skip to main content"
+    );
+    a.goto(format!("{base}/scan?mode=porter")).await.unwrap();
+    wedge(&a, "LWARD5").await;
+    let (class, text) = feedback_after(&a, 0).await;
+    assert_eq!(class, "ok", "{text}");
+    assert!(text.contains("Ward 5"), "{text}");
+    wedge(&a, &folder).await;
+    let (class, text) = feedback_after(&a, 1).await;
+    assert_eq!(class, "ok", "{text}");
+    assert!(text.contains(&folder) && text.contains("LWARD5"), "{text}");
+    // The feedback box is green.
+    let colour = a
+        .execute(
+            "return getComputedStyle(document.getElementById('feedback')).borderTopColor",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .json()
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(colour, "rgb(0, 127, 59)");
+    wedge(&a, &folder2).await;
+    feedback_after(&a, 2).await;
+    wedge(&a, "HELLO-WORLD").await;
+    let (class, text) = feedback_after(&a, 3).await;
+    assert_eq!(class, "error", "{text}");
+    assert!(text.starts_with("Not recognised"), "{text}");
+    shots.push(shot(&a, &shots_dir, "porter-scan", 1280).await);
+
+    // 2. Where is it now?
+    a.goto(format!("{base}/whereis?q={folder}")).await.unwrap();
+    let answer = text_of(&a, ".answer .where").await;
+    assert!(answer.contains("Ward 5 (LWARD5)"), "{answer}");
+    sign_out(&a).await;
+
+    // 3. The library desk is open in one browser; a clinician asks for notes in another.
+    sign_in(&a, &base, "library").await;
+    a.goto(format!("{base}/desk")).await.unwrap();
+    wait_until("the live connection", 10, || async {
+        text_of(&a, "#live").await == "Live"
+    })
+    .await;
+    a.execute("window.__sameDocument = 42;", vec![])
+        .await
+        .unwrap();
+    sign_in(&b, &base, "clinician").await;
+    b.goto(format!("{base}/requests/new")).await.unwrap();
+    b.find(By::Id("patient"))
+        .await
+        .unwrap()
+        .send_keys("1904851231")
+        .await
+        .unwrap();
+    b.find(By::Css("#destination option[value=LWARD5]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(By::Id("urgency-urgent"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(By::Id("reason"))
+        .await
+        .unwrap()
+        .send_keys("Ward round tomorrow morning")
+        .await
+        .unwrap();
+    shots.push(shot(&b, &shots_dir, "request-form", 1280).await);
+    b.find(By::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the request page", 10, || async {
+        text_of(&b, "h1").await.starts_with("Request ")
+    })
+    .await;
+    let url = b.current_url().await.unwrap();
+    let id: i64 = url.path().trim_start_matches("/requests/").parse().unwrap();
+    assert!(text_of(&b, "main").await.contains("Request sent."));
+    let live_at = Instant::now();
+    wait_until("the new request on the desk", 10, || async {
+        a.find(By::Id(format!("req-{id}"))).await.is_ok()
+    })
+    .await;
+    let live_ms = live_at.elapsed().as_millis();
+    let row = text_of(&a, &format!("#req-{id}")).await;
+    assert!(
+        row.contains("MACDONALD, Morag") && row.contains("Ward 5"),
+        "{row}"
+    );
+    let same = a
+        .execute("return window.__sameDocument;", vec![])
+        .await
+        .unwrap()
+        .json()
+        .clone();
+    assert_eq!(same, json!(42), "the desk page was not reloaded");
+    // A request due in two seconds turns red on the open page when it becomes overdue.
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let clinician = s.login("clinician").await;
+    let r = s
+        .post(
+            Some(&clinician),
+            "/api/v1/requests",
+            json!({"patient": "0101011237", "destination": "LCLINA", "urgency": "emergency", "reason": "fall", "needed_by": due}),
+        )
+        .await;
+    let v: Value = s.ok_json(r).await;
+    let id2 = v["id"].as_i64().unwrap();
+    wait_until("the second request", 10, || async {
+        a.find(By::Id(format!("req-{id2}"))).await.is_ok()
+    })
+    .await;
+    wait_until("the overdue mark", 20, || async {
+        match a.find(By::Id(format!("req-{id2}"))).await {
+            Ok(e) => e
+                .class_name()
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|c| c.contains("overdue")),
+            Err(_) => false,
+        }
+    })
+    .await;
+    assert!(text_of(&a, "#desk-overdue").await == "1");
+    // Patient names with markup are text, and nothing ran.
+    let row2 = text_of(&a, &format!("#req-{id2}")).await;
+    assert!(
+        row2.contains("<SCRIPT>ALERT(1)</SCRIPT>, <img src=x onerror=alert(2)>"),
+        "{row2}"
+    );
+    assert!(a.get_alert_text().await.is_err(), "no alert may open");
+    shots.push(shot(&a, &shots_dir, "desk-queue", 1280).await);
+    // The desk marks the first request pulled.
+    a.find(By::Css(format!("#req-{id} form button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the confirmation", 10, || async {
+        text_of(&a, "main [role=status]")
+            .await
+            .contains(&format!("Request {id} is now pulled"))
+    })
+    .await;
+
+    // 4. Print a folder label to the (fake) network printer.
+    a.goto(format!("{base}/labels")).await.unwrap();
+    a.find(By::Id("folder-barcode"))
+        .await
+        .unwrap()
+        .send_keys(&folder)
+        .await
+        .unwrap();
+    a.find(By::Css("form[action='/labels/folder'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the print result", 15, || async {
+        text_of(&a, "#print-result")
+            .await
+            .contains("Sent to library-zebra-1")
+    })
+    .await;
+    wait_until("the label at the printer", 10, || async {
+        printer.text().contains(&folder)
+    })
+    .await;
+    let zpl = printer.text();
+    assert!(zpl.contains("^XA") && zpl.contains("^XZ"), "{zpl}");
+    assert!(zpl.contains("MACDONALD"), "the label names the patient");
+    shots.push(shot(&a, &shots_dir, "labels", 1280).await);
+
+    // 5. Screenshots of the main pages, at desktop and tablet width.
+    let pages = [
+        ("home", "/".to_string()),
+        ("whereis-answer", format!("/whereis?q={folder}")),
+        ("whereis-escaped", "/whereis?q=0101011237".to_string()),
+        ("porter-scan-page", "/scan?mode=porter".to_string()),
+        ("desk-queue-page", "/desk".to_string()),
+        ("pull-list", "/pull-lists?date=2030-03-04".to_string()),
+        ("labels-page", "/labels".to_string()),
+        ("printers", "/admin/printers".to_string()),
+        ("devices", "/admin/devices".to_string()),
+        (
+            "report-out-of-library",
+            "/reports/out-of-library?days=0".to_string(),
+        ),
+        ("request", format!("/requests/{id}")),
+    ];
+    for width in [1280u32, 768] {
+        a.set_window_rect(0, 0, width, if width == 768 { 1024 } else { 1000 })
+            .await
+            .unwrap();
+        for (name, path) in &pages {
+            a.goto(format!("{base}{path}")).await.unwrap();
+            // Nothing is wider than the window (no sideways scrolling of the page).
+            let wide = a
+                .execute(
+                    "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                .json()
+                .clone();
+            assert_eq!(wide, json!(false), "{name} scrolls sideways at {width}px");
+            if *name == "desk-queue-page" {
+                // The whole queue, with its buttons, fits a tablet without scrolling sideways.
+                let fits = a
+                    .execute(
+                        "var w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth + 1;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap()
+                    .json()
+                    .clone();
+                assert_eq!(fits, json!(true), "the desk queue is too wide at {width}px");
+            }
+            shots.push(shot(&a, &shots_dir, name, width).await);
+        }
+    }
+    assert!(text_of(&a, "main").await.contains("History"));
+    a.goto(format!("{base}/whereis?q=0101011237"))
+        .await
+        .unwrap();
+    let main = text_of(&a, "main").await;
+    assert!(
+        main.contains("<SCRIPT>ALERT(1)</SCRIPT>, <img src=x onerror=alert(2)>"),
+        "{main}"
+    );
+    assert!(a.get_alert_text().await.is_err(), "no alert may open");
+
+    a.quit().await.unwrap();
+    b.quit().await.unwrap();
+    drop(driver);
+    eprintln!(
+        "browser test: new request on the desk {live_ms} ms after it was made; {} screenshots in {} ({:.1} s in all)",
+        shots.len(),
+        shots_dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("screenshots: {}", shots_dir.display());
+}
