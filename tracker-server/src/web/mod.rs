@@ -4,6 +4,7 @@
 //! pages load `/static/app.js`.
 
 mod pages;
+mod statistics_pages;
 
 use crate::{
     auth::{self, Permission, Principal, Role},
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/scan", get(pages::scan_page))
         .route("/web/scan", post(pages::scan))
         .route("/reports/out-of-library", get(pages::out_of_library))
+        .route("/statistics", get(statistics_pages::statistics_page))
         .route("/admin/devices", get(pages::devices))
         .route("/admin/users", get(pages::users).post(pages::add_user))
         .route(
@@ -219,6 +221,7 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
     }
     if auth::allows(role, Permission::ReadReports) {
         v.push(("/reports/out-of-library", "Reports"));
+        v.push(("/statistics", "Statistics"));
         v.push(("/admin/devices", "Devices"));
     }
     if auth::allows(role, Permission::ManageLocations) {
