@@ -327,6 +327,24 @@ mod tests {
             c.hl7.locations.get("W5").map(String::as_str),
             Some("LWARD5")
         );
+        assert_eq!(c.coding.backlog_weeks, vec![4, 6, 13]);
+        assert_eq!(c.external_requests.ahra_days, 40);
+        let names: Vec<&str> = c.retention.rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "maternity",
+                "mental_health",
+                "deceased",
+                "children",
+                "adult"
+            ]
+        );
+        let shipped = crate::retention::RetentionConfig::default();
+        assert_eq!(
+            serde_json::to_value(&c.retention.rules).unwrap(),
+            serde_json::to_value(&shipped.rules).unwrap()
+        );
     }
 
     #[test]
