@@ -91,6 +91,18 @@ pub enum Permission {
     ManageAppointments,
     /// Escalations and temporary folders for missing notes.
     ManageMissing,
+    /// Clinical coding: the coding queue, episodes and their codes.
+    CodeEpisodes,
+    /// Load the ICD-10 and OPCS-4 code lists.
+    ManageCodeLists,
+    /// Scanning batches, document uploads, QA and the paper's disposition.
+    ManageDigitisation,
+    /// Open scanned documents (each view is audited).
+    ViewScannedDocuments,
+    /// Retention review, legal holds, destruction requests and approvals.
+    ManageRetention,
+    /// GP and professional queries, subject access and Access to Health Records Act requests.
+    ManageExternalRequests,
 }
 
 impl Permission {
@@ -111,6 +123,14 @@ impl Permission {
             Permission::RequestNotes => "request case notes",
             Permission::ManageAppointments => "manage clinics, appointments and pull lists",
             Permission::ManageMissing => "manage missing notes and temporary folders",
+            Permission::CodeEpisodes => "code episodes",
+            Permission::ManageCodeLists => "load clinical code lists",
+            Permission::ManageDigitisation => "manage scanning and digitisation",
+            Permission::ViewScannedDocuments => "view scanned documents",
+            Permission::ManageRetention => "manage retention, legal holds and destruction",
+            Permission::ManageExternalRequests => {
+                "manage subject access and other external requests"
+            }
         }
     }
 }
@@ -131,6 +151,11 @@ pub fn allows(role: Role, p: Permission) -> bool {
         RequestNotes => matches!(role, Clinician | Library | RecordsManager | Admin),
         ManageAppointments => matches!(role, Library | RecordsManager | Admin),
         ManageMissing => matches!(role, RecordsManager | Admin),
+        CodeEpisodes | ManageDigitisation | ManageExternalRequests => {
+            matches!(role, Library | RecordsManager | Admin)
+        }
+        ManageCodeLists | ManageRetention => matches!(role, RecordsManager | Admin),
+        ViewScannedDocuments => matches!(role, Library | Clinician | RecordsManager | Admin),
     }
 }
 

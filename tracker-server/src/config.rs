@@ -15,6 +15,10 @@ pub struct Config {
     pub printing: PrintingConfig,
     pub requests: RequestsConfig,
     pub hl7: Hl7Config,
+    pub coding: crate::coding::CodingConfig,
+    pub digitisation: crate::digitisation::DigitisationConfig,
+    pub retention: crate::retention::RetentionConfig,
+    pub external_requests: crate::external_requests::ExternalRequestsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +218,8 @@ pub enum ConfigError {
     Identifiers(String),
     #[error("printing: {0}")]
     Printing(String),
+    #[error("{0}")]
+    Lifecycle(String),
 }
 
 fn env_parse<T: std::str::FromStr>(name: &'static str, slot: &mut T) -> Result<(), ConfigError> {
@@ -269,6 +275,9 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError::Identifiers(e.to_string()))?;
         cfg.printing.validate()?;
+        cfg.retention
+            .validate()
+            .map_err(|e| ConfigError::Lifecycle(format!("retention: {e}")))?;
         Ok(cfg)
     }
 }
@@ -317,6 +326,24 @@ mod tests {
         assert_eq!(
             c.hl7.locations.get("W5").map(String::as_str),
             Some("LWARD5")
+        );
+        assert_eq!(c.coding.backlog_weeks, vec![4, 6, 13]);
+        assert_eq!(c.external_requests.ahra_days, 40);
+        let names: Vec<&str> = c.retention.rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "maternity",
+                "mental_health",
+                "deceased",
+                "children",
+                "adult"
+            ]
+        );
+        let shipped = crate::retention::RetentionConfig::default();
+        assert_eq!(
+            serde_json::to_value(&c.retention.rules).unwrap(),
+            serde_json::to_value(&shipped.rules).unwrap()
         );
     }
 

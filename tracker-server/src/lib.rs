@@ -5,17 +5,21 @@
 //! ledger and ingest), [`whereis`], [`devices`], [`printing`] (label printers, print jobs), [`import`], [`demo`], [`requests`] (requests
 //! for notes, driven by scans), [`appointments`], [`pulllists`], [`missing`], [`hl7`] (pure HL7
 //! v2 parsing, MLLP framing, ACKs, the MLLP listener), [`adt`] (applying ADT and SIU messages),
-//! and [`http`] (thin handlers over all of these).
+//! the records lifecycle ([`coding`], [`digitisation`], [`retention`], [`external_requests`],
+//! [`statistics`]), and [`http`] (thin handlers over all of these).
 #![forbid(unsafe_code)]
 
 pub mod adt;
 pub mod appointments;
 pub mod audit;
 pub mod auth;
+pub mod coding;
 pub mod config;
 pub mod demo;
 pub mod devices;
+pub mod digitisation;
 pub mod error;
+pub mod external_requests;
 pub mod folders;
 pub mod hl7;
 pub mod http;
@@ -27,6 +31,8 @@ pub mod patients;
 pub mod printing;
 pub mod pulllists;
 pub mod requests;
+pub mod retention;
+pub mod statistics;
 pub mod storage;
 pub mod util;
 pub mod web;

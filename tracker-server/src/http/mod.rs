@@ -2,6 +2,7 @@
 //! `{"error": {"code", "field", "message"}}` with a stable code.
 
 pub mod api;
+pub mod lifecycle_api;
 pub mod openapi;
 pub mod print;
 pub mod requests_api;
@@ -204,6 +205,7 @@ pub fn router(state: AppState) -> axum::Router {
     api::routes()
         .merge(crate::web::routes())
         .merge(requests_api::routes())
+        .merge(lifecycle_api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

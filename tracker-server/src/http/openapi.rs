@@ -62,13 +62,46 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("post", "/api/v1/folders/{barcode}/missing/escalate", "Escalate a missing folder to the records manager", "library, records_manager, admin", Some("MissingNote")),
     ("post", "/api/v1/folders/{barcode}/missing/temporary", "Open a temporary folder (tracked) for a missing folder, on a manager's instruction", "records_manager, admin", Some("MissingInstruction")),
     ("post", "/api/v1/folders/{barcode}/missing/found", "The original was found: it is active again; a temporary folder is merged into it", "library, records_manager, admin", Some("MissingNote")),
+    ("post", "/api/v1/coding/code-lists/{scheme}", "Load (replace) the icd10 or opcs4 code list from CSV or TSV text (code, description); once loaded, unknown codes are refused", "records_manager, admin", None),
+    ("get", "/api/v1/coding/queue", "Coding queue: episodes awaiting coding (built from ADT discharges), oldest first, with where the notes are and the backlog band (query: as_of)", "library, records_manager, admin", None),
+    ("get", "/api/v1/coding/backlog", "Uncoded episodes by weeks after the end of the month of discharge (4/6/13) (query: as_of)", "library, records_manager, admin", None),
+    ("post", "/api/v1/coding/episodes", "Record an episode (admission to discharge) by hand", "library, records_manager, admin", Some("NewEpisode")),
+    ("get", "/api/v1/coding/episodes/{id}", "An episode with its codes", "library, records_manager, admin", None),
+    ("post", "/api/v1/coding/episodes/{id}/codes", "Code an episode: ICD-10 diagnoses (primary first; dagger/asterisk as A17.0† G01*) and OPCS-4 procedures", "library, records_manager, admin", Some("Coding")),
+    ("post", "/api/v1/digitisation/batches", "Send folders to the scanning bureau as a batch (status sent_for_scanning)", "library, records_manager, admin", Some("NewBatch")),
+    ("get", "/api/v1/digitisation/batches/{id}", "A scanning batch: folders, where they are, documents, QA and disposition", "library, records_manager, admin", None),
+    ("post", "/api/v1/digitisation/batches/{id}/folders/{barcode}/qa", "QA sign-off of a folder's scans (passed or failed)", "library, records_manager, admin", Some("Qa")),
+    ("post", "/api/v1/digitisation/batches/{id}/folders/{barcode}/disposition", "The paper after scanning: returned, retained or destroyed (raises a destruction request)", "library, records_manager, admin (destroyed: records_manager, admin)", Some("Disposition")),
+    ("post", "/api/v1/folders/{barcode}/documents", "Upload a scanned document (raw PDF or TIFF body; size-limited; stored by SHA-256)", "library, records_manager, admin", None),
+    ("get", "/api/v1/folders/{barcode}/documents", "Scanned documents of a folder", "library, clinician, records_manager, admin", None),
+    ("get", "/api/v1/documents/{id}", "Open a scanned document (audited)", "library, clinician, records_manager, admin", None),
+    ("get", "/api/v1/documents/by-hash/{sha256}", "Open a scanned document by its SHA-256 (audited)", "library, clinician, records_manager, admin", None),
+    ("post", "/api/v1/patients/{id}/death", "Record a patient's date of death (CHI or NHS number)", "library, records_manager, admin", Some("Death")),
+    ("get", "/api/v1/retention/rules", "The retention rules in force", "records_manager, admin", None),
+    ("get", "/api/v1/retention/due", "Folders due for review or destruction on a date (query: as_of, format=csv)", "records_manager, admin", None),
+    ("post", "/api/v1/folders/{barcode}/legal-hold", "Place a legal hold (blocks destruction)", "records_manager, admin", Some("Hold")),
+    ("post", "/api/v1/folders/{barcode}/legal-hold/release", "Release a legal hold", "records_manager, admin", Some("HoldRelease")),
+    ("get", "/api/v1/folders/{barcode}/tombstone", "What was destroyed, when, by whom and why", "records_manager, admin", None),
+    ("post", "/api/v1/retention/destructions", "Ask for a due folder to be destroyed (a second person approves)", "records_manager, admin", Some("DestructionRequest")),
+    ("get", "/api/v1/retention/destructions", "Destruction requests (query: status)", "records_manager, admin", None),
+    ("get", "/api/v1/retention/destructions/{id}", "A destruction request", "records_manager, admin", None),
+    ("post", "/api/v1/retention/destructions/{id}/approve", "Approve a destruction (not the requester): folder destroyed, certificate, tombstone", "records_manager, admin", Some("Decision")),
+    ("post", "/api/v1/retention/destructions/{id}/reject", "Reject a destruction (not the requester)", "records_manager, admin", Some("Decision")),
+    ("get", "/api/v1/retention/destructions/{id}/certificate", "The destruction certificate (text with its SHA-256)", "records_manager, admin", None),
+    ("post", "/api/v1/external-requests", "Log a GP or professional query, subject access request or Access to Health Records Act request", "library, records_manager, admin", Some("NewExternalRequest")),
+    ("get", "/api/v1/external-requests", "External requests with due dates and overdue flags (query: open, overdue, kind, as_of)", "library, records_manager, admin", None),
+    ("get", "/api/v1/external-requests/{id}", "An external request", "library, records_manager, admin", None),
+    ("post", "/api/v1/external-requests/{id}/extend", "Extend a subject access request by up to two further months", "library, records_manager, admin", Some("Extend")),
+    ("post", "/api/v1/external-requests/{id}/status", "Mark an external request in_progress, completed, refused or withdrawn", "library, records_manager, admin", Some("ExternalStatus")),
+    ("get", "/api/v1/statistics", "Statistics for a period (query: from, to or month; as_of; format=csv with section)", "library, records_manager, admin", None),
+    ("get", "/api/v1/reports/monthly", "The monthly report as PDF (query: month=YYYY-MM)", "library, records_manager, admin", None),
 ];
 
 fn schemas() -> Value {
     let s = |props: Value, req: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": req});
     let str_ = json!({"type": "string"});
     let copies = json!({"type": "integer", "minimum": 1, "maximum": crate::printing::MAX_COPIES, "default": 1});
-    json!({
+    let mut v = json!({
         "Login": s(json!({"username": str_, "password": str_}), &["username", "password"]),
         "NewUser": s(json!({"username": str_, "display_name": str_, "role": {"enum": ["porter","library","clinician","records_manager","admin"]}, "password": {"type":"string","minLength":8}}), &["username","display_name","role","password"]),
         "NewToken": s(json!({"name": str_, "role": {"enum": ["device","porter","library","clinician","records_manager","admin"]}}), &["name","role"]),
@@ -106,6 +139,31 @@ fn schemas() -> Value {
             {"type":"object","additionalProperties": false, "properties": {"created_since": {"type":"string","format":"date-time"}}, "required": ["created_since"]}
         ]}, "printer": str_, "copies": copies}), &["folders","printer"]),
         "Error": {"type":"object","properties":{"error":{"type":"object","properties":{"code":str_,"field":{"type":["string","null"]},"message":str_}}}}
+    });
+    if let (Some(m), Value::Object(extra)) = (v.as_object_mut(), lifecycle_schemas()) {
+        m.extend(extra);
+    }
+    v
+}
+
+/// Schemas of the records-lifecycle endpoints (coding, digitisation, retention, requests).
+fn lifecycle_schemas() -> Value {
+    let s = |props: Value, req: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": req});
+    let str_ = json!({"type": "string"});
+    json!({
+        "NewEpisode": s(json!({"patient": str_, "admitted_at": {"type":"string","format":"date-time"}, "discharged_at": {"type":"string","format":"date-time"}, "encounter": str_}), &["patient","discharged_at"]),
+        "Coding": s(json!({"diagnoses": {"type":"array","items": str_, "minItems": 1}, "procedures": {"type":"array","items": str_}}), &["diagnoses"]),
+        "NewBatch": s(json!({"bureau": str_, "folders": {"type":"array","items": str_}, "note": str_}), &["bureau","folders"]),
+        "Qa": s(json!({"result": {"enum": ["passed","failed"]}, "note": str_}), &["result"]),
+        "Disposition": s(json!({"disposition": {"enum": crate::digitisation::DISPOSITIONS}, "note": str_}), &["disposition"]),
+        "Death": s(json!({"date_of_death": {"type":"string","format":"date"}}), &["date_of_death"]),
+        "Hold": s(json!({"reason": str_}), &["reason"]),
+        "HoldRelease": s(json!({"note": str_}), &["note"]),
+        "DestructionRequest": s(json!({"folder": str_, "reason": str_}), &["folder","reason"]),
+        "Decision": s(json!({"note": str_}), &[]),
+        "NewExternalRequest": s(json!({"kind": {"enum": crate::external_requests::KINDS}, "patient": str_, "requester": str_, "received_on": {"type":"string","format":"date"}, "note": str_}), &["kind","patient","requester","received_on"]),
+        "Extend": s(json!({"months": {"enum": [1, 2]}, "reason": str_}), &["months","reason"]),
+        "ExternalStatus": s(json!({"status": {"enum": ["in_progress","completed","refused","withdrawn"]}, "note": str_}), &["status"]),
     })
 }
 

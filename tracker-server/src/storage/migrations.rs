@@ -255,6 +255,141 @@ CREATE TABLE missing_cases (
 );
 CREATE INDEX missing_cases_folder ON missing_cases(folder_id);
 "#,
+    // 4: records lifecycle (issue 7): coding, digitisation, retention, external requests
+    r#"
+ALTER TABLE patients ADD COLUMN date_of_death TEXT;
+CREATE TABLE code_list_entries (
+  scheme TEXT NOT NULL CHECK (scheme IN ('icd10', 'opcs4')),
+  code TEXT NOT NULL,
+  description TEXT NOT NULL,
+  PRIMARY KEY (scheme, code)
+);
+CREATE TABLE code_lists (
+  scheme TEXT PRIMARY KEY CHECK (scheme IN ('icd10', 'opcs4')),
+  entries INTEGER NOT NULL,
+  loaded_by TEXT NOT NULL,
+  loaded_at TEXT NOT NULL
+);
+CREATE TABLE episodes (
+  id INTEGER PRIMARY KEY,
+  patient_id INTEGER NOT NULL REFERENCES patients(id),
+  encounter TEXT,
+  admitted_at INTEGER,
+  discharged_at INTEGER NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('adt', 'manual')),
+  discharge_request_id INTEGER UNIQUE REFERENCES requests(id),
+  status TEXT NOT NULL CHECK (status IN ('awaiting_coding', 'coded')),
+  coded_at INTEGER,
+  coded_by TEXT,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX episodes_status ON episodes(status, discharged_at);
+CREATE INDEX episodes_patient ON episodes(patient_id);
+CREATE TABLE episode_codes (
+  id INTEGER PRIMARY KEY,
+  episode_id INTEGER NOT NULL REFERENCES episodes(id),
+  scheme TEXT NOT NULL CHECK (scheme IN ('icd10', 'opcs4')),
+  position INTEGER NOT NULL,
+  code TEXT NOT NULL,
+  asterisk TEXT
+);
+CREATE INDEX episode_codes_episode ON episode_codes(episode_id, scheme, position);
+CREATE TABLE scanning_batches (
+  id INTEGER PRIMARY KEY,
+  bureau_location_id INTEGER NOT NULL REFERENCES locations(id),
+  status TEXT NOT NULL CHECK (status IN ('sent', 'completed')),
+  note TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  completed_at INTEGER
+);
+CREATE TABLE scanning_batch_folders (
+  batch_id INTEGER NOT NULL REFERENCES scanning_batches(id),
+  folder_id INTEGER NOT NULL REFERENCES folders(id),
+  previous_status TEXT NOT NULL,
+  qa_status TEXT NOT NULL DEFAULT 'pending' CHECK (qa_status IN ('pending', 'passed', 'failed')),
+  qa_by TEXT,
+  qa_at INTEGER,
+  qa_note TEXT,
+  disposition TEXT CHECK (disposition IN ('returned', 'retained', 'destroyed')),
+  disposition_by TEXT,
+  disposition_at INTEGER,
+  PRIMARY KEY (batch_id, folder_id)
+);
+CREATE INDEX scanning_batch_folders_folder ON scanning_batch_folders(folder_id);
+CREATE TABLE scanned_documents (
+  id INTEGER PRIMARY KEY,
+  folder_id INTEGER NOT NULL REFERENCES folders(id),
+  batch_id INTEGER REFERENCES scanning_batches(id),
+  sha256 TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  uploaded_by TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  UNIQUE (folder_id, sha256)
+);
+CREATE INDEX scanned_documents_sha ON scanned_documents(sha256);
+CREATE TABLE legal_holds (
+  id INTEGER PRIMARY KEY,
+  folder_id INTEGER NOT NULL REFERENCES folders(id),
+  reason TEXT NOT NULL,
+  placed_by TEXT NOT NULL,
+  placed_at INTEGER NOT NULL,
+  released_by TEXT,
+  released_at INTEGER,
+  release_note TEXT
+);
+CREATE INDEX legal_holds_active ON legal_holds(folder_id) WHERE released_at IS NULL;
+CREATE TABLE destructions (
+  id INTEGER PRIMARY KEY,
+  folder_id INTEGER NOT NULL REFERENCES folders(id),
+  rule TEXT NOT NULL,
+  due_on TEXT,
+  reason TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+  requested_by TEXT NOT NULL,
+  requested_at INTEGER NOT NULL,
+  decided_by TEXT,
+  decided_at INTEGER,
+  decision_note TEXT,
+  certificate TEXT,
+  certificate_sha256 TEXT
+);
+CREATE UNIQUE INDEX destructions_one_pending ON destructions(folder_id) WHERE status = 'pending';
+CREATE TABLE tombstones (
+  id INTEGER PRIMARY KEY,
+  folder_id INTEGER NOT NULL UNIQUE REFERENCES folders(id),
+  destruction_id INTEGER NOT NULL REFERENCES destructions(id),
+  barcode TEXT NOT NULL,
+  folder_type TEXT NOT NULL,
+  volume INTEGER NOT NULL,
+  patient_identifier TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  requested_by TEXT NOT NULL,
+  approved_by TEXT NOT NULL,
+  destroyed_at INTEGER NOT NULL,
+  certificate_sha256 TEXT NOT NULL
+);
+CREATE TABLE external_requests (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('gp_query', 'professional_query', 'sar', 'ahra')),
+  patient_id INTEGER NOT NULL REFERENCES patients(id),
+  requester TEXT NOT NULL,
+  received_on TEXT NOT NULL,
+  due_on TEXT NOT NULL,
+  extended_months INTEGER NOT NULL DEFAULT 0,
+  extension_reason TEXT,
+  status TEXT NOT NULL CHECK (status IN ('open', 'in_progress', 'completed', 'refused', 'withdrawn')),
+  completed_on TEXT,
+  note TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX external_requests_open ON external_requests(due_on) WHERE status IN ('open', 'in_progress');
+"#,
 ];
 
 /// The schema version this build writes.

@@ -7,6 +7,7 @@ mod labels_pages;
 mod pages;
 mod pulllist_pages;
 mod requests_pages;
+mod statistics_pages;
 
 use crate::{
     auth::{self, Permission, Principal, Role},
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/scan", get(pages::scan_page))
         .route("/web/scan", post(pages::scan))
         .route("/reports/out-of-library", get(pages::out_of_library))
+        .route("/statistics", get(statistics_pages::statistics_page))
         .route("/admin/devices", get(pages::devices))
         .route("/admin/users", get(pages::users).post(pages::add_user))
         .route(
@@ -278,6 +280,7 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
     }
     if auth::allows(role, Permission::ReadReports) {
         v.push(("/reports/out-of-library", "Reports"));
+        v.push(("/statistics", "Statistics"));
         v.push(("/admin/devices", "Devices"));
     }
     if auth::allows(role, Permission::PrintLabels) {
