@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/casenote-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-export CASENOTE_NPM_PREFIX="${CASENOTE_NPM_PREFIX:-$HOME/.cache/casenote-npm}"
+export CASENOTE_NPM_DIR="${CASENOTE_NPM_DIR:-$HOME/.cache/casenote-npm}"
 
 # Running the tests (once built) must stay under this many minutes on 2 cores (issue 8); a
-# cold build is extra and depends on the cache in CARGO_TARGET_DIR. The tests are bounded: the end-to-end tests in tests/ (demo ~8 s, chaos ~6 s, backup ~4 s)
-# use debug builds of this workspace only; they need no release binaries.
+# cold build is extra and depends on the cache in CARGO_TARGET_DIR. The tests are bounded: the
+# end-to-end tests in tests/ (demo ~8 s, chaos ~6 s, backup ~4 s) use debug builds of this
+# workspace only; they need no release binaries.
 BUDGET_MIN="${CASENOTE_TEST_BUDGET_MIN:-20}"
 START=$SECONDS
 
@@ -34,10 +35,10 @@ if ! python3 -c 'import zxingcpp, PIL, hl7' 2>/dev/null; then
   log "installing Python test oracles (zxing-cpp, pillow, hl7)"
   python3 -m pip install --quiet --disable-pip-version-check zxing-cpp pillow hl7
 fi
-if [ ! -d "$CASENOTE_NPM_PREFIX/node_modules/zpl-renderer-js" ] && command -v npm >/dev/null; then
+if [ ! -d "$CASENOTE_NPM_DIR/node_modules/zpl-renderer-js" ] && command -v npm >/dev/null; then
   log "installing the ZPL renderer oracle (npm zpl-renderer-js)"
-  mkdir -p "$CASENOTE_NPM_PREFIX"
-  npm install --silent --no-audit --no-fund --prefix "$CASENOTE_NPM_PREFIX" zpl-renderer-js >/dev/null
+  mkdir -p "$CASENOTE_NPM_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$CASENOTE_NPM_DIR" zpl-renderer-js@3.4.0 >/dev/null
 fi
 
 log "formatting"
