@@ -58,6 +58,16 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         batch: usize,
     },
+    /// Everything, as one command: server at scale, bridge latency, RFID and label throughput.
+    /// Writes the figures to `--markdown` (default docs/benchmarks.md).
+    All {
+        #[arg(long, default_value_t = 5_000_000)]
+        folders: u64,
+        #[arg(long, default_value_t = 50_000_000)]
+        movements: u64,
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        markdown: PathBuf,
+    },
     /// (internal) run the server on a database; used as the measured child process.
     ServeChild {
         #[arg(long)]
@@ -70,6 +80,36 @@ enum Cmd {
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::ServeChild { db, port_file } => serve_child(&db, &port_file),
+        Cmd::All {
+            folders,
+            movements,
+            markdown,
+        } => {
+            let db = cache_dir().join(format!("bench-{folders}-{movements}.db"));
+            let opts = Opts {
+                folders,
+                movements,
+                db: db.clone(),
+                ingest_events: 200_000,
+                batch: 1000,
+                clients: 2,
+                lookups: 20_000,
+            };
+            let server = run_server_bench(&opts)?;
+            println!("{server}");
+            let e2e = e2e_latency(&db, 200, 30)?;
+            println!("{e2e}");
+            let parts = component_benches()?;
+            println!("{parts}");
+            let doc = format!(
+                "# Benchmarks\n\nMeasured {} on {}.\n\nCommand (all of this page): `cargo run --release -p casenote-bench -- all --folders {folders} --movements {movements}`\n\n{server}\n{e2e}\n{parts}",
+                chrono::Utc::now().format("%Y-%m-%d"),
+                machine()
+            );
+            std::fs::write(&markdown, doc)?;
+            eprintln!("written to {}", markdown.display());
+            Ok(())
+        }
         Cmd::Baseline { db, events, batch } => {
             let (folders, _) = counts(&db)?;
             let (n, s) = raw_baseline(&db, folders, events, batch)?;
@@ -277,6 +317,144 @@ fn serve_child(db: &Path, port_file: &Path) -> Result<()> {
     })
 }
 
+/// Start the real server (this binary's `serve-child`) on `db`; returns the child and its port.
+fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
+    let port_file = db.with_extension("port");
+    let _ = std::fs::remove_file(&port_file);
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["serve-child", "--db"])
+        .arg(db)
+        .arg("--port-file")
+        .arg(&port_file)
+        .env("CASENOTE_LOG", "warn")
+        .spawn()
+        .context("starting the server child")?;
+    let t_start = Instant::now();
+    loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            if let Ok(p) = p.trim().parse::<u16>() {
+                return Ok((child, p));
+            }
+        }
+        if t_start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            bail!("the server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Read-to-server-visible latency through a real bridge: a line scanner on a pseudo-terminal
+/// sends `rate` folder scans a second for `seconds`; each scan's latency is the server's
+/// `received_at` (stamped in the committing write transaction) minus the moment the scanner
+/// wrote the line. Returns a Markdown section.
+fn e2e_latency(db: &Path, rate: u32, seconds: u32) -> Result<String> {
+    use firmware_bridge::config::{
+        Config as BridgeConfig, DeviceConfig, Protocol, Role as DevRole,
+    };
+    let (folders, _) = counts(db)?;
+    let device = auth::new_token("ct_");
+    {
+        let c = Connection::open(db)?;
+        c.execute("DELETE FROM api_tokens WHERE name = 'bench-e2e'", [])?;
+        auth::insert_api_token(&c, "bench-e2e", auth::Role::Device, &device)?;
+    }
+    let (mut child, port) = start_server_child(db)?;
+    let dir = tempfile::tempdir()?;
+    let mut port_sim = firmware_bridge::simulate::SimPort::new()?;
+    let mut cfg = BridgeConfig {
+        bridge_id: "bench-e2e".into(),
+        server_url: format!("http://127.0.0.1:{port}"),
+        token: device,
+        queue_path: dir.path().join("queue.sqlite3"),
+        heartbeat_interval_s: 0,
+        ..Default::default()
+    };
+    let mut d = DeviceConfig::new("bench-e2e-scanner", DevRole::Handheld, Protocol::Line);
+    d.serial = Some(port_sim.serial());
+    d.handheld.default_location = Some("LWARD1".into());
+    d.handheld.repeat_suppress_ms = 0;
+    cfg.devices.push(d);
+    let bridge = firmware_bridge::bridge::Bridge::start(cfg)?;
+    std::thread::sleep(Duration::from_millis(500)); // the bridge opens the device
+    let scheme = label_printer::identifiers::FolderIdScheme::default();
+    let n = (rate * seconds) as u64;
+    let offset = chrono::Utc::now().timestamp_millis() as u64 % (folders / 2).max(1);
+    let mut sent: std::collections::HashMap<String, i64> = Default::default();
+    let t0 = Instant::now();
+    for i in 0..n {
+        let due = Duration::from_secs_f64(i as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let barcode = scheme.format((offset + i) % folders + 1).text;
+        sent.insert(
+            format!("]C0{barcode}"),
+            chrono::Utc::now().timestamp_millis(),
+        );
+        port_sim.scan_line(&format!("]C0{barcode}"))?;
+    }
+    let c = Connection::open(db)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lat: Vec<i64> = Vec::new();
+    while Instant::now() < deadline {
+        let mut st = c.prepare("SELECT raw, received_at FROM movements WHERE device_id = 'bench-e2e-scanner' AND received_at >= ?1")?;
+        let start_ms = sent.values().min().copied().unwrap_or(0);
+        lat = st
+            .query_map([start_ms], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .filter_map(|r| r.ok())
+            .filter_map(|(raw, at)| sent.get(&raw).map(|s| at - s))
+            .collect();
+        if lat.len() as u64 >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bridge.shutdown();
+    let _ = child.kill();
+    let _ = child.wait();
+    lat.sort();
+    let q = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(-1)
+    };
+    Ok(format!(
+        "## Bridge to server: read-to-visible latency\n\n         A line scanner on a pseudo-terminal, read by a real firmware bridge (durable queue, fsync per scan), delivering over HTTP to the real server.\n\n         | measure | result | target |\n|---|---|---|\n         | scans sent / stored | {n} / {} at {rate} scans/s for {seconds} s | all |\n         | latency p50 / p99 / max | {} / {} / {} ms | p99 <= 250 ms at 200 events/s |\n",
+        lat.len(), q(0.5), q(0.99), lat.last().copied().unwrap_or(-1)
+    ))
+}
+
+/// RFID portal read handling and label rendering, one core each.
+fn component_benches() -> Result<String> {
+    let r = firmware_bridge::bench::run(2_000_000, 2_000);
+    let stock =
+        label_printer::LabelStock::parse("100x50", 203).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut rows = String::new();
+    for (format, n) in [
+        (label_printer::Format::Zpl, 50_000usize),
+        (label_printer::Format::Png, 2_000),
+        (label_printer::Format::Svg, 10_000),
+        (label_printer::Format::Pdf, 2_000),
+    ] {
+        let labels = label_printer::bench::bench_labels(n);
+        let b = label_printer::bench::bench_format(format, &labels, &stock)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let target = match format {
+            label_printer::Format::Zpl => ">= 50,000 labels/s",
+            label_printer::Format::Png => ">= 1,000 labels/s",
+            _ => "",
+        };
+        rows += &format!("| {format:?} folder labels, 100x50 mm at 203 dpi ({n}) | {:.0} labels/s | {target} |\n", b.labels_per_second());
+    }
+    Ok(format!(
+        "## Bridge RFID handling and label rendering (one core)\n\n         | measure | result | target |\n|---|---|---|\n         | R2000 frame decoding + portal logic ({} reads, {} passages) | {:.0} reads/s | >= 100,000 reads/s |\n         | portal logic only | {:.0} reads/s | |\n{rows}",
+        r.reads, r.movements, r.decode_and_portal_reads_per_s, r.portal_only_reads_per_s
+    ))
+}
+
 fn rss_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -343,30 +521,8 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         auth::insert_api_token(&c, "bench-device", auth::Role::Device, &device)?;
         auth::insert_api_token(&c, "bench-library", auth::Role::Library, &library)?;
     }
-    let port_file = o.db.with_extension("port");
-    let _ = std::fs::remove_file(&port_file);
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve-child", "--db"])
-        .arg(&o.db)
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("CASENOTE_LOG", "warn")
-        .spawn()
-        .context("starting the server child")?;
+    let (mut child, port) = start_server_child(&o.db)?;
     let pid = child.id();
-    let t_start = Instant::now();
-    let port = loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            if let Ok(p) = p.trim().parse::<u16>() {
-                break p;
-            }
-        }
-        if t_start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            bail!("the server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
     let base = format!("http://127.0.0.1:{port}");
     let rss_idle = rss_kb(pid, "VmRSS:");
     let rt = tokio::runtime::Runtime::new()?;
