@@ -421,10 +421,19 @@ fn e2e_latency(db: &Path, rate: u32, seconds: u32) -> Result<String> {
             .copied()
             .unwrap_or(-1)
     };
-    Ok(format!(
+    Ok(dedent(format!(
         "## Bridge to server: read-to-visible latency\n\n         A line scanner on a pseudo-terminal, read by a real firmware bridge (durable queue, fsync per scan), delivering over HTTP to the real server.\n\n         | measure | result | target |\n|---|---|---|\n         | scans sent / stored | {n} / {} at {rate} scans/s for {seconds} s | all |\n         | latency p50 / p99 / max | {} / {} / {} ms | p99 <= 250 ms at 200 events/s |\n",
         lat.len(), q(0.5), q(0.99), lat.last().copied().unwrap_or(-1)
-    ))
+    )))
+}
+
+/// Markdown built from continued string lines keeps their indentation; strip it.
+fn dedent(s: String) -> String {
+    s.lines()
+        .map(str::trim_start)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// RFID portal read handling and label rendering, one core each.
@@ -449,10 +458,10 @@ fn component_benches() -> Result<String> {
         };
         rows += &format!("| {format:?} folder labels, 100x50 mm at 203 dpi ({n}) | {:.0} labels/s | {target} |\n", b.labels_per_second());
     }
-    Ok(format!(
+    Ok(dedent(format!(
         "## Bridge RFID handling and label rendering (one core)\n\n         | measure | result | target |\n|---|---|---|\n         | R2000 frame decoding + portal logic ({} reads, {} passages) | {:.0} reads/s | >= 100,000 reads/s |\n         | portal logic only | {:.0} reads/s | |\n{rows}",
         r.reads, r.movements, r.decode_and_portal_reads_per_s, r.portal_only_reads_per_s
-    ))
+    )))
 }
 
 fn rss_kb(pid: u32, key: &str) -> u64 {
@@ -482,7 +491,8 @@ fn make_event(
 ) -> Value {
     let fid = rng.gen_range(1..=folders);
     json!({
-        "event_id": uuid::Uuid::from_u128(rng.gen()).to_string(),
+        // bridges make time-ordered UUIDv7 ids (firmware-bridge events.rs)
+        "event_id": uuid::Uuid::now_v7().to_string(),
         "device_id": "bench-bridge",
         "staff_id": "S00042",
         "read_at": chrono::DateTime::from_timestamp_millis(t).unwrap_or_default().to_rfc3339(),
@@ -649,7 +659,7 @@ fn raw_baseline(db: &Path, folders: u64, n: u64, batch: usize) -> Result<(u64, f
         .map(|_| {
             let fid = rng.gen_range(1..=folders) as i64;
             (
-                uuid::Uuid::from_u128(rng.gen()),
+                uuid::Uuid::now_v7(),
                 fid,
                 rng.gen_range(2..=(WARDS as i64 + 1)),
                 format!("]C0{}", scheme.format(fid as u64).text),

@@ -62,6 +62,25 @@ pub fn record(
     Ok(())
 }
 
+/// Record reads of patient data (one row per patient/folder pair) through the writer; callers
+/// answer only once this has succeeded, so no read goes unrecorded.
+pub async fn record_reads(
+    db: &crate::storage::Db,
+    who: &Principal,
+    action: &'static str,
+    rows: Vec<(Option<i64>, Option<i64>)>,
+    detail: String,
+) -> Result<()> {
+    let who = who.clone();
+    db.write(move |c| {
+        for (p, f) in rows {
+            record(c, &who, action, p, f, &detail)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// One audit row as served by the API.
 #[derive(Debug, Serialize)]
 pub struct AuditRow {

@@ -28,6 +28,7 @@ pub mod locations;
 pub mod missing;
 pub mod movements;
 pub mod patients;
+pub mod pdf;
 pub mod printing;
 pub mod pulllists;
 pub mod requests;

@@ -186,22 +186,6 @@ pub fn to_csv(list: &PullList) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn pdf_text(s: &str) -> String {
-    s.chars()
-        .map(|ch| {
-            if ch.is_ascii() && !ch.is_control() {
-                ch
-            } else {
-                '?'
-            }
-        })
-        .flat_map(|ch| match ch {
-            '(' | ')' | '\\' => vec!['\\', ch],
-            _ => vec![ch],
-        })
-        .collect()
-}
-
 /// A printable A4 landscape PDF: a plain text table, 40 rows a page, Helvetica.
 pub fn to_pdf(list: &PullList) -> Vec<u8> {
     const ROWS: usize = 40;
@@ -217,7 +201,7 @@ pub fn to_pdf(list: &PullList) -> Vec<u8> {
         let mut line = |y: i32, size: i32, text: &str| {
             s.push_str(&format!(
                 "BT /F1 {size} Tf 30 {y} Td ({}) Tj ET\n",
-                pdf_text(text)
+                crate::pdf::text(text)
             ));
         };
         line(
@@ -266,49 +250,7 @@ pub fn to_pdf(list: &PullList) -> Vec<u8> {
         }
         pages.push(s);
     }
-    // Objects: 1 catalog, 2 pages, 3 font, then (page, contents) pairs.
-    let mut objs: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        String::new(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>".into(),
-    ];
-    let mut kids = Vec::new();
-    for content in &pages {
-        let page_no = objs.len() + 1;
-        kids.push(format!("{page_no} 0 R"));
-        objs.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 842 595] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
-            page_no + 1
-        ));
-        objs.push(format!(
-            "<< /Length {} >>\nstream\n{content}endstream",
-            content.len()
-        ));
-    }
-    objs[1] = format!(
-        "<< /Type /Pages /Kids [{}] /Count {} >>",
-        kids.join(" "),
-        kids.len()
-    );
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::with_capacity(objs.len());
-    for (i, o) in objs.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objs.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    crate::pdf::assemble(&pages, (842, 595))
 }
 
 /// Raise routine requests (destination the clinic, needed by the session start) for every
@@ -456,6 +398,6 @@ mod tests {
             .parse()
             .unwrap();
         assert!(text[xref..].starts_with("xref"));
-        assert_eq!(pdf_text("a(b)\\é"), "a\\(b\\)\\\\?");
+        assert_eq!(crate::pdf::text("a(b)\\é"), "a\\(b\\)\\\\?");
     }
 }

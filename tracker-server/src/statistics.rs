@@ -444,22 +444,6 @@ pub fn summary_lines(s: &Stats) -> Vec<(String, String)> {
     v
 }
 
-fn pdf_text(s: &str) -> String {
-    s.chars()
-        .map(|ch| {
-            if ch.is_ascii() && !ch.is_control() {
-                ch
-            } else {
-                '?'
-            }
-        })
-        .flat_map(|ch| match ch {
-            '(' | ')' | '\\' => vec!['\\', ch],
-            _ => vec![ch],
-        })
-        .collect()
-}
-
 /// A plain-text A4 portrait PDF (Courier), 60 lines a page: the same minimal writer as the
 /// pull lists.
 pub fn text_pdf(title: &str, lines: &[String]) -> Vec<u8> {
@@ -474,56 +458,18 @@ pub fn text_pdf(title: &str, lines: &[String]) -> Vec<u8> {
     for (n, chunk) in chunks.iter().enumerate() {
         let mut s = format!(
             "BT /F1 13 Tf 40 800 Td ({}) Tj ET\n",
-            pdf_text(&format!("{title} - page {} of {total}", n + 1))
+            crate::pdf::text(&format!("{title} - page {} of {total}", n + 1))
         );
         for (i, l) in chunk.iter().enumerate() {
             s.push_str(&format!(
                 "BT /F1 9 Tf 40 {} Td ({}) Tj ET\n",
                 775 - 12 * i as i32,
-                pdf_text(l)
+                crate::pdf::text(l)
             ));
         }
         pages.push(s);
     }
-    let mut objs: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        String::new(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>".into(),
-    ];
-    let mut kids = Vec::new();
-    for content in &pages {
-        let page_no = objs.len() + 1;
-        kids.push(format!("{page_no} 0 R"));
-        objs.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>", page_no + 1));
-        objs.push(format!(
-            "<< /Length {} >>\nstream\n{content}endstream",
-            content.len()
-        ));
-    }
-    objs[1] = format!(
-        "<< /Type /Pages /Kids [{}] /Count {} >>",
-        kids.join(" "),
-        kids.len()
-    );
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::with_capacity(objs.len());
-    for (i, o) in objs.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objs.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    crate::pdf::assemble(&pages, (595, 842))
 }
 
 /// The monthly report as PDF.

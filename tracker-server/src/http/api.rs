@@ -77,15 +77,7 @@ pub(super) async fn audit_reads(
     rows: Vec<(Option<i64>, Option<i64>)>,
     detail: String,
 ) -> ApiResult<()> {
-    let who = who.clone();
-    s.db.write(move |c| {
-        for (p, f) in rows {
-            audit::record(c, &who, action, p, f, &detail)?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(())
+    Ok(audit::record_reads(&s.db, who, action, rows, detail).await?)
 }
 
 pub(super) fn query_i64(

@@ -37,15 +37,7 @@ pub(super) async fn audit_read(
     rows: Vec<(Option<i64>, Option<i64>)>,
     detail: String,
 ) -> Result<(), WebError> {
-    let who = who.clone();
-    s.db.write(move |c| {
-        for (p, f) in rows {
-            audit::record(c, &who, action, p, f, &detail)?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(())
+    Ok(audit::record_reads(&s.db, who, action, rows, detail).await?)
 }
 
 // ---------- sign in / out ----------
