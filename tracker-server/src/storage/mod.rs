@@ -26,6 +26,8 @@ pub struct Db {
 
 struct Inner {
     path: PathBuf,
+    /// Dropped with the last handle: the checkpoint thread then stops.
+    _stop_checkpoints: mpsc::Sender<()>,
     jobs: mpsc::SyncSender<Job>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
@@ -46,19 +48,28 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         configure(&conn)?;
-        // The writer keeps more pages and checkpoints less often: pages dirtied by many commits
-        // (index interiors, the ledger's tail) are then copied back to the database once.
+        // The writer keeps more pages in memory and never checkpoints itself: a separate
+        // thread copies the WAL back into the database, so no request waits for that I/O.
         conn.pragma_update(None, "cache_size", -65_536)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         migrations::migrate(&mut conn)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let ck = Connection::open(path)?;
+        ck.busy_timeout(std::time::Duration::from_secs(10))?;
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(ck, stop_rx))
+            .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                _stop_checkpoints: stop_tx,
                 jobs: tx,
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(readers.max(1)),
@@ -165,6 +176,24 @@ fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<
         Err(e) => {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
             Err(e)
+        }
+    }
+}
+
+/// Copy committed WAL pages back into the database every half second (PASSIVE: never blocks
+/// the writer or readers), until the database handle is dropped; then a final checkpoint.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    loop {
+        match stop.recv_timeout(std::time::Duration::from_millis(500)) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+            }
+            _ => {
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                return;
+            }
         }
     }
 }
