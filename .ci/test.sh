@@ -43,4 +43,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "tests"
 cargo test --workspace --locked
 
+log "fuzzing (CASENOTE_SKIP_FUZZ=1 skips it)"
+bash .ci/fuzz.sh
+
 log "all tests passed"
