@@ -142,6 +142,13 @@ fn parse_hri(input: &str) -> Result<Vec<ElementString>, IdError> {
 }
 
 fn check_value(ai: &str, v: &str) -> Result<(), IdError> {
+    // GS1 values are printable ASCII; a GS or anything else inside one (possible in the
+    // bracketed form) could not be carried in a barcode (found by fuzzing).
+    if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(IdError::Format(format!(
+            "AI ({ai}) holds a character GS1 does not allow"
+        )));
+    }
     let all_digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
     match ai {
         "414" | "410" | "411" | "412" | "413" | "415" | "416" | "417" => validate_gln(v),
@@ -212,6 +219,7 @@ mod tests {
         // Found by fuzzing: a multi-byte character right after a 2-digit AI used to panic.
         assert!(parse_element_string("01\u{20AC}").is_err());
         assert!(parse_element_string("(01)\u{20AC}").is_err());
+        assert!(parse_element_string("(413)0614141000005(8004)0\u{1d}\u{FFFD}112345").is_err());
         assert!(parse_element_string("414061414").is_err());
         assert!(parse_element_string("(8018)061414100000000015").is_err());
     }
