@@ -59,4 +59,7 @@ if [ "$rc" -ne 0 ]; then
   exit "$rc"
 fi
 
+log "fuzzing (CASENOTE_SKIP_FUZZ=1 skips it)"
+bash .ci/fuzz.sh
+
 log "all tests passed in $(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s"

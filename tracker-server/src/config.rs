@@ -31,6 +31,11 @@ pub struct ServerConfig {
     /// Mark the sign-in cookie Secure (sent only over HTTPS, and to localhost). Keep true in
     /// production behind TLS. Env: CASENOTE_SECURE_COOKIES.
     pub secure_cookies: bool,
+    /// PEM certificate chain (leaf first). With `tls_key`, the server speaks HTTPS only.
+    /// Env: CASENOTE_TLS_CERT.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`. Env: CASENOTE_TLS_KEY.
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +173,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 8 * 1024 * 1024,
             secure_cookies: true,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -220,6 +227,8 @@ pub enum ConfigError {
     Printing(String),
     #[error("{0}")]
     Lifecycle(String),
+    #[error("server: {0}")]
+    Server(String),
 }
 
 fn env_parse<T: std::str::FromStr>(name: &'static str, slot: &mut T) -> Result<(), ConfigError> {
@@ -254,6 +263,18 @@ impl Config {
         env_parse("CASENOTE_DATABASE", &mut cfg.database.path)?;
         env_parse("CASENOTE_READERS", &mut cfg.database.readers)?;
         env_parse("CASENOTE_SESSION_HOURS", &mut cfg.auth.session_hours)?;
+        if let Ok(v) = std::env::var("CASENOTE_TLS_CERT") {
+            cfg.server.tls_cert = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Ok(v) = std::env::var("CASENOTE_TLS_KEY") {
+            cfg.server.tls_key = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if cfg.server.tls_cert.is_some() != cfg.server.tls_key.is_some() {
+            return Err(ConfigError::Server(
+                "set both tls_cert and tls_key (CASENOTE_TLS_CERT, CASENOTE_TLS_KEY), or neither"
+                    .into(),
+            ));
+        }
         if let Ok(v) = std::env::var("CASENOTE_HL7_LISTEN") {
             cfg.hl7.listen = Some(v).filter(|s| !s.is_empty());
         }

@@ -35,19 +35,23 @@ pub mod requests;
 pub mod retention;
 pub mod statistics;
 pub mod storage;
+pub mod tls;
 pub mod util;
 pub mod web;
 pub mod whereis;
 
 pub use error::{Error, Result};
 
-/// Start serving on an already-bound listener until the future `shutdown` completes. Also
-/// starts the HL7 MLLP listener (when `[hl7] listen` is set) and the overdue-request watcher.
+/// Start serving on an already-bound listener until the future `shutdown` completes: HTTPS when
+/// `[server] tls_cert` and `tls_key` are set (see [`tls`]), plain HTTP otherwise. Also starts the
+/// HL7 MLLP listener (when `[hl7] listen` is set) and the overdue-request watcher.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: http::AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Load the certificate before anything starts, so a bad path stops the server at once.
+    let tls = tls_acceptor(&state.cfg.server)?;
     let mut background = Vec::new();
     if let Some(addr) = state.cfg.hl7.listen.clone() {
         let l = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
@@ -59,13 +63,37 @@ pub async fn serve(
         background.push(tokio::spawn(adt::listen(l, state.clone())));
     }
     background.push(tokio::spawn(watch_overdue(state.clone())));
-    let r = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = http::router(state);
+    let r = match tls {
+        Some(acceptor) => {
+            axum::serve(tls::TlsListener::new(listener, acceptor)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     for t in background {
         t.abort();
     }
     r
+}
+
+/// The TLS acceptor when `[server] tls_cert` and `tls_key` are both set; `None` for plain HTTP.
+pub fn tls_acceptor(
+    server: &config::ServerConfig,
+) -> std::io::Result<Option<tokio_rustls::TlsAcceptor>> {
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), Some(key)) => tls::acceptor(cert, key).map(Some),
+        (None, None) => Ok(None),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "set both server.tls_cert and server.tls_key (or neither)",
+        )),
+    }
 }
 
 /// Publish requests as they become overdue.

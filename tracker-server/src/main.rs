@@ -302,14 +302,15 @@ fn run_server(db: Db, cfg: Config, demo: Option<()>) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
         let addr = listener.local_addr()?;
-        println!("Casenote Tracker listening on http://{addr}");
-        println!("  API description: http://{addr}/api/v1/openapi.json");
+        let scheme = if cfg.server.tls_cert.is_some() { "https" } else { "http" };
+        println!("Casenote Tracker listening on {scheme}://{addr}");
+        println!("  API description: {scheme}://{addr}/api/v1/openapi.json");
         if demo.is_some() {
             println!("  demo sign-ins (password {:?}):", demo::DEMO_PASSWORD);
             for (u, name, role) in demo::DEMO_USERS {
                 println!("    {u:<10} {:<16} {name}", role.as_str());
             }
-            println!("  try: curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"library\",\"password\":\"{}\"}}'", demo::DEMO_PASSWORD);
+            println!("  try: curl -s -X POST {scheme}://{addr}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"library\",\"password\":\"{}\"}}'", demo::DEMO_PASSWORD);
         }
         let (jobs, batches) = db.write(tracker_server::printing::recover_interrupted).await?;
         if jobs + batches > 0 {

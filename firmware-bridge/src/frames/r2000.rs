@@ -170,7 +170,7 @@ fn parse(cmd: u8, d: &[u8]) -> R2000Item {
         1 => R2000Item::Error { cmd, code: d[0] },
         7 => R2000Item::EndOfRound {
             cmd,
-            antenna: d[0] + 1,
+            antenna: d[0].saturating_add(1), // 255 overflowed (found by fuzzing)
             rate: u16::from_be_bytes([d[1], d[2]]),
             total: u32::from_be_bytes([d[3], d[4], d[5], d[6]]),
         },
@@ -293,6 +293,15 @@ mod tests {
             .filter(|i| matches!(i, R2000Item::EndOfRound { .. }))
             .count();
         assert_eq!((tags, ends), (1, 1), "{items:?}");
+    }
+
+    #[test]
+    fn end_of_round_antenna_255() {
+        // Found by fuzzing: antenna byte 255 overflowed when made 1-based.
+        match &R2000Decoder::new().push(&encode(1, 0x8B, &[0xFF, 0, 25, 0, 0, 0, 1]))[..] {
+            [R2000Item::EndOfRound { antenna, .. }] => assert_eq!(*antenna, 255),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

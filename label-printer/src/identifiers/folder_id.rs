@@ -78,6 +78,11 @@ impl FolderIdScheme {
                 got: input.to_string(),
             });
         }
+        // Before splitting by byte: the right length may hold multi-byte characters (found by
+        // fuzzing: a scan of `F0000` and two unreadable bytes panicked here).
+        if !rest.is_ascii() {
+            return Err(IdError::NotDigits);
+        }
         let (num, check) = rest.split_at(self.digits);
         if !num.bytes().all(|b| b.is_ascii_digit()) {
             return Err(IdError::NotDigits);
@@ -158,6 +163,11 @@ mod tests {
 
     #[test]
     fn refusals() {
+        // Found by fuzzing: multi-byte characters at the check position used to panic.
+        assert_eq!(
+            FolderIdScheme::default().parse("F0000\u{FFFD}\u{FFFD}"),
+            Err(IdError::NotDigits)
+        );
         let s = FolderIdScheme::default();
         assert!(matches!(s.parse("X0000123450"), Err(IdError::Format(_))));
         assert!(matches!(s.parse("F12"), Err(IdError::Length { .. })));

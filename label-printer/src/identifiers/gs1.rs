@@ -25,6 +25,10 @@ pub fn validate_gln(s: &str) -> Result<(), IdError> {
             got: s.to_string(),
         });
     }
+    // Before slicing by byte: 13 bytes may hold fewer characters (found by fuzzing).
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(IdError::NotDigits);
+    }
     let check = gs1_check_digit(&s[..12])?;
     if s[12..].parse::<u32>().ok() != Some(check) {
         return Err(IdError::CheckDigit);
@@ -58,8 +62,8 @@ fn take_ai(s: &str) -> Option<&str> {
     for len in [2, 3, 4] {
         if s.len() >= len && s.is_char_boundary(len) && ai_length(&s[..len]).is_some() {
             // Prefer a 4-digit AI when one matches (8004 vs 80..).
-            if len == 2 && s.len() >= 4 && KNOWN_AIS.contains(&&s[..4]) {
-                return Some(&s[..4]);
+            if let Some(four) = s.get(..4).filter(|f| len == 2 && KNOWN_AIS.contains(f)) {
+                return Some(four);
             }
             return Some(&s[..len]);
         }
@@ -138,6 +142,13 @@ fn parse_hri(input: &str) -> Result<Vec<ElementString>, IdError> {
 }
 
 fn check_value(ai: &str, v: &str) -> Result<(), IdError> {
+    // GS1 values are printable ASCII; a GS or anything else inside one (possible in the
+    // bracketed form) could not be carried in a barcode (found by fuzzing).
+    if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(IdError::Format(format!(
+            "AI ({ai}) holds a character GS1 does not allow"
+        )));
+    }
     let all_digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
     match ai {
         "414" | "410" | "411" | "412" | "413" | "415" | "416" | "417" => validate_gln(v),
@@ -181,6 +192,12 @@ mod tests {
         assert_eq!(gs1_check_digit("950110153100").unwrap(), 0);
         assert!(validate_gln("0614141000005").is_ok());
         assert_eq!(validate_gln("0614141000006"), Err(IdError::CheckDigit));
+        // Found by fuzzing: 13 bytes with a multi-byte character used to panic on slicing.
+        assert_eq!(validate_gln("0614410001\u{FFFD}"), Err(IdError::NotDigits));
+        assert_eq!(
+            validate_gln("(\u{FFFD}010951\u{FFFD}"),
+            Err(IdError::NotDigits)
+        );
     }
 
     #[test]
@@ -199,6 +216,10 @@ mod tests {
     fn errors() {
         assert!(parse_element_string("4140614141000006").is_err());
         assert!(parse_element_string("99xyz").is_err());
+        // Found by fuzzing: a multi-byte character right after a 2-digit AI used to panic.
+        assert!(parse_element_string("01\u{20AC}").is_err());
+        assert!(parse_element_string("(01)\u{20AC}").is_err());
+        assert!(parse_element_string("(413)0614141000005(8004)0\u{1d}\u{FFFD}112345").is_err());
         assert!(parse_element_string("414061414").is_err());
         assert!(parse_element_string("(8018)061414100000000015").is_err());
     }

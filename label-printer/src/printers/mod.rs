@@ -156,7 +156,16 @@ impl PrinterUrl {
                 if rest.is_empty() {
                     return Err(bad("no path"));
                 }
-                Ok(Self::File(PathBuf::from(rest)))
+                let path = PathBuf::from(rest);
+                // An absolute path that names its directory plainly: no `..` to climb out.
+                if !path.is_absolute()
+                    || path
+                        .components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    return Err(bad("file printers need an absolute path without '..'"));
+                }
+                Ok(Self::File(path))
             }
             "lp" => {
                 let q = rest.trim_end_matches('/');
@@ -336,6 +345,9 @@ mod tests {
             "usb://zz",
             "ftp://x",
             "file://",
+            "file://relative/out.zpl",
+            "file://../../etc/cron.d/x",
+            "file:///tmp/../etc/cron.d/x",
         ] {
             assert!(PrinterUrl::parse(bad).is_err(), "{bad}");
         }

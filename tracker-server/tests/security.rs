@@ -1,0 +1,905 @@
+//! Security tests over real HTTP: who may call what, no patient data without sign-in, the
+//! tamper-evident audit log, sign-in rate limiting, CSRF, XSS, SQL injection, path traversal and
+//! oversized bodies. docs/security.md says what each one proves.
+
+mod common;
+
+use common::{TestServer, PW};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use tracker_server::http::openapi::{self, ENDPOINTS};
+
+const CHI: &str = "0101011237";
+
+/// Who may call each endpoint. Roles: P porter, L library, C clinician, M records_manager,
+/// A admin, D device token, N no token at all. Every endpoint in `ENDPOINTS` must have a row
+/// here (the test fails otherwise), so a new endpoint cannot ship without a decision.
+///
+/// "Allowed" means the answer is anything but 401 or 403 (the request may still be refused as
+/// invalid, e.g. 404 for an unknown id); "refused" means 401 or 403.
+const ACCESS: &[(&str, &str, &str)] = &[
+    ("get", "/healthz", "PLCMADN"),
+    ("get", "/api/v1/openapi.json", "PLCMADN"),
+    ("post", "/api/v1/auth/login", "PLCMADN"),
+    ("post", "/api/v1/auth/logout", "PLCMAD"),
+    ("get", "/api/v1/me", "PLCMAD"),
+    ("post", "/api/v1/users", "A"),
+    ("post", "/api/v1/tokens", "A"),
+    ("post", "/api/v1/patients", "LMA"),
+    ("get", "/api/v1/patients", "LCMA"),
+    ("get", "/api/v1/patients/{id}", "LCMA"),
+    ("post", "/api/v1/patients/merge", "MA"),
+    ("post", "/api/v1/folders", "LMA"),
+    ("put", "/api/v1/folders/{barcode}/status", "LMA"),
+    ("get", "/api/v1/locations", "PLCMA"),
+    ("post", "/api/v1/locations", "MA"),
+    ("get", "/api/v1/locations/{code}/folders", "PLCMA"),
+    ("post", "/api/v1/events", "DPLMA"),
+    ("get", "/api/v1/whereis/folder/{barcode}", "PLCMA"),
+    ("get", "/api/v1/whereis/patient/{id}", "LCMA"),
+    ("get", "/api/v1/whereis/search", "LCMA"),
+    ("get", "/api/v1/reports/out-of-library", "LMA"),
+    ("get", "/api/v1/devices", "LMA"),
+    ("post", "/api/v1/devices/heartbeat", "DA"),
+    ("get", "/api/v1/audit", "MA"),
+    ("get", "/api/v1/printers", "LMA"),
+    ("post", "/api/v1/printers", "A"),
+    ("post", "/api/v1/print/folder", "LMA"),
+    ("post", "/api/v1/print/location", "LMA"),
+    ("post", "/api/v1/print/badge", "LMA"),
+    ("get", "/api/v1/print/jobs", "LMA"),
+    ("post", "/api/v1/print/jobs/{id}/retry", "LMA"),
+    ("post", "/api/v1/print/batch", "LMA"),
+    ("get", "/api/v1/print/batches/{id}", "LMA"),
+    ("post", "/api/v1/print/batches/{id}/retry", "LMA"),
+    ("get", "/api/v1/labels/folder/{barcode}.{format}", "LMA"),
+    ("post", "/api/v1/requests", "CLMA"),
+    ("get", "/api/v1/requests/{id}", "CLMA"),
+    // The sample body sets the state to "located": library work. Clinicians may only cancel.
+    ("put", "/api/v1/requests/{id}/state", "LMA"),
+    ("post", "/api/v1/requests/{id}/reroute", "CLMA"),
+    ("get", "/api/v1/desk/queue", "CLMA"),
+    ("get", "/api/v1/desk/stream", "CLMA"),
+    ("post", "/api/v1/clinic-sessions", "LMA"),
+    ("get", "/api/v1/clinic-sessions", "LMA"),
+    ("post", "/api/v1/appointments", "LMA"),
+    ("get", "/api/v1/appointments/{id}", "LMA"),
+    ("put", "/api/v1/appointments/{id}", "LMA"),
+    ("post", "/api/v1/appointments/{id}/cancel", "LMA"),
+    ("post", "/api/v1/appointments/{id}/no-show", "LMA"),
+    ("get", "/api/v1/pull-lists", "LMA"),
+    ("post", "/api/v1/pull-lists/requests", "LMA"),
+    ("get", "/api/v1/reports/clinic-availability", "LMA"),
+    ("post", "/api/v1/hl7/messages", "LMA"),
+    ("post", "/api/v1/folders/{barcode}/missing", "LMA"),
+    ("get", "/api/v1/folders/{barcode}/missing", "LMA"),
+    ("post", "/api/v1/folders/{barcode}/missing/escalate", "LMA"),
+    ("post", "/api/v1/folders/{barcode}/missing/temporary", "MA"),
+    ("post", "/api/v1/folders/{barcode}/missing/found", "LMA"),
+];
+
+const ROLES: [(char, &str); 7] = [
+    ('P', "porter"),
+    ('L', "library"),
+    ('C', "clinician"),
+    ('M', "records_manager"),
+    ('A', "admin"),
+    ('D', "device token"),
+    ('N', "no token"),
+];
+
+/// A request body that deserialises: every required property of the schema, with a sample value.
+fn sample(schemas: &Value, schema: &Value, field: &str) -> Value {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap();
+        return sample(schemas, &schemas[name], field);
+    }
+    if let Some(e) = schema.get("enum") {
+        return e[0].clone();
+    }
+    if let Some(o) = schema.get("oneOf") {
+        return sample(schemas, &o[0], field);
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let mut m = serde_json::Map::new();
+            for r in schema["required"].as_array().into_iter().flatten() {
+                let k = r.as_str().unwrap();
+                m.insert(k.into(), sample(schemas, &schema["properties"][k], k));
+            }
+            Value::Object(m)
+        }
+        Some("integer") => json!(schema.get("minimum").and_then(Value::as_i64).unwrap_or(1)),
+        Some("boolean") => json!(false),
+        Some("array") => json!([]),
+        _ => match (schema.get("format").and_then(Value::as_str), field) {
+            (Some("date"), _) => json!("2030-03-04"),
+            (Some("date-time"), _) => json!("2030-03-04T09:00:00Z"),
+            (Some("uuid"), _) => json!(uuid::Uuid::new_v4().to_string()),
+            _ if schema.get("pattern").is_some() => json!("09:00"),
+            (_, "password") => json!("a-long-enough-password"),
+            (_, "message") => json!("MSH|^~\\&|PAS|HOSP|CASENOTE|TRACKER|20300304090000||ADT^A08|1|P|2.4\rPID|||0101011237^^^CHI"),
+            _ => json!("x"),
+        },
+    }
+}
+
+struct World {
+    s: TestServer,
+    tokens: BTreeMap<char, Option<String>>,
+    barcode: String,
+}
+
+async fn world() -> World {
+    let s = common::start().await;
+    let admin = s.login("admin").await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    s.seed_locations(&manager).await;
+    s.patient(&library, CHI, "Twice", "Tam", "2001-01-01").await;
+    let f = s.folder(&library, CHI, "main").await;
+    let barcode = f["barcode"].as_str().unwrap().to_string();
+    let device = s.device_token(&admin, "ward5-bridge").await;
+    let mut tokens = BTreeMap::new();
+    for (c, name) in ROLES {
+        let t = match c {
+            'D' => Some(device.clone()),
+            'N' => None,
+            _ => Some(s.login(name).await),
+        };
+        tokens.insert(c, t);
+    }
+    World { s, tokens, barcode }
+}
+
+impl World {
+    fn url(&self, path: &str) -> String {
+        let p = path
+            .replace("{barcode}", &self.barcode)
+            .replace("{format}", "png")
+            .replace("{code}", "LLIB")
+            .replace("{id}", "1");
+        format!("{}{p}", self.s.base)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> StatusCode {
+        let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let mut rb = self.s.client.request(m, self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        // The response (for the desk stream, a never-ending one) is dropped unread.
+        rb.send().await.unwrap().status()
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_by_every_role() {
+    let w = world().await;
+    let doc = openapi::document();
+    let schemas = &doc["components"]["schemas"];
+    let table: BTreeMap<(&str, &str), &str> =
+        ACCESS.iter().map(|(m, p, who)| ((*m, *p), *who)).collect();
+    let listed: BTreeSet<(&str, &str)> = ENDPOINTS.iter().map(|e| (e.0, e.1)).collect();
+    let missing: Vec<_> = listed.iter().filter(|k| !table.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "endpoints with no row in the security table (decide who may call them): {missing:?}"
+    );
+    let stale: Vec<_> = table.keys().filter(|k| !listed.contains(*k)).collect();
+    assert!(
+        stale.is_empty(),
+        "rows for endpoints that no longer exist: {stale:?}"
+    );
+
+    let mut wrong = Vec::new();
+    for (method, path, _, _, body) in ENDPOINTS {
+        let allowed = table[&(*method, *path)];
+        for (c, name) in ROLES {
+            let mut token = w.tokens[&c].clone();
+            if *path == "/api/v1/auth/logout" && !matches!(c, 'D' | 'N') {
+                // Sign out a fresh session, not the one the rest of the table uses.
+                token = Some(w.s.login(name).await);
+            }
+            let body = match (*path, body) {
+                ("/api/v1/auth/login", _) => Some(json!({"username": "library", "password": PW})),
+                (_, Some(b)) => Some(sample(schemas, &json!({"$ref": b}), "")),
+                (_, None) if *method != "get" => Some(json!({})),
+                _ => None,
+            };
+            let status = w.call(method, path, token.as_deref(), body).await;
+            let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            let expect_allowed = allowed.contains(c);
+            if refused == expect_allowed {
+                wrong.push(format!(
+                    "{} {path} as {name}: got {status}, expected {}",
+                    method.to_uppercase(),
+                    if expect_allowed { "allowed" } else { "refused" }
+                ));
+            }
+            if c == 'N' && !expect_allowed {
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} without a token"
+                );
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "access table violated:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn no_patient_data_without_a_session_or_token() {
+    let w = world().await;
+    for (method, path, _, who, _) in ENDPOINTS {
+        if *method != "get" || *who == "anyone" {
+            continue;
+        }
+        let r = w.s.client.get(w.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "GET {path}");
+        let text = r.text().await.unwrap();
+        assert!(
+            !text.contains("Twice") && !text.contains(CHI),
+            "GET {path}: {text}"
+        );
+        // A token that is not ours, and one that was never issued, are no better.
+        for bad in ["cs_0000", "ct_0000", "Bearer", "' OR 1=1 --"] {
+            let r =
+                w.s.client
+                    .get(w.url(path))
+                    .header("authorization", format!("Bearer {bad}"))
+                    .send()
+                    .await
+                    .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "GET {path} with {bad:?}"
+            );
+        }
+    }
+    // The web pages send people without a session to sign in, and show nothing.
+    let client = no_redirects();
+    for page in [
+        format!("/whereis?q={CHI}"),
+        format!("/whereis?q={}", w.barcode),
+        "/reports/out-of-library".to_string(),
+        "/admin/users".into(),
+        "/admin/devices".into(),
+        "/".into(),
+    ] {
+        let r = client
+            .get(format!("{}{page}", w.s.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{page}: {}", r.status());
+        assert_eq!(r.headers()["location"], "/login", "{page}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("Twice") && !text.contains(CHI), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn audit_log_edits_are_detected_by_audit_verify() {
+    let w = world().await;
+    // Reads of patient data are audited too.
+    let lib = w.tokens[&'L'].as_deref();
+    let r = w.s.get(lib, &format!("/api/v1/patients/{CHI}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let db = w.s.dir.path().join("casenote.db");
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tracker-server"))
+            .arg("audit-verify")
+            .env("CASENOTE_DATABASE", &db)
+            .env_remove("CASENOTE_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact"));
+
+    let raw = rusqlite::Connection::open(&db).unwrap();
+    let (id, detail): (i64, String) = raw
+        .query_row(
+            "SELECT id, detail FROM audit_log WHERE action LIKE 'patient.%' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    // Someone with the database file hides who looked at the record.
+    raw.execute("UPDATE audit_log SET actor='user:nobody' WHERE id=?1", [id])
+        .unwrap();
+    let bad = verify();
+    assert!(
+        !bad.status.success(),
+        "an edited row must fail verification"
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains(&format!("row {id}")), "{err}");
+
+    // Restoring the row makes it pass again; deleting a row is caught at the next one.
+    raw.execute(
+        "UPDATE audit_log SET actor='user:library' WHERE id=?1",
+        [id],
+    )
+    .unwrap();
+    assert!(verify().status.success(), "{detail}");
+    let first: i64 = raw
+        .query_row("SELECT min(id) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    raw.execute("DELETE FROM audit_log WHERE id=?1", [first + 1])
+        .unwrap();
+    let bad = verify();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(&format!("row {}", first + 2)));
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_user() {
+    let s = common::start_with(|c| {
+        c.auth.login_max_failures = 3;
+        c.auth.login_window_secs = 600;
+    })
+    .await;
+    let login = |u: &'static str, p: &'static str| {
+        s.post(
+            None,
+            "/api/v1/auth/login",
+            json!({"username": u, "password": p}),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            login("library", "wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked now, even with the right password, and the answer says so.
+    let r = login("library", PW).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+    // Other people can still sign in; unknown names are limited the same way.
+    assert_eq!(login("porter", PW).await.status(), StatusCode::OK);
+    for _ in 0..3 {
+        login("nosuchuser", "whatever-it-is").await;
+    }
+    assert_eq!(
+        login("nosuchuser", "whatever-it-is").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The web sign-in form shares the limit.
+    let client = no_redirects();
+    let (cookie, csrf) = login_form(&client, &s.base).await;
+    let r = client
+        .post(format!("{}/login", s.base))
+        .header("cookie", format!("cn_login={cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "library"),
+            ("password", PW),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// GET /login: the login CSRF cookie and the hidden field.
+async fn login_form(client: &reqwest::Client, base: &str) -> (String, String) {
+    let r = client.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("cn_login=")
+        .to_string();
+    let html = r.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn web_forms_need_the_csrf_token() {
+    let w = world().await;
+    let client = no_redirects();
+    let admin = w.tokens[&'A'].clone().unwrap();
+    let session = format!("cn_session={admin}");
+    let good = tracker_server::web::csrf_for(&admin);
+    let other = tracker_server::web::csrf_for(w.tokens[&'L'].as_deref().unwrap());
+    let users = w.s.count("users").await;
+    let locations = w.s.count("locations").await;
+    let audit = w.s.count("audit_log").await;
+    for csrf in [
+        None,
+        Some(""),
+        Some("0123456789abcdef0123456789abcdef"),
+        Some(other.as_str()),
+    ] {
+        let mut user_form = vec![
+            ("username", "mallory"),
+            ("display_name", "Mallory"),
+            ("role", "admin"),
+            ("password", "mallory-password"),
+        ];
+        let mut loc_form = vec![("code", "LEVIL"), ("name", "Evil"), ("kind", "ward")];
+        let mut logout_form = vec![];
+        if let Some(c) = csrf {
+            user_form.push(("csrf", c));
+            loc_form.push(("csrf", c));
+            logout_form.push(("csrf", c));
+        }
+        for (path, form) in [
+            ("/admin/users", &user_form),
+            ("/admin/locations", &loc_form),
+            ("/logout", &logout_form),
+        ] {
+            let r = client
+                .post(format!("{}{path}", w.s.base))
+                .header("cookie", &session)
+                .form(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::FORBIDDEN,
+                "{path} with csrf {csrf:?}"
+            );
+        }
+        // The scanning page posts JSON with the token in a header.
+        let mut rb = client
+            .post(format!("{}/web/scan", w.s.base))
+            .header("cookie", &session)
+            .json(&json!({"event_id": uuid::Uuid::new_v4().to_string(), "raw": w.barcode, "mode": "porter", "location": "LWARD5"}));
+        if let Some(c) = csrf {
+            rb = rb.header("x-csrf-token", c);
+        }
+        assert_eq!(rb.send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(w.s.count("users").await, users, "no user was added");
+    assert_eq!(
+        w.s.count("locations").await,
+        locations,
+        "no location was added"
+    );
+    assert_eq!(w.s.count("movements").await, 0, "no scan was stored");
+    assert_eq!(
+        w.s.count("audit_log").await,
+        audit,
+        "nothing happened to audit"
+    );
+    // Still signed in: the refused sign-out did nothing.
+    let me = w.s.get(Some(&admin), "/api/v1/me").await;
+    assert_eq!(me.status(), StatusCode::OK);
+    // The sign-in form itself: no login cookie, or a different one, is refused.
+    let (cookie, csrf) = login_form(&client, &w.s.base).await;
+    for c in [None, Some("not-the-cookie")] {
+        let mut rb = client.post(format!("{}/login", w.s.base)).form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "library"),
+            ("password", PW),
+        ]);
+        if let Some(c) = c {
+            rb = rb.header("cookie", format!("cn_login={c}"));
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|v| !v.to_str().unwrap().starts_with("cn_session=cs_")));
+    }
+    // And the right token works (so the refusals above were for the token alone).
+    let r = client
+        .post(format!("{}/admin/locations", w.s.base))
+        .header("cookie", &session)
+        .form(&[
+            ("code", "LGOOD"),
+            ("name", "Good"),
+            ("kind", "ward"),
+            ("csrf", good.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(w.s.count("locations").await, locations + 1);
+    let r = client
+        .post(format!("{}/login", w.s.base))
+        .header("cookie", format!("cn_login={cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "library"),
+            ("password", PW),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+}
+
+#[tokio::test]
+async fn script_in_a_name_is_escaped_on_pages_and_stays_json() {
+    let w = world().await;
+    let library = w.tokens[&'L'].clone().unwrap();
+    let evil = "<script>alert(1)</script>";
+    let chi = "0101011210";
+    let r = w
+        .s
+        .post(
+            Some(&library),
+            "/api/v1/patients",
+            json!({"chi": chi, "family_name": evil, "given_name": "<img src=x onerror=alert(2)>", "dob": "2001-01-01", "sex": "female"}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let f = w.s.folder(&library, chi, "main").await;
+    let barcode = f["barcode"].as_str().unwrap();
+    let client = no_redirects();
+    for q in [chi, barcode, evil] {
+        let r = client
+            .get(format!("{}/whereis", w.s.base))
+            .query(&[("q", q)])
+            .header("cookie", format!("cn_session={library}"))
+            .send()
+            .await
+            .unwrap();
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        let html = r.text().await.unwrap();
+        assert!(
+            !html.contains("<script>"),
+            "raw script tag on the page for {q:?}"
+        );
+        assert!(
+            !html.contains("<img src=x"),
+            "raw img tag on the page for {q:?}"
+        );
+        if q != evil {
+            // Shown (family names in capitals), as text.
+            let lower = html.to_lowercase();
+            assert!(
+                lower.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                "{q}: {html}"
+            );
+            assert!(
+                lower.contains("&lt;img src=x onerror=alert(2)&gt;"),
+                "{q}: {html}"
+            );
+        }
+    }
+    // JSON answers carry the name as a JSON string, with a JSON content type.
+    let r =
+        w.s.get(Some(&library), &format!("/api/v1/patients/{chi}"))
+            .await;
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["family_name"]
+            .as_str()
+            .or(v["patient"]["family_name"].as_str()),
+        Some(evil),
+        "{v}"
+    );
+}
+
+async fn counts(s: &TestServer) -> (i64, i64, i64, i64) {
+    (
+        s.count("patients").await,
+        s.count("folders").await,
+        s.count("users").await,
+        s.count("locations").await,
+    )
+}
+
+#[tokio::test]
+async fn sql_injection_strings_are_harmless() {
+    let w = world().await;
+    let library = w.tokens[&'L'].clone().unwrap();
+    let manager = w.tokens[&'M'].clone().unwrap();
+    let tables = |s: &TestServer| {
+        let db = s.db.clone();
+        async move {
+            db.read(|c| {
+                Ok(c.query_row(
+                    "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type='table' ORDER BY name)",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )?)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let before = tables(&w.s).await;
+    let (patients, folders, users, locations) = counts(&w.s).await;
+    let attacks = [
+        "' OR '1'='1",
+        "' OR 1=1 --",
+        "\" OR \"\"=\"",
+        "'; DROP TABLE patients; --",
+        "x'); DELETE FROM users; --",
+        "%' OR '%'='",
+        "1 UNION SELECT username, password_hash FROM users --",
+        "L'; UPDATE folders SET status='destroyed'; --",
+    ];
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    for a in attacks {
+        let e = enc(a);
+        for path in [
+            format!("/api/v1/patients?name={e}"),
+            format!("/api/v1/patients?name=Twice&dob={e}"),
+            format!("/api/v1/patients/{e}"),
+            format!("/api/v1/whereis/search?name={e}&dob=2001-01-01"),
+            format!("/api/v1/whereis/patient/{e}"),
+            format!("/api/v1/whereis/folder/{e}"),
+            format!("/api/v1/locations/{e}/folders"),
+            format!("/api/v1/audit?patient={e}"),
+            format!("/api/v1/reports/out-of-library?days={e}"),
+            format!("/api/v1/print/jobs?status={e}"),
+            format!("/api/v1/pull-lists?date={e}&clinic={e}"),
+        ] {
+            let token = if path.contains("audit") {
+                &manager
+            } else {
+                &library
+            };
+            let r = w.s.get(Some(token), &path).await;
+            let status = r.status();
+            let text = r.text().await.unwrap();
+            assert!(!status.is_server_error(), "{path}: {status} {text}");
+            assert!(!text.contains("argon2"), "{path} leaked a password hash");
+            if status.is_success() && path.contains("name=") {
+                // Nobody's family name starts with these strings: no rows at all.
+                assert!(!text.contains("Twice"), "{path} matched everyone: {text}");
+            }
+        }
+        let r = client_web_get(&w, &library, a).await;
+        assert!(!r.is_server_error(), "web where-is {a:?}: {r}");
+        // Writes: refused as invalid in identifier fields, stored literally in free text.
+        for body in [
+            json!({"chi": a, "family_name": "X", "given_name": "Y", "dob": "2001-01-01", "sex": "male"}),
+            json!({"nhs_number": a, "family_name": "X", "given_name": "Y", "dob": "2001-01-01", "sex": "male"}),
+            json!({"chi": CHI, "family_name": "X", "given_name": "Y", "dob": a, "sex": "male"}),
+        ] {
+            let r = w.s.post(Some(&library), "/api/v1/patients", body).await;
+            assert!(r.status().is_client_error(), "{a}: {}", r.status());
+        }
+        let r =
+            w.s.post(
+                Some(&manager),
+                "/api/v1/locations",
+                json!({"code": a, "name": a, "kind": "ward"}),
+            )
+            .await;
+        assert!(
+            r.status().is_client_error(),
+            "location code {a}: {}",
+            r.status()
+        );
+        let r =
+            w.s.post(
+                Some(&library),
+                "/api/v1/folders",
+                json!({"patient": a, "folder_type": "main", "home_location": a}),
+            )
+            .await;
+        assert!(
+            r.status().is_client_error(),
+            "folder for {a}: {}",
+            r.status()
+        );
+        let r =
+            w.s.post(
+                None,
+                "/api/v1/auth/login",
+                json!({"username": a, "password": a}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "login as {a}");
+    }
+    assert_eq!(counts(&w.s).await, (patients, folders, users, locations));
+    assert_eq!(tables(&w.s).await, before, "tables intact");
+    // Free text is stored exactly as sent (it was a parameter, never SQL).
+    let a = attacks[3];
+    let r = w
+        .s
+        .post(
+            Some(&library),
+            "/api/v1/patients",
+            json!({"chi": "0101011210", "family_name": a, "given_name": a, "dob": "2001-01-01", "sex": "male"}),
+        )
+        .await;
+    let v = w.s.ok_json(r).await;
+    assert_eq!(v["family_name"], a, "{v}");
+    let r =
+        w.s.get(Some(&library), "/api/v1/patients?name=%27%3B%20DROP")
+            .await;
+    let v = w.s.ok_json(r).await;
+    assert!(v.to_string().contains("DROP TABLE patients"), "{v}");
+    assert_eq!(tables(&w.s).await, before);
+}
+
+async fn client_web_get(w: &World, session: &str, q: &str) -> StatusCode {
+    no_redirects()
+        .get(format!("{}/whereis", w.s.base))
+        .query(&[("q", q)])
+        .header("cookie", format!("cn_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn path_traversal_is_refused() {
+    let w = world().await;
+    let library = w.tokens[&'L'].clone().unwrap();
+    let admin = w.tokens[&'A'].clone().unwrap();
+    let traversals = [
+        "../../../../etc/passwd",
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "....//....//etc/passwd",
+        "..\\..\\windows\\win.ini",
+        "/etc/passwd",
+    ];
+    for t in traversals {
+        // The label preview's file name and format.
+        for path in [
+            format!("/api/v1/labels/folder/{t}"),
+            format!("/api/v1/labels/folder/{t}.png"),
+            format!("/api/v1/labels/folder/{}.{t}", w.barcode),
+            format!("/api/v1/labels/folder/{}.png?printer={t}", w.barcode),
+        ] {
+            let r = w.s.get(Some(&library), &path).await;
+            let status = r.status();
+            let body = r.bytes().await.unwrap();
+            assert!(status.is_client_error(), "{path}: {status}");
+            assert!(!String::from_utf8_lossy(&body).contains("root:"), "{path}");
+        }
+        // Printer addresses.
+        for url in [
+            format!("file://{t}"),
+            format!("file:///tmp/{t}"),
+            format!("lp://{t}"),
+            format!("usb://{t}"),
+        ] {
+            let r =
+                w.s.post(
+                    Some(&admin),
+                    "/api/v1/printers",
+                    json!({"name": "p", "url": url}),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        }
+    }
+    assert_eq!(w.s.count("printers").await, 0);
+    // Even where file printers are switched on, they may not climb out of their directory.
+    let s = common::start_with(|c| c.printing.allow_file_printers = true).await;
+    let admin = s.login("admin").await;
+    for url in [
+        "file://../../etc/cron.d/x",
+        "file:///tmp/../etc/cron.d/x",
+        "file://relative/out.zpl",
+    ] {
+        let r = s
+            .post(
+                Some(&admin),
+                "/api/v1/printers",
+                json!({"name": "p", "url": url}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+    }
+    let ok = format!("file://{}", s.dir.path().join("labels.zpl").display());
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/printers",
+            json!({"name": "p", "url": ok}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    // The test server accepts 2 MiB.
+    let w = world().await;
+    let big = "x".repeat(3 * 1024 * 1024);
+    let admin = w.tokens[&'A'].clone().unwrap();
+    let device = w.tokens[&'D'].clone().unwrap();
+    for (token, path) in [
+        (&device, "/api/v1/events"),
+        (&admin, "/api/v1/patients"),
+        (&admin, "/api/v1/hl7/messages"),
+        (&admin, "/api/v1/print/batch"),
+    ] {
+        let r =
+            w.s.client
+                .post(format!("{}{path}", w.s.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(format!("{{\"message\": \"{big}\"}}"))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+    }
+    // Web forms too.
+    let r = no_redirects()
+        .post(format!("{}/admin/users", w.s.base))
+        .header("cookie", format!("cn_session={admin}"))
+        .form(&[("username", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
