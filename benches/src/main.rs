@@ -44,6 +44,10 @@ enum Cmd {
         /// Where-is lookups.
         #[arg(long, default_value_t = 20_000)]
         lookups: u64,
+        /// Scans go to this many randomly chosen folders (the day's moving folders); 0 spreads
+        /// them uniformly over every folder (the worst case for the database's caches).
+        #[arg(long, default_value_t = 0)]
+        active_folders: u64,
         /// Append the figures as a Markdown section to this file.
         #[arg(long)]
         markdown: Option<PathBuf>,
@@ -86,7 +90,8 @@ fn main() -> Result<()> {
             markdown,
         } => {
             let db = cache_dir().join(format!("bench-{folders}-{movements}.db"));
-            let opts = Opts {
+            let mut opts = Opts {
+                active_folders: 0,
                 folders,
                 movements,
                 db: db.clone(),
@@ -95,7 +100,10 @@ fn main() -> Result<()> {
                 clients: 2,
                 lookups: 20_000,
             };
-            let server = run_server_bench(&opts)?;
+            let mut server = run_server_bench(&opts)?;
+            // the same with scans going to a day's worth of moving folders
+            opts.active_folders = 20_000;
+            server += &run_server_bench(&opts)?;
             println!("{server}");
             let e2e = e2e_latency(&db, 200, 30)?;
             println!("{e2e}");
@@ -112,7 +120,7 @@ fn main() -> Result<()> {
         }
         Cmd::Baseline { db, events, batch } => {
             let (folders, _) = counts(&db)?;
-            let (n, s) = raw_baseline(&db, folders, events, batch)?;
+            let (n, s) = raw_baseline(&db, folders, &[], events, batch)?;
             println!(
                 "raw baseline: {n} events in {s:.2} s = {:.0} events/s",
                 n as f64 / s
@@ -127,11 +135,13 @@ fn main() -> Result<()> {
             batch,
             clients,
             lookups,
+            active_folders,
             markdown,
         } => {
             let db =
                 db.unwrap_or_else(|| cache_dir().join(format!("bench-{folders}-{movements}.db")));
             let opts = Opts {
+                active_folders,
                 folders,
                 movements,
                 db,
@@ -168,6 +178,7 @@ fn cache_dir() -> PathBuf {
 }
 
 struct Opts {
+    active_folders: u64,
     folders: u64,
     movements: u64,
     db: PathBuf,
@@ -483,13 +494,30 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// A folder for the next scan: from the active set if there is one, else any folder.
+fn pick_folder(rng: &mut StdRng, folders: u64, active: &[u64]) -> u64 {
+    if active.is_empty() {
+        rng.gen_range(1..=folders)
+    } else {
+        active[rng.gen_range(0..active.len())]
+    }
+}
+
+fn active_set(folders: u64, n: u64) -> Vec<u64> {
+    let mut rng = StdRng::seed_from_u64(5);
+    (0..n.min(folders))
+        .map(|_| rng.gen_range(1..=folders))
+        .collect()
+}
+
 fn make_event(
     rng: &mut StdRng,
     folders: u64,
+    active: &[u64],
     scheme: &label_printer::identifiers::FolderIdScheme,
     t: i64,
 ) -> Value {
-    let fid = rng.gen_range(1..=folders);
+    let fid = pick_folder(rng, folders, active);
     json!({
         // bridges make time-ordered UUIDv7 ids (firmware-bridge events.rs)
         "event_id": uuid::Uuid::now_v7().to_string(),
@@ -546,6 +574,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         // fresh event ids every run (the same ids again would all be answered "duplicate")
         let mut rng =
             StdRng::seed_from_u64(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(11) as u64);
+        let active = active_set(folders, o.active_folders);
         let n_batches = (o.ingest_events as usize).div_ceil(o.batch);
         let bodies: Vec<Vec<u8>> = (0..n_batches)
             .map(|b| {
@@ -554,6 +583,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
                         make_event(
                             &mut rng,
                             folders,
+                            &active,
                             &scheme,
                             now - 3_600_000 + (b * o.batch + i) as i64,
                         )
@@ -620,14 +650,21 @@ fn run_server_bench(o: &Opts) -> Result<String> {
     let _ = child.wait();
     let (stored, ingest_s, lat, lookup_s, rss_after_ingest) = result?;
     // ---- raw rusqlite baseline: the same ledger work, no HTTP, no JSON ----
-    let (base_n, base_s) = raw_baseline(&o.db, folders, o.ingest_events.min(200_000), o.batch)?;
+    let (base_n, base_s) = raw_baseline(
+        &o.db,
+        folders,
+        &active_set(folders, o.active_folders),
+        o.ingest_events.min(200_000),
+        o.batch,
+    )?;
     let http_rate = stored as f64 / ingest_s;
     let raw_rate = base_n as f64 / base_s;
     let machine = machine();
     Ok(format!(
         "## Server: ingest and where-is ({} folders, {} movements before the run)\n\n\
          Machine: {machine}\n\n\
-         Command: `cargo run --release -p casenote-bench -- server --folders {} --movements {} --ingest-events {} --batch {} --clients {} --lookups {}`\n\n\
+         Command: `cargo run --release -p casenote-bench -- server --folders {} --movements {} --ingest-events {} --batch {} --clients {} --lookups {} --active-folders {}`\n\n\
+         Scans go to {}.\n\n\
          | measure | result | target |\n|---|---|---|\n\
          | ingest over HTTP ({} events in batches of {}, {} clients) | {:.0} events/s | >= 20,000 events/s |\n\
          | raw rusqlite batched insert, same work, no HTTP | {:.0} events/s | (baseline) |\n\
@@ -635,7 +672,8 @@ fn run_server_bench(o: &Opts) -> Result<String> {
          | where-is p50 / p95 / p99 ({} lookups, each audited) | {:.2} / {:.2} / {:.2} ms | p99 <= 5 ms |\n\
          | where-is throughput, one client | {:.0} lookups/s | |\n\
          | server RSS idle / after ingest / peak (VmHWM) | {} / {} / {} MB | <= 200 MB |\n",
-        folders, movements_before, o.folders, o.movements, o.ingest_events, o.batch, o.clients, o.lookups,
+        folders, movements_before, o.folders, o.movements, o.ingest_events, o.batch, o.clients, o.lookups, o.active_folders,
+        if o.active_folders == 0 { "any of the folders, uniformly at random (the worst case for caches)".to_string() } else { format!("{} randomly chosen folders, a day's worth of moving folders", o.active_folders) },
         stored, o.batch, o.clients, http_rate, raw_rate, 100.0 * http_rate / raw_rate,
         o.lookups, pct(&lat, 0.50), pct(&lat, 0.95), pct(&lat, 0.99), o.lookups as f64 / lookup_s,
         rss_idle / 1024, rss_after_ingest / 1024, peak / 1024
@@ -644,7 +682,13 @@ fn run_server_bench(o: &Opts) -> Result<String> {
 
 /// The ledger work of one event (insert-or-ignore, find the folder, advance its current state),
 /// done with prepared statements in transactions of `batch` events.
-fn raw_baseline(db: &Path, folders: u64, n: u64, batch: usize) -> Result<(u64, f64)> {
+fn raw_baseline(
+    db: &Path,
+    folders: u64,
+    active: &[u64],
+    n: u64,
+    batch: usize,
+) -> Result<(u64, f64)> {
     let mut c = Connection::open(db)?;
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
@@ -657,7 +701,7 @@ fn raw_baseline(db: &Path, folders: u64, n: u64, batch: usize) -> Result<(u64, f
     let scheme = label_printer::identifiers::FolderIdScheme::default();
     let events: Vec<(uuid::Uuid, i64, i64, String)> = (0..n)
         .map(|_| {
-            let fid = rng.gen_range(1..=folders) as i64;
+            let fid = pick_folder(&mut rng, folders, active) as i64;
             (
                 uuid::Uuid::now_v7(),
                 fid,
