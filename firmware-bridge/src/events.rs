@@ -113,7 +113,8 @@ mod tests {
         assert_eq!(v["destination"], serde_json::Value::Null);
         assert_eq!(v["staff_id"], "S00042");
         let id = Uuid::parse_str(v["event_id"].as_str().unwrap()).unwrap();
-        assert_eq!(id.get_version_num(), 4);
+        // time-ordered ids keep the server's duplicate index append-only
+        assert_eq!(id.get_version_num(), 7);
         assert_eq!(
             serde_json::to_value(Symbology::Gs1DataMatrix).unwrap(),
             "gs1_data_matrix"
