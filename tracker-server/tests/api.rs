@@ -6,36 +6,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-struct World {
-    s: TestServer,
-    admin: String,
-    manager: String,
-    library: String,
-    porter: String,
-    clinician: String,
-    device: String,
-}
-
-async fn world() -> World {
-    let s = start().await;
-    let admin = s.login("admin").await;
-    let manager = s.login("records_manager").await;
-    let library = s.login("library").await;
-    let porter = s.login("porter").await;
-    let clinician = s.login("clinician").await;
-    let device = s.device_token(&admin, "bridge-ward5").await;
-    s.seed_locations(&manager).await;
-    World {
-        s,
-        admin,
-        manager,
-        library,
-        porter,
-        clinician,
-        device,
-    }
-}
-
 #[tokio::test]
 async fn ingest_out_of_order_orders_by_read_time() {
     let w = world().await;

@@ -119,35 +119,13 @@ fn retention_rules_with_real_dates() {
 
 // ---------- a small world ----------
 
-struct World {
-    s: TestServer,
-    admin: String,
-    manager: String,
-    library: String,
-    clinician: String,
-    porter: String,
-}
-
+/// The common world, with the PAS ward code W5 mapped to LWARD5.
 async fn world_with(tweak: impl FnOnce(&mut tracker_server::config::Config)) -> World {
-    let s = start_with(|c| {
+    common::world_with(|c| {
         c.hl7.locations.insert("W5".into(), "LWARD5".into());
         tweak(c)
     })
-    .await;
-    let admin = s.login("admin").await;
-    let manager = s.login("records_manager").await;
-    let library = s.login("library").await;
-    let clinician = s.login("clinician").await;
-    let porter = s.login("porter").await;
-    s.seed_locations(&manager).await;
-    World {
-        s,
-        admin,
-        manager,
-        library,
-        clinician,
-        porter,
-    }
+    .await
 }
 
 fn hl7(ctl: &str, event: &str, tail: &str) -> String {

@@ -11,6 +11,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Short printer timeouts and small batch steps, so failures and progress show quickly.
+async fn world() -> World {
+    world_with(|c| {
+        c.printing.status_timeout_ms = 300;
+        c.printing.batch_chunk = 7;
+    })
+    .await
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     Ready,
@@ -105,37 +114,6 @@ impl FakePrinter {
             "printer received {} job(s), expected {n}",
             self.received().len()
         );
-    }
-}
-
-struct World {
-    s: TestServer,
-    admin: String,
-    manager: String,
-    library: String,
-    porter: String,
-    clinician: String,
-}
-
-async fn world() -> World {
-    let s = start_with(|c| {
-        c.printing.status_timeout_ms = 300;
-        c.printing.batch_chunk = 7;
-    })
-    .await;
-    let admin = s.login("admin").await;
-    let manager = s.login("records_manager").await;
-    let library = s.login("library").await;
-    let porter = s.login("porter").await;
-    let clinician = s.login("clinician").await;
-    s.seed_locations(&manager).await;
-    World {
-        s,
-        admin,
-        manager,
-        library,
-        porter,
-        clinician,
     }
 }
 

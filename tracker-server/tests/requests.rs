@@ -13,16 +13,9 @@ const SB: u8 = 0x0B;
 const EB: u8 = 0x1C;
 const CR: u8 = 0x0D;
 
-struct World {
-    s: TestServer,
-    manager: String,
-    library: String,
-    clinician: String,
-    device: String,
-}
-
+/// The common world with an MLLP listener, PAS location codes mapped, and a second ward.
 async fn world_with(tweak: impl FnOnce(&mut tracker_server::config::Config)) -> World {
-    let s = start_with(|c| {
+    let w = common::world_with(|c| {
         c.hl7.listen = Some("127.0.0.1:0".into());
         c.hl7.locations.insert("W5".into(), "LWARD5".into());
         c.hl7.locations.insert("W6".into(), "LWARD6".into());
@@ -30,27 +23,15 @@ async fn world_with(tweak: impl FnOnce(&mut tracker_server::config::Config)) -> 
         tweak(c)
     })
     .await;
-    let admin = s.login("admin").await;
-    let manager = s.login("records_manager").await;
-    let library = s.login("library").await;
-    let clinician = s.login("clinician").await;
-    let device = s.device_token(&admin, "bridge").await;
-    s.seed_locations(&manager).await;
-    let r = s
-        .post(
-            Some(&manager),
+    let r =
+        w.s.post(
+            Some(&w.manager),
             "/api/v1/locations",
             json!({"code": "LWARD6", "name": "Ward 6", "kind": "ward"}),
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    World {
-        s,
-        manager,
-        library,
-        clinician,
-        device,
-    }
+    w
 }
 
 async fn world() -> World {

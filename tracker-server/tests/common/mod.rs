@@ -202,6 +202,42 @@ impl TestServer {
     }
 }
 
+/// A running server with a signed-in user of every role, a device token (as a bridge has) and
+/// the test locations.
+pub struct World {
+    pub s: TestServer,
+    pub admin: String,
+    pub manager: String,
+    pub library: String,
+    pub porter: String,
+    pub clinician: String,
+    pub device: String,
+}
+
+pub async fn world_with(tweak: impl FnOnce(&mut Config)) -> World {
+    let s = start_with(tweak).await;
+    let admin = s.login("admin").await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    let porter = s.login("porter").await;
+    let clinician = s.login("clinician").await;
+    let device = s.device_token(&admin, "bridge-ward5").await;
+    s.seed_locations(&manager).await;
+    World {
+        s,
+        admin,
+        manager,
+        library,
+        porter,
+        clinician,
+        device,
+    }
+}
+
+pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
 pub fn event(
     barcode: &str,
     location: &str,
