@@ -156,11 +156,23 @@ async fn text_of(d: &WebDriver, css: &str) -> String {
     }
 }
 
+/// The element with the focus, once its id is `id`. Browsers apply `autofocus`
+/// after the load event, so the focus is awaited rather than read once.
+async fn focused(d: &WebDriver, id: &str, what: &str) -> WebElement {
+    wait_until(what, 10, || async {
+        match d.active_element().await {
+            Ok(e) => e.id().await.ok().flatten().as_deref() == Some(id),
+            Err(_) => false,
+        }
+    })
+    .await;
+    d.active_element().await.unwrap()
+}
+
 async fn sign_in(d: &WebDriver, base: &str, user: &str) {
     d.goto(format!("{base}/login")).await.unwrap();
     // The user name field has the focus.
-    let f = d.active_element().await.unwrap();
-    assert_eq!(f.id().await.unwrap().as_deref(), Some("username"));
+    let f = focused(d, "username", "the focus on the user name field").await;
     f.send_keys(user).await.unwrap();
     let p = d.find(By::Id("password")).await.unwrap();
     p.send_keys(PW).await.unwrap();
@@ -186,12 +198,7 @@ async fn sign_out(d: &WebDriver) {
 
 /// Type a scan into whatever field has the focus, then Enter, like a wedge scanner.
 async fn wedge(d: &WebDriver, data: &str) {
-    let f = d.active_element().await.unwrap();
-    assert_eq!(
-        f.id().await.unwrap().as_deref(),
-        Some("scan-input"),
-        "the scan field keeps the focus"
-    );
+    let f = focused(d, "scan-input", "the focus on the scan field").await;
     f.send_keys(data).await.unwrap();
     f.send_keys(Key::Enter).await.unwrap();
 }
