@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 /// Most events accepted in one request.
 pub const MAX_BATCH: usize = 5000;
+/// Batches larger than this are written in a transaction of their own
+/// ([`crate::storage::Db::write_solo`]).
+const SOLO_BATCH: usize = 64;
 /// Reads stamped further ahead than this are refused (a device clock is wrong).
 pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
 
@@ -97,6 +100,7 @@ pub async fn ingest_batch(
     events: Vec<serde_json::Value>,
 ) -> Result<BatchResult> {
     let now = now_ms();
+    let big = events.len() > SOLO_BATCH;
     let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
     let mut valid = Vec::with_capacity(events.len());
     for (i, v) in events.into_iter().enumerate() {
@@ -121,12 +125,17 @@ pub async fn ingest_batch(
             },
         }
     }
-    let results = db
-        .write(move |c| {
-            store(c, &who, valid, &mut results)?;
-            Ok(results)
-        })
-        .await?;
+    let job = move |c: &Connection| {
+        store(c, &who, valid, &mut results)?;
+        Ok(results)
+    };
+    // Big batches (a bridge catching up) get a transaction of their own; small ones share a
+    // group commit with whatever else is waiting.
+    let results = if big {
+        db.write_solo(job).await?
+    } else {
+        db.write(job).await?
+    };
     let results: Vec<EventResult> = results.into_iter().flatten().collect();
     let count = |st: &str| results.iter().filter(|r| r.status == st).count();
     Ok(BatchResult {
