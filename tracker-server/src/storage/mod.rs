@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
 type Completion = Box<dyn FnOnce(Option<String>) + Send>;
+/// Runs a job on the writer connection: whether it succeeded, and how to answer its caller.
+type RunJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
 /// A queued change. `run` executes it on the writer connection and says whether it succeeded.
 struct Job {
     /// Run in a transaction of its own, without a savepoint (see [`Db::write_solo`]).
     solo: bool,
-    run: Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>,
+    run: RunJob,
 }
 
 /// Page size of a new database, in bytes.
