@@ -742,7 +742,8 @@ fn raw_baseline(
             )?;
             let mut upd = tx.prepare_cached("UPDATE folders SET cur_movement_id=?1, cur_location_id=?2, cur_read_at=?3, cur_since=?3, cur_action='seen' WHERE id=?4")?;
             for (i, (id, fid, loc, raw)) in chunk.iter().enumerate() {
-                let t = now + i as i64;
+                // a minute back, so that a server run that follows sees none of its scans late
+                let t = now - 60_000 + i as i64;
                 let _cur: Option<i64> = sel.query_row([fid], |r| r.get(0))?;
                 if ins.execute(params![&id.as_bytes()[..], fid, loc, t, raw])? == 1 {
                     upd.execute(params![tx.last_insert_rowid(), loc, t, fid])?;

@@ -160,7 +160,7 @@ pub fn import(
     let rows = good.len();
     let who = who.clone();
     let scheme = scheme.clone();
-    let report = db.write_blocking(move |c| {
+    let report = db.write_solo_blocking(move |c| {
         let mut patients_created = 0;
         for (np, nf) in &good {
             let key = &nf.patient;

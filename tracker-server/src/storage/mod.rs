@@ -173,6 +173,16 @@ impl Db {
             .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
     }
 
+    /// Blocking form of [`Db::write_solo`] (a big import from the command line).
+    pub fn write_solo_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let rx = self.enqueue(true, f)?;
+        rx.blocking_recv()
+            .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
+    }
+
     fn take_reader(&self) -> Result<Connection> {
         if let Some(c) = self.inner.readers.lock().expect("reader pool lock").pop() {
             return Ok(c);
