@@ -346,6 +346,20 @@ pub fn backup(src: &Path, dest: &Path, mut progress: impl FnMut(i32, i32)) -> Re
 mod tests {
     use super::*;
 
+    fn add_location(c: &Connection, code: &str) -> Result<()> {
+        c.execute(
+            "INSERT INTO locations(code,name,kind,created_at) VALUES (?1,'x','ward','t')",
+            [code],
+        )?;
+        Ok(())
+    }
+
+    async fn count_locations(db: &Db) -> i64 {
+        db.read(|c| Ok(c.query_row("SELECT count(*) FROM locations", [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
     #[test]
     fn failing_job_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
@@ -356,10 +370,7 @@ mod tests {
                 let db = db.clone();
                 async move {
                     db.write(move |c| {
-                        c.execute(
-                            "INSERT INTO locations(code,name,kind,created_at) VALUES (?1,'x','ward','t')",
-                            [code],
-                        )?;
+                        add_location(c, code)?;
                         if code == "BAD" {
                             return Err(Error::invalid("code", "refused"));
                         }
@@ -370,11 +381,7 @@ mod tests {
             };
             let (a, b, c) = tokio::join!(ins("A"), ins("BAD"), ins("C"));
             assert!(a.is_ok() && b.is_err() && c.is_ok());
-            let n: i64 = db
-                .read(|c| Ok(c.query_row("SELECT count(*) FROM locations", [], |r| r.get(0))?))
-                .await
-                .unwrap();
-            assert_eq!(n, 2);
+            assert_eq!(count_locations(&db).await, 2);
         });
     }
 
@@ -400,26 +407,14 @@ mod tests {
         rt.block_on(async {
             let small = |code: &'static str| {
                 let db = db.clone();
-                async move {
-                    db.write(move |c| {
-                        c.execute(
-                            "INSERT INTO locations(code,name,kind,created_at) VALUES (?1,'x','ward','t')",
-                            [code],
-                        )?;
-                        Ok(())
-                    })
-                    .await
-                }
+                async move { db.write(move |c| add_location(c, code)).await }
             };
             let solo = |n: usize, fail: bool| {
                 let db = db.clone();
                 async move {
                     db.write_solo(move |c| {
                         for i in 0..n {
-                            c.execute(
-                                "INSERT INTO locations(code,name,kind,created_at) VALUES (?1,'x','ward','t')",
-                                [format!("S{fail}{i}")],
-                            )?;
+                            add_location(c, &format!("S{fail}{i}"))?;
                         }
                         if fail {
                             return Err(Error::invalid("events", "refused"));
@@ -429,15 +424,12 @@ mod tests {
                     .await
                 }
             };
-            let (a, b, c, d) = tokio::join!(small("A"), solo(500, true), solo(300, false), small("D"));
+            let (a, b, c, d) =
+                tokio::join!(small("A"), solo(500, true), solo(300, false), small("D"));
             assert!(a.is_ok() && c.is_ok() && d.is_ok());
             assert!(b.unwrap_err().to_string().contains("refused"));
-            let n: i64 = db
-                .read(|c| Ok(c.query_row("SELECT count(*) FROM locations", [], |r| r.get(0))?))
-                .await
-                .unwrap();
             // A, D and the 300 of the job that succeeded; none of the 500 of the one that failed.
-            assert_eq!(n, 302);
+            assert_eq!(count_locations(&db).await, 302);
         });
     }
 
