@@ -3,7 +3,9 @@
 //! Every change goes through [`Db::write`]: jobs queue on a channel; the writer thread takes
 //! every job waiting (up to a limit), runs each inside its own savepoint (a failing job rolls
 //! back alone), commits once, and only then answers each caller. Reads run on a bounded pool
-//! of read-only connections in WAL mode, so they never wait for the writer.
+//! of read-only connections in WAL mode, so they never wait for the writer. A big job (a batch
+//! of thousands of scans, an import) runs alone in a transaction of its own instead
+//! ([`Db::write_solo`]).
 
 pub mod migrations;
 
