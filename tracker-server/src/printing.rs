@@ -109,13 +109,7 @@ pub fn create_printer(c: &Connection, cfg: &PrintingConfig, n: &NewPrinter) -> R
             "must be 1-64 letters, digits, spaces, - _ or .",
         ));
     }
-    let url = PrinterUrl::parse(n.url.trim()).map_err(|e| Error::invalid("url", e.to_string()))?;
-    if matches!(url, PrinterUrl::File(_)) && !cfg.allow_file_printers {
-        return Err(Error::invalid(
-            "url",
-            "file:// printers are switched off (printing.allow_file_printers); use tcp://, lp:// or usb://",
-        ));
-    }
+    let url = check_url(cfg, &n.url)?;
     let stock = n
         .stock
         .as_deref()
@@ -123,10 +117,7 @@ pub fn create_printer(c: &Connection, cfg: &PrintingConfig, n: &NewPrinter) -> R
         .unwrap_or(&cfg.default_stock)
         .to_string();
     let dpi = n.dpi.unwrap_or(cfg.default_dpi);
-    if dpi != 203 && dpi != 300 {
-        return Err(Error::invalid("dpi", "must be 203 or 300"));
-    }
-    LabelStock::parse(&stock, dpi).map_err(|e| Error::invalid("stock", e.to_string()))?;
+    check_stock(&stock, dpi)?;
     let exists: bool = c.query_row(
         "SELECT EXISTS(SELECT 1 FROM printers WHERE name=?1)",
         [name],
@@ -142,6 +133,78 @@ pub fn create_printer(c: &Connection, cfg: &PrintingConfig, n: &NewPrinter) -> R
         params![name, url.to_string(), stock, dpi, n.rfid, now_rfc3339()],
     )?;
     printer_by_id(c, c.last_insert_rowid())
+}
+
+fn check_url(cfg: &PrintingConfig, url: &str) -> Result<PrinterUrl> {
+    let url = PrinterUrl::parse(url.trim()).map_err(|e| Error::invalid("url", e.to_string()))?;
+    if matches!(url, PrinterUrl::File(_)) && !cfg.allow_file_printers {
+        return Err(Error::invalid(
+            "url",
+            "file:// printers are switched off (printing.allow_file_printers); use tcp://, lp:// or usb://",
+        ));
+    }
+    Ok(url)
+}
+
+fn check_stock(stock: &str, dpi: u32) -> Result<()> {
+    if dpi != 203 && dpi != 300 {
+        return Err(Error::invalid("dpi", "must be 203 or 300"));
+    }
+    LabelStock::parse(stock, dpi).map_err(|e| Error::invalid("stock", e.to_string()))?;
+    Ok(())
+}
+
+/// Changes to a registered printer: only the fields given change. The name stays, so print
+/// jobs and people's habits keep pointing at the same printer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrinterChange {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub stock: Option<String>,
+    #[serde(default)]
+    pub dpi: Option<u32>,
+    #[serde(default)]
+    pub rfid: Option<bool>,
+    /// false takes the printer out of use (it is kept, with its jobs); true brings it back.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// Change a printer (moved to a new address, new label stock, switched off or on). Every
+/// refusal names the field; nothing changes unless all of it is valid.
+pub fn update_printer(
+    c: &Connection,
+    cfg: &PrintingConfig,
+    id: i64,
+    ch: &PrinterChange,
+) -> Result<Printer> {
+    let old = printer_by_id(c, id)?;
+    let url = match &ch.url {
+        Some(u) => check_url(cfg, u)?.to_string(),
+        None => old.url.clone(),
+    };
+    let stock = ch
+        .stock
+        .as_deref()
+        .map(str::trim)
+        .map(String::from)
+        .unwrap_or(old.stock.clone());
+    let dpi = ch.dpi.unwrap_or(old.dpi);
+    check_stock(&stock, dpi)?;
+    c.execute(
+        "UPDATE printers SET url=?1, stock=?2, dpi=?3, rfid=?4, active=?5 WHERE id=?6",
+        params![
+            url,
+            stock,
+            dpi,
+            ch.rfid.unwrap_or(old.rfid),
+            ch.active.unwrap_or(old.active),
+            id
+        ],
+    )?;
+    printer_by_id(c, id)
 }
 
 pub fn list_printers(c: &Connection) -> Result<Vec<Printer>> {

@@ -918,3 +918,67 @@ fn oracle_missing() -> Option<String> {
     }
     None
 }
+
+#[tokio::test]
+async fn printers_can_be_moved_and_switched_off() {
+    let w = world().await;
+    let old_zebra = FakePrinter::start();
+    let new_zebra = FakePrinter::start();
+    let p = w.printer("ward-5", &old_zebra, false).await;
+    let path = format!("/api/v1/printers/{}", p["id"]);
+    let vols = w.three_volumes().await;
+
+    // A bad change names the field and changes nothing.
+    for (body, field) in [
+        (json!({"dpi": 600}), "dpi"),
+        (json!({"stock": "5x5"}), "stock"),
+        (json!({"url": "zebra:9100"}), "url"),
+        (json!({"url": "file:///tmp/x.zpl"}), "url"),
+    ] {
+        let r = w.s.put(&w.admin, &path, body).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], field);
+    }
+    let r = w.s.put(&w.admin, &path, json!({"name": "x"})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "the name stays");
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("name"),
+        "{e}"
+    );
+    let r = w.s.put(&w.admin, "/api/v1/printers/999", json!({})).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Only an administrator may change printers.
+    let r = w.s.put(&w.library, &path, json!({"active": false})).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Switched off: printing to it is refused, naming the printer; it is still listed.
+    let r = w.s.put(&w.admin, &path, json!({"active": false})).await;
+    let v = w.s.ok_json(r).await;
+    assert_eq!(v["active"], false);
+    assert_eq!(v["url"], old_zebra.url(), "only what was sent changes");
+    let (st, e) = w.print_folder(&w.library, &vols[0], "ward-5").await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "printer");
+    assert!(old_zebra.received().is_empty());
+
+    // Moved to a new address and back in use: the next label reaches the new printer.
+    let r =
+        w.s.put(
+            &w.admin,
+            &path,
+            json!({"active": true, "url": new_zebra.url(), "stock": "100x75"}),
+        )
+        .await;
+    let v = w.s.ok_json(r).await;
+    assert_eq!(
+        (v["active"].clone(), v["stock"].clone()),
+        (json!(true), json!("100x75"))
+    );
+    let (st, _) = w.print_folder(&w.library, &vols[0], "ward-5").await;
+    assert_eq!(st, StatusCode::CREATED);
+    let got = new_zebra.wait_for(1).await;
+    assert!(got[0].contains("^XA"), "{}", got[0]);
+    assert!(old_zebra.received().is_empty());
+    assert_eq!(w.audit_count("printer.update").await, 2);
+}

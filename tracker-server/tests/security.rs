@@ -45,6 +45,7 @@ const ACCESS: &[(&str, &str, &str)] = &[
     ("get", "/api/v1/audit", "MA"),
     ("get", "/api/v1/printers", "LMA"),
     ("post", "/api/v1/printers", "A"),
+    ("put", "/api/v1/printers/{id}", "A"),
     ("post", "/api/v1/print/folder", "LMA"),
     ("post", "/api/v1/print/location", "LMA"),
     ("post", "/api/v1/print/badge", "LMA"),

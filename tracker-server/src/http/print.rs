@@ -7,14 +7,14 @@ use super::{ApiJson, ApiResult, AppState, Caller};
 use crate::{
     auth::Permission,
     folders,
-    printing::{self, BadgeRequest, BatchFolders, NewPrinter},
+    printing::{self, BadgeRequest, BatchFolders, NewPrinter, PrinterChange},
     Error,
 };
 use axum::{
     extract::{Path, Query, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
     Json, Router,
 };
 use label_printer::{Format, Label, LabelStock};
@@ -25,6 +25,7 @@ use std::collections::HashMap;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/printers", get(list_printers).post(create_printer))
+        .route("/api/v1/printers/{id}", put(update_printer))
         .route("/api/v1/print/folder", post(print_folder))
         .route("/api/v1/print/location", post(print_location))
         .route("/api/v1/print/badge", post(print_badge))
@@ -105,6 +106,40 @@ async fn create_printer(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn update_printer(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    ApiJson(ch): ApiJson<PrinterChange>,
+) -> ApiResult<Json<printing::Printer>> {
+    who.require(Permission::ManagePrinters)?;
+    let id = path_id("printer", &id)?;
+    let cfg = s.cfg.printing.clone();
+    let p =
+        s.db.write(move |c| {
+            let p = printing::update_printer(c, &cfg, id, &ch)?;
+            crate::audit::record(
+                c,
+                &who,
+                "printer.update",
+                None,
+                None,
+                &format!(
+                    "printer {} at {} ({} @ {} dpi, rfid {}, {})",
+                    p.name,
+                    p.url,
+                    p.stock,
+                    p.dpi,
+                    p.rfid,
+                    if p.active { "in use" } else { "switched off" }
+                ),
+            )?;
+            Ok(p)
+        })
+        .await?;
+    Ok(Json(p))
 }
 
 // ---------- printing ----------
