@@ -95,8 +95,13 @@ fn printer_row(r: &rusqlite::Row) -> rusqlite::Result<Printer> {
     })
 }
 
-/// Register a printer; every refusal names the field.
-pub fn create_printer(c: &Connection, cfg: &PrintingConfig, n: &NewPrinter) -> Result<Printer> {
+/// Register a printer (audited as `printer.create`); every refusal names the field.
+pub fn create_printer(
+    c: &Connection,
+    cfg: &PrintingConfig,
+    who: &Principal,
+    n: &NewPrinter,
+) -> Result<Printer> {
     let name = n.name.trim();
     if name.is_empty()
         || name.len() > 64
@@ -132,7 +137,19 @@ pub fn create_printer(c: &Connection, cfg: &PrintingConfig, n: &NewPrinter) -> R
         "INSERT INTO printers(name, url, stock, dpi, rfid, active, created_at) VALUES (?1,?2,?3,?4,?5,1,?6)",
         params![name, url.to_string(), stock, dpi, n.rfid, now_rfc3339()],
     )?;
-    printer_by_id(c, c.last_insert_rowid())
+    let p = printer_by_id(c, c.last_insert_rowid())?;
+    audit::record(
+        c,
+        who,
+        "printer.create",
+        None,
+        None,
+        &format!(
+            "printer {} at {} ({} @ {} dpi)",
+            p.name, p.url, p.stock, p.dpi
+        ),
+    )?;
+    Ok(p)
 }
 
 fn check_url(cfg: &PrintingConfig, url: &str) -> Result<PrinterUrl> {
@@ -173,10 +190,12 @@ pub struct PrinterChange {
 }
 
 /// Change a printer (moved to a new address, new label stock, switched off or on). Every
-/// refusal names the field; nothing changes unless all of it is valid.
+/// refusal names the field; nothing changes unless all of it is valid. Audited as
+/// `printer.update`.
 pub fn update_printer(
     c: &Connection,
     cfg: &PrintingConfig,
+    who: &Principal,
     id: i64,
     ch: &PrinterChange,
 ) -> Result<Printer> {
@@ -204,7 +223,24 @@ pub fn update_printer(
             id
         ],
     )?;
-    printer_by_id(c, id)
+    let p = printer_by_id(c, id)?;
+    audit::record(
+        c,
+        who,
+        "printer.update",
+        None,
+        None,
+        &format!(
+            "printer {} at {} ({} @ {} dpi, rfid {}, {})",
+            p.name,
+            p.url,
+            p.stock,
+            p.dpi,
+            p.rfid,
+            if p.active { "in use" } else { "switched off" }
+        ),
+    )?;
+    Ok(p)
 }
 
 pub fn list_printers(c: &Connection) -> Result<Vec<Printer>> {

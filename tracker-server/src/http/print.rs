@@ -89,22 +89,8 @@ async fn create_printer(
     who.require(Permission::ManagePrinters)?;
     let cfg = s.cfg.printing.clone();
     let p =
-        s.db.write(move |c| {
-            let p = printing::create_printer(c, &cfg, &n)?;
-            crate::audit::record(
-                c,
-                &who,
-                "printer.create",
-                None,
-                None,
-                &format!(
-                    "printer {} at {} ({} @ {} dpi)",
-                    p.name, p.url, p.stock, p.dpi
-                ),
-            )?;
-            Ok(p)
-        })
-        .await?;
+        s.db.write(move |c| printing::create_printer(c, &cfg, &who, &n))
+            .await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -118,27 +104,8 @@ async fn update_printer(
     let id = path_id("printer", &id)?;
     let cfg = s.cfg.printing.clone();
     let p =
-        s.db.write(move |c| {
-            let p = printing::update_printer(c, &cfg, id, &ch)?;
-            crate::audit::record(
-                c,
-                &who,
-                "printer.update",
-                None,
-                None,
-                &format!(
-                    "printer {} at {} ({} @ {} dpi, rfid {}, {})",
-                    p.name,
-                    p.url,
-                    p.stock,
-                    p.dpi,
-                    p.rfid,
-                    if p.active { "in use" } else { "switched off" }
-                ),
-            )?;
-            Ok(p)
-        })
-        .await?;
+        s.db.write(move |c| printing::update_printer(c, &cfg, &who, id, &ch))
+            .await?;
     Ok(Json(p))
 }
 

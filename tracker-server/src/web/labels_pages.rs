@@ -4,7 +4,6 @@
 use super::pages::{param, time_text, Params};
 use super::{layout, WebError, WebUser};
 use crate::{
-    audit,
     auth::{self, Permission},
     folders,
     http::{print as print_api, AppState},
@@ -473,22 +472,8 @@ pub async fn add_printer(
     };
     let (cfg, who) = (s.cfg.printing.clone(), user.who.clone());
     let r =
-        s.db.write(move |c| {
-            let p = printing::create_printer(c, &cfg, &n)?;
-            audit::record(
-                c,
-                &who,
-                "printer.create",
-                None,
-                None,
-                &format!(
-                    "printer {} at {} ({} @ {} dpi)",
-                    p.name, p.url, p.stock, p.dpi
-                ),
-            )?;
-            Ok(p)
-        })
-        .await;
+        s.db.write(move |c| printing::create_printer(c, &cfg, &who, &n))
+            .await;
     match r {
         Ok(p) => Ok(printers_page(
             &s,
