@@ -348,6 +348,23 @@ async fn pull_list_labels_and_printers_pages() {
         .unwrap();
     assert_eq!(r.headers()["content-type"], "application/pdf");
     assert!(r.bytes().await.unwrap().starts_with(b"%PDF"));
+    // The statistics page offers the same CSV download as the API.
+    let r = library
+        .client
+        .get(format!(
+            "{}/statistics?format=csv&section=summary&from=2030-03-01&to=2030-03-31",
+            s.base
+        ))
+        .header("cookie", &library.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"statistics-summary-2030-03-01-2030-03-31.csv\""
+    );
+    assert!(r.text().await.unwrap().contains(','));
     let r = library
         .post(
             "/pull-lists/requests",

@@ -912,20 +912,30 @@ async fn get_statistics(
             .await?;
     if q.get("format").map(String::as_str) == Some("csv") {
         let section = q.get("section").map(String::as_str).unwrap_or("summary");
-        let body = statistics::section_csv(&st, section)?;
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"statistics-{section}-{from}-{to}.csv\""),
-                ),
-            ],
-            body,
-        )
-            .into_response());
+        return Ok(statistics_csv(&st, section, from, to)?);
     }
     Ok(Json(st).into_response())
+}
+
+/// One section of the statistics as a CSV download (for the API and the web page alike).
+pub fn statistics_csv(
+    st: &statistics::Stats,
+    section: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> crate::Result<Response> {
+    let body = statistics::section_csv(st, section)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"statistics-{section}-{from}-{to}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn monthly_report(

@@ -1,10 +1,14 @@
 //! The statistics pages: tables, SVG bar charts and CSV downloads of [`crate::statistics`].
 
 use super::{layout, pages::bar_chart, svg, WebError, WebUser};
-use crate::{audit, auth::Permission, http::AppState, statistics, Error};
+use crate::{
+    audit,
+    auth::Permission,
+    http::{lifecycle_api, AppState},
+    statistics, Error,
+};
 use axum::{
     extract::{Query, State},
-    http::header,
     response::{IntoResponse, Response},
 };
 use chrono::NaiveDate;
@@ -53,18 +57,7 @@ pub async fn statistics_page(
     .await?;
     if q.get("format").map(String::as_str) == Some("csv") {
         let section = q.get("section").map(String::as_str).unwrap_or("summary");
-        let body = statistics::section_csv(&st, section)?;
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"statistics-{section}-{from}-{to}.csv\""),
-                ),
-            ],
-            body,
-        )
-            .into_response());
+        return Ok(lifecycle_api::statistics_csv(&st, section, from, to)?);
     }
     let mut by_loc: std::collections::BTreeMap<&str, i64> = Default::default();
     for m in &st.movements {
