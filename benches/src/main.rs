@@ -605,10 +605,10 @@ fn run_server_bench(o: &Opts) -> Result<String> {
             })
             .collect();
         let t0 = Instant::now();
-        // Sent first batch first: the clients pop from the end.
-        let mut bodies = bodies;
-        bodies.reverse();
-        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(bodies));
+        // first batch first, as a bridge sends them
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(std::collections::VecDeque::from(
+            bodies,
+        )));
         let mut tasks = Vec::new();
         for _ in 0..o.clients {
             let (client, base, device, queue) =
@@ -616,7 +616,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
             tasks.push(tokio::spawn(async move {
                 let mut stored = 0u64;
                 loop {
-                    let Some(body) = queue.lock().await.pop() else {
+                    let Some(body) = queue.lock().await.pop_front() else {
                         break;
                     };
                     let r = client

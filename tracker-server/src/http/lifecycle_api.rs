@@ -703,13 +703,7 @@ async fn approve_destruction(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<retention::Destruction>> {
-    who.require(Permission::ManageRetention)?;
-    Ok(Json(
-        s.db.write(move |c| {
-            retention::decide_destruction(c, &who, id, true, b.note.as_deref().unwrap_or(""))
-        })
-        .await?,
-    ))
+    decide_destruction(s, who, id, true, b).await
 }
 
 async fn reject_destruction(
@@ -718,10 +712,21 @@ async fn reject_destruction(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<retention::Destruction>> {
+    decide_destruction(s, who, id, false, b).await
+}
+
+/// The second person's decision on a proposed destruction.
+async fn decide_destruction(
+    s: AppState,
+    who: crate::auth::Principal,
+    id: i64,
+    approve: bool,
+    b: DecisionBody,
+) -> ApiResult<Json<retention::Destruction>> {
     who.require(Permission::ManageRetention)?;
     Ok(Json(
         s.db.write(move |c| {
-            retention::decide_destruction(c, &who, id, false, b.note.as_deref().unwrap_or(""))
+            retention::decide_destruction(c, &who, id, approve, b.note.as_deref().unwrap_or(""))
         })
         .await?,
     ))
