@@ -4,8 +4,8 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use tracker_server::{
     auth::Principal,
-    import::{import, ImportOutcome},
-    locations::{self, NewLocation},
+    ledger::import::{import, ImportOutcome},
+    ledger::locations::{self, NewLocation},
     storage::Db,
 };
 

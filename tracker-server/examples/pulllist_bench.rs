@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 use tracker_server::{
-    appointments, auth::Principal, folders, locations, patients, pulllists, storage::Db,
+    auth::Principal, ledger::folders, ledger::locations, ledger::patients, storage::Db,
+    workflow::appointments, workflow::pulllists,
 };
 
 #[path = "hl7_bench.rs"]

@@ -15,10 +15,10 @@ pub struct Config {
     pub printing: PrintingConfig,
     pub requests: RequestsConfig,
     pub hl7: Hl7Config,
-    pub coding: crate::coding::CodingConfig,
-    pub digitisation: crate::digitisation::DigitisationConfig,
-    pub retention: crate::retention::RetentionConfig,
-    pub external_requests: crate::external_requests::ExternalRequestsConfig,
+    pub coding: crate::lifecycle::coding::CodingConfig,
+    pub digitisation: crate::lifecycle::digitisation::DigitisationConfig,
+    pub retention: crate::lifecycle::retention::RetentionConfig,
+    pub external_requests: crate::lifecycle::external_requests::ExternalRequestsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -361,7 +361,7 @@ mod tests {
                 "adult"
             ]
         );
-        let shipped = crate::retention::RetentionConfig::default();
+        let shipped = crate::lifecycle::retention::RetentionConfig::default();
         assert_eq!(
             serde_json::to_value(&c.retention.rules).unwrap(),
             serde_json::to_value(&shipped.rules).unwrap()

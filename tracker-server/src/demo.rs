@@ -4,7 +4,10 @@
 
 use crate::{
     auth::{self, Principal, Role},
-    folders, locations, movements, patients,
+    ledger::folders,
+    ledger::locations,
+    ledger::movements,
+    ledger::patients,
     storage::Db,
     util::{ms_to_rfc3339, now_ms},
     Result,

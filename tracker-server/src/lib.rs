@@ -9,36 +9,22 @@
 //! [`statistics`]), and [`http`] (thin handlers over all of these).
 #![forbid(unsafe_code)]
 
-pub mod adt;
-pub mod appointments;
 pub mod audit;
 pub mod auth;
-pub mod coding;
 pub mod config;
 pub mod demo;
-pub mod devices;
-pub mod digitisation;
 pub mod error;
-pub mod external_requests;
-pub mod folders;
 pub mod hl7;
 pub mod http;
-pub mod import;
-pub mod locations;
-pub mod missing;
-pub mod movements;
-pub mod patients;
+pub mod ledger;
+pub mod lifecycle;
 pub mod pdf;
 pub mod printing;
-pub mod pulllists;
-pub mod requests;
-pub mod retention;
-pub mod statistics;
 pub mod storage;
 pub mod tls;
 pub mod util;
 pub mod web;
-pub mod whereis;
+pub mod workflow;
 
 pub use error::{Error, Result};
 
@@ -60,7 +46,7 @@ pub async fn serve(
         let bound = l.local_addr()?;
         let _ = state.hl7_addr.set(bound);
         tracing::info!(%bound, "HL7 MLLP listener started");
-        background.push(tokio::spawn(adt::listen(l, state.clone())));
+        background.push(tokio::spawn(hl7::adt::listen(l, state.clone())));
     }
     background.push(tokio::spawn(watch_overdue(state.clone())));
     let app = http::router(state);
@@ -103,7 +89,7 @@ async fn watch_overdue(state: http::AppState) {
         tokio::time::sleep(every).await;
         match state
             .db
-            .write(|c| requests::newly_overdue(c, util::now_ms()))
+            .write(|c| workflow::requests::newly_overdue(c, util::now_ms()))
             .await
         {
             Ok(events) => {

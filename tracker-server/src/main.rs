@@ -10,7 +10,7 @@ use tracker_server::{
     config::Config,
     demo,
     http::AppState,
-    import::{self, ImportOutcome},
+    ledger::import::{self, ImportOutcome},
     storage::{self, Db},
 };
 

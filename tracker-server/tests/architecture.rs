@@ -255,7 +255,10 @@ fn graph(src: &Path) -> Graph {
 }
 
 /// Strongly connected components with more than one module (Tarjan).
-fn cycles(nodes: &BTreeSet<Module>, edges: &BTreeMap<Module, BTreeSet<Module>>) -> Vec<Vec<Module>> {
+fn cycles(
+    nodes: &BTreeSet<Module>,
+    edges: &BTreeMap<Module, BTreeSet<Module>>,
+) -> Vec<Vec<Module>> {
     struct T<'a> {
         edges: &'a BTreeMap<Module, BTreeSet<Module>>,
         index: BTreeMap<&'a str, usize>,
@@ -346,10 +349,16 @@ fn check(name: &str, src: &Path) {
     println!("{name}: {} modules", g.modules.len());
     println!("{name}: top-level dependencies:");
     for (from, tos) in &edges {
-        println!("  {from} -> {}", tos.iter().cloned().collect::<Vec<_>>().join(", "));
+        println!(
+            "  {from} -> {}",
+            tos.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     for c in &folder_cycles {
-        println!("{name}: cycle between top-level modules: {}", c.join(" <-> "));
+        println!(
+            "{name}: cycle between top-level modules: {}",
+            c.join(" <-> ")
+        );
     }
     for c in &module_cycles {
         println!("{name}: cycle between modules: {}", c.join(" <-> "));
@@ -383,8 +392,11 @@ fn the_checker_finds_a_cycle() {
         "use crate::{c, a::x::Y};\n#[cfg(test)]\nmod tests {\n use crate::c::Z;\n}",
     )
     .expect("write");
-    std::fs::write(src.join("c.rs"), "// use crate::a;\nfn f() { crate::a::x::go(); }")
-        .expect("write");
+    std::fs::write(
+        src.join("c.rs"),
+        "// use crate::a;\nfn f() { crate::a::x::go(); }",
+    )
+    .expect("write");
     let g = graph(src);
     let found = cycles(&g.modules, &g.edges);
     assert_eq!(found, vec![vec!["a::x".to_string(), "c".into()]]);

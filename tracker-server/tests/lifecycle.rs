@@ -10,7 +10,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tracker_server::retention::{evaluate, Facts, RetentionConfig};
+use tracker_server::lifecycle::retention::{evaluate, Facts, RetentionConfig};
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

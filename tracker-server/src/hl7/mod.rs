@@ -1,12 +1,13 @@
 //! HL7 version 2: pure functions only (no I/O, no database). [`parse`] splits a message into
 //! segments and fields using the encoding characters in MSH; [`mllp`] frames messages on a TCP
 //! stream; [`ack`] builds acknowledgements. The MLLP TCP listener and the
-//! meaning of each message live in [`crate::adt`].
+//! meaning of each message live in [`crate::hl7::adt`].
 //!
 //! Field numbering follows the standard: `PID-3` is `segment.field(3)`; for MSH, MSH-1 is the
 //! field separator and MSH-2 the encoding characters, so `MSH-9` is `segment.field(9)` too.
 
 pub mod ack;
+pub mod adt;
 pub mod mllp;
 
 /// The delimiters a message declares in MSH-1 and MSH-2.

@@ -4,9 +4,14 @@ use super::{ApiError, ApiJson, ApiResult, AppState, Caller};
 use crate::{
     audit,
     auth::{self, Permission, Principal, Role},
-    devices, folders, locations, movements, patients,
+    ledger::devices,
+    ledger::folders,
+    ledger::locations,
+    ledger::movements,
+    ledger::patients,
+    ledger::whereis,
     util::{now_ms, now_rfc3339},
-    whereis, Error,
+    Error,
 };
 use axum::{
     extract::{Path, Query, State},

@@ -4,8 +4,8 @@
 
 use super::{api::audit_reads, ApiError, ApiJson, ApiResult, AppState, Caller};
 use crate::{
-    audit, auth::Permission, coding, digitisation, external_requests, folders, retention,
-    statistics, util::now_ms, Error,
+    audit, auth::Permission, ledger::folders, lifecycle::coding, lifecycle::digitisation,
+    lifecycle::external_requests, lifecycle::retention, lifecycle::statistics, util::now_ms, Error,
 };
 use axum::{
     body::{to_bytes, Body},

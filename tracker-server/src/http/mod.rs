@@ -32,7 +32,7 @@ pub struct AppState {
     /// One print job at a time per printer.
     pub printer_locks: Arc<crate::printing::PrinterLocks>,
     /// New and overdue requests, published to the live desk view (server-sent events).
-    pub desk: tokio::sync::broadcast::Sender<crate::requests::DeskEvent>,
+    pub desk: tokio::sync::broadcast::Sender<crate::workflow::requests::DeskEvent>,
     /// Where the HL7 MLLP listener is bound, once [`crate::serve`] has started it.
     pub hl7_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }

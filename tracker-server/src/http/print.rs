@@ -6,7 +6,7 @@ use super::api::{audit_reads, query_i64};
 use super::{ApiJson, ApiResult, AppState, Caller};
 use crate::{
     auth::Permission,
-    folders,
+    ledger::folders,
     printing::{self, BadgeRequest, BatchFolders, NewPrinter, PrinterChange},
     Error,
 };

@@ -4,9 +4,14 @@
 
 use super::{ApiJson, ApiResult, AppState, Caller};
 use crate::{
-    adt, appointments, audit,
+    audit,
     auth::{Permission, Principal},
-    missing, pulllists, requests, Error,
+    hl7::adt,
+    workflow::appointments,
+    workflow::missing,
+    workflow::pulllists,
+    workflow::requests,
+    Error,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -186,12 +191,13 @@ async fn reroute_request(
     who.require(Permission::RequestNotes)?;
     let (v, ev) =
         s.db.write(move |c| {
-            let dest = crate::locations::resolve_id(c, &b.destination)?.ok_or_else(|| {
-                Error::invalid(
-                    "destination",
-                    format!("no location with code {:?}", b.destination),
-                )
-            })?;
+            let dest =
+                crate::ledger::locations::resolve_id(c, &b.destination)?.ok_or_else(|| {
+                    Error::invalid(
+                        "destination",
+                        format!("no location with code {:?}", b.destination),
+                    )
+                })?;
             requests::reroute(c, &who, id, dest, b.note.trim())?;
             Ok((
                 requests::get(c, id, true)?,
@@ -574,7 +580,7 @@ async fn missing_case(
     let scheme = s.cfg.identifiers.folder.clone();
     let (case, list, pid) =
         s.db.read(move |c| {
-            let f = crate::folders::by_barcode(c, &scheme, &barcode)?;
+            let f = crate::ledger::folders::by_barcode(c, &scheme, &barcode)?;
             Ok((
                 missing::case_of(c, &scheme, &barcode)?,
                 missing::search_list(c, &scheme, &barcode)?,

@@ -5,9 +5,9 @@ use super::pages::{param, time_text, Params};
 use super::{layout, WebError, WebUser};
 use crate::{
     auth::{self, Permission},
-    folders,
     http::{print as print_api, AppState},
-    locations,
+    ledger::folders,
+    ledger::locations,
     printing::{self, BadgeRequest, BatchFolders, NewPrinter},
     Error,
 };

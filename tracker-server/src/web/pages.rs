@@ -5,11 +5,14 @@ use super::{layout, svg, WebError, WebUser, SESSION_COOKIE};
 use crate::{
     audit,
     auth::{self, Permission, Principal, Role},
-    devices, folders,
     http::AppState,
-    locations, movements, patients,
+    ledger::devices,
+    ledger::folders,
+    ledger::locations,
+    ledger::movements,
+    ledger::patients,
+    ledger::whereis::{self, WhereIs},
     util::now_ms,
-    whereis::{self, WhereIs},
     Error,
 };
 use axum::{

@@ -4,10 +4,13 @@
 use super::pages::{audit_read, param, time_text, Params};
 use super::{layout, WebError, WebUser};
 use crate::{
-    appointments,
     auth::Permission,
     http::{requests_api, AppState},
-    locations, pulllists, requests, Error,
+    ledger::locations,
+    workflow::appointments,
+    workflow::pulllists,
+    workflow::requests,
+    Error,
 };
 use axum::{
     extract::{Form, Query, State},

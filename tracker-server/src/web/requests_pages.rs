@@ -7,8 +7,8 @@ use super::{layout, WebError, WebUser};
 use crate::{
     auth::Permission,
     http::{requests_api, AppState},
-    locations,
-    requests::{self, RequestView, LIBRARY_KINDS, URGENCIES},
+    ledger::locations,
+    workflow::requests::{self, RequestView, LIBRARY_KINDS, URGENCIES},
     Error,
 };
 use axum::{

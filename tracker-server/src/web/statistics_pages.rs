@@ -1,11 +1,12 @@
-//! The statistics pages: tables, SVG bar charts and CSV downloads of [`crate::statistics`].
+//! The statistics pages: tables, SVG bar charts and CSV downloads of [`crate::lifecycle::statistics`].
 
 use super::{layout, pages::bar_chart, svg, WebError, WebUser};
 use crate::{
     audit,
     auth::Permission,
     http::{lifecycle_api, AppState},
-    statistics, Error,
+    lifecycle::statistics,
+    Error,
 };
 use axum::{
     extract::{Query, State},

@@ -13,9 +13,10 @@ use crate::{
     audit,
     auth::Principal,
     config::RequestsConfig,
-    folders, locations,
+    ledger::folders,
+    ledger::locations,
+    ledger::whereis::Place,
     util::{ms_to_rfc3339, now_ms},
-    whereis::Place,
     Error, Result,
 };
 use rusqlite::{params, Connection, OptionalExtension};
@@ -105,7 +106,7 @@ pub struct RequestView {
     pub id: i64,
     pub patient_id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patient: Option<crate::whereis::PatientBrief>,
+    pub patient: Option<crate::ledger::whereis::PatientBrief>,
     pub volume: Option<String>,
     pub destination: Place,
     /// Where the notes are now, when not in the library: fetch them from here.
@@ -240,7 +241,7 @@ pub fn create_from_api(
     scheme: &label_printer::identifiers::FolderIdScheme,
     n: &NewRequest,
 ) -> Result<i64> {
-    let p = crate::patients::find_by_identifier(c, "patient", &n.patient)?;
+    let p = crate::ledger::patients::find_by_identifier(c, "patient", &n.patient)?;
     let patient_id = p.merged_into.unwrap_or(p.id);
     let folder_id = match &n.volume {
         Some(b) => {
@@ -601,9 +602,9 @@ fn view(
         Vec::new()
     };
     let patient = if with_patient {
-        Some(crate::whereis::PatientBrief::from(&crate::patients::get(
-            c, patient_id,
-        )?))
+        Some(crate::ledger::whereis::PatientBrief::from(
+            &crate::ledger::patients::get(c, patient_id)?,
+        ))
     } else {
         None
     };

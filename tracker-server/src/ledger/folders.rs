@@ -2,7 +2,7 @@
 //! the CHI or a name.
 
 use crate::{
-    locations,
+    ledger::locations,
     util::{ms_to_rfc3339, now_rfc3339},
     Error, Result,
 };

@@ -2,7 +2,9 @@
 //! records manager, open a temporary folder on the manager's instruction (tracked like any
 //! other), and when the original turns up, merge the temporary into it (temporary -> merged).
 
-use crate::{audit, auth::Principal, folders, util::now_rfc3339, whereis, Error, Result};
+use crate::{
+    audit, auth::Principal, ledger::folders, ledger::whereis, util::now_rfc3339, Error, Result,
+};
 use label_printer::identifiers::FolderIdScheme;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;

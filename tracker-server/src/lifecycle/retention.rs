@@ -10,7 +10,8 @@
 use crate::{
     audit,
     auth::Principal,
-    folders, patients,
+    ledger::folders,
+    ledger::patients,
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };

@@ -9,7 +9,10 @@
 //! count); the 90th percentile is by the nearest-rank method (the value at rank
 //! ceil(0.9 x n) in ascending order).
 
-use crate::{coding, config::Config, pulllists, retention, util::ms_to_rfc3339, Result};
+use crate::{
+    config::Config, lifecycle::coding, lifecycle::retention, util::ms_to_rfc3339,
+    workflow::pulllists, Result,
+};
 use chrono::{Datelike, NaiveDate, NaiveTime};
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -134,7 +137,7 @@ pub fn compute(
     let movements_total = movements.iter().map(|m| m.count).sum();
 
     let mut turnaround = Vec::new();
-    for u in crate::requests::URGENCIES {
+    for u in crate::workflow::requests::URGENCIES {
         let mut v: Vec<f64> = c
             .prepare_cached(
                 "SELECT received_at - created_at FROM requests
@@ -164,7 +167,7 @@ pub fn compute(
     )?;
 
     let now = crate::util::now_ms();
-    let out = crate::folders::out_of_library(c, 0, now, 1_000_000)?;
+    let out = crate::ledger::folders::out_of_library(c, 0, now, 1_000_000)?;
     let buckets = [
         ("up to 3 days", 0, 3),
         ("4-7 days", 4, 7),
@@ -243,8 +246,8 @@ pub fn compute(
         "SELECT count(*) FROM tombstones WHERE destroyed_at >= ?1 AND destroyed_at < ?2",
         &[&lo, &hi],
     )?;
-    let ext = crate::external_requests::list(c, today, true, false, None)?;
-    let external_requests = crate::external_requests::KINDS
+    let ext = crate::lifecycle::external_requests::list(c, today, true, false, None)?;
+    let external_requests = crate::lifecycle::external_requests::KINDS
         .iter()
         .map(|k| {
             (

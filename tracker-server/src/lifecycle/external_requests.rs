@@ -5,7 +5,7 @@
 use crate::{
     audit,
     auth::Principal,
-    patients,
+    ledger::patients,
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };
@@ -179,7 +179,7 @@ pub fn create(
     if received > today {
         return Err(Error::invalid("received_on", "is in the future"));
     }
-    let dead = crate::retention::date_of_death(c, p.id)?.is_some();
+    let dead = crate::lifecycle::retention::date_of_death(c, p.id)?.is_some();
     if kind == "ahra" && !dead {
         return Err(Error::invalid("patient", "is not recorded as deceased: the Access to Health Records Act covers deceased patients; record the death first, or use a subject access request"));
     }

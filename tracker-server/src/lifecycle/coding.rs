@@ -11,7 +11,7 @@
 use crate::{
     audit,
     auth::Principal,
-    patients,
+    ledger::patients,
     util::{ms_to_rfc3339, now_ms, now_rfc3339, parse_rfc3339_ms},
     Error, Result,
 };

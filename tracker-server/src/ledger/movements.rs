@@ -4,7 +4,7 @@
 use crate::{
     audit,
     auth::Principal,
-    locations,
+    ledger::locations,
     util::{now_ms, parse_rfc3339_ms},
     Result,
 };
@@ -352,7 +352,7 @@ pub fn store(
                 recompute(c, e.serial)?;
             }
             // Requests for this folder follow its scans (dispatched, received, returned...).
-            crate::requests::on_scan(c, e.serial, loc, e.action, dest, e.read_at)?;
+            crate::workflow::requests::on_scan(c, e.serial, loc, e.action, dest, e.read_at)?;
         }
         results[slot] = Some(EventResult {
             event_id,

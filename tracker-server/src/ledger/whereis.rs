@@ -2,8 +2,8 @@
 //! in transit, and its trail.
 
 use crate::{
-    folders::{self, Folder},
-    patients::Patient,
+    ledger::folders::{self, Folder},
+    ledger::patients::Patient,
     util::ms_to_rfc3339,
     Result,
 };
@@ -75,7 +75,7 @@ pub struct WhereIs {
     pub current: Option<Current>,
     pub home_location: String,
     /// Where an open request expects the folder to go next (None when not requested).
-    pub expected: Option<crate::requests::Expected>,
+    pub expected: Option<crate::workflow::requests::Expected>,
     pub trail: Vec<TrailEntry>,
 }
 
@@ -137,7 +137,7 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
         _ => None,
     };
     Ok(WhereIs {
-        expected: crate::requests::expected_for_folder(c, folder.id)?,
+        expected: crate::workflow::requests::expected_for_folder(c, folder.id)?,
         home_location: folder.home_location.clone(),
         folder,
         patient: patient.map(PatientBrief::from),

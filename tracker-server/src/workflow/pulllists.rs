@@ -6,8 +6,8 @@
 use crate::{
     auth::Principal,
     config::RequestsConfig,
-    requests::{self, Spec},
     util::ms_to_rfc3339,
+    workflow::requests::{self, Spec},
     Result,
 };
 use chrono::{Datelike, NaiveDate, Weekday};

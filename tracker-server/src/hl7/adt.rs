@@ -6,7 +6,7 @@
 //! are remembered by (MSH-3, MSH-10): a resend gets the same ACK and is not applied again.
 
 use crate::{
-    appointments, audit,
+    audit,
     auth::{Principal, Role},
     config::Config,
     hl7::{
@@ -15,10 +15,12 @@ use crate::{
         mllp, Message,
     },
     http::AppState,
-    locations, patients,
-    requests::{self, DeskEvent, Spec},
+    ledger::locations,
+    ledger::patients,
     storage::Db,
     util::{now_ms, now_rfc3339},
+    workflow::appointments,
+    workflow::requests::{self, DeskEvent, Spec},
     Error, Result,
 };
 use label_printer::identifiers::validate_chi;

@@ -270,7 +270,7 @@ pub fn merge(
         "UPDATE folders SET patient_id=?1 WHERE patient_id=?2",
         params![s.id, r.id],
     )?;
-    crate::requests::follow_merge(c, r.id, s.id)?;
+    crate::workflow::requests::follow_merge(c, r.id, s.id)?;
     c.execute(
         "UPDATE patients SET merged_into=?1, updated_at=?2 WHERE id=?3",
         params![s.id, now_rfc3339(), r.id],

@@ -2,7 +2,7 @@
 //! date with a start and an end time there; appointments book a patient into a slot of a
 //! session, and can be rescheduled, cancelled or marked as a no-show. Times are UTC.
 
-use crate::{audit, auth::Principal, locations, util::now_rfc3339, Error, Result};
+use crate::{audit, auth::Principal, ledger::locations, util::now_rfc3339, Error, Result};
 use chrono::{NaiveDate, NaiveTime};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -243,7 +243,7 @@ pub fn insert(
 }
 
 pub fn book(c: &Connection, who: &Principal, n: &NewAppointment) -> Result<Appointment> {
-    let p = crate::patients::find_by_identifier(c, "patient", &n.patient)?;
+    let p = crate::ledger::patients::find_by_identifier(c, "patient", &n.patient)?;
     let slot = slot_in(c, n.session, n.start.as_deref())?;
     let id = insert(
         c,
@@ -321,7 +321,7 @@ pub fn move_to(
             "UPDATE requests SET needed_by=?2, due_at=?2 WHERE id=?1",
             params![r, start],
         )?;
-        crate::requests::reroute(c, who, r, clinic, "appointment rescheduled")?;
+        crate::workflow::requests::reroute(c, who, r, clinic, "appointment rescheduled")?;
     }
     audit::record(
         c,
@@ -372,7 +372,14 @@ pub fn set_status(
             .query_map([id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for r in open {
-            crate::requests::set_state(c, who, r, "cancelled", None, "appointment cancelled")?;
+            crate::workflow::requests::set_state(
+                c,
+                who,
+                r,
+                "cancelled",
+                None,
+                "appointment cancelled",
+            )?;
         }
     }
     audit::record(

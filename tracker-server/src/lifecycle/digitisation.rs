@@ -9,7 +9,8 @@
 use crate::{
     audit,
     auth::Principal,
-    folders, locations,
+    ledger::folders,
+    ledger::locations,
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };
@@ -451,7 +452,7 @@ pub fn dispose(
                 "paper of folder scanned in batch {batch} and QA passed; {}",
                 note.trim()
             );
-            let d = crate::retention::request_destruction(
+            let d = crate::lifecycle::retention::request_destruction(
                 c,
                 who,
                 &[],

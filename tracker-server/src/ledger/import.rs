@@ -6,7 +6,10 @@
 //! `dob` (YYYY-MM-DD), `sex`, `folder_type`, `home_location`, `filing_number` (optional).
 //! One row per folder volume; rows of the same patient repeat the patient columns.
 
-use crate::{audit, auth::Principal, folders, locations, patients, storage::Db, Error, Result};
+use crate::{
+    audit, auth::Principal, ledger::folders, ledger::locations, ledger::patients, storage::Db,
+    Error, Result,
+};
 use label_printer::identifiers::{FilingNumber, FolderIdScheme};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};

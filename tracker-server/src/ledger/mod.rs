@@ -1,0 +1,11 @@
+//! The movement ledger and what it is about: patients, their folders, the places folders go,
+//! the append-only movements, where-is answers, the devices that report scans, and the import
+//! of an existing case-note index.
+
+pub mod devices;
+pub mod folders;
+pub mod import;
+pub mod locations;
+pub mod movements;
+pub mod patients;
+pub mod whereis;
