@@ -13,7 +13,7 @@ use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tracker_server::{auth, config::Config, http::AppState, storage::Db};
+use tracker_server::{app::AppState, auth, config::Config, storage::Db};
 
 #[derive(Parser)]
 #[command(name = "casenote-bench", about = "Benchmarks that print figures")]

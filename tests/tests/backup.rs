@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use label_printer::identifiers::FolderIdScheme;
-use tracker_server::{audit, auth, config::Config, demo, http::AppState, storage};
+use tracker_server::{app::AppState, audit, auth, config::Config, demo, storage};
 
 const TOKEN: &str = "ct_backup-test-device-token";
 

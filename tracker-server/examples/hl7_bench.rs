@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracker_server::{config::Config, http::AppState, ledger::locations, storage::Db};
+use tracker_server::{app::AppState, config::Config, ledger::locations, storage::Db};
 
 /// Valid CHI numbers (Mod-11) with their dates of birth.
 pub fn chis(n: usize) -> Vec<(String, String)> {

@@ -198,7 +198,7 @@ pub fn hash_password(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| Error::Storage(format!("password hashing failed: {e}")))
+        .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {

@@ -9,6 +9,7 @@
 //! [`statistics`]), and [`http`] (thin handlers over all of these).
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -33,7 +34,7 @@ pub use error::{Error, Result};
 /// HL7 MLLP listener (when `[hl7] listen` is set) and the overdue-request watcher.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: http::AppState,
+    state: app::AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Load the certificate before anything starts, so a bad path stops the server at once.
@@ -46,10 +47,10 @@ pub async fn serve(
         let bound = l.local_addr()?;
         let _ = state.hl7_addr.set(bound);
         tracing::info!(%bound, "HL7 MLLP listener started");
-        background.push(tokio::spawn(hl7::adt::listen(l, state.clone())));
+        background.push(tokio::spawn(hl7::listener::listen(l, state.clone())));
     }
     background.push(tokio::spawn(watch_overdue(state.clone())));
-    let app = http::router(state);
+    let app = router(state);
     let r = match tls {
         Some(acceptor) => {
             axum::serve(tls::TlsListener::new(listener, acceptor)?, app)
@@ -68,6 +69,18 @@ pub async fn serve(
     r
 }
 
+/// Every route the server answers, the JSON API and the web pages, with body limits, request
+/// tracing and error logging.
+pub fn router(state: app::AppState) -> axum::Router {
+    let limit = state.cfg.server.max_body_bytes;
+    http::routes()
+        .merge(web::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(error::log_errors))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
 /// The TLS acceptor when `[server] tls_cert` and `tls_key` are both set; `None` for plain HTTP.
 pub fn tls_acceptor(
     server: &config::ServerConfig,
@@ -83,7 +96,7 @@ pub fn tls_acceptor(
 }
 
 /// Publish requests as they become overdue.
-async fn watch_overdue(state: http::AppState) {
+async fn watch_overdue(state: app::AppState) {
     let every = std::time::Duration::from_secs(state.cfg.requests.overdue_check_secs.max(1));
     loop {
         tokio::time::sleep(every).await;
@@ -92,11 +105,7 @@ async fn watch_overdue(state: http::AppState) {
             .write(|c| workflow::requests::newly_overdue(c, util::now_ms()))
             .await
         {
-            Ok(events) => {
-                for e in events {
-                    let _ = state.desk.send(e);
-                }
-            }
+            Ok(events) => state.desk.publish(events),
             Err(e) => tracing::warn!(error = %e, "overdue check failed"),
         }
     }

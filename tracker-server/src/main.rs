@@ -5,11 +5,11 @@ use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
 use tracker_server::{
+    app::{users, AppState},
     audit,
     auth::{self, Principal, Role},
     config::Config,
     demo,
-    http::AppState,
     ledger::import::{self, ImportOutcome},
     storage::{self, Db},
 };
@@ -149,20 +149,14 @@ fn main() -> Result<()> {
                     s.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            let hash = auth::hash_password(&password)?;
             let db = open(&cfg)?;
-            let u = username.clone();
-            db.write_blocking(move |c| {
-                auth::insert_user(c, &u, &display_name, role, &hash)?;
-                audit::record(
-                    c,
-                    &Principal::system(),
-                    "user.create",
-                    None,
-                    None,
-                    &format!("user {u} as {}", role.as_str()),
-                )
-            })?;
+            let new = users::NewUser {
+                username: username.clone(),
+                display_name,
+                role,
+                password,
+            };
+            users::add_user_blocking(&db, &Principal::system(), new)?;
             println!("user {username} added as {}", role.as_str());
             Ok(())
         }

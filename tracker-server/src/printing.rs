@@ -426,7 +426,7 @@ fn insert_job(
 fn render_zpl(label: &Label, stock: &LabelStock, copies: u32, field: &str) -> Result<String> {
     let bytes = label_printer::render(label, stock, Format::Zpl, copies)
         .map_err(|e| Error::invalid(field, format!("the label cannot be made: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Storage(format!("ZPL is not UTF-8: {e}")))
+    String::from_utf8(bytes).map_err(|e| Error::internal(format!("ZPL is not UTF-8: {e}")))
 }
 
 /// Folder type as printed: `mental_health` -> `Mental health`, `xray` -> `X-ray`.

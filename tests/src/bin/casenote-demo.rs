@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracker_server::{
+    app::AppState,
     audit,
     auth::{self, Principal, Role},
     config::Config,
     demo,
-    http::AppState,
     storage::Db,
 };
 

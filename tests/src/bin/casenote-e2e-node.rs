@@ -52,7 +52,7 @@ fn main() -> Result<()> {
                     .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
                 println!("listening on http://{}", listener.local_addr()?);
                 std::io::stdout().flush()?;
-                let state = tracker_server::http::AppState::new(db, cfg);
+                let state = tracker_server::app::AppState::new(db, cfg);
                 tracker_server::serve(listener, state, async {
                     if let Ok(mut s) =
                         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

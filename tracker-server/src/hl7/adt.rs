@@ -14,7 +14,6 @@ use crate::{
         ack::{self, err, AckCode, AckError, Identity},
         mllp, Message,
     },
-    http::AppState,
     ledger::locations,
     ledger::patients,
     storage::Db,
@@ -27,7 +26,6 @@ use label_printer::identifiers::validate_chi;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const ADT_EVENTS: &[&str] = &[
     "A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13", "A40",
@@ -257,7 +255,7 @@ pub async fn process(db: &Db, cfg: &Arc<Config>, raw: &[u8], who: Option<Princip
         },
         Err(e) => {
             let (code, ae, text) = error_ack(&e);
-            if matches!(e, Error::Storage(_)) {
+            if e.kind() == crate::error::ErrorKind::Internal {
                 tracing::error!(error = %e, "HL7 message could not be stored");
             }
             refuse(cfg, Some(&msg), code, &text, ae)
@@ -676,60 +674,6 @@ fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> R
             Ok(applied(format!("appointment {id} marked no-show")))
         }
         _ => Err(Error::invalid("MSH-9", format!("SIU^{t} is not supported"))),
-    }
-}
-
-// ---------- the MLLP listener ----------
-
-/// Accept MLLP connections until the task is dropped. Each connection runs on its own task,
-/// so a slow or broken client never holds up the others.
-pub async fn listen(listener: tokio::net::TcpListener, state: AppState) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let st = state.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = connection(stream, st).await {
-                        tracing::debug!(%peer, error = %e, "HL7 connection ended");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "HL7 accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-async fn connection(mut stream: tokio::net::TcpStream, state: AppState) -> std::io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let cfg = state.cfg.clone();
-    let idle = std::time::Duration::from_secs(cfg.hl7.idle_timeout_secs.max(1));
-    let mut dec = mllp::Decoder::new(cfg.hl7.max_message_bytes);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match tokio::time::timeout(idle, stream.read(&mut buf)).await {
-            Err(_) => return Ok(()), // idle
-            Ok(r) => r?,
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        dec.push(&buf[..n]);
-        while let Some(frame) = dec.next_frame() {
-            let ack = match frame {
-                Ok(bytes) => {
-                    let p = process(&state.db, &cfg, &bytes, None).await;
-                    for ev in p.events {
-                        let _ = state.desk.send(ev);
-                    }
-                    p.ack
-                }
-                Err(e) => frame_refusal(&cfg, &e),
-            };
-            stream.write_all(&mllp::frame(ack.as_bytes())).await?;
-        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod ack;
 pub mod adt;
+pub mod listener;
 pub mod mllp;
 
 /// The delimiters a message declares in MSH-1 and MSH-2.

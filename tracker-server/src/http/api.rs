@@ -1,7 +1,8 @@
 //! JSON API handlers (v1). Each handler: authorise, call the domain layer, audit, answer.
 
-use super::{ApiError, ApiJson, ApiResult, AppState, Caller};
+use super::{audit_reads, query_i64, ApiError, ApiJson, ApiResult, AppState, Caller};
 use crate::{
+    app::{search, users},
     audit,
     auth::{self, Permission, Principal, Role},
     ledger::devices,
@@ -75,41 +76,6 @@ async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// Write audit rows for a read of patient data; the answer is only sent once this succeeds.
-pub(super) async fn audit_reads(
-    s: &AppState,
-    who: &Principal,
-    action: &'static str,
-    rows: Vec<(Option<i64>, Option<i64>)>,
-    detail: String,
-) -> ApiResult<()> {
-    Ok(audit::record_reads(&s.db, who, action, rows, detail).await?)
-}
-
-pub(super) fn query_i64(
-    q: &HashMap<String, String>,
-    name: &str,
-    default: i64,
-    range: std::ops::RangeInclusive<i64>,
-) -> ApiResult<i64> {
-    match q.get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| {
-                Error::invalid(
-                    name,
-                    format!(
-                        "must be a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-                .into()
-            }),
-    }
-}
 
 // ---------- sign-in ----------
 
@@ -207,26 +173,13 @@ async fn create_user(
     Caller(who): Caller,
     ApiJson(n): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    who.require(Permission::ManageUsers)?;
-    let role = Role::parse(&n.role)?;
-    let pw = n.password.clone();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))??;
-    let id =
-        s.db.write(move |c| {
-            let id = auth::insert_user(c, &n.username, &n.display_name, role, &hash)?;
-            audit::record(
-                c,
-                &who,
-                "user.create",
-                None,
-                None,
-                &format!("user {} as {}", n.username, role.as_str()),
-            )?;
-            Ok(id)
-        })
-        .await?;
+    let new = users::NewUser {
+        role: Role::parse(&n.role)?,
+        username: n.username,
+        display_name: n.display_name,
+        password: n.password,
+    };
+    let id = users::add_user(&s.db, &who, new).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
 
@@ -507,29 +460,7 @@ async fn whereis_folder(
     Caller(who): Caller,
     Path(barcode): Path<String>,
 ) -> ApiResult<Json<whereis::WhereIs>> {
-    who.require(Permission::LocateFolders)?;
-    let scheme = s.cfg.identifiers.folder.clone();
-    let with_patient = who.can(Permission::ReadPatient);
-    let w =
-        s.db.read(move |c| {
-            let f = folders::by_barcode(c, &scheme, &barcode)?;
-            let p = if with_patient {
-                Some(patients::get(c, f.patient_id)?)
-            } else {
-                None
-            };
-            whereis::for_folder(c, f, p.as_ref())
-        })
-        .await?;
-    audit_reads(
-        &s,
-        &who,
-        "whereis.folder",
-        vec![(Some(w.folder.patient_id), Some(w.folder.id))],
-        w.folder.barcode.clone(),
-    )
-    .await?;
-    Ok(Json(w))
+    Ok(Json(search::folder(&s, &who, barcode).await?))
 }
 
 async fn whereis_patient(
@@ -537,22 +468,7 @@ async fn whereis_patient(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    who.require(Permission::ReadPatient)?;
-    let (p, list) =
-        s.db.read(move |c| {
-            let p = patients::find_by_identifier(c, "id", &id)?;
-            let w = whereis::for_patient(c, &p, false)?;
-            Ok((p, w))
-        })
-        .await?;
-    audit_reads(
-        &s,
-        &who,
-        "whereis.patient",
-        vec![(Some(p.id), None)],
-        format!("{} folder(s)", list.len()),
-    )
-    .await?;
+    let (p, list) = search::patient(&s, &who, "id", id, false).await?;
     Ok(Json(json!({"patient": p, "folders": list})))
 }
 
@@ -570,31 +486,12 @@ async fn whereis_search(
         .get("dob")
         .cloned()
         .ok_or_else(|| Error::invalid("dob", "is required (YYYY-MM-DD) with a name search"))?;
-    let found =
-        s.db.read(move |c| {
-            patients::search(c, &name, Some(&dob), 20)?
-                .into_iter()
-                .map(|p| {
-                    let w = whereis::for_patient(c, &p, false)?;
-                    Ok(json!({"patient": p, "folders": w}))
-                })
-                .collect::<crate::Result<Vec<Value>>>()
-        })
-        .await?;
-    let ids = found
-        .iter()
-        .filter_map(|v| v["patient"]["id"].as_i64())
-        .map(|id| (Some(id), None))
+    let found = search::by_name(&s, &who, name, dob, false).await?;
+    let matches: Vec<Value> = found
+        .into_iter()
+        .map(|(p, w)| json!({"patient": p, "folders": w}))
         .collect();
-    audit_reads(
-        &s,
-        &who,
-        "whereis.search",
-        ids,
-        "name and date of birth search".into(),
-    )
-    .await?;
-    Ok(Json(json!({"matches": found})))
+    Ok(Json(json!({"matches": matches})))
 }
 
 async fn out_of_library(

@@ -2,7 +2,7 @@
 //! destruction, external requests (SAR, AHRA, queries), statistics and the monthly report.
 //! Same style as [`super::api`]: authorise, one transaction with its audit rows, answer.
 
-use super::{api::audit_reads, ApiError, ApiJson, ApiResult, AppState, Caller};
+use super::{audit_reads, ApiError, ApiJson, ApiResult, AppState, Caller};
 use crate::{
     audit, auth::Permission, ledger::folders, lifecycle::coding, lifecycle::digitisation,
     lifecycle::external_requests, lifecycle::retention, lifecycle::statistics, util::now_ms, Error,
@@ -381,7 +381,7 @@ async fn upload_document(
     let len = bytes.len() as i64;
     let sha = tokio::task::spawn_blocking(move || digitisation::store_bytes(&dir, &bytes))
         .await
-        .map_err(|e| ApiError::from(Error::Storage(e.to_string())))??;
+        .map_err(|e| ApiError::from(Error::from(e)))??;
     let d =
         s.db.write(move |c| digitisation::register_document(c, &who, folder.id, &sha, media, len))
             .await?;
@@ -419,7 +419,9 @@ async fn serve_document(s: AppState, who: crate::auth::Principal, id: i64) -> Ap
             .await?;
     let path = digitisation::path_for(&s.cfg.digitisation.storage_dir, &d.sha256)?;
     let bytes = tokio::fs::read(&path).await.map_err(|e| {
-        ApiError::from(Error::Storage(format!("document {id} cannot be read: {e}")))
+        ApiError::from(Error::internal(format!(
+            "document {id} cannot be read: {e}"
+        )))
     })?;
     let w = who.clone();
     let detail = format!("document {id} sha256 {}", d.sha256);
@@ -917,30 +919,9 @@ async fn get_statistics(
             .await?;
     if q.get("format").map(String::as_str) == Some("csv") {
         let section = q.get("section").map(String::as_str).unwrap_or("summary");
-        return Ok(statistics_csv(&st, section, from, to)?);
+        return Ok(crate::app::reports::statistics_csv(&st, section, from, to)?.into_response());
     }
     Ok(Json(st).into_response())
-}
-
-/// One section of the statistics as a CSV download (for the API and the web page alike).
-pub fn statistics_csv(
-    st: &statistics::Stats,
-    section: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> crate::Result<Response> {
-    let body = statistics::section_csv(st, section)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"statistics-{section}-{from}-{to}.csv\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
 }
 
 async fn monthly_report(

@@ -8,9 +8,10 @@ pub mod print;
 pub mod requests_api;
 
 use crate::{
-    auth::{self, LoginLimiter, Principal},
-    config::Config,
-    storage::Db,
+    app::AppState,
+    audit,
+    auth::{self, Principal},
+    error::ErrorKind,
     Error,
 };
 use axum::{
@@ -21,36 +22,7 @@ use axum::{
     Json,
 };
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
-
-/// Shared state of the running server.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub cfg: Arc<Config>,
-    pub limiter: Arc<LoginLimiter>,
-    /// One print job at a time per printer.
-    pub printer_locks: Arc<crate::printing::PrinterLocks>,
-    /// New and overdue requests, published to the live desk view (server-sent events).
-    pub desk: tokio::sync::broadcast::Sender<crate::workflow::requests::DeskEvent>,
-    /// Where the HL7 MLLP listener is bound, once [`crate::serve`] has started it.
-    pub hl7_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
-}
-
-impl AppState {
-    pub fn new(db: Db, cfg: Config) -> Self {
-        let limiter = LoginLimiter::new(cfg.auth.login_max_failures, cfg.auth.login_window_secs);
-        let (desk, _) = tokio::sync::broadcast::channel(1024);
-        Self {
-            db,
-            cfg: Arc::new(cfg),
-            limiter: Arc::new(limiter),
-            printer_locks: Arc::default(),
-            desk,
-            hl7_addr: Arc::new(std::sync::OnceLock::new()),
-        }
-    }
-}
+use std::collections::HashMap;
 
 /// An error as sent to the client.
 #[derive(Debug)]
@@ -59,6 +31,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub field: Option<String>,
     pub message: String,
+    /// For internal errors: the whole cause, logged by [`log_errors`] and never sent.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
@@ -73,48 +47,24 @@ impl ApiError {
             code,
             field,
             message: message.into(),
+            cause: None,
         }
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        match e {
-            Error::Invalid { field, message } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                Some(field),
-                message,
-            ),
-            Error::NotFound { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", None, e.to_string())
-            }
-            Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", None, m),
-            Error::Unauthorized => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                None,
-                e.to_string(),
-            ),
-            Error::Forbidden { .. } => {
-                Self::new(StatusCode::FORBIDDEN, "forbidden", None, e.to_string())
-            }
-            Error::RateLimited(_) => Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                None,
-                e.to_string(),
-            ),
-            Error::Storage(m) => {
-                tracing::error!(error = %m, "storage error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "storage",
-                    None,
-                    "the database could not complete the request; nothing was changed",
-                )
-            }
+        let kind = e.kind();
+        let mut api = Self::new(
+            kind.status(),
+            kind.code(),
+            e.field().map(String::from),
+            e.public_message(),
+        );
+        if kind == ErrorKind::Internal {
+            api.cause = Some(e.chain());
         }
+        api
     }
 }
 
@@ -123,7 +73,12 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code, "field": self.field, "message": self.message }
         });
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(cause) = self.cause {
+            res.extensions_mut()
+                .insert(crate::error::InternalCause(cause));
+        }
+        res
     }
 }
 
@@ -199,14 +154,47 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Build the router with all routes and limits.
-pub fn router(state: AppState) -> axum::Router {
-    let limit = state.cfg.server.max_body_bytes;
+/// Write one audit row per patient/folder read (see [`audit::record_reads`]).
+pub(crate) async fn audit_reads(
+    s: &AppState,
+    who: &Principal,
+    action: &'static str,
+    rows: Vec<(Option<i64>, Option<i64>)>,
+    detail: String,
+) -> ApiResult<()> {
+    Ok(audit::record_reads(&s.db, who, action, rows, detail).await?)
+}
+
+/// A whole-number query parameter within `range`, or `default` when absent.
+pub(crate) fn query_i64(
+    q: &HashMap<String, String>,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> ApiResult<i64> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                Error::invalid(
+                    name,
+                    format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+                .into()
+            }),
+    }
+}
+
+/// The JSON API's routes.
+pub fn routes() -> axum::Router<AppState> {
     api::routes()
-        .merge(crate::web::routes())
         .merge(requests_api::routes())
         .merge(lifecycle_api::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
 }

@@ -2,9 +2,9 @@
 //! label previews. Each handler authorises, stores the job with its audit row in one write,
 //! sends to the printer outside the write, then records the outcome.
 
-use super::api::{audit_reads, query_i64};
-use super::{ApiJson, ApiResult, AppState, Caller};
+use super::{audit_reads, query_i64, ApiJson, ApiResult, AppState, Caller};
 use crate::{
+    app::labels,
     auth::Permission,
     ledger::folders,
     printing::{self, BadgeRequest, BatchFolders, NewPrinter, PrinterChange},
@@ -130,14 +130,7 @@ async fn print_folder(
     ApiJson(b): ApiJson<PrintFolder>,
 ) -> ApiResult<Response> {
     who.require(Permission::PrintLabels)?;
-    let ids = s.cfg.identifiers.clone();
-    let ready =
-        s.db.write(move |c| {
-            let printer = printing::printer_by_name(c, &b.printer)?;
-            let f = folders::by_barcode(c, &ids.folder, &b.barcode)?;
-            printing::folder_job(c, &ids, &printer, &f, b.copies, &who, None)
-        })
-        .await?;
+    let ready = labels::folder(&s, &who, b.barcode, b.printer, b.copies).await?;
     send(&s, ready).await
 }
 
@@ -156,12 +149,7 @@ async fn print_location(
     ApiJson(b): ApiJson<PrintLocation>,
 ) -> ApiResult<Response> {
     who.require(Permission::PrintLabels)?;
-    let ready =
-        s.db.write(move |c| {
-            let printer = printing::printer_by_name(c, &b.printer)?;
-            printing::location_job(c, &printer, &b.code, b.copies, &who)
-        })
-        .await?;
+    let ready = labels::location(&s, &who, b.code, b.printer, b.copies).await?;
     send(&s, ready).await
 }
 
@@ -171,13 +159,7 @@ async fn print_badge(
     ApiJson(b): ApiJson<BadgeRequest>,
 ) -> ApiResult<Response> {
     who.require(Permission::PrintLabels)?;
-    let ids = s.cfg.identifiers.clone();
-    let ready =
-        s.db.write(move |c| {
-            let printer = printing::printer_by_name(c, &b.printer)?;
-            printing::badge_job(c, &ids, &printer, &b, &who)
-        })
-        .await?;
+    let ready = labels::badge(&s, &who, b).await?;
     send(&s, ready).await
 }
 
@@ -229,7 +211,7 @@ async fn create_batch(
     ApiJson(b): ApiJson<NewBatch>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     who.require(Permission::PrintLabels)?;
-    let st = start_batch(&s, who, b.folders, b.printer, b.copies).await?;
+    let st = labels::start_batch(&s, who, b.folders, b.printer, b.copies).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -240,92 +222,6 @@ async fn create_batch(
             "progress": format!("/api/v1/print/batches/{}", st.batch_id),
         })),
     ))
-}
-
-/// A batch that has been stored and is being sent in the background.
-pub(crate) struct StartedBatch {
-    pub batch_id: i64,
-    pub total: usize,
-    pub printer: String,
-    pub description: String,
-}
-
-/// Store every job of a batch, then send them in a background task. The caller has checked
-/// [`Permission::PrintLabels`]. Shared by the API and the web labels page.
-pub(crate) async fn start_batch(
-    s: &AppState,
-    who: crate::auth::Principal,
-    folders: BatchFolders,
-    printer: String,
-    copies: u32,
-) -> crate::Result<StartedBatch> {
-    if !(1..=printing::MAX_COPIES).contains(&copies) {
-        return Err(Error::invalid(
-            "copies",
-            format!("must be 1 to {}", printing::MAX_COPIES),
-        ));
-    }
-    let ids = s.cfg.identifiers.clone();
-    let (printer, list, description) = {
-        let (ids, name, which) = (ids.clone(), printer, folders);
-        s.db.read(move |c| {
-            let p = printing::printer_by_name(c, &name)?;
-            let (list, d) = printing::batch_folders(c, &ids, &which)?;
-            Ok((p, list, d))
-        })
-        .await?
-    };
-    let total = list.len();
-    let batch_id = {
-        let (who, d) = (who.clone(), description.clone());
-        s.db.write(move |c| printing::create_batch(c, &d, total, &who))
-            .await?
-    };
-    // Every job is stored (with its ZPL and audit row) before answering, in chunks so scan
-    // ingest is not held up; then a background task sends them.
-    let mut job_ids = Vec::with_capacity(total);
-    let mut stored = Ok(());
-    for chunk in list.chunks(s.cfg.printing.batch_chunk.max(1)) {
-        let (chunk, ids, printer, who) =
-            (chunk.to_vec(), ids.clone(), printer.clone(), who.clone());
-        let r =
-            s.db.write(move |c| {
-                let mut v = Vec::with_capacity(chunk.len());
-                for f in &chunk {
-                    let r =
-                        printing::folder_job(c, &ids, &printer, f, copies, &who, Some(batch_id))?;
-                    if r.job.status == "queued" {
-                        v.push(r.job.id);
-                    }
-                }
-                printing::refresh_batch(c, batch_id)?;
-                Ok(v)
-            })
-            .await;
-        match r {
-            Ok(v) => job_ids.extend(v),
-            Err(e) => {
-                stored = Err(e);
-                break;
-            }
-        }
-    }
-    let task = printing::run_batch(
-        s.db.clone(),
-        s.cfg.printing.clone(),
-        s.printer_locks.clone(),
-        batch_id,
-        printer.clone(),
-        job_ids,
-    );
-    tokio::spawn(task);
-    stored?;
-    Ok(StartedBatch {
-        batch_id,
-        total,
-        printer: printer.name,
-        description,
-    })
 }
 
 async fn get_batch(

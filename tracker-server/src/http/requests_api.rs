@@ -16,10 +16,7 @@ use crate::{
 use axum::{
     extract::{Path, Query, State},
     http::{header, StatusCode},
-    response::{
-        sse::{Event, KeepAlive, Sse},
-        IntoResponse, Response,
-    },
+    response::{IntoResponse, Response},
     routing::{get, post, put},
     Json, Router,
 };
@@ -71,12 +68,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-pub(crate) fn publish(s: &AppState, events: Vec<requests::DeskEvent>) {
-    for e in events {
-        let _ = s.desk.send(e);
-    }
-}
-
 async fn audit_read(
     s: &AppState,
     who: &Principal,
@@ -118,7 +109,7 @@ async fn create_request(
             ))
         })
         .await?;
-    publish(&s, vec![ev]);
+    s.desk.publish([ev]);
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -205,7 +196,7 @@ async fn reroute_request(
             ))
         })
         .await?;
-    publish(&s, vec![ev]);
+    s.desk.publish([ev]);
     Ok(Json(v))
 }
 
@@ -247,32 +238,7 @@ async fn desk_queue(
 
 async fn desk_stream(State(s): State<AppState>, Caller(who): Caller) -> ApiResult<Response> {
     who.require(Permission::RequestNotes)?;
-    Ok(desk_sse(&s, who).await?)
-}
-
-/// The live desk view as server-sent events, for a caller already authorised for
-/// [`Permission::RequestNotes`]. Shared by the API (bearer token) and the web page (cookie).
-pub(crate) async fn desk_sse(s: &AppState, who: Principal) -> crate::Result<Response> {
-    s.db.write(move |c| audit::record(c, &who, "desk.stream", None, None, "live desk view opened"))
-        .await?;
-    let rx = s.desk.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let e = match rx.recv().await {
-            Ok(ev) => Event::default()
-                .event(ev.kind)
-                .id(ev.request_id.to_string())
-                .json_data(&ev)
-                .unwrap_or_else(|_| Event::default().comment("unserialisable")),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Event::default()
-                .event("lagged")
-                .data(format!("{n} event(s) missed; reload the queue")),
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok::<_, std::convert::Infallible>(e), rx))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    Ok(crate::app::live::desk_stream(&s, who).await?)
 }
 
 // ---------- clinic sessions and appointments ----------
@@ -466,19 +432,7 @@ async fn pull_list_requests(
         q.insert("date".to_string(), d);
     }
     let date = list_date(&s, &q)?;
-    let cfg = s.cfg.clone();
-    let (ids, events) =
-        s.db.write(move |c| {
-            let list = pulllists::build(c, date, b.clinic.as_deref())?;
-            let ids = pulllists::raise_requests(c, &who, &cfg.requests, &list)?;
-            let ev = ids
-                .iter()
-                .map(|id| requests::desk_event(c, "request.new", *id))
-                .collect::<crate::Result<Vec<_>>>()?;
-            Ok((ids, ev))
-        })
-        .await?;
-    publish(&s, events);
+    let ids = crate::app::pull_lists::raise_requests(&s, &who, date, b.clinic).await?;
     Ok(Json(
         json!({"date": date.to_string(), "created": ids.len(), "request_ids": ids}),
     ))
@@ -525,7 +479,7 @@ async fn hl7_message(
     }
     let p = adt::process(&s.db, &s.cfg, b.message.as_bytes(), Some(who)).await;
     let (code, text) = crate::hl7::ack::read(&p.ack).unwrap_or_default();
-    publish(&s, p.events);
+    s.desk.publish(p.events);
     Ok(Json(json!({
         "ack_code": code,
         "text": text,

@@ -206,6 +206,28 @@ pub fn at_location(c: &Connection, location_id: i64, limit: i64) -> Result<Vec<F
     Ok(v)
 }
 
+/// How long folders have been out of the library, counted in the bands the statistics page
+/// and the out-of-library report both show: up to 3 days, 4-7, 8-14, 15-30, over 30.
+pub fn by_days_out(out: &[FolderAt]) -> Vec<(String, i64)> {
+    const BANDS: [(&str, i64, i64); 5] = [
+        ("up to 3 days", 0, 3),
+        ("4-7 days", 4, 7),
+        ("8-14 days", 8, 14),
+        ("15-30 days", 15, 30),
+        ("over 30 days", 31, i64::MAX),
+    ];
+    BANDS
+        .iter()
+        .map(|(label, lo, hi)| {
+            let n = out
+                .iter()
+                .filter(|f| f.days_out.is_some_and(|d| d >= *lo && d <= *hi))
+                .count();
+            (label.to_string(), n as i64)
+        })
+        .collect()
+}
+
 /// Folders whose current place is not a library or store, for longer than `days`.
 pub fn out_of_library(c: &Connection, days: i64, now_ms: i64, limit: i64) -> Result<Vec<FolderAt>> {
     if !(0..=3650).contains(&days) {

@@ -86,7 +86,7 @@ pub fn store_bytes(dir: &Path, bytes: &[u8]) -> Result<String> {
         return Ok(sha);
     }
     let sub = dest.parent().expect("has a parent");
-    let io = |e: std::io::Error| Error::Storage(format!("cannot store the document: {e}"));
+    let io = |e: std::io::Error| Error::internal_from("cannot store the document", e);
     std::fs::create_dir_all(sub).map_err(io)?;
     let tmp = sub.join(format!(".{sha}.{}.tmp", uuid::Uuid::new_v4()));
     std::fs::write(&tmp, bytes).map_err(io)?;

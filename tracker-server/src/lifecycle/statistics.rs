@@ -168,24 +168,7 @@ pub fn compute(
 
     let now = crate::util::now_ms();
     let out = crate::ledger::folders::out_of_library(c, 0, now, 1_000_000)?;
-    let buckets = [
-        ("up to 3 days", 0, 3),
-        ("4-7 days", 4, 7),
-        ("8-14 days", 8, 14),
-        ("15-30 days", 15, 30),
-        ("over 30 days", 31, i64::MAX),
-    ];
-    let out_of_library = buckets
-        .iter()
-        .map(|(l, a, b)| {
-            (
-                l.to_string(),
-                out.iter()
-                    .filter(|f| f.days_out.is_some_and(|d| d >= *a && d <= *b))
-                    .count() as i64,
-            )
-        })
-        .collect();
+    let out_of_library = crate::ledger::folders::by_days_out(&out);
 
     let coding_backlog = coding::backlog(c, &cfg.coding.backlog_weeks, today)?;
     let episodes_coded_in_period = count(
@@ -303,7 +286,7 @@ fn opt(v: Option<f64>) -> String {
 /// CSV for one section of the statistics.
 pub fn section_csv(s: &Stats, section: &str) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let e = |e: csv::Error| crate::Error::Storage(format!("csv: {e}"));
+    let e = |e: csv::Error| crate::Error::internal_from("cannot write the CSV", e);
     match section {
         "movements" => {
             w.write_record(["date", "location", "movements"])
@@ -355,7 +338,7 @@ pub fn section_csv(s: &Stats, section: &str) -> Result<String> {
     }
     let bytes = w
         .into_inner()
-        .map_err(|e| crate::Error::Storage(format!("csv: {e}")))?;
+        .map_err(|e| crate::Error::internal_from("cannot write the CSV", e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

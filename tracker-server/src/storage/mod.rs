@@ -83,14 +83,14 @@ impl Db {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| Error::internal_from("cannot start the writer thread", e))?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let ck = Connection::open(path)?;
         ck.busy_timeout(std::time::Duration::from_secs(10))?;
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(ck, stop_rx))
-            .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
+            .map_err(|e| Error::internal_from("cannot start the checkpoint thread", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -124,7 +124,7 @@ impl Db {
                 let done: Completion = Box::new(move |commit_error: Option<String>| {
                     let out = match (r, commit_error) {
                         (Ok(v), None) => Ok(v),
-                        (Ok(_), Some(e)) => Err(Error::Storage(e)),
+                        (Ok(_), Some(e)) => Err(Error::internal(e)),
                         (Err(e), _) => Err(e),
                     };
                     let _ = otx.send(out);
@@ -135,7 +135,7 @@ impl Db {
         self.inner
             .jobs
             .send(job)
-            .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
+            .map_err(|_| Error::internal("the writer thread has stopped"))?;
         Ok(orx)
     }
 
@@ -146,7 +146,7 @@ impl Db {
     ) -> Result<T> {
         let rx = self.enqueue(false, f)?;
         rx.await
-            .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
+            .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
 
     /// Like [`Db::write`], for a big job (thousands of rows, such as a batch of scan events):
@@ -162,7 +162,7 @@ impl Db {
     ) -> Result<T> {
         let rx = self.enqueue(true, f)?;
         rx.await
-            .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
+            .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
 
     /// Blocking form of [`Db::write`] for the command line (not inside the async runtime).
@@ -172,7 +172,7 @@ impl Db {
     ) -> Result<T> {
         let rx = self.enqueue(false, f)?;
         rx.blocking_recv()
-            .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
+            .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
 
     /// Blocking form of [`Db::write_solo`] (a big import from the command line).
@@ -182,7 +182,7 @@ impl Db {
     ) -> Result<T> {
         let rx = self.enqueue(true, f)?;
         rx.blocking_recv()
-            .map_err(|_| Error::Storage("the writer thread dropped the job".into()))?
+            .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
 
     fn take_reader(&self) -> Result<Connection> {
@@ -211,11 +211,11 @@ impl Db {
             .reader_slots
             .acquire()
             .await
-            .map_err(|_| Error::Storage("reader pool closed".into()))?;
+            .map_err(|_| Error::internal("reader pool closed"))?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
-            .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
+            .map_err(Error::from)?
     }
 
     /// Blocking form of [`Db::read`].
@@ -332,12 +332,14 @@ pub fn backup(src: &Path, dest: &Path, mut progress: impl FnMut(i32, i32)) -> Re
     let p = backup.progress();
     progress(p.pagecount - p.remaining, p.pagecount);
     if step != rusqlite::backup::StepResult::Done {
-        return Err(Error::Storage(format!("backup did not complete: {step:?}")));
+        return Err(Error::internal(format!(
+            "backup did not complete: {step:?}"
+        )));
     }
     drop(backup);
     let ok: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if ok != "ok" {
-        return Err(Error::Storage(format!(
+        return Err(Error::internal(format!(
             "backup failed its integrity check: {ok}"
         )));
     }

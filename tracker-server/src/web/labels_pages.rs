@@ -4,9 +4,8 @@
 use super::pages::{param, time_text, Params};
 use super::{layout, WebError, WebUser};
 use crate::{
+    app::{labels, AppState},
     auth::{self, Permission},
-    http::{print as print_api, AppState},
-    ledger::folders,
     ledger::locations,
     printing::{self, BadgeRequest, BatchFolders, NewPrinter},
     Error,
@@ -233,20 +232,12 @@ pub async fn print_folder(
 ) -> Result<Response, WebError> {
     user.check_csrf(param(&f, "csrf"))?;
     user.who.require(Permission::PrintLabels)?;
-    let (ids, who) = (s.cfg.identifiers.clone(), user.who.clone());
     let (barcode, printer) = (
         param(&f, "barcode").unwrap_or_default().to_string(),
         param(&f, "printer").unwrap_or_default().to_string(),
     );
     let ready = match copies(&f) {
-        Ok(n) => {
-            s.db.write(move |c| {
-                let printer = printing::printer_by_name(c, &printer)?;
-                let f = folders::by_barcode(c, &ids.folder, &barcode)?;
-                printing::folder_job(c, &ids, &printer, &f, n, &who, None)
-            })
-            .await
-        }
+        Ok(n) => labels::folder(&s, &user.who, barcode, printer, n).await,
         Err(e) => Err(e),
     };
     send_and_show(&s, &user, ready).await
@@ -259,19 +250,12 @@ pub async fn print_location(
 ) -> Result<Response, WebError> {
     user.check_csrf(param(&f, "csrf"))?;
     user.who.require(Permission::PrintLabels)?;
-    let who = user.who.clone();
     let (code, printer) = (
         param(&f, "code").unwrap_or_default().to_string(),
         param(&f, "printer").unwrap_or_default().to_string(),
     );
     let ready = match copies(&f) {
-        Ok(n) => {
-            s.db.write(move |c| {
-                let printer = printing::printer_by_name(c, &printer)?;
-                printing::location_job(c, &printer, &code, n, &who)
-            })
-            .await
-        }
+        Ok(n) => labels::location(&s, &user.who, code, printer, n).await,
         Err(e) => Err(e),
     };
     send_and_show(&s, &user, ready).await
@@ -284,7 +268,6 @@ pub async fn print_badge(
 ) -> Result<Response, WebError> {
     user.check_csrf(param(&f, "csrf"))?;
     user.who.require(Permission::PrintLabels)?;
-    let (ids, who) = (s.cfg.identifiers.clone(), user.who.clone());
     let b = BadgeRequest {
         username: param(&f, "username").map(String::from),
         badge: param(&f, "badge").map(String::from),
@@ -293,12 +276,7 @@ pub async fn print_badge(
         printer: param(&f, "printer").unwrap_or_default().to_string(),
         copies: 1,
     };
-    let ready =
-        s.db.write(move |c| {
-            let printer = printing::printer_by_name(c, &b.printer)?;
-            printing::badge_job(c, &ids, &printer, &b, &who)
-        })
-        .await;
+    let ready = labels::badge(&s, &user.who, b).await;
     send_and_show(&s, &user, ready).await
 }
 
@@ -348,7 +326,7 @@ pub async fn print_batch(
             .into_response());
     }
     let printer = param(&f, "printer").unwrap_or_default().to_string();
-    match print_api::start_batch(
+    match crate::app::labels::start_batch(
         &s,
         user.who.clone(),
         BatchFolders::List(barcodes),

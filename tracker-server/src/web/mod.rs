@@ -10,8 +10,9 @@ mod requests_pages;
 mod statistics_pages;
 
 use crate::{
+    app::AppState,
     auth::{self, Permission, Principal, Role},
-    http::AppState,
+    error::ErrorKind,
     Error,
 };
 use axum::{
@@ -195,18 +196,23 @@ impl IntoResponse for WebError {
             WebError::SignIn => Redirect::to("/login").into_response(),
             WebError::Csrf => (StatusCode::FORBIDDEN, message_page("Form expired", "This form was not accepted because its security token was missing or stale. Go back, reload the page, and try again.")).into_response(),
             WebError::Domain(e) => {
-                let api = crate::http::ApiError::from(e);
-                let title = match api.status {
-                    StatusCode::FORBIDDEN => "Not allowed",
-                    StatusCode::NOT_FOUND => "Not found",
-                    s if s.is_client_error() => "Please check what you entered",
-                    _ => "Something went wrong",
+                let kind = e.kind();
+                let title = match kind {
+                    ErrorKind::Forbidden => "Not allowed",
+                    ErrorKind::NotFound => "Not found",
+                    ErrorKind::Internal => "Something went wrong",
+                    _ => "Please check what you entered",
                 };
-                let msg = match &api.field {
-                    Some(f) => format!("{f}: {}", api.message),
-                    None => api.message.clone(),
+                let msg = match e.field() {
+                    Some(f) => format!("{f}: {}", e.public_message()),
+                    None => e.public_message(),
                 };
-                (api.status, message_page(title, &msg)).into_response()
+                let mut res = (kind.status(), message_page(title, &msg)).into_response();
+                if kind == ErrorKind::Internal {
+                    res.extensions_mut()
+                        .insert(crate::error::InternalCause(e.chain()));
+                }
+                res
             }
         }
     }

@@ -3,14 +3,13 @@
 
 use super::{layout, svg, WebError, WebUser, SESSION_COOKIE};
 use crate::{
+    app::{search, users, AppState},
     audit,
     auth::{self, Permission, Principal, Role},
-    http::AppState,
     ledger::devices,
     ledger::folders,
     ledger::locations,
     ledger::movements,
-    ledger::patients,
     ledger::whereis::{self, WhereIs},
     util::now_ms,
     Error,
@@ -21,7 +20,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     Json,
 };
-use label_printer::identifiers::{classify, validate_chi, validate_nhs_number, ScanTarget};
+use label_printer::identifiers::{classify, ScanTarget};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -111,7 +110,7 @@ pub async fn login(
         param(&f, "username").unwrap_or_default(),
         f.get("password").map(String::as_str).unwrap_or_default(),
     );
-    match crate::http::api::sign_in(&s, u, p).await {
+    match crate::app::session::sign_in(&s, u, p).await {
         Ok((token, _, _)) => {
             let cookie = format!(
                 "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
@@ -315,99 +314,39 @@ pub async fn whereis(
 ) -> Result<Markup, WebError> {
     user.who.require(Permission::LocateFolders)?;
     let can_read = user.who.can(Permission::ReadPatient);
-    let scheme = s.cfg.identifiers.folder.clone();
     let mut results: Vec<WhereIs> = Vec::new();
     let mut error: Option<String> = None;
     let mut searched = false;
     if let Some(term) = param(&q, "q") {
         searched = true;
-        let term = term.to_string();
-        if scheme.parse(&term).is_ok() {
-            let sc = scheme.clone();
-            let r =
-                s.db.read(move |c| {
-                    let f = folders::by_barcode(c, &sc, &term)?;
-                    let p = if can_read {
-                        Some(patients::get(c, f.patient_id)?)
-                    } else {
-                        None
-                    };
-                    whereis::for_folder(c, f, p.as_ref())
-                })
-                .await;
-            match r {
-                Ok(w) => {
-                    audit_read(
-                        &s,
-                        &user.who,
-                        "whereis.folder",
-                        vec![(Some(w.folder.patient_id), Some(w.folder.id))],
-                        w.folder.barcode.clone(),
-                    )
-                    .await?;
-                    results.push(w);
-                }
+        match search::SearchTerm::classify(&s, term) {
+            search::SearchTerm::NotUnderstood(why) => error = Some(why),
+            search::SearchTerm::Folder(b) => match search::folder(&s, &user.who, b).await {
+                Ok(w) => results.push(w),
+                Err(e @ (Error::Forbidden { .. } | Error::Unauthorized)) => return Err(e.into()),
+                Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
                 Err(e) => error = Some(e.to_string()),
-            }
-        } else if validate_chi(&term).is_ok() || validate_nhs_number(&term).is_ok() {
-            user.who.require(Permission::ReadPatient)?;
-            match s
-                .db
-                .read(move |c| {
-                    let p = patients::find_by_identifier(c, "q", &term)?;
-                    whereis::for_patient(c, &p, true)
-                })
-                .await
-            {
-                Ok(list) => {
-                    if let Some(pid) = list.first().map(|w| w.folder.patient_id) {
-                        audit_read(
-                            &s,
-                            &user.who,
-                            "whereis.patient",
-                            vec![(Some(pid), None)],
-                            format!("{} folder(s)", list.len()),
-                        )
-                        .await?;
+            },
+            search::SearchTerm::Patient(id) => {
+                user.who.require(Permission::ReadPatient)?;
+                match search::patient(&s, &user.who, "q", id, true).await {
+                    Ok((_, list)) => {
+                        if list.is_empty() {
+                            error = Some("This patient has no folders registered.".into());
+                        }
+                        results = list;
                     }
-                    if list.is_empty() {
-                        error = Some("This patient has no folders registered.".into());
-                    }
-                    results = list;
+                    Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
+                    Err(e) => error = Some(e.to_string()),
                 }
-                Err(e) => error = Some(e.to_string()),
             }
-        } else {
-            error = Some(format!("{term:?} is not a folder barcode, CHI number or NHS number (check the last character)."));
         }
     } else if let (Some(name), Some(dob)) = (param(&q, "name"), param(&q, "dob")) {
         searched = true;
         user.who.require(Permission::ReadPatient)?;
-        let (name, dob) = (name.to_string(), dob.to_string());
-        match s
-            .db
-            .read(move |c| {
-                let mut out = Vec::new();
-                for p in patients::search(c, &name, Some(&dob), 20)? {
-                    out.extend(whereis::for_patient(c, &p, true)?);
-                }
-                Ok(out)
-            })
-            .await
-        {
-            Ok(list) => {
-                let mut ids: Vec<i64> = list.iter().map(|w| w.folder.patient_id).collect();
-                ids.dedup();
-                audit_read(
-                    &s,
-                    &user.who,
-                    "whereis.search",
-                    ids.into_iter().map(|i| (Some(i), None)).collect(),
-                    "name and date of birth search".into(),
-                )
-                .await?;
-                results = list;
-            }
+        match search::by_name(&s, &user.who, name.to_string(), dob.to_string(), true).await {
+            Ok(found) => results = found.into_iter().flat_map(|(_, w)| w).collect(),
+            Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
             Err(e) => error = Some(e.to_string()),
         }
     }
@@ -696,24 +635,7 @@ pub async fn out_of_library(
         )
             .into_response());
     }
-    let buckets = [
-        ("up to 3 days", 0, 3),
-        ("4-7 days", 4, 7),
-        ("8-14 days", 8, 14),
-        ("15-30 days", 15, 30),
-        ("over 30 days", 31, i64::MAX),
-    ];
-    let bars: Vec<(String, i64)> = buckets
-        .iter()
-        .map(|(l, lo, hi)| {
-            (
-                l.to_string(),
-                list.iter()
-                    .filter(|f| f.days_out.is_some_and(|d| d >= *lo && d <= *hi))
-                    .count() as i64,
-            )
-        })
-        .collect();
+    let bars = crate::ledger::folders::by_days_out(&list);
     let mut by_loc: std::collections::BTreeMap<&str, i64> = Default::default();
     for f in &list {
         *by_loc.entry(f.location.as_str()).or_default() += 1;
@@ -815,24 +737,13 @@ pub async fn add_user(
         let display = param(&f, "display_name")
             .ok_or_else(|| Error::invalid("display_name", "is required"))?
             .to_string();
-        let pw = f.get("password").cloned().unwrap_or_default();
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
-            .await
-            .map_err(|e| Error::Storage(e.to_string()))??;
-        let who = user.who.clone();
-        let u = username.clone();
-        s.db.write(move |c| {
-            auth::insert_user(c, &u, &display, role, &hash)?;
-            audit::record(
-                c,
-                &who,
-                "user.create",
-                None,
-                None,
-                &format!("user {u} as {}", role.as_str()),
-            )
-        })
-        .await?;
+        let new = users::NewUser {
+            username: username.clone(),
+            display_name: display,
+            role,
+            password: f.get("password").cloned().unwrap_or_default(),
+        };
+        users::add_user(&s.db, &user.who, new).await?;
         Ok(username)
     }
     .await;

@@ -4,13 +4,8 @@
 use super::pages::{audit_read, param, time_text, Params};
 use super::{layout, WebError, WebUser};
 use crate::{
-    auth::Permission,
-    http::{requests_api, AppState},
-    ledger::locations,
-    workflow::appointments,
-    workflow::pulllists,
-    workflow::requests,
-    Error,
+    app::AppState, auth::Permission, ledger::locations, workflow::appointments,
+    workflow::pulllists, Error,
 };
 use axum::{
     extract::{Form, Query, State},
@@ -189,20 +184,7 @@ pub async fn raise_requests(
     let clinic = param(&f, "clinic")
         .filter(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric()))
         .map(String::from);
-    let (cfg, who) = (s.cfg.clone(), user.who.clone());
-    let c2 = clinic.clone();
-    let (ids, events) =
-        s.db.write(move |c| {
-            let list = pulllists::build(c, date, c2.as_deref())?;
-            let ids = pulllists::raise_requests(c, &who, &cfg.requests, &list)?;
-            let ev = ids
-                .iter()
-                .map(|id| requests::desk_event(c, "request.new", *id))
-                .collect::<crate::Result<Vec<_>>>()?;
-            Ok((ids, ev))
-        })
-        .await?;
-    requests_api::publish(&s, events);
+    let ids = crate::app::pull_lists::raise_requests(&s, &user.who, date, clinic.clone()).await?;
     let clinic_q = clinic.map(|c| format!("&clinic={c}")).unwrap_or_default();
     Ok(Redirect::to(&format!(
         "/pull-lists?date={date}{clinic_q}&raised={}",

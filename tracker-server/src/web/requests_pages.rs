@@ -5,8 +5,8 @@
 use super::pages::{audit_read, param, time_text, Params};
 use super::{layout, WebError, WebUser};
 use crate::{
+    app::AppState,
     auth::Permission,
-    http::{requests_api, AppState},
     ledger::locations,
     workflow::requests::{self, RequestView, LIBRARY_KINDS, URGENCIES},
     Error,
@@ -144,7 +144,7 @@ pub async fn create_request(
     };
     match result {
         Ok((id, ev)) => {
-            requests_api::publish(&s, vec![ev]);
+            s.desk.publish([ev]);
             Ok(Redirect::to(&format!("/requests/{id}?made=1")).into_response())
         }
         Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict(_))) => {
@@ -416,5 +416,5 @@ pub async fn desk_row_fragment(
 /// `GET /web/desk/stream`: the live desk events for a signed-in desk user.
 pub async fn desk_stream(State(s): State<AppState>, user: WebUser) -> Result<Response, WebError> {
     desk_user(&user)?;
-    Ok(requests_api::desk_sse(&s, user.who).await?)
+    Ok(crate::app::live::desk_stream(&s, user.who).await?)
 }

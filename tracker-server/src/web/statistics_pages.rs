@@ -1,13 +1,7 @@
 //! The statistics pages: tables, SVG bar charts and CSV downloads of [`crate::lifecycle::statistics`].
 
 use super::{layout, pages::bar_chart, svg, WebError, WebUser};
-use crate::{
-    audit,
-    auth::Permission,
-    http::{lifecycle_api, AppState},
-    lifecycle::statistics,
-    Error,
-};
+use crate::{app::AppState, audit, auth::Permission, lifecycle::statistics, Error};
 use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},
@@ -58,7 +52,7 @@ pub async fn statistics_page(
     .await?;
     if q.get("format").map(String::as_str) == Some("csv") {
         let section = q.get("section").map(String::as_str).unwrap_or("summary");
-        return Ok(lifecycle_api::statistics_csv(&st, section, from, to)?);
+        return Ok(crate::app::reports::statistics_csv(&st, section, from, to)?.into_response());
     }
     let mut by_loc: std::collections::BTreeMap<&str, i64> = Default::default();
     for m in &st.movements {

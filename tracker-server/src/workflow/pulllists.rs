@@ -145,7 +145,7 @@ pub fn build(c: &Connection, date: NaiveDate, clinic: Option<&str>) -> Result<Pu
 /// CSV with a header row, in pull order.
 pub fn to_csv(list: &PullList) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let e = |e: csv::Error| crate::Error::Storage(format!("csv: {e}"));
+    let e = |e: csv::Error| crate::Error::internal_from("cannot write the CSV", e);
     w.write_record([
         "home_location",
         "filing_number",
@@ -182,7 +182,7 @@ pub fn to_csv(list: &PullList) -> Result<String> {
     }
     let bytes = w
         .into_inner()
-        .map_err(|e| crate::Error::Storage(format!("csv: {e}")))?;
+        .map_err(|e| crate::Error::internal_from("cannot write the CSV", e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -4,9 +4,9 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use tracker_server::{
+    app::AppState,
     auth::{self, Role},
     config::Config,
-    http::AppState,
     storage::Db,
 };
 

@@ -1,0 +1,43 @@
+//! The application layer: the state of a running server and the use cases that the JSON API
+//! ([`crate::http`]), the web pages ([`crate::web`]), the CLI and the HL7 listener
+//! ([`crate::hl7::listener`]) all call. Each use case checks the caller's role, does the work
+//! in the domain modules and writes the audit row, so no face composes those steps itself.
+
+pub mod labels;
+pub mod live;
+pub mod pull_lists;
+pub mod reports;
+pub mod search;
+pub mod session;
+pub mod users;
+
+use crate::{auth::LoginLimiter, config::Config, storage::Db};
+use std::sync::Arc;
+
+/// Shared state of the running server.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub cfg: Arc<Config>,
+    pub limiter: Arc<LoginLimiter>,
+    /// One print job at a time per printer.
+    pub printer_locks: Arc<crate::printing::PrinterLocks>,
+    /// New and overdue requests, published to the live desk views (see [`live`]).
+    pub desk: live::Desk,
+    /// Where the HL7 MLLP listener is bound, once [`crate::serve`] has started it.
+    pub hl7_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+}
+
+impl AppState {
+    pub fn new(db: Db, cfg: Config) -> Self {
+        let limiter = LoginLimiter::new(cfg.auth.login_max_failures, cfg.auth.login_window_secs);
+        Self {
+            db,
+            cfg: Arc::new(cfg),
+            limiter: Arc::new(limiter),
+            printer_locks: Arc::default(),
+            desk: live::Desk::new(),
+            hl7_addr: Arc::new(std::sync::OnceLock::new()),
+        }
+    }
+}
