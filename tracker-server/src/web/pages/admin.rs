@@ -1,0 +1,175 @@
+//! Admin.
+
+use super::*;
+
+pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
+    user.who.require(Permission::ReadReports)?;
+    let list = s.db.read(devices::list).await?;
+    Ok(layout(
+        &user,
+        "/admin/devices",
+        "Devices",
+        html! {
+            @if list.is_empty() { p { "No bridge has reported yet." } }
+            table {
+                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Last report" } } }
+                tbody { @for d in &list {
+                    tr {
+                        td { (d.device_id) br; span.hint { (d.description) } }
+                        td { (d.bridge_id) }
+                        td { @if d.online { span.tag.ok { "online" } } @else { span.tag.bad { "offline" } } }
+                        td { (d.last_read_at.as_deref().map(time_text).unwrap_or_else(|| "never".into())) }
+                        td { @if d.queue_depth > 0 { span.tag.warn { (d.queue_depth) } } @else { "0" } }
+                        td { (d.oldest_event_age_s.map(|s| format!("{s} s")).unwrap_or_else(|| "-".into())) }
+                        td { (time_text(&d.last_heartbeat)) }
+                    }
+                } }
+            }
+        },
+    ))
+}
+
+pub async fn users(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
+    user.who.require(Permission::ManageUsers)?;
+    let list = s.db.read(auth::list_users).await?;
+    Ok(users_page(&user, &list, None))
+}
+
+pub(crate) fn users_page(
+    user: &WebUser,
+    list: &[auth::UserRow],
+    message: Option<(&str, String)>,
+) -> Markup {
+    layout(
+        user,
+        "/admin/users",
+        "Users",
+        html! {
+            @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
+            table {
+                thead { tr { th { "User name" } th { "Name" } th { "Role" } th { "Active" } } }
+                tbody { @for u in list { tr { td { (u.username) } td { (u.display_name) } td { (u.role.replace('_', " ")) } td { @if u.active { "yes" } @else { "no" } } } } }
+            }
+            form.card method="post" action="/admin/users" {
+                h2 { "Add a user" }
+                input type="hidden" name="csrf" value=(user.csrf);
+                label for="username" { "User name" } input type="text" id="username" name="username" required;
+                label for="display_name" { "Full name" } input type="text" id="display_name" name="display_name" required;
+                label for="role" { "Role" }
+                select id="role" name="role" { @for r in [Role::Porter, Role::Library, Role::Clinician, Role::RecordsManager, Role::Admin] { option value=(r.as_str()) { (r.as_str().replace('_', " ")) } } }
+                label for="password" { "First password (at least 8 characters)" } input type="password" id="password" name="password" autocomplete="new-password" required;
+                div { button type="submit" { "Add user" } }
+            }
+        },
+    )
+}
+
+pub async fn add_user(
+    State(s): State<AppState>,
+    user: WebUser,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManageUsers)?;
+    let result: crate::Result<String> = async {
+        let role = Role::parse(param(&f, "role").unwrap_or_default())?;
+        let username = param(&f, "username").unwrap_or_default().to_string();
+        let display = param(&f, "display_name")
+            .ok_or_else(|| Error::invalid("display_name", "is required"))?
+            .to_string();
+        let new = users::NewUser {
+            username: username.clone(),
+            display_name: display,
+            role,
+            password: f.get("password").cloned().unwrap_or_default(),
+        };
+        users::add_user(&s.db, &user.who, new).await?;
+        Ok(username)
+    }
+    .await;
+    let list = s.db.read(auth::list_users).await?;
+    Ok(match result {
+        Ok(u) => users_page(&user, &list, Some(("ok", format!("User {u} added.")))).into_response(),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            users_page(&user, &list, Some(("error", e.to_string()))),
+        )
+            .into_response(),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+pub async fn locations(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
+    user.who.require(Permission::ManageLocations)?;
+    let list = s.db.read(locations::list).await?;
+    Ok(locations_page(&user, &list, None))
+}
+
+pub(crate) fn locations_page(
+    user: &WebUser,
+    list: &[locations::Location],
+    message: Option<(&str, String)>,
+) -> Markup {
+    layout(
+        user,
+        "/admin/locations",
+        "Locations",
+        html! {
+            @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
+            table {
+                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } } }
+                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } } } }
+            }
+            form.card method="post" action="/admin/locations" {
+                h2 { "Add a location" }
+                input type="hidden" name="csrf" value=(user.csrf);
+                label for="code" { "Code" } p.hint { "Starts with L, letters and digits only, e.g. LWARD12" } input type="text" id="code" name="code" required;
+                label for="name" { "Name" } input type="text" id="name" name="name" required;
+                label for="kind" { "Kind" } select id="kind" name="kind" { @for k in locations::KINDS { option value=(k) { (k.replace('_', " ")) } } }
+                label for="gln" { "GS1 GLN (optional)" } input type="text" id="gln" name="gln";
+                label for="parent" { "Part of (code, optional)" } input type="text" id="parent" name="parent";
+                div { button type="submit" { "Add location" } }
+            }
+        },
+    )
+}
+
+pub async fn add_location(
+    State(s): State<AppState>,
+    user: WebUser,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManageLocations)?;
+    let n = locations::NewLocation {
+        code: param(&f, "code").unwrap_or_default().to_string(),
+        name: param(&f, "name").unwrap_or_default().to_string(),
+        kind: param(&f, "kind").unwrap_or_default().to_string(),
+        gln: param(&f, "gln").map(String::from),
+        parent: param(&f, "parent").map(String::from),
+    };
+    let prefix = s.cfg.identifiers.location_prefix.clone();
+    let who = user.who.clone();
+    let result =
+        s.db.write(move |c| {
+            let l = locations::create(c, &n, &prefix)?;
+            audit::record(c, &who, "location.create", None, None, &l.code)?;
+            Ok(l)
+        })
+        .await;
+    let list = s.db.read(locations::list).await?;
+    Ok(match result {
+        Ok(l) => locations_page(
+            &user,
+            &list,
+            Some(("ok", format!("Location {} added.", l.code))),
+        )
+        .into_response(),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            locations_page(&user, &list, Some(("error", e.to_string()))),
+        )
+            .into_response(),
+        Err(e) => return Err(e.into()),
+    })
+}

@@ -1,0 +1,93 @@
+//! Home.
+
+use super::*;
+
+pub async fn home(user: WebUser) -> Markup {
+    let role = user.who.role;
+    let tiles: Vec<(&str, &str, &str)> = [
+        (
+            Permission::LocateFolders,
+            "/whereis",
+            "Where is a file?",
+            "Find a folder by barcode, CHI, or name and date of birth.",
+        ),
+        (
+            Permission::IngestEvents,
+            "/scan?mode=porter",
+            "Scan folders",
+            "Scan a location card, then the folders you are carrying.",
+        ),
+        (
+            Permission::EditRecords,
+            "/scan?mode=dispatch",
+            "Dispatch from the library",
+            "Send folders to a ward or clinic.",
+        ),
+        (
+            Permission::EditRecords,
+            "/scan?mode=receive",
+            "Receive at the library",
+            "Book returned folders back in.",
+        ),
+        (
+            Permission::RequestNotes,
+            "/requests/new",
+            "Request notes",
+            "Ask the library to send a patient's notes to a ward or clinic.",
+        ),
+        (
+            Permission::EditRecords,
+            "/desk",
+            "Requests queue",
+            "Live list of requests for notes, most urgent first.",
+        ),
+        (
+            Permission::ManageAppointments,
+            "/pull-lists",
+            "Pull lists",
+            "Folders to pull for a clinic date, in shelf order.",
+        ),
+        (
+            Permission::PrintLabels,
+            "/labels",
+            "Labels",
+            "Print folder labels, location cards and badges.",
+        ),
+        (
+            Permission::ReadReports,
+            "/reports/out-of-library",
+            "Folders out too long",
+            "Folders away from the library for more than N days.",
+        ),
+        (
+            Permission::ReadReports,
+            "/admin/devices",
+            "Devices",
+            "Scanners and portals: online, last read, queue depth.",
+        ),
+        (
+            Permission::ManageLocations,
+            "/admin/locations",
+            "Locations",
+            "Wards, clinics, stores and their codes.",
+        ),
+        (
+            Permission::ManageUsers,
+            "/admin/users",
+            "Users",
+            "Who can sign in, and their roles.",
+        ),
+    ]
+    .into_iter()
+    .filter(|(p, ..)| auth::allows(role, *p))
+    .map(|(_, h, t, d)| (h, t, d))
+    .collect();
+    layout(
+        &user,
+        "/",
+        "What do you need to do?",
+        html! {
+            div.tiles { @for (href, title, desc) in tiles { a href=(href) { strong { (title) } (desc) } } }
+        },
+    )
+}

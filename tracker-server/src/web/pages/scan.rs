@@ -1,0 +1,172 @@
+//! Scanning.
+
+use super::*;
+
+pub async fn scan_page(
+    State(s): State<AppState>,
+    user: WebUser,
+    Query(q): Query<Params>,
+) -> Result<Markup, WebError> {
+    user.who.require(Permission::IngestEvents)?;
+    let mode = match param(&q, "mode").unwrap_or("porter") {
+        m @ ("dispatch" | "receive" | "refile") => {
+            user.who.require(Permission::EditRecords)?;
+            m
+        }
+        _ => "porter",
+    };
+    let locs = s.db.read(locations::list).await?;
+    let libraries: Vec<&locations::Location> = locs
+        .iter()
+        .filter(|l| matches!(l.kind.as_str(), "library" | "store" | "shelf"))
+        .collect();
+    let others: Vec<&locations::Location> = locs
+        .iter()
+        .filter(|l| {
+            !matches!(
+                l.kind.as_str(),
+                "library" | "store" | "shelf" | "site" | "building"
+            )
+        })
+        .collect();
+    let (title, help) = match mode {
+        "dispatch" => ("Library desk: dispatch", "Choose where the folders are going, then scan each folder."),
+        "receive" => ("Library desk: receive", "Scan each returned folder as it arrives at the library."),
+        "refile" => ("Library: re-file", "Scan each folder as you put it back on the shelf."),
+        _ => ("Scan folders", "Scan the location card (ward door, clinic or trolley label), then each folder. Scan your badge to record your name."),
+    };
+    let preset = if mode == "porter" {
+        None
+    } else {
+        libraries.first().map(|l| l.code.clone())
+    };
+    Ok(layout(
+        &user,
+        if mode == "porter" {
+            "/scan?mode=porter"
+        } else {
+            "/scan?mode=dispatch"
+        },
+        title,
+        html! {
+            p { (help) }
+            @if mode != "porter" {
+                nav.card aria-label="Desk mode" { "Desk: " a href="/scan?mode=dispatch" { "dispatch" } " | " a href="/scan?mode=receive" { "receive" } " | " a href="/scan?mode=refile" { "re-file" } }
+            }
+            form.card id="scan-form" data-csrf=(user.csrf) data-mode=(mode) data-location=[preset.as_deref()] {
+                @if mode == "porter" {
+                    p { "Location: " strong id="here" { "none yet - scan a location card" } }
+                } @else {
+                    p { "Desk: " strong id="here" { (preset.as_deref().unwrap_or("no library location is set up")) } }
+                }
+                @if mode == "dispatch" {
+                    label for="destination" { "Sending to" }
+                    select id="destination" name="destination" {
+                        @for l in &others { option value=(l.code) { (l.name) " (" (l.code) ")" } }
+                    }
+                }
+                label for="scan-input" { "Scan here" }
+                p.hint { "The scanner types into this box and presses Enter." }
+                input.scan type="text" id="scan-input" name="raw" autocomplete="off" autofocus;
+                div { button type="submit" { "Record scan" } }
+            }
+            div id="feedback" role="status" aria-live="assertive" { "Ready." }
+            h2 { "This session" }
+            ol id="log" {}
+            script src="/static/app.js" defer {}
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct WebScan {
+    event_id: String,
+    raw: String,
+    mode: String,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    staff: Option<String>,
+    #[serde(default)]
+    destination: Option<String>,
+}
+
+pub(crate) fn answer(kind: &str, level: &str, message: impl Into<String>) -> Json<Value> {
+    Json(json!({"kind": kind, "level": level, "message": message.into()}))
+}
+
+pub async fn scan(
+    State(s): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    Json(b): Json<WebScan>,
+) -> Result<Json<Value>, WebError> {
+    user.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    user.who.require(Permission::IngestEvents)?;
+    if b.mode != "porter" {
+        user.who.require(Permission::EditRecords)?;
+    }
+    match classify(&b.raw, &s.cfg.identifiers) {
+        ScanTarget::Location { code } | ScanTarget::LocationGln { gln: code } => {
+            let c2 = code.clone();
+            match s.db.read(move |c| locations::resolve(c, &c2)).await? {
+                Some(l) => Ok(Json(
+                    json!({"kind": "location", "level": "ok", "code": l.code, "name": l.name, "message": format!("Location set: {} ({})", l.name, l.code)}),
+                )),
+                None => Ok(answer(
+                    "error",
+                    "error",
+                    format!("Unknown location card {code}: it is not registered."),
+                )),
+            }
+        }
+        ScanTarget::Staff { badge } => Ok(Json(
+            json!({"kind": "staff", "level": "ok", "badge": badge, "message": format!("Badge {badge} recorded for the next scans")}),
+        )),
+        ScanTarget::Unknown { reason } => Ok(answer(
+            "error",
+            "error",
+            format!("Not recognised ({reason}). Check the label and scan again."),
+        )),
+        ScanTarget::Folder { .. } => {
+            let (action, destination) = match b.mode.as_str() {
+                "dispatch" => ("dispatch", b.destination.clone()),
+                "receive" => ("receive", None),
+                _ => ("seen", None),
+            };
+            let Some(location) = b.location.clone().filter(|l| !l.is_empty()) else {
+                return Ok(answer(
+                    "error",
+                    "error",
+                    "Scan a location card first, so we know where this folder is.",
+                ));
+            };
+            let ev = json!({
+                "event_id": b.event_id, "device_id": format!("web:{}", user.username()),
+                "staff_id": b.staff.clone().unwrap_or_else(|| user.username().to_string()),
+                "read_at": crate::util::now_rfc3339(), "raw": b.raw, "method": "barcode",
+                "location": location, "action": action, "destination": destination,
+            });
+            let out =
+                movements::ingest_batch(&s.db, &s.cfg.identifiers, user.who.clone(), vec![ev])
+                    .await?;
+            let r = &out.results[0];
+            let folder = label_printer::identifiers::strip_aim(b.raw.trim())
+                .1
+                .to_ascii_uppercase();
+            Ok(match (r.status, r.matched) {
+                ("stored", Some(true)) => {
+                    let what = match action {
+                        "dispatch" => format!("dispatched to {}", destination.unwrap_or_default()),
+                        "receive" => format!("received at {location}"),
+                        _ => format!("recorded at {location}"),
+                    };
+                    answer("folder", "ok", format!("{folder} {what}"))
+                }
+                ("stored", _) => answer("folder", "warn", format!("{folder} is not a registered folder. The scan is kept; tell the records team.")),
+                ("duplicate", _) => answer("folder", "warn", format!("{folder} was already recorded")),
+                _ => answer("folder", "error", format!("Not recorded: {}: {}", r.field.clone().unwrap_or_default(), r.message.clone().unwrap_or_default())),
+            })
+        }
+    }
+}

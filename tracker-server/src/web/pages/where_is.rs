@@ -1,0 +1,128 @@
+//! Where is.
+
+use super::*;
+
+pub(crate) fn place_text(p: &whereis::Place) -> String {
+    format!("{} ({})", p.name, p.code)
+}
+
+pub(crate) fn time_text(rfc: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%a %d %b %Y %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc.to_string())
+}
+
+pub(crate) fn whereis_answer(w: &WhereIs) -> Markup {
+    let f = &w.folder;
+    html! {
+        section.card aria-label={"Folder " (f.barcode)} {
+            h2 { "Folder " (f.barcode) " - " (f.folder_type.replace('_', " ")) ", volume " (f.volume) " of " (f.volume_count) }
+            @if let Some(p) = &w.patient {
+                p { strong { (p.family_name.to_uppercase()) ", " (p.given_name) } " - CHI " (p.chi.as_deref().unwrap_or("none")) " - born " (p.dob) }
+            }
+            @if f.status != "active" { p { span.tag.warn { "Status: " (f.status.replace('_', " ")) } } }
+            @match &w.current {
+                Some(c) => {
+                    div class=(if c.in_transit { "answer transit" } else { "answer" }) {
+                        @if c.in_transit {
+                            p.where { "In transit from " (place_text(&c.location)) }
+                            @if let Some(d) = &c.destination { p { "Going to " strong { (place_text(d)) } } }
+                        } @else {
+                            p.where { (place_text(&c.location)) }
+                        }
+                        p { "Since " (time_text(&c.since)) ". Last seen " (time_text(&c.last_seen_at)) " by " (c.seen_by_staff.as_deref().unwrap_or("unknown staff")) " on " (c.seen_by_device) " (" (c.method) ")." }
+                    }
+                }
+                None => { div.answer { p.where { "Never scanned: expected at its home, " (w.home_location) } } }
+            }
+            @if !w.trail.is_empty() {
+                details open[w.trail.len() <= 10] {
+                    summary { "Trail (" (w.trail.len()) " scans, newest first)" }
+                    ol.timeline {
+                        @for t in &w.trail {
+                            li { time datetime=(t.read_at) { (time_text(&t.read_at)) } " - " (t.action) " at " (place_text(&t.location))
+                                @if let Some(d) = &t.destination { " to " (d) }
+                                " - " (t.staff_id.as_deref().unwrap_or("-")) ", " (t.device_id) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn whereis(
+    State(s): State<AppState>,
+    user: WebUser,
+    Query(q): Query<Params>,
+) -> Result<Markup, WebError> {
+    user.who.require(Permission::LocateFolders)?;
+    let can_read = user.who.can(Permission::ReadPatient);
+    let mut results: Vec<WhereIs> = Vec::new();
+    let mut error: Option<String> = None;
+    let mut searched = false;
+    if let Some(term) = param(&q, "q") {
+        searched = true;
+        match search::SearchTerm::classify(&s, term) {
+            search::SearchTerm::NotUnderstood(why) => error = Some(why),
+            search::SearchTerm::Folder(b) => match search::folder(&s, &user.who, b).await {
+                Ok(w) => results.push(w),
+                Err(e @ (Error::Forbidden { .. } | Error::Unauthorized)) => return Err(e.into()),
+                Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
+                Err(e) => error = Some(e.to_string()),
+            },
+            search::SearchTerm::Patient(id) => {
+                user.who.require(Permission::ReadPatient)?;
+                match search::patient(&s, &user.who, "q", id, true).await {
+                    Ok((_, list)) => {
+                        if list.is_empty() {
+                            error = Some("This patient has no folders registered.".into());
+                        }
+                        results = list;
+                    }
+                    Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
+                    Err(e) => error = Some(e.to_string()),
+                }
+            }
+        }
+    } else if let (Some(name), Some(dob)) = (param(&q, "name"), param(&q, "dob")) {
+        searched = true;
+        user.who.require(Permission::ReadPatient)?;
+        match search::by_name(&s, &user.who, name.to_string(), dob.to_string(), true).await {
+            Ok(found) => results = found.into_iter().flat_map(|(_, w)| w).collect(),
+            Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
+    let qv = q.get("q").cloned().unwrap_or_default();
+    Ok(layout(
+        &user,
+        "/whereis",
+        "Where is a file?",
+        html! {
+            form.card method="get" action="/whereis" role="search" {
+                label for="q" { "Folder barcode, CHI or NHS number" }
+                p.hint { "Scan the folder label or type the number." }
+                input.scan type="text" id="q" name="q" value=(qv) autocomplete="off" autofocus;
+                div { button type="submit" { "Find" } }
+            }
+            @if can_read {
+                form.card method="get" action="/whereis" {
+                    h2 { "Or search by name and date of birth" }
+                    div.row {
+                        div { label for="name" { "Family name (or its start)" } input type="text" id="name" name="name" value=(q.get("name").cloned().unwrap_or_default()); }
+                        div { label for="dob" { "Date of birth" } input type="date" id="dob" name="dob" value=(q.get("dob").cloned().unwrap_or_default()); }
+                    }
+                    div { button.secondary type="submit" { "Search" } }
+                }
+            }
+            @if let Some(e) = &error { div.error-summary role="alert" { h2 { "No answer" } p { (e) } } }
+            @if searched && error.is_none() && results.is_empty() { div.error-summary role="alert" { p { "No matching patients or folders." } } }
+            @for w in &results { (whereis_answer(w)) }
+        },
+    ))
+}
