@@ -274,7 +274,7 @@ pub fn seed(db: &Db, cfg: &ScanConfig, n_patients: usize, seed: u64) -> Result<D
         let who = who.clone();
         db.write_blocking(move |c| {
             let mut results = vec![None; len];
-            movements::store(c, &who, valid, &mut results)
+            crate::workflow::scans::store_and_follow(c, &who, valid, &mut results)
         })?;
     }
     Ok(DemoSummary {

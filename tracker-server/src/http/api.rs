@@ -449,7 +449,8 @@ async fn ingest_events(
     if b.events.is_empty() {
         return Err(Error::invalid("events", "is empty").into());
     }
-    let out = movements::ingest_batch(&s.db, &s.cfg.identifiers, who, b.events).await?;
+    let out =
+        crate::workflow::scans::ingest_batch(&s.db, &s.cfg.identifiers, who, b.events).await?;
     Ok(Json(out))
 }
 

@@ -6,7 +6,7 @@ use crate::{
     auth::Principal,
     ledger::locations,
     util::{now_ms, parse_rfc3339_ms},
-    Result,
+    Error, Result,
 };
 use label_printer::identifiers::{classify, scan::ScanConfig, strip_aim, ScanTarget};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -14,9 +14,6 @@ use serde::{Deserialize, Serialize};
 
 /// Most events accepted in one request.
 pub const MAX_BATCH: usize = 5000;
-/// Batches larger than this are written in a transaction of their own
-/// ([`crate::storage::Db::write_solo`]).
-const SOLO_BATCH: usize = 64;
 /// Reads stamped further ahead than this are refused (a device clock is wrong).
 pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
 
@@ -92,60 +89,6 @@ impl EventResult {
     }
 }
 
-/// Validate and store a batch of events as sent on the wire; one result per event, in order.
-pub async fn ingest_batch(
-    db: &crate::storage::Db,
-    cfg: &ScanConfig,
-    who: Principal,
-    events: Vec<serde_json::Value>,
-) -> Result<BatchResult> {
-    let now = now_ms();
-    let big = events.len() > SOLO_BATCH;
-    let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
-    let mut valid = Vec::with_capacity(events.len());
-    for (i, v) in events.into_iter().enumerate() {
-        let id_hint = v
-            .get("event_id")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        match serde_path_to_error::deserialize::<_, IncomingEvent>(v) {
-            Err(e) => {
-                let field = e.path().to_string();
-                let field = if field == "." { "event" } else { &field };
-                results[i] = Some(EventResult::rejected(
-                    id_hint,
-                    field,
-                    e.into_inner().to_string(),
-                ));
-            }
-            Ok(ev) => match validate(&ev, cfg, now) {
-                Ok(ok) => valid.push((i, ok)),
-                Err((field, msg)) => results[i] = Some(EventResult::rejected(id_hint, &field, msg)),
-            },
-        }
-    }
-    let job = move |c: &Connection| {
-        store(c, &who, valid, &mut results)?;
-        Ok(results)
-    };
-    // Big batches (a bridge catching up) get a transaction of their own; small ones share a
-    // group commit with whatever else is waiting.
-    let results = if big {
-        db.write_solo(job).await?
-    } else {
-        db.write(job).await?
-    };
-    let results: Vec<EventResult> = results.into_iter().flatten().collect();
-    let count = |st: &str| results.iter().filter(|r| r.status == st).count();
-    Ok(BatchResult {
-        stored: count("stored"),
-        duplicates: count("duplicate"),
-        rejected: count("rejected"),
-        results,
-    })
-}
-
 #[derive(Debug, Serialize)]
 pub struct BatchResult {
     pub results: Vec<EventResult>,
@@ -154,88 +97,88 @@ pub struct BatchResult {
     pub rejected: usize,
 }
 
-fn short_text(field: &str, v: &str, max: usize) -> Result<(), (String, String)> {
+fn short_text(field: &str, v: &str, max: usize) -> Result<()> {
     if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
-        return Err((
-            field.to_string(),
+        return Err(Error::invalid(
+            field,
             format!("must be 1-{max} printable characters"),
         ));
     }
     Ok(())
 }
 
-/// Checks that need no database. `Err((field, message))` names the field.
-pub fn validate(
-    e: &IncomingEvent,
-    cfg: &ScanConfig,
-    now: i64,
-) -> Result<ValidEvent, (String, String)> {
-    let uuid = uuid::Uuid::parse_str(e.event_id.trim()).map_err(|_| {
-        (
-            "event_id".to_string(),
-            "must be a UUID made by the sender".to_string(),
-        )
-    })?;
+/// Checks that need no database. A refusal is [`Error::Invalid`] naming the field.
+pub fn validate(e: &IncomingEvent, cfg: &ScanConfig, now: i64) -> Result<ValidEvent> {
+    let uuid = uuid::Uuid::parse_str(e.event_id.trim())
+        .map_err(|_| Error::invalid("event_id", "must be a UUID made by the sender"))?;
     short_text("device_id", &e.device_id, 100)?;
     if let Some(s) = &e.staff_id {
         short_text("staff_id", s, 100)?;
     }
     let read_at = parse_rfc3339_ms(&e.read_at).ok_or_else(|| {
-        (
-            "read_at".to_string(),
-            "must be an RFC 3339 time, e.g. 2026-11-25T08:00:00Z".to_string(),
+        Error::invalid(
+            "read_at",
+            "must be an RFC 3339 time, e.g. 2026-11-25T08:00:00Z",
         )
     })?;
     if read_at > now + MAX_FUTURE_MS {
-        return Err((
-            "read_at".into(),
-            "is more than 10 minutes in the future; check the device clock".into(),
+        return Err(Error::invalid(
+            "read_at",
+            "is more than 10 minutes in the future; check the device clock",
         ));
     }
     if read_at < 946_684_800_000 {
-        return Err((
-            "read_at".into(),
-            "is before the year 2000; check the device clock".into(),
+        return Err(Error::invalid(
+            "read_at",
+            "is before the year 2000; check the device clock",
         ));
     }
     if e.raw.len() > 512 {
-        return Err(("raw".into(), "is longer than 512 bytes".into()));
+        return Err(Error::invalid("raw", "is longer than 512 bytes"));
     }
     let method = match e.method.as_str() {
         "barcode" => "barcode",
         "rfid" => "rfid",
         "manual" => "manual",
-        _ => return Err(("method".into(), "must be barcode, rfid or manual".into())),
+        _ => return Err(Error::invalid("method", "must be barcode, rfid or manual")),
     };
     let action = match e.action.as_deref().unwrap_or("seen") {
         "seen" => "seen",
         "dispatch" => "dispatch",
         "receive" => "receive",
-        _ => return Err(("action".into(), "must be seen, dispatch or receive".into())),
+        _ => {
+            return Err(Error::invalid(
+                "action",
+                "must be seen, dispatch or receive",
+            ))
+        }
     };
     if action == "dispatch" && e.destination.is_none() {
-        return Err((
-            "destination".into(),
-            "is required when action is dispatch".into(),
+        return Err(Error::invalid(
+            "destination",
+            "is required when action is dispatch",
         ));
     }
     short_text("location", &e.location, 64)?;
     let serial = match classify(&e.raw, cfg) {
         ScanTarget::Folder { serial } => serial as i64,
         ScanTarget::Location { .. } | ScanTarget::LocationGln { .. } => {
-            return Err((
-                "raw".into(),
-                "is a location barcode, not a folder; send it as the event's location".into(),
+            return Err(Error::invalid(
+                "raw",
+                "is a location barcode, not a folder; send it as the event's location",
             ))
         }
         ScanTarget::Staff { .. } => {
-            return Err((
-                "raw".into(),
-                "is a staff badge, not a folder; send it as staff_id".into(),
+            return Err(Error::invalid(
+                "raw",
+                "is a staff badge, not a folder; send it as staff_id",
             ))
         }
         ScanTarget::Unknown { reason } => {
-            return Err(("raw".into(), format!("is not a folder id: {reason}")))
+            return Err(Error::invalid(
+                "raw",
+                format!("is not a folder id: {reason}"),
+            ))
         }
     };
     let symbology = match &e.symbology {
@@ -275,12 +218,26 @@ struct Cur {
     action: Option<String>,
 }
 
-/// Store validated events (one writer transaction). `slots` are the positions in the request.
+/// A newly stored scan of a registered folder, as handed to the follow-up step of [`store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredScan<'a> {
+    pub folder_id: i64,
+    pub location_id: i64,
+    pub action: &'a str,
+    pub destination_id: Option<i64>,
+    pub read_at: i64,
+}
+
+/// Store validated events (inside the caller's writer transaction). `slots` are the positions
+/// in the request. `follow` runs in the same transaction for every newly stored scan of a
+/// registered folder (the workflow layer moves requests on with it; see
+/// [`crate::workflow::scans`]).
 pub fn store(
     c: &Connection,
     who: &Principal,
     events: Vec<(usize, ValidEvent)>,
     results: &mut [Option<EventResult>],
+    follow: &mut dyn FnMut(&Connection, &StoredScan) -> Result<()>,
 ) -> Result<()> {
     let now = now_ms();
     let mut stored = 0usize;
@@ -351,8 +308,16 @@ pub fn store(
                 // A late event (a bridge replaying after an outage): it may change "since".
                 recompute(c, e.serial)?;
             }
-            // Requests for this folder follow its scans (dispatched, received, returned...).
-            crate::workflow::requests::on_scan(c, e.serial, loc, e.action, dest, e.read_at)?;
+            follow(
+                c,
+                &StoredScan {
+                    folder_id: e.serial,
+                    location_id: loc,
+                    action: e.action,
+                    destination_id: dest,
+                    read_at: e.read_at,
+                },
+            )?;
         }
         results[slot] = Some(EventResult {
             event_id,
@@ -407,4 +372,163 @@ pub fn recompute(c: &Connection, folder_id: i64) -> Result<()> {
         params![latest.0, latest.1, latest.2, since, latest.3, latest.4, folder_id],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The ledger's rules on a real (in-memory) SQLite database with the server's schema.
+    use super::*;
+    use crate::ledger::{folders, patients};
+    use serde_json::json;
+
+    const T0: i64 = 1_780_000_000_000; // 2026-05-28
+
+    struct Ledger {
+        c: Connection,
+        scan: ScanConfig,
+        folder: i64,
+        barcode: String,
+    }
+
+    fn ledger() -> Ledger {
+        let mut c = Connection::open_in_memory().expect("in-memory database");
+        crate::storage::migrations::migrate(&mut c).expect("schema");
+        for (code, kind) in [("LLIB", "library"), ("LWARD5", "ward"), ("LWARD7", "ward")] {
+            let n: locations::NewLocation =
+                serde_json::from_value(json!({"code": code, "name": code, "kind": kind}))
+                    .expect("location");
+            locations::create(&c, &n, "L").expect("create location");
+        }
+        let p: patients::NewPatient = serde_json::from_value(json!({
+            "chi": "1904851231", "family_name": "Test", "given_name": "Ledger",
+            "dob": "1985-04-19", "sex": "unknown"
+        }))
+        .expect("patient");
+        let p = patients::insert(&c, &patients::validate(&p).expect("valid")).expect("insert");
+        let scan = ScanConfig::default();
+        let nf: folders::NewFolder = serde_json::from_value(json!({
+            "patient": "1904851231", "folder_type": "main", "home_location": "LLIB"
+        }))
+        .expect("folder");
+        let f = folders::create(&c, &scan.folder, p.id, &nf).expect("create folder");
+        Ledger {
+            c,
+            scan,
+            folder: f.id,
+            barcode: f.barcode,
+        }
+    }
+
+    impl Ledger {
+        /// Store one scan at `loc`, read `at` ms after T0; returns what the ledger answered.
+        fn scan(&self, id: u128, loc: &str, action: &str, at: i64) -> EventResult {
+            let mut v = json!({
+                "event_id": uuid::Uuid::from_u128(id).to_string(),
+                "device_id": "test-scanner",
+                "read_at": crate::util::ms_to_rfc3339(T0 + at),
+                "raw": self.barcode,
+                "method": "barcode",
+                "location": loc,
+                "action": action,
+            });
+            if action == "dispatch" {
+                v["destination"] = json!("LWARD7");
+            }
+            let ev: IncomingEvent = serde_json::from_value(v).expect("event");
+            let valid = validate(&ev, &self.scan, T0 + at).expect("valid event");
+            let mut results = vec![None];
+            let mut followed = 0;
+            store(
+                &self.c,
+                &Principal::system(),
+                vec![(0, valid)],
+                &mut results,
+                &mut |_, s| {
+                    assert_eq!(s.folder_id, self.folder);
+                    followed += 1;
+                    Ok(())
+                },
+            )
+            .expect("store");
+            let r = results.remove(0).expect("a result");
+            assert_eq!(followed, usize::from(r.status == "stored"));
+            r
+        }
+
+        /// (location code, since, read time) of the folder's current position, in ms after T0.
+        fn now(&self) -> (String, i64, i64) {
+            self.c
+                .query_row(
+                    "SELECT l.code, f.cur_since, f.cur_read_at FROM folders f JOIN locations l ON l.id = f.cur_location_id WHERE f.id = ?1",
+                    [self.folder],
+                    |r| Ok((r.get(0)?, r.get::<_, i64>(1)? - T0, r.get::<_, i64>(2)? - T0)),
+                )
+                .expect("current position")
+        }
+    }
+
+    #[test]
+    fn since_is_the_first_scan_of_an_unbroken_run_at_one_place() {
+        let l = ledger();
+        l.scan(1, "LWARD5", "receive", 1_000);
+        l.scan(2, "LWARD5", "seen", 5_000);
+        l.scan(3, "LWARD5", "seen", 9_000);
+        assert_eq!(l.now(), ("LWARD5".into(), 1_000, 9_000));
+        // moving on starts a new run
+        l.scan(4, "LWARD7", "receive", 12_000);
+        assert_eq!(l.now(), ("LWARD7".into(), 12_000, 12_000));
+        // dispatching from the same place also starts one
+        l.scan(5, "LWARD7", "dispatch", 15_000);
+        assert_eq!(l.now(), ("LWARD7".into(), 15_000, 15_000));
+    }
+
+    #[test]
+    fn a_late_scan_keeps_the_current_place_and_corrects_since() {
+        let l = ledger();
+        l.scan(1, "LWARD5", "receive", 10_000);
+        l.scan(2, "LWARD7", "receive", 20_000);
+        // A bridge replays a scan read before the newest one, at the same ward: the folder
+        // stays where the newest scan put it, and its run there started earlier.
+        let r = l.scan(3, "LWARD7", "seen", 15_000);
+        assert_eq!(r.status, "stored");
+        assert_eq!(l.now(), ("LWARD7".into(), 15_000, 20_000));
+        // A late scan somewhere else does not move the folder either, and splits no run.
+        l.scan(4, "LWARD5", "seen", 5_000);
+        assert_eq!(l.now(), ("LWARD7".into(), 15_000, 20_000));
+        // A late scan at another place inside the run ends the run there.
+        l.scan(5, "LWARD5", "seen", 17_000);
+        assert_eq!(l.now(), ("LWARD7".into(), 20_000, 20_000));
+    }
+
+    #[test]
+    fn the_same_event_is_stored_once() {
+        let l = ledger();
+        assert_eq!(l.scan(1, "LWARD5", "receive", 1_000).status, "stored");
+        assert_eq!(l.scan(1, "LWARD5", "receive", 1_000).status, "duplicate");
+        let n: i64 =
+            l.c.query_row("SELECT count(*) FROM movements", [], |r| r.get(0))
+                .expect("count");
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let l = ledger();
+        let ev: IncomingEvent = serde_json::from_value(json!({
+            "event_id": uuid::Uuid::from_u128(9).to_string(), "device_id": "d",
+            "read_at": crate::util::ms_to_rfc3339(T0 + 3_600_000), "raw": l.barcode,
+            "method": "barcode", "location": "LWARD5"
+        }))
+        .expect("event");
+        let e = validate(&ev, &l.scan, T0).expect_err("read an hour ahead");
+        assert_eq!(e.field(), Some("read_at"));
+        let ev: IncomingEvent = serde_json::from_value(json!({
+            "event_id": uuid::Uuid::from_u128(9).to_string(), "device_id": "d",
+            "read_at": crate::util::ms_to_rfc3339(T0), "raw": "LWARD5",
+            "method": "barcode", "location": "LWARD5"
+        }))
+        .expect("event");
+        let e = validate(&ev, &l.scan, T0).expect_err("a location card is no folder");
+        assert_eq!(e.field(), Some("raw"));
+    }
 }

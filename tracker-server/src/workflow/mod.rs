@@ -5,3 +5,4 @@ pub mod appointments;
 pub mod missing;
 pub mod pulllists;
 pub mod requests;
+pub mod scans;

@@ -22,7 +22,6 @@ use crate::{
     ledger::devices,
     ledger::folders,
     ledger::locations,
-    ledger::movements,
     ledger::whereis::{self, WhereIs},
     util::now_ms,
     Error,

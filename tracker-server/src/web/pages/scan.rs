@@ -147,9 +147,13 @@ pub async fn scan(
                 "read_at": crate::util::now_rfc3339(), "raw": b.raw, "method": "barcode",
                 "location": location, "action": action, "destination": destination,
             });
-            let out =
-                movements::ingest_batch(&s.db, &s.cfg.identifiers, user.who.clone(), vec![ev])
-                    .await?;
+            let out = crate::workflow::scans::ingest_batch(
+                &s.db,
+                &s.cfg.identifiers,
+                user.who.clone(),
+                vec![ev],
+            )
+            .await?;
             let r = &out.results[0];
             let folder = label_printer::identifiers::strip_aim(b.raw.trim())
                 .1

@@ -1,0 +1,97 @@
+//! Recording scans: the use case behind `POST /api/v1/events`, the web scan page and the demo.
+//! Each event is checked on its own (a refusal names the field), then the batch is stored in the
+//! ledger ([`crate::ledger::movements::store`]) and, in the same transaction, the requests for
+//! each scanned folder follow the scan ([`requests::on_scan`]).
+
+use super::requests;
+use crate::{
+    auth::Principal,
+    ledger::movements::{self, BatchResult, EventResult, IncomingEvent, StoredScan, ValidEvent},
+    util::now_ms,
+    Result,
+};
+use label_printer::identifiers::scan::ScanConfig;
+use rusqlite::Connection;
+
+/// Batches larger than this are written in a transaction of their own
+/// ([`crate::storage::Db::write_solo`]).
+const SOLO_BATCH: usize = 64;
+
+/// Move the scanned folder's requests on (dispatched, received, returned...).
+pub fn follow(c: &Connection, s: &StoredScan) -> Result<()> {
+    requests::on_scan(
+        c,
+        s.folder_id,
+        s.location_id,
+        s.action,
+        s.destination_id,
+        s.read_at,
+    )
+}
+
+/// Store validated events and let their requests follow, in the caller's transaction.
+pub fn store_and_follow(
+    c: &Connection,
+    who: &Principal,
+    events: Vec<(usize, ValidEvent)>,
+    results: &mut [Option<EventResult>],
+) -> Result<()> {
+    movements::store(c, who, events, results, &mut follow)
+}
+
+/// Validate and store a batch of events as sent on the wire; one result per event, in order.
+pub async fn ingest_batch(
+    db: &crate::storage::Db,
+    cfg: &ScanConfig,
+    who: Principal,
+    events: Vec<serde_json::Value>,
+) -> Result<BatchResult> {
+    let now = now_ms();
+    let big = events.len() > SOLO_BATCH;
+    let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
+    let mut valid = Vec::with_capacity(events.len());
+    for (i, v) in events.into_iter().enumerate() {
+        let id_hint = v
+            .get("event_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match serde_path_to_error::deserialize::<_, IncomingEvent>(v) {
+            Err(e) => {
+                let field = e.path().to_string();
+                let field = if field == "." { "event" } else { &field };
+                results[i] = Some(EventResult::rejected(
+                    id_hint,
+                    field,
+                    e.into_inner().to_string(),
+                ));
+            }
+            Ok(ev) => match movements::validate(&ev, cfg, now) {
+                Ok(ok) => valid.push((i, ok)),
+                Err(e) => {
+                    let field = e.field().unwrap_or("event").to_string();
+                    results[i] = Some(EventResult::rejected(id_hint, &field, e.public_message()));
+                }
+            },
+        }
+    }
+    let job = move |c: &Connection| {
+        store_and_follow(c, &who, valid, &mut results)?;
+        Ok(results)
+    };
+    // Big batches (a bridge catching up) get a transaction of their own; small ones share a
+    // group commit with whatever else is waiting.
+    let results = if big {
+        db.write_solo(job).await?
+    } else {
+        db.write(job).await?
+    };
+    let results: Vec<EventResult> = results.into_iter().flatten().collect();
+    let count = |st: &str| results.iter().filter(|r| r.status == st).count();
+    Ok(BatchResult {
+        stored: count("stored"),
+        duplicates: count("duplicate"),
+        rejected: count("rejected"),
+        results,
+    })
+}
