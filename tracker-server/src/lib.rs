@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod pdf;
 pub mod printing;
+pub mod reports;
 pub mod storage;
 pub mod tls;
 pub mod util;

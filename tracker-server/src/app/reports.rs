@@ -1,6 +1,6 @@
 //! Reports handed over as files: the same download for the API and the web pages.
 
-use crate::{lifecycle::statistics, Result};
+use crate::{reports::statistics, Result};
 use axum::{
     http::header,
     response::{IntoResponse, Response},

@@ -9,8 +9,8 @@ use crate::{
     ledger::{
         folders,
         patients::{self, Patient},
-        whereis::{self, WhereIs},
     },
+    workflow::whereis::{self, WhereIs},
     Error, Result,
 };
 use label_printer::identifiers::{validate_chi, validate_nhs_number};

@@ -587,19 +587,20 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             let retired = pid_chi(m, "MRG", 1)?;
             let reason = format!("HL7 A40 merge, message {}", m.control_id());
             let out =
-                patients::merge(c, who, &retired, &survivor, &reason).map_err(|e| match e {
-                    Error::Invalid { field, message } => Error::invalid(
-                        match field.as_str() {
-                            "retired" => "MRG-1",
-                            _ => "PID-3",
-                        },
-                        message,
-                    ),
-                    Error::NotFound { what } => {
-                        Error::invalid("PID-3", format!("no patient: {what} not found"))
-                    }
-                    e => e,
-                })?;
+                crate::workflow::requests::merge_patients(c, who, &retired, &survivor, &reason)
+                    .map_err(|e| match e {
+                        Error::Invalid { field, message } => Error::invalid(
+                            match field.as_str() {
+                                "retired" => "MRG-1",
+                                _ => "PID-3",
+                            },
+                            message,
+                        ),
+                        Error::NotFound { what } => {
+                            Error::invalid("PID-3", format!("no patient: {what} not found"))
+                        }
+                        e => e,
+                    })?;
             Ok(applied(format!(
                 "merged patient {} into {}; {} folder(s) moved",
                 out.retired.id,

@@ -10,8 +10,8 @@ use crate::{
     ledger::locations,
     ledger::movements,
     ledger::patients,
-    ledger::whereis,
     util::{now_ms, now_rfc3339},
+    workflow::whereis,
     Error,
 };
 use axum::{
@@ -302,8 +302,10 @@ async fn merge_patients(
 ) -> ApiResult<Json<patients::MergeOutcome>> {
     who.require(Permission::MergePatients)?;
     let out =
-        s.db.write(move |c| patients::merge(c, &who, &m.retired, &m.survivor, &m.reason))
-            .await?;
+        s.db.write(move |c| {
+            crate::workflow::requests::merge_patients(c, &who, &m.retired, &m.survivor, &m.reason)
+        })
+        .await?;
     Ok(Json(out))
 }
 

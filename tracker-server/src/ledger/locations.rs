@@ -151,3 +151,11 @@ pub fn list(c: &Connection) -> Result<Vec<Location>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(v)
 }
+
+/// A location in brief, as where-is answers and requests show it.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Place {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+}

@@ -1,5 +1,5 @@
 //! The movement ledger and what it is about: patients, their folders, the places folders go,
-//! the append-only movements, where-is answers, the devices that report scans, and the import
+//! the append-only movements, the devices that report scans, and the import
 //! of an existing case-note index.
 
 pub mod devices;
@@ -8,4 +8,3 @@ pub mod import;
 pub mod locations;
 pub mod movements;
 pub mod patients;
-pub mod whereis;

@@ -231,8 +231,9 @@ pub struct MergeOutcome {
     pub folders_moved: Vec<i64>,
 }
 
-/// Merge a duplicate registration (`retired`) into `survivor`: folders follow, history is kept,
-/// the retired record stays with `merged_into` set.
+/// Merge a duplicate registration (`retired`) into `survivor` in the ledger: folders follow,
+/// history is kept, the retired record stays with `merged_into` set. Requests and appointments
+/// follow in [`crate::workflow::requests::merge_patients`], which every caller uses.
 pub fn merge(
     c: &Connection,
     who: &Principal,
@@ -270,7 +271,6 @@ pub fn merge(
         "UPDATE folders SET patient_id=?1 WHERE patient_id=?2",
         params![s.id, r.id],
     )?;
-    crate::workflow::requests::follow_merge(c, r.id, s.id)?;
     c.execute(
         "UPDATE patients SET merged_into=?1, updated_at=?2 WHERE id=?3",
         params![s.id, now_rfc3339(), r.id],
@@ -292,6 +292,30 @@ pub fn merge(
         retired: get(c, r.id)?,
         folders_moved: folders,
     })
+}
+
+/// Patient details, only for callers allowed to read them.
+#[derive(Debug, Serialize)]
+pub struct PatientBrief {
+    pub id: i64,
+    pub chi: Option<String>,
+    pub nhs_number: Option<String>,
+    pub family_name: String,
+    pub given_name: String,
+    pub dob: String,
+}
+
+impl From<&Patient> for PatientBrief {
+    fn from(p: &Patient) -> Self {
+        Self {
+            id: p.id,
+            chi: p.chi.clone(),
+            nhs_number: p.nhs_number.clone(),
+            family_name: p.family_name.clone(),
+            given_name: p.given_name.clone(),
+            dob: p.dob.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! The records lifecycle after care: clinical coding, digitisation by a scanning bureau,
-//! retention and destruction, GP queries and subject access requests, and statistics.
+//! retention and destruction, and GP queries and subject access requests.
 
 pub mod coding;
 pub mod digitisation;
 pub mod external_requests;
 pub mod retention;
-pub mod statistics;

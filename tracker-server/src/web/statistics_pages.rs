@@ -1,7 +1,7 @@
-//! The statistics pages: tables, SVG bar charts and CSV downloads of [`crate::lifecycle::statistics`].
+//! The statistics pages: tables, SVG bar charts and CSV downloads of [`crate::reports::statistics`].
 
 use super::{layout, pages::bar_chart, svg, WebError, WebUser};
-use crate::{app::AppState, audit, auth::Permission, lifecycle::statistics, Error};
+use crate::{app::AppState, audit, auth::Permission, reports::statistics, Error};
 use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},

@@ -3,7 +3,7 @@
 //! other), and when the original turns up, merge the temporary into it (temporary -> merged).
 
 use crate::{
-    audit, auth::Principal, ledger::folders, ledger::whereis, util::now_rfc3339, Error, Result,
+    audit, auth::Principal, ledger::folders, util::now_rfc3339, workflow::whereis, Error, Result,
 };
 use label_printer::identifiers::FolderIdScheme;
 use rusqlite::{params, Connection, OptionalExtension};

@@ -1,8 +1,10 @@
 //! Getting notes where they are needed: requests for notes (driven by scans), clinic
-//! appointments, pull lists, and missing notes.
+//! appointments, pull lists, missing notes, recording scans (which move requests on) and
+//! where-is answers (which show where a requested folder is expected).
 
 pub mod appointments;
 pub mod missing;
 pub mod pulllists;
 pub mod requests;
 pub mod scans;
+pub mod whereis;

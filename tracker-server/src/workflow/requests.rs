@@ -15,7 +15,7 @@ use crate::{
     config::RequestsConfig,
     ledger::folders,
     ledger::locations,
-    ledger::whereis::Place,
+    ledger::locations::Place,
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };
@@ -106,7 +106,7 @@ pub struct RequestView {
     pub id: i64,
     pub patient_id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patient: Option<crate::ledger::whereis::PatientBrief>,
+    pub patient: Option<crate::ledger::patients::PatientBrief>,
     pub volume: Option<String>,
     pub destination: Place,
     /// Where the notes are now, when not in the library: fetch them from here.
@@ -602,7 +602,7 @@ fn view(
         Vec::new()
     };
     let patient = if with_patient {
-        Some(crate::ledger::whereis::PatientBrief::from(
+        Some(crate::ledger::patients::PatientBrief::from(
             &crate::ledger::patients::get(c, patient_id)?,
         ))
     } else {
@@ -850,6 +850,22 @@ pub fn newly_overdue(c: &Connection, now: i64) -> Result<Vec<DeskEvent>> {
 }
 
 /// Move open requests of a retired patient to the survivor (after a merge).
+/// Merge two registrations of one patient: the ledger's merge, then the requests and
+/// appointments of the retired record follow to the survivor, in the caller's transaction.
+/// The API, the HL7 A40 handler and any other face call this one function.
+pub fn merge_patients(
+    c: &Connection,
+    who: &crate::auth::Principal,
+    retired: &str,
+    survivor: &str,
+    reason: &str,
+) -> Result<crate::ledger::patients::MergeOutcome> {
+    let m = crate::ledger::patients::merge(c, who, retired, survivor, reason)?;
+    follow_merge(c, m.retired.id, m.survivor.id)?;
+    Ok(m)
+}
+
+/// Re-point the retired record's requests and appointments to the survivor.
 pub fn follow_merge(c: &Connection, retired_id: i64, survivor_id: i64) -> Result<()> {
     c.execute(
         "UPDATE requests SET patient_id=?2 WHERE patient_id=?1",

@@ -16,7 +16,7 @@ pub(crate) use statistics_api::*;
 use super::{audit_reads, ApiError, ApiJson, ApiResult, AppState, Caller};
 use crate::{
     audit, auth::Permission, ledger::folders, lifecycle::coding, lifecycle::digitisation,
-    lifecycle::external_requests, lifecycle::retention, lifecycle::statistics, util::now_ms, Error,
+    lifecycle::external_requests, lifecycle::retention, reports::statistics, util::now_ms, Error,
 };
 use axum::{
     body::{to_bytes, Body},

@@ -22,8 +22,8 @@ use crate::{
     ledger::devices,
     ledger::folders,
     ledger::locations,
-    ledger::whereis::{self, WhereIs},
     util::now_ms,
+    workflow::whereis::{self, WhereIs},
     Error,
 };
 use axum::{

@@ -10,12 +10,8 @@ use crate::{
 use rusqlite::Connection;
 use serde::Serialize;
 
-#[derive(Debug, Serialize, PartialEq)]
-pub struct Place {
-    pub code: String,
-    pub name: String,
-    pub kind: String,
-}
+pub use crate::ledger::locations::Place;
+pub use crate::ledger::patients::PatientBrief;
 
 #[derive(Debug, Serialize)]
 pub struct TrailEntry {
@@ -40,30 +36,6 @@ pub struct Current {
     pub method: String,
     pub in_transit: bool,
     pub destination: Option<Place>,
-}
-
-/// Patient details, only for callers allowed to read them.
-#[derive(Debug, Serialize)]
-pub struct PatientBrief {
-    pub id: i64,
-    pub chi: Option<String>,
-    pub nhs_number: Option<String>,
-    pub family_name: String,
-    pub given_name: String,
-    pub dob: String,
-}
-
-impl From<&Patient> for PatientBrief {
-    fn from(p: &Patient) -> Self {
-        Self {
-            id: p.id,
-            chi: p.chi.clone(),
-            nhs_number: p.nhs_number.clone(),
-            family_name: p.family_name.clone(),
-            given_name: p.given_name.clone(),
-            dob: p.dob.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]
