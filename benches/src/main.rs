@@ -202,7 +202,7 @@ fn populate(o: &Opts) -> Result<()> {
     // movements are written before their folder row within the same transaction
     c.pragma_update(None, "foreign_keys", "OFF")?;
     c.pragma_update(None, "cache_size", -1_000_000)?;
-    let scheme = label_printer::identifiers::FolderIdScheme::default();
+    let scheme = casenote_core::identifiers::FolderIdScheme::default();
     let tx = c.transaction()?;
     let now = chrono::Utc::now().to_rfc3339();
     tx.execute("INSERT INTO locations(id, code, name, kind, created_at) VALUES (1, 'LLIB', 'Library', 'library', ?1)", [&now])?;
@@ -393,7 +393,7 @@ fn e2e_latency(db: &Path, rate: u32, seconds: u32) -> Result<String> {
     cfg.devices.push(d);
     let bridge = firmware_bridge::bridge::Bridge::start(cfg)?;
     std::thread::sleep(Duration::from_millis(500)); // the bridge opens the device
-    let scheme = label_printer::identifiers::FolderIdScheme::default();
+    let scheme = casenote_core::identifiers::FolderIdScheme::default();
     let n = (rate * seconds) as u64;
     let offset = chrono::Utc::now().timestamp_millis() as u64 % (folders / 2).max(1);
     let mut sent: std::collections::HashMap<String, i64> = Default::default();
@@ -519,7 +519,7 @@ fn make_event(
     rng: &mut StdRng,
     folders: u64,
     active: &[u64],
-    scheme: &label_printer::identifiers::FolderIdScheme,
+    scheme: &casenote_core::identifiers::FolderIdScheme,
     t: i64,
 ) -> Value {
     let fid = pick_folder(rng, folders, active);
@@ -576,7 +576,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
             .pool_max_idle_per_host(16)
             .build()?;
         // ---- ingest ----
-        let scheme = label_printer::identifiers::FolderIdScheme::default();
+        let scheme = casenote_core::identifiers::FolderIdScheme::default();
         let now = chrono::Utc::now().timestamp_millis();
         // fresh event ids every run (the same ids again would all be answered "duplicate")
         let mut rng =
@@ -719,7 +719,7 @@ fn raw_baseline(
     let mut rng =
         StdRng::seed_from_u64(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(99) as u64);
     let now = chrono::Utc::now().timestamp_millis();
-    let scheme = label_printer::identifiers::FolderIdScheme::default();
+    let scheme = casenote_core::identifiers::FolderIdScheme::default();
     let events: Vec<(uuid::Uuid, i64, i64, String)> = (0..n)
         .map(|_| {
             let fid = pick_folder(&mut rng, folders, active) as i64;

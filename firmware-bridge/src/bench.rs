@@ -4,7 +4,7 @@
 use crate::config::PortalConfig;
 use crate::frames::r2000::{self, R2000Decoder, R2000Item};
 use crate::portal::Portal;
-use label_printer::identifiers::Giai96;
+use casenote_core::identifiers::Giai96;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy)]

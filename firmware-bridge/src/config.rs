@@ -5,7 +5,7 @@
 use crate::events::Action;
 use crate::frames::hid::KeyboardLayout;
 use crate::frames::line::LineConfig;
-use label_printer::identifiers::scan::ScanConfig;
+use casenote_core::identifiers::scan::ScanConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

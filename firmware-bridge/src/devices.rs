@@ -15,7 +15,7 @@ use crate::portal::Portal;
 use crate::queue::{Queue, QueueError};
 use crate::transports::{self, Transport};
 use chrono::{DateTime, Utc};
-use label_printer::identifiers::scan::ScanConfig;
+use casenote_core::identifiers::scan::ScanConfig;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

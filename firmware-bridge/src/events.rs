@@ -1,7 +1,7 @@
 //! Scan events: what the bridge sends to the tracking server, one per folder read/movement.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use label_printer::identifiers::scan::Symbology;
+use casenote_core::identifiers::scan::Symbology;
 use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 

@@ -6,7 +6,7 @@ use crate::config::HandheldConfig;
 use crate::events::{Method, ScanEvent};
 use crate::frames::BarcodeRead;
 use chrono::{DateTime, Utc};
-use label_printer::identifiers::scan::{classify, ScanConfig, ScanTarget};
+use casenote_core::identifiers::scan::{classify, ScanConfig, ScanTarget};
 
 /// What a scan did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl Handheld {
 mod tests {
     use super::*;
     use crate::events::Action;
-    use label_printer::identifiers::scan::Symbology;
+    use casenote_core::identifiers::scan::Symbology;
 
     fn read(s: &str) -> BarcodeRead {
         BarcodeRead::from_bytes(s.as_bytes(), Symbology::Unknown)

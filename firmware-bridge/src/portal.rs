@@ -12,8 +12,8 @@ use crate::config::{DirectionMethod, PortalConfig, Undetermined};
 use crate::events::{Action, Method, ScanEvent};
 use crate::frames::TagRead;
 use chrono::{DateTime, TimeZone, Utc};
-use label_printer::identifiers::scan::Symbology;
-use label_printer::identifiers::Giai96;
+use casenote_core::identifiers::scan::Symbology;
+use casenote_core::identifiers::Giai96;
 use std::collections::HashMap;
 
 /// Side of the door.

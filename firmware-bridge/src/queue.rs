@@ -248,7 +248,7 @@ impl Queue {
 mod tests {
     use super::*;
     use crate::events::{Action, Method};
-    use label_printer::identifiers::scan::Symbology;
+    use casenote_core::identifiers::scan::Symbology;
 
     fn ev(n: u32) -> ScanEvent {
         ScanEvent::new(

@@ -5,7 +5,7 @@
 
 use crate::config::{Config, DeviceConfig, Protocol, Role, SerialConfig};
 use crate::frames::{r2000, ssi};
-use label_printer::identifiers::{FolderIdScheme, Giai96};
+use casenote_core::identifiers::{FolderIdScheme, Giai96};
 use rand::Rng;
 use serialport::{SerialPort, TTYPort};
 use std::io::{self, Read, Write};

@@ -7,7 +7,7 @@ use firmware_bridge::bridge::Bridge;
 use firmware_bridge::config::{Config, DeviceConfig, Protocol, Role};
 use firmware_bridge::queue::Queue;
 use firmware_bridge::simulate::{folder_epc, SimPort};
-use label_printer::identifiers::FolderIdScheme;
+use casenote_core::identifiers::FolderIdScheme;
 use std::time::Duration;
 
 const TOKEN: &str = "test-token";

@@ -5,7 +5,7 @@
 //! patient's name, CHI and date of birth are printed as text only. [`FolderLabel::validate`]
 //! refuses a label whose barcode or EPC would carry the CHI.
 
-use crate::identifiers::{parse_element_string, validate_chi, validate_gln, FilingNumber};
+use casenote_core::identifiers::{parse_element_string, validate_chi, validate_gln, FilingNumber};
 use serde::{Deserialize, Serialize};
 
 /// Why a label's content was refused before layout.

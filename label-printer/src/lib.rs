@@ -18,7 +18,6 @@
 pub mod barcode;
 pub mod batch;
 pub mod bench;
-pub mod identifiers;
 pub mod job;
 pub mod labels;
 pub mod layout;

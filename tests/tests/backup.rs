@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use label_printer::identifiers::FolderIdScheme;
+use casenote_core::identifiers::FolderIdScheme;
 use tracker_server::{app::AppState, audit, auth, config::Config, demo, storage};
 
 const TOKEN: &str = "ct_backup-test-device-token";

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use firmware_bridge::config::{Config as BridgeConfig, DeviceConfig, Protocol, Role};
 use firmware_bridge::simulate::SimPort;
-use label_printer::identifiers::FolderIdScheme;
+use casenote_core::identifiers::FolderIdScheme;
 
 const NODE: &str = env!("CARGO_BIN_EXE_casenote-e2e-node");
 const BRIDGES: usize = 3;

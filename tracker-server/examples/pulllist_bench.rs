@@ -21,7 +21,7 @@ fn main() {
         .unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("bench.db"), 4).unwrap();
-    let scheme = label_printer::identifiers::scan::ScanConfig::default().folder;
+    let scheme = casenote_core::identifiers::scan::ScanConfig::default().folder;
     let people = hl7_bench::chis(n);
     let t0 = Instant::now();
     db.write_blocking(move |c| {

@@ -1,6 +1,6 @@
 //! Configuration: a TOML file (see `tracker-server.example.toml`), then environment overrides.
 
-use label_printer::identifiers::scan::ScanConfig;
+use casenote_core::identifiers::scan::ScanConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

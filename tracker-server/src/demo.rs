@@ -12,7 +12,7 @@ use crate::{
     util::{ms_to_rfc3339, now_ms},
     Result,
 };
-use label_printer::identifiers::{scan::ScanConfig, FolderIdScheme};
+use casenote_core::identifiers::{scan::ScanConfig, FolderIdScheme};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// Demo sign-ins, printed by `tracker-server demo`.

@@ -208,7 +208,7 @@ async fn batch_reports_per_event_results() {
     let mut wrong_type = event(&bc, "LWARD5", "2026-11-20T10:00:00Z", "seen", None);
     wrong_type["device_id"] = json!(42);
     let unregistered = "F000999999"; // a well-formed id no folder has yet
-    let check = label_printer::identifiers::FolderIdScheme::default()
+    let check = casenote_core::identifiers::FolderIdScheme::default()
         .format(999_999)
         .text;
     assert!(check.starts_with(unregistered));

@@ -279,7 +279,7 @@ async fn folder_label_reaches_the_printer_and_reprints_are_marked() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let got = zebra.wait_for(3).await;
     let serial: u64 = vols[0][1..vols[0].len() - 1].parse().unwrap();
-    let epc = label_printer::identifiers::Giai96 {
+    let epc = casenote_core::identifiers::Giai96 {
         filter: 0,
         company_prefix: "0614141".into(),
         asset_reference: serial,

@@ -12,7 +12,7 @@
 //! barcode. Ctrl+] (usage 0x30 with Ctrl) is GS, as scanners send FNC1 in keyboard mode.
 
 use super::BarcodeRead;
-use label_printer::identifiers::scan::Symbology;
+use casenote_core::identifiers::scan::Symbology;
 use serde::{Deserialize, Serialize};
 
 pub const POS_REPORT_ID: u8 = 0x02;

@@ -6,7 +6,7 @@
 //! the GS1 FNC1 separator), RS (0x1E) and EOT (0x04) used by GS1/ISO 15434 formats.
 
 use super::BarcodeRead;
-use label_printer::identifiers::scan::Symbology;
+use casenote_core::identifiers::scan::Symbology;
 use serde::{Deserialize, Serialize};
 
 /// How the end of a barcode is recognised.

@@ -10,7 +10,7 @@ pub mod llrp;
 pub mod r2000;
 pub mod ssi;
 
-use label_printer::identifiers::scan::{strip_aim, Symbology};
+use casenote_core::identifiers::scan::{strip_aim, Symbology};
 
 /// One barcode read, as the scanner sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]

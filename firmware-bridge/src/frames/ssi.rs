@@ -8,7 +8,7 @@
 //! of a barcode only after the scan is durably queued.
 
 use super::{byte_sum, BarcodeRead};
-use label_printer::identifiers::scan::{strip_aim, Symbology};
+use casenote_core::identifiers::scan::{strip_aim, Symbology};
 
 pub const CMD_ACK: u8 = 0xD0;
 pub const CMD_NAK: u8 = 0xD1;

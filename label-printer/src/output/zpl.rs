@@ -162,7 +162,7 @@ pub fn write_zpl(layout: &Layout, copies: u32, out: &mut String) {
                     out.push_str(",6,_^FD_1");
                     for c in data.chars() {
                         match c {
-                            crate::identifiers::gs1::GS => out.push_str("_1"),
+                            casenote_core::identifiers::gs1::GS => out.push_str("_1"),
                             '_' => out.push_str("__"),
                             c => out.push(c),
                         }

@@ -13,7 +13,7 @@ use crate::{
     workflow::whereis::{self, WhereIs},
     Error, Result,
 };
-use label_printer::identifiers::{validate_chi, validate_nhs_number};
+use casenote_core::identifiers::{validate_chi, validate_nhs_number};
 
 /// What a search box's text is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use crate::{
     workflow::requests::{self, DeskEvent, Spec},
     Error, Result,
 };
-use label_printer::identifiers::validate_chi;
+use casenote_core::identifiers::validate_chi;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

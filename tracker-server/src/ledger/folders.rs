@@ -6,7 +6,7 @@ use crate::{
     util::{ms_to_rfc3339, now_rfc3339},
     Error, Result,
 };
-use label_printer::identifiers::{FilingNumber, FolderIdScheme};
+use casenote_core::identifiers::{FilingNumber, FolderIdScheme};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 

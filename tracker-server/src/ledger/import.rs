@@ -10,7 +10,7 @@ use crate::{
     audit, auth::Principal, ledger::folders, ledger::locations, ledger::patients, storage::Db,
     Error, Result,
 };
-use label_printer::identifiers::{FilingNumber, FolderIdScheme};
+use casenote_core::identifiers::{FilingNumber, FolderIdScheme};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 

@@ -2,7 +2,7 @@
 //! Each has a scannable code: a local code (`LWARD5`) and, where configured, a GS1 GLN.
 
 use crate::{util::now_rfc3339, Error, Result};
-use label_printer::identifiers::validate_gln;
+use casenote_core::identifiers::validate_gln;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 

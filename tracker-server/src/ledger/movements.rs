@@ -8,7 +8,7 @@ use crate::{
     util::{now_ms, parse_rfc3339_ms},
     Error, Result,
 };
-use label_printer::identifiers::{classify, scan::ScanConfig, strip_aim, ScanTarget};
+use casenote_core::identifiers::{classify, scan::ScanConfig, strip_aim, ScanTarget};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 

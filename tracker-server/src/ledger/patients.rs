@@ -2,7 +2,7 @@
 
 use crate::{audit, auth::Principal, util::now_rfc3339, Error, Result};
 use chrono::NaiveDate;
-use label_printer::identifiers::{validate_chi, validate_nhs_number};
+use casenote_core::identifiers::{validate_chi, validate_nhs_number};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 

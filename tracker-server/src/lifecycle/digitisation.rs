@@ -14,7 +14,7 @@ use crate::{
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };
-use label_printer::identifiers::FolderIdScheme;
+use casenote_core::identifiers::FolderIdScheme;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -34,7 +34,7 @@ use crate::{
     Error, Result,
 };
 use chrono::NaiveDate;
-use label_printer::identifiers::{
+use casenote_core::identifiers::{
     gs1::{encode_element_string, ElementString},
     scan::ScanConfig,
     FilingNumber, Giai96,

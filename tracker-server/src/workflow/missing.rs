@@ -5,7 +5,7 @@
 use crate::{
     audit, auth::Principal, ledger::folders, util::now_rfc3339, workflow::whereis, Error, Result,
 };
-use label_printer::identifiers::FolderIdScheme;
+use casenote_core::identifiers::FolderIdScheme;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 

@@ -11,7 +11,7 @@ use crate::{
     Result,
 };
 use chrono::{Datelike, NaiveDate, Weekday};
-use label_printer::identifiers::FilingNumber;
+use casenote_core::identifiers::FilingNumber;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 

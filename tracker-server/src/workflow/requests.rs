@@ -238,7 +238,7 @@ pub fn create_from_api(
     c: &Connection,
     who: &Principal,
     cfg: &RequestsConfig,
-    scheme: &label_printer::identifiers::FolderIdScheme,
+    scheme: &casenote_core::identifiers::FolderIdScheme,
     n: &NewRequest,
 ) -> Result<i64> {
     let p = crate::ledger::patients::find_by_identifier(c, "patient", &n.patient)?;

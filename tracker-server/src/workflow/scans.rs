@@ -10,7 +10,7 @@ use crate::{
     util::now_ms,
     Result,
 };
-use label_printer::identifiers::scan::ScanConfig;
+use casenote_core::identifiers::scan::ScanConfig;
 use rusqlite::Connection;
 
 /// Batches larger than this are written in a transaction of their own

@@ -32,7 +32,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     Json,
 };
-use label_printer::identifiers::{classify, ScanTarget};
+use casenote_core::identifiers::{classify, ScanTarget};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -155,7 +155,7 @@ pub async fn scan(
             )
             .await?;
             let r = &out.results[0];
-            let folder = label_printer::identifiers::strip_aim(b.raw.trim())
+            let folder = casenote_core::identifiers::strip_aim(b.raw.trim())
                 .1
                 .to_ascii_uppercase();
             Ok(match (r.status, r.matched) {

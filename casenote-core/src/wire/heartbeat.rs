@@ -1,0 +1,47 @@
+//! A bridge's regular report on its devices and its queue.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/v1/devices/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub bridge_id: String,
+    pub devices: Vec<DeviceReport>,
+}
+
+/// One device of a bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    pub device_id: String,
+    #[serde(default)]
+    pub description: String,
+    pub online: bool,
+    /// RFC 3339 time of the device's last read.
+    #[serde(default)]
+    pub last_read_at: Option<String>,
+    /// Events in the bridge's queue, not yet stored by the server.
+    #[serde(default)]
+    pub queue_depth: i64,
+    /// Age of the oldest queued event, in seconds.
+    #[serde(default)]
+    pub oldest_event_age_s: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn optional_fields_may_be_left_out() {
+        let h: Heartbeat = serde_json::from_value(json!({
+            "bridge_id": "ward5-pc", "devices": [{"device_id": "door", "online": true}]
+        }))
+        .unwrap();
+        assert_eq!(h.devices[0].queue_depth, 0);
+        assert_eq!(h.devices[0].description, "");
+        assert!(serde_json::from_value::<Heartbeat>(json!({"bridge_id": "x", "devices": [], "extra": 1})).is_err());
+    }
+}
