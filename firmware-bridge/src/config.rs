@@ -2,10 +2,10 @@
 //! `BRIDGE_TOKEN`, `BRIDGE_QUEUE_PATH`). Every option is documented in
 //! `firmware-bridge/bridge.example.toml`.
 
-use crate::events::Action;
 use crate::frames::hid::KeyboardLayout;
 use crate::frames::line::LineConfig;
 use casenote_core::identifiers::scan::ScanConfig;
+use casenote_core::wire::Action;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -6,9 +6,9 @@
 use crate::config::{Config, DeliveryConfig};
 use crate::devices::SharedHealth;
 use crate::queue::{Queue, QueueError};
+use casenote_core::wire::{BatchResult, DeviceReport, EventStatus, Heartbeat, RejectCode};
 use chrono::SecondsFormat;
 use rand::Rng;
-use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,23 +19,6 @@ pub enum DeliveryError {
     Client(#[from] reqwest::Error),
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
-}
-
-#[derive(Debug, Deserialize)]
-struct EventsResponse {
-    results: Vec<EventResult>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EventResult {
-    event_id: String,
-    status: String,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    field: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
 }
 
 /// Result of one delivery attempt.
@@ -160,7 +143,7 @@ impl Sender {
                 return Ok(Outcome::Failed(format!("server answered {status}: {text}")));
             }
         }
-        let parsed: EventsResponse = match resp.json() {
+        let parsed: BatchResult = match resp.json() {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Outcome::Failed(format!(
@@ -176,25 +159,25 @@ impl Sender {
             if !in_batch.contains(r.event_id.as_str()) {
                 continue;
             }
-            match r.status.as_str() {
-                "stored" => {
+            match r.status {
+                EventStatus::Stored => {
                     stored += 1;
                     done.push(r.event_id.clone());
                 }
-                "duplicate" => {
+                EventStatus::Duplicate => {
                     duplicates += 1;
                     done.push(r.event_id.clone());
                 }
-                "rejected" => {
+                EventStatus::Rejected => {
                     rejected += 1;
-                    let code = r.code.as_deref().unwrap_or("");
+                    let code = match r.code {
+                        Some(RejectCode::InvalidField) => "invalid_field",
+                        None => "",
+                    };
                     let field = r.field.as_deref().unwrap_or("");
                     let message = r.message.as_deref().unwrap_or("");
                     self.queue.dead_letter(&r.event_id, code, field, message)?;
                     tracing::error!(event_id = %r.event_id, code, field, "event rejected by server, moved to dead letters");
-                }
-                other => {
-                    tracing::warn!(event_id = %r.event_id, status = other, "unknown result status, event kept")
                 }
             }
         }
@@ -305,21 +288,25 @@ pub fn run_heartbeat(
     let mut unsupported_logged = false;
     while !stop.load(Ordering::Relaxed) {
         let stats = queue.stats()?;
-        let devs: Vec<serde_json::Value> = devices
-            .iter()
-            .map(|d| {
-                let h = d.health.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                serde_json::json!({
-                    "device_id": d.device_id,
-                    "description": d.description,
-                    "online": h.online,
-                    "last_read_at": h.last_read_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-                    "queue_depth": stats.depth,
-                    "oldest_event_age_s": stats.oldest_event_age_s,
+        let body = Heartbeat {
+            bridge_id: cfg.bridge_id.clone(),
+            devices: devices
+                .iter()
+                .map(|d| {
+                    let h = d.health.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    DeviceReport {
+                        device_id: d.device_id.clone(),
+                        description: d.description.clone(),
+                        online: h.online,
+                        last_read_at: h
+                            .last_read_at
+                            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                        queue_depth: stats.depth as i64,
+                        oldest_event_age_s: stats.oldest_event_age_s.map(|a| a as i64),
+                    }
                 })
-            })
-            .collect();
-        let body = serde_json::json!({ "bridge_id": cfg.bridge_id, "devices": devs });
+                .collect(),
+        };
         match client.post(&url).bearer_auth(&cfg.token).json(&body).send() {
             Ok(r) if r.status().is_success() => {}
             Ok(r) if r.status().as_u16() == 404 => {

@@ -3,7 +3,6 @@
 //! scanner), and reopen with exponential backoff when the device fails or is unplugged.
 
 use crate::config::{DeviceConfig, Protocol, Role};
-use crate::events::ScanEvent;
 use crate::frames::hid::{PosDecoder, WedgeDecoder};
 use crate::frames::line::LineFramer;
 use crate::frames::llrp::{self, LlrpDecoder, LlrpMessage, RoSpecParams};
@@ -14,8 +13,9 @@ use crate::handheld::{Handheld, HandheldOutcome};
 use crate::portal::Portal;
 use crate::queue::{Queue, QueueError};
 use crate::transports::{self, Transport};
-use chrono::{DateTime, Utc};
 use casenote_core::identifiers::scan::ScanConfig;
+use casenote_core::wire::ScanEvent;
+use chrono::{DateTime, Utc};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,8 @@ pub struct DeviceHealth {
     pub reads: u64,
     pub events: u64,
     pub opens: u64,
+    /// Folder scans refused at the device because no location was known.
+    pub refused: u64,
 }
 
 pub type SharedHealth = Arc<Mutex<DeviceHealth>>;
@@ -385,7 +387,7 @@ impl Device {
             device = %self.cfg.id,
             event_id = %e.event_id,
             action = ?e.action,
-            location = e.location.as_deref().unwrap_or("-"),
+            location = %e.location,
             "event queued"
         );
         Ok(())
@@ -411,6 +413,10 @@ impl Device {
             }
             HandheldOutcome::Repeat => {
                 tracing::debug!(device = %self.cfg.id, "repeat read ignored")
+            }
+            HandheldOutcome::NoLocation => {
+                lock(&self.health).refused += 1;
+                tracing::warn!(device = %self.cfg.id, "folder scanned before a location card; scan a location card first (not queued)")
             }
             HandheldOutcome::Ignored(kind) => {
                 tracing::warn!(device = %self.cfg.id, kind = %kind, len = read.raw.len(), "unrecognised barcode ignored")

@@ -3,10 +3,10 @@
 //! session. The session is forgotten after `session_timeout_s` without a scan.
 
 use crate::config::HandheldConfig;
-use crate::events::{Method, ScanEvent};
 use crate::frames::BarcodeRead;
-use chrono::{DateTime, Utc};
 use casenote_core::identifiers::scan::{classify, ScanConfig, ScanTarget};
+use casenote_core::wire::{Method, ScanEvent};
+use chrono::{DateTime, Utc};
 
 /// What a scan did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,9 @@ pub enum HandheldOutcome {
     Repeat,
     /// Not a folder, place or badge. The reason never contains the payload.
     Ignored(String),
+    /// A folder scanned before any location card (and no default location): not queued, since
+    /// the server cannot place it. The porter is told to scan a location card first.
+    NoLocation,
 }
 
 #[derive(Debug)]
@@ -79,17 +82,20 @@ impl Handheld {
         }
         self.last_payload = Some((read.raw.clone(), now));
         let outcome = match classify(&read.raw, scan) {
-            ScanTarget::Folder { .. } => HandheldOutcome::Event(ScanEvent::new(
-                &self.device_id,
-                self.staff.clone(),
-                now,
-                read.raw.clone(),
-                read.symbology,
-                Method::Barcode,
-                self.location().map(String::from),
-                self.cfg.action,
-                None,
-            )),
+            ScanTarget::Folder { .. } => match self.location() {
+                Some(location) => HandheldOutcome::Event(ScanEvent::new(
+                    &self.device_id,
+                    self.staff.clone(),
+                    now,
+                    read.raw.clone(),
+                    read.symbology,
+                    Method::Barcode,
+                    location.to_string(),
+                    self.cfg.action,
+                    None,
+                )),
+                None => HandheldOutcome::NoLocation,
+            },
             ScanTarget::Location { code } => {
                 self.location = Some(code.clone());
                 HandheldOutcome::LocationSet(code)
@@ -116,8 +122,8 @@ impl Handheld {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Action;
     use casenote_core::identifiers::scan::Symbology;
+    use casenote_core::wire::Action;
 
     fn read(s: &str) -> BarcodeRead {
         BarcodeRead::from_bytes(s.as_bytes(), Symbology::Unknown)
@@ -128,6 +134,24 @@ mod tests {
             gs1_company_prefix: Some("0614141".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_folder_before_any_location_is_refused_not_queued() {
+        let sc = scan_cfg();
+        let folder = sc.folder.format(7).text;
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        let t0 = Utc::now();
+        assert_eq!(
+            h.on_scan(&read(&format!("]C0{folder}")), t0, &sc),
+            HandheldOutcome::NoLocation
+        );
+        h.on_scan(&read("]C0LWARD5"), t0, &sc);
+        let t1 = t0 + chrono::Duration::seconds(1);
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t1, &sc) else {
+            panic!("a folder after a location card is an event")
+        };
+        assert_eq!(e.location, "LWARD5");
     }
 
     #[test]
@@ -147,10 +171,10 @@ mod tests {
         let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t0, &sc) else {
             panic!()
         };
-        assert_eq!(e.location.as_deref(), Some("LWARD5"));
+        assert_eq!(e.location, "LWARD5");
         assert_eq!(e.staff_id.as_deref(), Some("S00042"));
         assert_eq!(e.action, Action::Receive);
-        assert_eq!(e.symbology, Symbology::Code128);
+        assert_eq!(e.symbology, Some(Symbology::Code128));
         assert_eq!(e.raw, format!("]C0{folder}"));
         // double read suppressed, a later read is a new event
         assert_eq!(
@@ -170,8 +194,8 @@ mod tests {
         let HandheldOutcome::Event(e) = h.on_scan(&read("]d2800406141411234"), t1, &sc) else {
             panic!()
         };
-        assert_eq!(e.location.as_deref(), Some("0614141000005"));
-        assert_eq!(e.symbology, Symbology::Gs1DataMatrix);
+        assert_eq!(e.location, "0614141000005");
+        assert_eq!(e.symbology, Some(Symbology::Gs1DataMatrix));
     }
 
     #[test]
@@ -193,7 +217,7 @@ mod tests {
         let HandheldOutcome::Event(e) = h.on_scan(&read(&folder), later, &sc) else {
             panic!()
         };
-        assert_eq!(e.location.as_deref(), Some("LDESK"));
+        assert_eq!(e.location, "LDESK");
         assert_eq!(e.staff_id, None);
         // unknown payloads are ignored without quoting them
         match h.on_scan(&read("0101201234"), later, &sc) {

@@ -2,7 +2,7 @@
 //! reads into scan events, queues them durably and delivers them to the tracking server.
 //!
 //! Modules, one per concept: [`config`], [`frames`] (pure protocol decoders), [`transports`],
-//! [`devices`], [`handheld`], [`portal`], [`events`], [`queue`], [`delivery`], [`bridge`]
+//! [`devices`], [`handheld`], [`portal`], [`queue`], [`delivery`], [`bridge`]
 //! (the running daemon), [`simulate`] and [`bench`].
 #![forbid(unsafe_code)]
 
@@ -11,7 +11,6 @@ pub mod bridge;
 pub mod config;
 pub mod delivery;
 pub mod devices;
-pub mod events;
 pub mod frames;
 pub mod handheld;
 pub mod portal;

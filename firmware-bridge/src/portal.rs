@@ -9,11 +9,11 @@
 //! which stops a folder left by the door from ping-ponging in and out.
 
 use crate::config::{DirectionMethod, PortalConfig, Undetermined};
-use crate::events::{Action, Method, ScanEvent};
 use crate::frames::TagRead;
-use chrono::{DateTime, TimeZone, Utc};
 use casenote_core::identifiers::scan::Symbology;
 use casenote_core::identifiers::Giai96;
+use casenote_core::wire::{Action, Method, ScanEvent};
+use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashMap;
 
 /// Side of the door.
@@ -248,7 +248,7 @@ impl Portal {
             hex::encode_upper(epc),
             Symbology::Rfid,
             Method::Rfid,
-            Some(self.cfg.location.clone()),
+            self.cfg.location.clone(),
             action,
             destination,
         ))
@@ -328,9 +328,9 @@ mod tests {
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(e.action, Action::Receive);
-        assert_eq!(e.location.as_deref(), Some("LWARD5"));
+        assert_eq!(e.location, "LWARD5");
         assert_eq!(e.raw, "3434257BF400000000000007");
-        assert_eq!(e.symbology, Symbology::Rfid);
+        assert_eq!(e.symbology, Some(Symbology::Rfid));
         assert_eq!(e.read_at.timestamp_millis(), t0);
         assert!(p.tick(t0 + 100_000).is_empty());
     }

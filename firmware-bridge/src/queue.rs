@@ -6,7 +6,7 @@
 //! table with the server's reason. Nothing is deleted silently. A `kill -9` at any point
 //! loses nothing that was committed.
 
-use crate::events::ScanEvent;
+use casenote_core::wire::ScanEvent;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
@@ -247,8 +247,8 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Action, Method};
     use casenote_core::identifiers::scan::Symbology;
+    use casenote_core::wire::{Action, Method};
 
     fn ev(n: u32) -> ScanEvent {
         ScanEvent::new(
@@ -258,7 +258,7 @@ mod tests {
             format!("]C0F{n:09}"),
             Symbology::Code128,
             Method::Barcode,
-            Some("LWARD5".into()),
+            "LWARD5".into(),
             Action::Receive,
             None,
         )

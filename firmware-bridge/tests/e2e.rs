@@ -2,12 +2,12 @@
 
 mod common;
 
+use casenote_core::identifiers::FolderIdScheme;
 use common::{raw_count, wait_until, FakeServer, Mode};
 use firmware_bridge::bridge::Bridge;
 use firmware_bridge::config::{Config, DeviceConfig, Protocol, Role};
 use firmware_bridge::queue::Queue;
 use firmware_bridge::simulate::{folder_epc, SimPort};
-use casenote_core::identifiers::FolderIdScheme;
 use std::time::Duration;
 
 const TOKEN: &str = "test-token";
@@ -95,7 +95,8 @@ fn server_outage_mid_stream_loses_and_doubles_nothing() {
     assert!(st.heartbeats >= 1);
     drop(st);
     let dl = bridge.queue.dead_letters(10).unwrap();
-    assert_eq!(dl[0].code, "unknown_location");
+    // the code the real server sends (the fake used to say "unknown_location")
+    assert_eq!(dl[0].code, "invalid_field");
     bridge.shutdown();
 }
 

@@ -5,9 +5,9 @@
 //! digits of the folder id), `giai` (GIAI value for AI 8004; the Data Matrix becomes a GS1
 //! DataMatrix), `epc` (hex, written to the RFID inlay), `reprint` (default 0).
 
+use crate::labels::{FolderLabel, LabelError};
 use casenote_core::identifiers::gs1::encode_element_string;
 use casenote_core::identifiers::{ElementString, FilingNumber};
-use crate::labels::{FolderLabel, LabelError};
 use serde::Deserialize;
 
 /// Why a batch row was refused.

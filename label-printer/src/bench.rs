@@ -1,11 +1,11 @@
 //! Throughput measurement used by `label-printer bench`: lay out and render N distinct folder
 //! labels in one format on the current thread.
 
-use casenote_core::identifiers::{FilingNumber, FolderIdScheme};
 use crate::labels::{sample_folder_label, FolderLabel, LabelStock};
 use crate::layout::layout_folder;
 use crate::output::{pdf, png, svg, zpl, Format};
 use crate::RenderAnyError;
+use casenote_core::identifiers::{FilingNumber, FolderIdScheme};
 use std::time::Instant;
 
 /// One measurement.

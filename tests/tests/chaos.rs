@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use casenote_core::identifiers::FolderIdScheme;
 use firmware_bridge::config::{Config as BridgeConfig, DeviceConfig, Protocol, Role};
 use firmware_bridge::simulate::SimPort;
-use casenote_core::identifiers::FolderIdScheme;
 
 const NODE: &str = env!("CARGO_BIN_EXE_casenote-e2e-node");
 const BRIDGES: usize = 3;

@@ -9,10 +9,11 @@ use crate::{
     ledger::movements,
     ledger::patients,
     storage::Db,
-    util::{ms_to_rfc3339, now_ms},
+    util::now_ms,
     Result,
 };
-use casenote_core::identifiers::{scan::ScanConfig, FolderIdScheme};
+use casenote_core::identifiers::{scan::ScanConfig, FolderIdScheme, Symbology};
+use casenote_core::wire::{Action, Method};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// Demo sign-ins, printed by `tracker-server demo`.
@@ -291,7 +292,7 @@ pub fn week_of_movements(
     cfg: &ScanConfig,
     folders: &[i64],
     now: i64,
-) -> Vec<movements::IncomingEvent> {
+) -> Vec<movements::ScanEvent> {
     let scheme = &cfg.folder;
     let dests = [
         "LWARD1", "LWARD2", "LWARD5", "LWARD7", "LWARD9", "LCLINA", "LCLINB", "LCLINC", "LCLIND",
@@ -303,22 +304,22 @@ pub fn week_of_movements(
     let mut ev = |t: i64,
                   serial: i64,
                   loc: &str,
-                  action: &str,
+                  action: Action,
                   dest: Option<&str>,
                   device: &str,
-                  method: &str,
+                  method: Method,
                   rng: &mut dyn rand::RngCore| {
         let raw = format!("]C0{}", scheme.format(serial as u64).text);
-        out.push(movements::IncomingEvent {
-            event_id: uuid::Uuid::from_u128(rng.gen()).to_string(),
+        out.push(movements::ScanEvent {
+            event_id: uuid::Uuid::from_u128(rng.gen()),
             device_id: device.into(),
             staff_id: Some(staff[(rng.next_u32() as usize) % staff.len()].into()),
-            read_at: ms_to_rfc3339(t),
+            read_at: chrono::DateTime::from_timestamp_millis(t).unwrap_or_default(),
             raw,
-            symbology: Some("code128".into()),
-            method: method.into(),
+            symbology: Some(Symbology::Code128),
+            method,
             location: loc.into(),
-            action: Some(action.into()),
+            action,
             destination: dest.map(String::from),
         });
     };
@@ -332,10 +333,10 @@ pub fn week_of_movements(
             t,
             f,
             "LLIBDESK",
-            "dispatch",
+            Action::Dispatch,
             Some(dest),
             "library-desk-1",
-            "barcode",
+            Method::Barcode,
             rng,
         );
         t += rng.gen_range(10..90) * 60_000;
@@ -343,26 +344,35 @@ pub fn week_of_movements(
             t,
             f,
             dest,
-            "receive",
+            Action::Receive,
             None,
             &format!("door-{}", dest.to_lowercase()),
-            "barcode",
+            Method::Barcode,
             rng,
         );
         let r: f64 = rng.gen();
         if r < 0.15 {
             t += rng.gen_range(1..48) * 3_600_000;
-            ev(t, f, "LCODING", "seen", None, "coding-desk", "barcode", rng);
+            ev(
+                t,
+                f,
+                "LCODING",
+                Action::Seen,
+                None,
+                "coding-desk",
+                Method::Barcode,
+                rng,
+            );
         } else if r < 0.25 {
             t += rng.gen_range(1..24) * 3_600_000;
             ev(
                 t,
                 f,
                 "LSECMED",
-                "seen",
+                Action::Seen,
                 None,
                 "secretaries-handheld",
-                "barcode",
+                Method::Barcode,
                 rng,
             );
         }
@@ -373,15 +383,15 @@ pub fn week_of_movements(
                     t,
                     f,
                     "LLIB",
-                    "receive",
+                    Action::Receive,
                     None,
                     "library-returns",
-                    "barcode",
+                    Method::Barcode,
                     rng,
                 );
             }
         }
     }
-    out.retain(|e| crate::util::parse_rfc3339_ms(&e.read_at).is_some_and(|t| t < now));
+    out.retain(|e| e.read_at.timestamp_millis() < now);
     out
 }

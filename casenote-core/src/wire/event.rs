@@ -190,7 +190,10 @@ mod tests {
         assert_eq!(e.action, Action::Seen);
         assert_eq!(e.symbology, None);
         assert_eq!(e.staff_id, None);
-        assert_eq!(e.read_at, Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0).unwrap());
+        assert_eq!(
+            e.read_at,
+            Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0).unwrap()
+        );
     }
 
     #[test]
@@ -202,11 +205,15 @@ mod tests {
         });
         let mut bad = base.clone();
         bad["read_at"] = json!("yesterday");
-        let e = serde_json::from_value::<ScanEvent>(bad).unwrap_err().to_string();
+        let e = serde_json::from_value::<ScanEvent>(bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be an RFC 3339 time"), "{e}");
         let mut bad = base.clone();
         bad["event_id"] = json!("42");
-        let e = serde_json::from_value::<ScanEvent>(bad).unwrap_err().to_string();
+        let e = serde_json::from_value::<ScanEvent>(bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be a UUID made by the sender"), "{e}");
         let mut bad = base.clone();
         bad["location"] = serde_json::Value::Null;

@@ -42,6 +42,9 @@ mod tests {
         .unwrap();
         assert_eq!(h.devices[0].queue_depth, 0);
         assert_eq!(h.devices[0].description, "");
-        assert!(serde_json::from_value::<Heartbeat>(json!({"bridge_id": "x", "devices": [], "extra": 1})).is_err());
+        assert!(serde_json::from_value::<Heartbeat>(
+            json!({"bridge_id": "x", "devices": [], "extra": 1})
+        )
+        .is_err());
     }
 }

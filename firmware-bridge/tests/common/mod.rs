@@ -2,6 +2,7 @@
 //! `event_id`, plus helpers. std only: TcpListener and minimal HTTP/1.1.
 #![allow(dead_code)]
 
+use casenote_core::wire::{BatchResult, EventResult, ScanEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -182,22 +183,31 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, token: &str) -> std::io::Re
     }
     s.max_batch = s.max_batch.max(events.len());
     let mut results = Vec::new();
-    let (mut stored, mut dups, mut rejected) = (0, 0, 0);
     for e in events {
         let id = e["event_id"].as_str().unwrap_or("").to_string();
-        if e["location"] == "LREJECT" {
-            rejected += 1;
+        // Each event is read as the shared contract type, as the real server does.
+        let ev: ScanEvent = match serde_json::from_value(e.clone()) {
+            Ok(ev) => ev,
+            Err(err) => {
+                s.rejected += 1;
+                results.push(EventResult::rejected(id, "event", err.to_string()));
+                continue;
+            }
+        };
+        if ev.location == "LREJECT" {
             s.rejected += 1;
-            results.push(json!({"event_id": id, "status": "rejected", "code": "unknown_location", "field": "location", "message": "no such location"}));
+            results.push(EventResult::rejected(
+                id,
+                "location",
+                "no location with code or GLN \"LREJECT\"",
+            ));
         } else if s.events.contains_key(&id) {
-            dups += 1;
             s.duplicates += 1;
-            results.push(json!({"event_id": id, "status": "duplicate"}));
+            results.push(EventResult::duplicate(id));
         } else {
-            stored += 1;
             s.events.insert(id.clone(), e);
             s.order.push(id.clone());
-            results.push(json!({"event_id": id, "status": "stored"}));
+            results.push(EventResult::stored(id, true));
         }
     }
     if s.mode == Some(Mode::StoreThenDropOnce) {
@@ -210,7 +220,7 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>, token: &str) -> std::io::Re
     reply(
         &mut conn,
         200,
-        json!({"results": results, "stored": stored, "duplicates": dups, "rejected": rejected}),
+        serde_json::to_value(BatchResult::new(results)).expect("a batch result serialises"),
     );
     Ok(())
 }

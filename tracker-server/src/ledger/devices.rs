@@ -2,29 +2,9 @@
 
 use crate::{Error, Result};
 use rusqlite::{params, Connection};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Heartbeat {
-    pub bridge_id: String,
-    pub devices: Vec<DeviceReport>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceReport {
-    pub device_id: String,
-    #[serde(default)]
-    pub description: String,
-    pub online: bool,
-    #[serde(default)]
-    pub last_read_at: Option<String>,
-    #[serde(default)]
-    pub queue_depth: i64,
-    #[serde(default)]
-    pub oldest_event_age_s: Option<i64>,
-}
+pub use casenote_core::wire::{DeviceReport, Heartbeat};
 
 #[derive(Debug, Serialize)]
 pub struct DeviceStatus {

@@ -1,47 +1,15 @@
 //! The movement ledger: append-only scan events, stored once per event UUID, ordered by the
 //! time the device read them (not when they arrived).
 
-use crate::{
-    audit,
-    auth::Principal,
-    ledger::locations,
-    util::{now_ms, parse_rfc3339_ms},
-    Error, Result,
-};
-use casenote_core::identifiers::{classify, scan::ScanConfig, strip_aim, ScanTarget};
+use crate::{audit, auth::Principal, ledger::locations, util::now_ms, Error, Result};
+use casenote_core::identifiers::{classify, scan::ScanConfig, strip_aim, ScanTarget, Symbology};
+pub use casenote_core::wire::{Action, BatchResult, EventResult, EventStatus, Method, ScanEvent};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
 /// Most events accepted in one request.
-pub const MAX_BATCH: usize = 5000;
+pub const MAX_BATCH: usize = casenote_core::wire::MAX_BATCH;
 /// Reads stamped further ahead than this are refused (a device clock is wrong).
 pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
-
-/// An event as sent by a bridge or a scanning page.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IncomingEvent {
-    pub event_id: String,
-    pub device_id: String,
-    #[serde(default)]
-    pub staff_id: Option<String>,
-    /// RFC 3339 time the device read the barcode or tag.
-    pub read_at: String,
-    /// The payload as read (AIM prefix allowed; EPC as 24 hex characters).
-    pub raw: String,
-    #[serde(default)]
-    pub symbology: Option<String>,
-    /// barcode, rfid or manual.
-    pub method: String,
-    /// Code or GLN of the place the folder was seen at (or moved into).
-    pub location: String,
-    /// seen (default), dispatch or receive.
-    #[serde(default)]
-    pub action: Option<String>,
-    /// Where a dispatched folder is going.
-    #[serde(default)]
-    pub destination: Option<String>,
-}
 
 /// An event that passed the checks that need no database.
 #[derive(Debug, Clone)]
@@ -52,49 +20,11 @@ pub struct ValidEvent {
     pub read_at: i64,
     pub raw: String,
     pub symbology: String,
-    pub method: &'static str,
+    pub method: Method,
     pub location: String,
-    pub action: &'static str,
+    pub action: Action,
     pub destination: Option<String>,
     pub serial: i64,
-}
-
-/// What happened to one event.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct EventResult {
-    pub event_id: String,
-    /// stored, duplicate or rejected.
-    pub status: &'static str,
-    /// For stored events: false when no folder has that id yet (kept, listed as unmatched).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub matched: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-impl EventResult {
-    pub fn rejected(event_id: String, field: &str, message: impl Into<String>) -> Self {
-        Self {
-            event_id,
-            status: "rejected",
-            matched: None,
-            code: Some("invalid_field"),
-            field: Some(field.to_string()),
-            message: Some(message.into()),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct BatchResult {
-    pub results: Vec<EventResult>,
-    pub stored: usize,
-    pub duplicates: usize,
-    pub rejected: usize,
 }
 
 fn short_text(field: &str, v: &str, max: usize) -> Result<()> {
@@ -108,19 +38,13 @@ fn short_text(field: &str, v: &str, max: usize) -> Result<()> {
 }
 
 /// Checks that need no database. A refusal is [`Error::Invalid`] naming the field.
-pub fn validate(e: &IncomingEvent, cfg: &ScanConfig, now: i64) -> Result<ValidEvent> {
-    let uuid = uuid::Uuid::parse_str(e.event_id.trim())
-        .map_err(|_| Error::invalid("event_id", "must be a UUID made by the sender"))?;
+pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64) -> Result<ValidEvent> {
+    let uuid = e.event_id;
     short_text("device_id", &e.device_id, 100)?;
     if let Some(s) = &e.staff_id {
         short_text("staff_id", s, 100)?;
     }
-    let read_at = parse_rfc3339_ms(&e.read_at).ok_or_else(|| {
-        Error::invalid(
-            "read_at",
-            "must be an RFC 3339 time, e.g. 2026-11-25T08:00:00Z",
-        )
-    })?;
+    let read_at = e.read_at.timestamp_millis();
     if read_at > now + MAX_FUTURE_MS {
         return Err(Error::invalid(
             "read_at",
@@ -136,24 +60,8 @@ pub fn validate(e: &IncomingEvent, cfg: &ScanConfig, now: i64) -> Result<ValidEv
     if e.raw.len() > 512 {
         return Err(Error::invalid("raw", "is longer than 512 bytes"));
     }
-    let method = match e.method.as_str() {
-        "barcode" => "barcode",
-        "rfid" => "rfid",
-        "manual" => "manual",
-        _ => return Err(Error::invalid("method", "must be barcode, rfid or manual")),
-    };
-    let action = match e.action.as_deref().unwrap_or("seen") {
-        "seen" => "seen",
-        "dispatch" => "dispatch",
-        "receive" => "receive",
-        _ => {
-            return Err(Error::invalid(
-                "action",
-                "must be seen, dispatch or receive",
-            ))
-        }
-    };
-    if action == "dispatch" && e.destination.is_none() {
+    let (method, action) = (e.method, e.action);
+    if action == Action::Dispatch && e.destination.is_none() {
         return Err(Error::invalid(
             "destination",
             "is required when action is dispatch",
@@ -181,19 +89,16 @@ pub fn validate(e: &IncomingEvent, cfg: &ScanConfig, now: i64) -> Result<ValidEv
             ))
         }
     };
-    let symbology = match &e.symbology {
-        Some(s) => {
-            short_text("symbology", s, 32)?;
-            s.clone()
-        }
-        None => match strip_aim(&e.raw).0 {
-            Some(s) => serde_json::to_value(s)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_else(|| "unknown".into()),
-            None if method == "rfid" => "rfid".into(),
-            None => "unknown".into(),
-        },
+    let word = |s: Symbology| {
+        serde_json::to_value(s)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let symbology = match (e.symbology, strip_aim(&e.raw).0) {
+        (Some(s), _) | (None, Some(s)) => word(s),
+        (None, None) if method == Method::Rfid => "rfid".into(),
+        (None, None) => "unknown".into(),
     };
     Ok(ValidEvent {
         uuid,
@@ -276,17 +181,10 @@ pub fn store(
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
             )?
             .execute(params![
-                &e.uuid.as_bytes()[..], folder_id, loc, e.action, dest, e.device_id, e.staff_id, e.read_at, now, e.raw, e.symbology, e.method
+                &e.uuid.as_bytes()[..], folder_id, loc, e.action.as_str(), dest, e.device_id, e.staff_id, e.read_at, now, e.raw, e.symbology, e.method.as_str()
             ])?;
         if n == 0 {
-            results[slot] = Some(EventResult {
-                event_id,
-                status: "duplicate",
-                matched: None,
-                code: None,
-                field: None,
-                message: None,
-            });
+            results[slot] = Some(EventResult::duplicate(event_id));
             continue;
         }
         let movement_id = c.last_insert_rowid();
@@ -294,7 +192,8 @@ pub fn store(
         if let Some(cur) = cur {
             if cur.read_at.is_none_or(|t| e.read_at >= t) {
                 let same_run = cur.location == Some(loc)
-                    && (cur.action.as_deref() == Some("dispatch")) == (e.action == "dispatch");
+                    && (cur.action.as_deref() == Some("dispatch"))
+                        == (e.action == Action::Dispatch);
                 let since = if same_run {
                     cur.since.unwrap_or(e.read_at)
                 } else {
@@ -303,7 +202,7 @@ pub fn store(
                 c.prepare_cached(
                     "UPDATE folders SET cur_movement_id=?1, cur_location_id=?2, cur_read_at=?3, cur_since=?4, cur_action=?5, cur_destination_id=?6 WHERE id=?7",
                 )?
-                .execute(params![movement_id, loc, e.read_at, since, e.action, dest, e.serial])?;
+                .execute(params![movement_id, loc, e.read_at, since, e.action.as_str(), dest, e.serial])?;
             } else {
                 // A late event (a bridge replaying after an outage): it may change "since".
                 recompute(c, e.serial)?;
@@ -313,24 +212,13 @@ pub fn store(
                 &StoredScan {
                     folder_id: e.serial,
                     location_id: loc,
-                    action: e.action,
+                    action: e.action.as_str(),
                     destination_id: dest,
                     read_at: e.read_at,
                 },
             )?;
         }
-        results[slot] = Some(EventResult {
-            event_id,
-            status: "stored",
-            matched: Some(folder_id.is_some()),
-            code: None,
-            field: None,
-            message: if folder_id.is_none() {
-                Some("no folder has this id yet; kept as unmatched".into())
-            } else {
-                None
-            },
-        });
+        results[slot] = Some(EventResult::stored(event_id, folder_id.is_some()));
     }
     audit::record(
         c,
@@ -434,7 +322,7 @@ mod tests {
             if action == "dispatch" {
                 v["destination"] = json!("LWARD7");
             }
-            let ev: IncomingEvent = serde_json::from_value(v).expect("event");
+            let ev: ScanEvent = serde_json::from_value(v).expect("event");
             let valid = validate(&ev, &self.scan, T0 + at).expect("valid event");
             let mut results = vec![None];
             let mut followed = 0;
@@ -451,7 +339,7 @@ mod tests {
             )
             .expect("store");
             let r = results.remove(0).expect("a result");
-            assert_eq!(followed, usize::from(r.status == "stored"));
+            assert_eq!(followed, usize::from(r.status == EventStatus::Stored));
             r
         }
 
@@ -490,7 +378,7 @@ mod tests {
         // A bridge replays a scan read before the newest one, at the same ward: the folder
         // stays where the newest scan put it, and its run there started earlier.
         let r = l.scan(3, "LWARD7", "seen", 15_000);
-        assert_eq!(r.status, "stored");
+        assert_eq!(r.status, EventStatus::Stored);
         assert_eq!(l.now(), ("LWARD7".into(), 15_000, 20_000));
         // A late scan somewhere else does not move the folder either, and splits no run.
         l.scan(4, "LWARD5", "seen", 5_000);
@@ -503,8 +391,14 @@ mod tests {
     #[test]
     fn the_same_event_is_stored_once() {
         let l = ledger();
-        assert_eq!(l.scan(1, "LWARD5", "receive", 1_000).status, "stored");
-        assert_eq!(l.scan(1, "LWARD5", "receive", 1_000).status, "duplicate");
+        assert_eq!(
+            l.scan(1, "LWARD5", "receive", 1_000).status,
+            EventStatus::Stored
+        );
+        assert_eq!(
+            l.scan(1, "LWARD5", "receive", 1_000).status,
+            EventStatus::Duplicate
+        );
         let n: i64 =
             l.c.query_row("SELECT count(*) FROM movements", [], |r| r.get(0))
                 .expect("count");
@@ -514,7 +408,7 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let l = ledger();
-        let ev: IncomingEvent = serde_json::from_value(json!({
+        let ev: ScanEvent = serde_json::from_value(json!({
             "event_id": uuid::Uuid::from_u128(9).to_string(), "device_id": "d",
             "read_at": crate::util::ms_to_rfc3339(T0 + 3_600_000), "raw": l.barcode,
             "method": "barcode", "location": "LWARD5"
@@ -522,7 +416,7 @@ mod tests {
         .expect("event");
         let e = validate(&ev, &l.scan, T0).expect_err("read an hour ahead");
         assert_eq!(e.field(), Some("read_at"));
-        let ev: IncomingEvent = serde_json::from_value(json!({
+        let ev: ScanEvent = serde_json::from_value(json!({
             "event_id": uuid::Uuid::from_u128(9).to_string(), "device_id": "d",
             "read_at": crate::util::ms_to_rfc3339(T0), "raw": "LWARD5",
             "method": "barcode", "location": "LWARD5"

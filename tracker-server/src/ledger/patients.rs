@@ -1,8 +1,8 @@
 //! Patients: CHI (or NHS number), names, date of birth, sex; merges of duplicate registrations.
 
 use crate::{audit, auth::Principal, util::now_rfc3339, Error, Result};
-use chrono::NaiveDate;
 use casenote_core::identifiers::{validate_chi, validate_nhs_number};
+use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 

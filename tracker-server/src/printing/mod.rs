@@ -33,12 +33,12 @@ use crate::{
     util::{now_rfc3339, parse_rfc3339_ms},
     Error, Result,
 };
-use chrono::NaiveDate;
 use casenote_core::identifiers::{
     gs1::{encode_element_string, ElementString},
     scan::ScanConfig,
     FilingNumber, Giai96,
 };
+use chrono::NaiveDate;
 use label_printer::{
     FolderLabel, Format, Label, LabelStock, LocationCard, PrintError, PrinterUrl, StaffBadge,
 };

@@ -10,8 +10,8 @@ use crate::{
     workflow::requests::{self, Spec},
     Result,
 };
-use chrono::{Datelike, NaiveDate, Weekday};
 use casenote_core::identifiers::FilingNumber;
+use chrono::{Datelike, NaiveDate, Weekday};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 

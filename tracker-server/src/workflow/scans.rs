@@ -6,7 +6,7 @@
 use super::requests;
 use crate::{
     auth::Principal,
-    ledger::movements::{self, BatchResult, EventResult, IncomingEvent, StoredScan, ValidEvent},
+    ledger::movements::{self, BatchResult, EventResult, ScanEvent, StoredScan, ValidEvent},
     util::now_ms,
     Result,
 };
@@ -56,7 +56,7 @@ pub async fn ingest_batch(
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default()
             .to_string();
-        match serde_path_to_error::deserialize::<_, IncomingEvent>(v) {
+        match serde_path_to_error::deserialize::<_, ScanEvent>(v) {
             Err(e) => {
                 let field = e.path().to_string();
                 let field = if field == "." { "event" } else { &field };
@@ -87,11 +87,5 @@ pub async fn ingest_batch(
         db.write(job).await?
     };
     let results: Vec<EventResult> = results.into_iter().flatten().collect();
-    let count = |st: &str| results.iter().filter(|r| r.status == st).count();
-    Ok(BatchResult {
-        stored: count("stored"),
-        duplicates: count("duplicate"),
-        rejected: count("rejected"),
-        results,
-    })
+    Ok(BatchResult::new(results))
 }

@@ -1,6 +1,7 @@
 //! Scanning.
 
 use super::*;
+use crate::ledger::movements::EventStatus;
 
 pub async fn scan_page(
     State(s): State<AppState>,
@@ -159,7 +160,7 @@ pub async fn scan(
                 .1
                 .to_ascii_uppercase();
             Ok(match (r.status, r.matched) {
-                ("stored", Some(true)) => {
+                (EventStatus::Stored, Some(true)) => {
                     let what = match action {
                         "dispatch" => format!("dispatched to {}", destination.unwrap_or_default()),
                         "receive" => format!("received at {location}"),
@@ -167,9 +168,9 @@ pub async fn scan(
                     };
                     answer("folder", "ok", format!("{folder} {what}"))
                 }
-                ("stored", _) => answer("folder", "warn", format!("{folder} is not a registered folder. The scan is kept; tell the records team.")),
-                ("duplicate", _) => answer("folder", "warn", format!("{folder} was already recorded")),
-                _ => answer("folder", "error", format!("Not recorded: {}: {}", r.field.clone().unwrap_or_default(), r.message.clone().unwrap_or_default())),
+                (EventStatus::Stored, _) => answer("folder", "warn", format!("{folder} is not a registered folder. The scan is kept; tell the records team.")),
+                (EventStatus::Duplicate, _) => answer("folder", "warn", format!("{folder} was already recorded")),
+                (EventStatus::Rejected, _) => answer("folder", "error", format!("Not recorded: {}: {}", r.field.clone().unwrap_or_default(), r.message.clone().unwrap_or_default())),
             })
         }
     }
