@@ -22,6 +22,22 @@ pub enum Symbology {
 }
 
 impl Symbology {
+    /// Every symbology, in declaration order.
+    pub const ALL: [Self; 12] = [
+        Self::Code128,
+        Self::Gs1_128,
+        Self::Code39,
+        Self::Ean13,
+        Self::DataMatrix,
+        Self::Gs1DataMatrix,
+        Self::Qr,
+        Self::Gs1Qr,
+        Self::DataBar,
+        Self::Rfid,
+        Self::Keyed,
+        Self::Unknown,
+    ];
+
     /// Symbology for an AIM identifier (`]C0` -> Code 128).
     pub fn from_aim(aim: &str) -> Self {
         match aim {

@@ -18,6 +18,8 @@ pub enum Method {
 }
 
 impl Method {
+    pub const ALL: [Self; 3] = [Self::Barcode, Self::Rfid, Self::Manual];
+
     /// The word on the wire and in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,6 +44,8 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Self; 3] = [Self::Seen, Self::Dispatch, Self::Receive];
+
     /// The word on the wire and in the database.
     pub fn as_str(self) -> &'static str {
         match self {

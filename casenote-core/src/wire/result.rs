@@ -14,12 +14,20 @@ pub enum EventStatus {
     Rejected,
 }
 
+impl EventStatus {
+    pub const ALL: [Self; 3] = [Self::Stored, Self::Duplicate, Self::Rejected];
+}
+
 /// Why an event was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectCode {
     /// A field is missing or wrong (including an unknown location).
     InvalidField,
+}
+
+impl RejectCode {
+    pub const ALL: [Self; 1] = [Self::InvalidField];
 }
 
 /// The server's answer for one event, in the order the events were sent.

@@ -111,13 +111,6 @@ fn schemas() -> Value {
         "NewFolder": s(json!({"patient": str_, "folder_type": {"enum": crate::ledger::folders::TYPES}, "home_location": str_, "filing_number": str_}), &["patient","folder_type","home_location"]),
         "StatusChange": s(json!({"status": {"enum": crate::ledger::folders::STATUSES}, "reason": str_}), &["status","reason"]),
         "NewLocation": s(json!({"code": str_, "name": str_, "kind": {"enum": crate::ledger::locations::KINDS}, "gln": str_, "parent": str_}), &["code","name","kind"]),
-        "Event": s(json!({
-            "event_id": {"type":"string","format":"uuid"}, "device_id": str_, "staff_id": str_,
-            "read_at": {"type":"string","format":"date-time"}, "raw": str_, "symbology": str_,
-            "method": {"enum":["barcode","rfid","manual"]}, "location": str_,
-            "action": {"enum":["seen","dispatch","receive"]}, "destination": str_}),
-            &["event_id","device_id","read_at","raw","method","location"]),
-        "EventBatch": s(json!({"events": {"type":"array","maxItems": crate::ledger::movements::MAX_BATCH, "items": {"$ref":"#/components/schemas/Event"}}}), &["events"]),
         "NewRequest": s(json!({"patient": str_, "volume": str_, "destination": str_, "needed_by": {"type":"string","format":"date-time"}, "urgency": {"enum": crate::workflow::requests::URGENCIES}, "reason": str_}), &["patient","destination","urgency","reason"]),
         "RequestState": s(json!({"state": {"enum": ["located","pulled","cancelled"]}, "holder_location": str_, "note": str_}), &["state","note"]),
         "Reroute": s(json!({"destination": str_, "note": str_}), &["destination","note"]),
@@ -130,7 +123,6 @@ fn schemas() -> Value {
         "MissingReport": s(json!({"reason": str_}), &["reason"]),
         "MissingNote": s(json!({"note": str_}), &["note"]),
         "MissingInstruction": s(json!({"instruction": str_}), &["instruction"]),
-        "Heartbeat": s(json!({"bridge_id": str_, "devices": {"type":"array","items": {"type":"object"}}}), &["bridge_id","devices"]),
         "NewPrinter": s(json!({"name": str_, "url": str_, "stock": {"type":"string","examples":["100x50"]}, "dpi": {"enum":[203,300]}, "rfid": {"type":"boolean"}}), &["name","url"]),
         "PrinterChange": s(json!({"url": str_, "stock": {"type":"string","examples":["100x50"]}, "dpi": {"enum":[203,300]}, "rfid": {"type":"boolean"}, "active": {"type":"boolean"}}), &[]),
         "PrintFolder": s(json!({"barcode": str_, "printer": str_, "copies": copies}), &["barcode","printer"]),
@@ -142,10 +134,53 @@ fn schemas() -> Value {
         ]}, "printer": str_, "copies": copies}), &["folders","printer"]),
         "Error": {"type":"object","properties":{"error":{"type":"object","properties":{"code":str_,"field":{"type":["string","null"]},"message":str_}}}}
     });
-    if let (Some(m), Value::Object(extra)) = (v.as_object_mut(), lifecycle_schemas()) {
-        m.extend(extra);
+    if let Some(m) = v.as_object_mut() {
+        for extra in [lifecycle_schemas(), wire_schemas()] {
+            if let Value::Object(extra) = extra {
+                m.extend(extra);
+            }
+        }
     }
     v
+}
+
+/// The words a wire enum serialises to, in declaration order.
+fn words<T: serde::Serialize>(all: &[T]) -> Vec<Value> {
+    all.iter()
+        .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// Schemas of the wire contract shared with the bridges (`casenote_core::wire`). The enum
+/// values come from the types themselves, and `wire_schemas_match_the_shared_types` checks the
+/// fields against the types, so the document cannot drift from what the server accepts.
+fn wire_schemas() -> Value {
+    use casenote_core::{identifiers::scan::Symbology, wire};
+    let s = |props: Value, req: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": req});
+    let str_ = json!({"type": "string"});
+    json!({
+        "Event": s(json!({
+            "event_id": {"type":"string","format":"uuid"}, "device_id": str_, "staff_id": str_,
+            "read_at": {"type":"string","format":"date-time"}, "raw": str_,
+            "symbology": {"enum": words(&Symbology::ALL)},
+            "method": {"enum": words(&wire::Method::ALL)}, "location": str_,
+            "action": {"enum": words(&wire::Action::ALL), "default": "seen"}, "destination": str_}),
+            &["event_id","device_id","read_at","raw","method","location"]),
+        "EventBatch": s(json!({"events": {"type":"array","maxItems": wire::MAX_BATCH, "items": {"$ref":"#/components/schemas/Event"}}}), &["events"]),
+        "EventResult": s(json!({
+            "event_id": str_, "status": {"enum": words(&wire::EventStatus::ALL)},
+            "matched": {"type":"boolean"}, "code": {"enum": words(&wire::RejectCode::ALL)},
+            "field": str_, "message": str_}), &["event_id","status"]),
+        "BatchResult": s(json!({
+            "results": {"type":"array","items": {"$ref":"#/components/schemas/EventResult"}},
+            "stored": {"type":"integer"}, "duplicates": {"type":"integer"}, "rejected": {"type":"integer"}}),
+            &["results","stored","duplicates","rejected"]),
+        "DeviceReport": s(json!({
+            "device_id": str_, "description": str_, "online": {"type":"boolean"},
+            "last_read_at": {"type":"string","format":"date-time"}, "queue_depth": {"type":"integer"},
+            "oldest_event_age_s": {"type":"integer"}}), &["device_id","online"]),
+        "Heartbeat": s(json!({"bridge_id": str_, "devices": {"type":"array","items": {"$ref":"#/components/schemas/DeviceReport"}}}), &["bridge_id","devices"]),
+    })
 }
 
 /// Schemas of the records-lifecycle endpoints (coding, digitisation, retention, requests).
@@ -212,4 +247,95 @@ pub fn document() -> Value {
 
 pub async fn serve() -> Json<Value> {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casenote_core::wire::{BatchResult, DeviceReport, EventResult, Heartbeat, ScanEvent};
+    use serde::de::DeserializeOwned;
+
+    /// A schema's properties, required fields and enum values agree with type `T`: an instance
+    /// with every field set has exactly the schema's properties; leaving out a required field
+    /// is refused by `T` and leaving out any other is accepted; every enum word is accepted.
+    fn agrees<T: DeserializeOwned + serde::Serialize>(name: &str, full: &T) {
+        let doc = document();
+        let schema = &doc["components"]["schemas"][name];
+        let props = schema["properties"].as_object().expect(name);
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .expect(name)
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let inst = serde_json::to_value(full).expect("serialises");
+        let inst = inst.as_object().expect("an object");
+        let mut a: Vec<&String> = props.keys().collect();
+        let mut b: Vec<&String> = inst.keys().collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{name}: schema properties vs the type's fields");
+        for key in props.keys() {
+            let mut without = inst.clone();
+            without.remove(key);
+            let ok = serde_json::from_value::<T>(Value::Object(without)).is_ok();
+            assert_eq!(
+                ok,
+                !required.contains(&key.as_str()),
+                "{name}.{key}: required in the schema must mean required by the type"
+            );
+            if let Some(words) = props[key]["enum"].as_array() {
+                for w in words {
+                    let mut with = inst.clone();
+                    with.insert(key.clone(), w.clone());
+                    assert!(
+                        serde_json::from_value::<T>(Value::Object(with)).is_ok(),
+                        "{name}.{key}: the type refuses the documented value {w}"
+                    );
+                }
+            }
+        }
+        let mut extra = inst.clone();
+        extra.insert("unexpected".into(), json!(1));
+        let refused = serde_json::from_value::<T>(Value::Object(extra)).is_err();
+        assert_eq!(
+            refused,
+            schema["additionalProperties"] == json!(false)
+                && name != "EventResult"
+                && name != "BatchResult",
+            "{name}: unknown fields"
+        );
+    }
+
+    #[test]
+    fn wire_schemas_match_the_shared_types() {
+        let ev: ScanEvent = serde_json::from_value(json!({
+            "event_id": "0192f0c1-0000-7000-8000-000000000001", "device_id": "door",
+            "staff_id": "S00042", "read_at": "2026-11-25T08:00:00.000Z", "raw": "]C0F0000001U",
+            "symbology": "code128", "method": "barcode", "location": "LWARD5",
+            "action": "dispatch", "destination": "LWARD7"
+        }))
+        .expect("a full event");
+        agrees("Event", &ev);
+        let mut full = EventResult::rejected("x".into(), "location", "no such place");
+        full.matched = Some(false);
+        agrees("EventResult", &full);
+        agrees("BatchResult", &BatchResult::new(vec![full]));
+        let d = DeviceReport {
+            device_id: "door".into(),
+            description: "Ward 5 door".into(),
+            online: true,
+            last_read_at: Some("2026-11-25T08:00:00.000Z".into()),
+            queue_depth: 3,
+            oldest_event_age_s: Some(4),
+        };
+        agrees("DeviceReport", &d);
+        agrees(
+            "Heartbeat",
+            &Heartbeat {
+                bridge_id: "ward5-pc".into(),
+                devices: vec![d],
+            },
+        );
+    }
 }
