@@ -366,7 +366,7 @@ fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
 /// wrote the line. Returns a Markdown section.
 fn e2e_latency(db: &Path, rate: u32, seconds: u32) -> Result<String> {
     use firmware_bridge::config::{
-        Config as BridgeConfig, DeviceConfig, Protocol, Role as DevRole,
+        Config as BridgeConfig, DeviceConfig, DeviceTransport, Protocol, Role as DevRole,
     };
     let (folders, _) = counts(db)?;
     let device = auth::new_token("ct_");
@@ -386,8 +386,13 @@ fn e2e_latency(db: &Path, rate: u32, seconds: u32) -> Result<String> {
         heartbeat_interval_s: 0,
         ..Default::default()
     };
-    let mut d = DeviceConfig::new("bench-e2e-scanner", DevRole::Handheld, Protocol::Line);
-    d.serial = Some(port_sim.serial());
+    let mut d = DeviceConfig::new(
+        "bench-e2e-scanner",
+        DevRole::Handheld,
+        Protocol::Line,
+        DeviceTransport::Serial(port_sim.serial()),
+    );
+
     d.handheld.default_location = Some("LWARD1".into());
     d.handheld.repeat_suppress_ms = 0;
     cfg.devices.push(d);

@@ -305,40 +305,152 @@ impl Default for LlrpConfig {
     }
 }
 
+/// How a device is reached: exactly one, fixed when the configuration is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceTransport {
+    /// A serial port (RS-232 or a USB virtual COM port).
+    Serial(SerialConfig),
+    /// A network reader (LLRP).
+    Tcp(TcpConfig),
+    /// A USB HID device read with libusb.
+    Usb(UsbConfig),
+    /// A USB HID device read through the kernel's hidraw node.
+    Hidraw(HidrawConfig),
+}
+
+impl DeviceTransport {
+    /// The configuration table's name: `serial`, `tcp`, `usb` or `hidraw`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Serial(_) => "serial",
+            Self::Tcp(_) => "tcp",
+            Self::Usb(_) => "usb",
+            Self::Hidraw(_) => "hidraw",
+        }
+    }
+}
+
+/// One device. In the TOML file the transport is one of the tables `serial`, `tcp`, `usb` or
+/// `hidraw`; a device with none or several is refused when the file is read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "DeviceTable", into = "DeviceTable")]
 pub struct DeviceConfig {
     /// Sent as `device_id` on every event, e.g. `ward5-portal`.
     pub id: String,
-    #[serde(default)]
     pub description: String,
     pub role: Role,
     pub protocol: Protocol,
-    #[serde(default)]
-    pub serial: Option<SerialConfig>,
-    #[serde(default)]
-    pub tcp: Option<TcpConfig>,
-    #[serde(default)]
-    pub usb: Option<UsbConfig>,
-    #[serde(default)]
-    pub hidraw: Option<HidrawConfig>,
-    #[serde(default)]
+    pub transport: DeviceTransport,
     pub line: LineConfig,
-    #[serde(default)]
     pub keyboard_layout: KeyboardLayout,
-    #[serde(default)]
     pub handheld: HandheldConfig,
-    #[serde(default)]
     pub portal: PortalConfig,
-    #[serde(default)]
     pub r2000: R2000Config,
-    #[serde(default)]
     pub llrp: LlrpConfig,
     /// Reopen delay after a failure: starts here, doubles up to `reopen_max_ms`.
-    #[serde(default = "reopen_min")]
     pub reopen_min_ms: u64,
-    #[serde(default = "reopen_max")]
     pub reopen_max_ms: u64,
+}
+
+/// A device as written in the TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceTable {
+    /// Sent as `device_id` on every event, e.g. `ward5-portal`.
+    id: String,
+    #[serde(default)]
+    description: String,
+    role: Role,
+    protocol: Protocol,
+    #[serde(default)]
+    serial: Option<SerialConfig>,
+    #[serde(default)]
+    tcp: Option<TcpConfig>,
+    #[serde(default)]
+    usb: Option<UsbConfig>,
+    #[serde(default)]
+    hidraw: Option<HidrawConfig>,
+    #[serde(default)]
+    line: LineConfig,
+    #[serde(default)]
+    keyboard_layout: KeyboardLayout,
+    #[serde(default)]
+    handheld: HandheldConfig,
+    #[serde(default)]
+    portal: PortalConfig,
+    #[serde(default)]
+    r2000: R2000Config,
+    #[serde(default)]
+    llrp: LlrpConfig,
+    /// Reopen delay after a failure: starts here, doubles up to `reopen_max_ms`.
+    #[serde(default = "reopen_min")]
+    reopen_min_ms: u64,
+    #[serde(default = "reopen_max")]
+    reopen_max_ms: u64,
+}
+
+impl TryFrom<DeviceTable> for DeviceConfig {
+    type Error = String;
+
+    fn try_from(t: DeviceTable) -> Result<Self, String> {
+        let transport = match (t.serial, t.tcp, t.usb, t.hidraw) {
+            (Some(s), None, None, None) => DeviceTransport::Serial(s),
+            (None, Some(x), None, None) => DeviceTransport::Tcp(x),
+            (None, None, Some(u), None) => DeviceTransport::Usb(u),
+            (None, None, None, Some(h)) => DeviceTransport::Hidraw(h),
+            _ => {
+                return Err(format!(
+                    "device {}: give exactly one of serial, tcp, usb, hidraw",
+                    t.id
+                ))
+            }
+        };
+        Ok(Self {
+            id: t.id,
+            description: t.description,
+            role: t.role,
+            protocol: t.protocol,
+            transport,
+            line: t.line,
+            keyboard_layout: t.keyboard_layout,
+            handheld: t.handheld,
+            portal: t.portal,
+            r2000: t.r2000,
+            llrp: t.llrp,
+            reopen_min_ms: t.reopen_min_ms,
+            reopen_max_ms: t.reopen_max_ms,
+        })
+    }
+}
+
+impl From<DeviceConfig> for DeviceTable {
+    fn from(d: DeviceConfig) -> Self {
+        let (mut serial, mut tcp, mut usb, mut hidraw) = (None, None, None, None);
+        match d.transport {
+            DeviceTransport::Serial(s) => serial = Some(s),
+            DeviceTransport::Tcp(x) => tcp = Some(x),
+            DeviceTransport::Usb(u) => usb = Some(u),
+            DeviceTransport::Hidraw(h) => hidraw = Some(h),
+        }
+        Self {
+            id: d.id,
+            description: d.description,
+            role: d.role,
+            protocol: d.protocol,
+            serial,
+            tcp,
+            usb,
+            hidraw,
+            line: d.line,
+            keyboard_layout: d.keyboard_layout,
+            handheld: d.handheld,
+            portal: d.portal,
+            r2000: d.r2000,
+            llrp: d.llrp,
+            reopen_min_ms: d.reopen_min_ms,
+            reopen_max_ms: d.reopen_max_ms,
+        }
+    }
 }
 
 fn reopen_min() -> u64 {
@@ -350,16 +462,13 @@ fn reopen_max() -> u64 {
 
 impl DeviceConfig {
     /// A device with defaults for everything but identity, role, protocol and transport.
-    pub fn new(id: &str, role: Role, protocol: Protocol) -> Self {
+    pub fn new(id: &str, role: Role, protocol: Protocol, transport: DeviceTransport) -> Self {
         Self {
             id: id.into(),
             description: String::new(),
             role,
             protocol,
-            serial: None,
-            tcp: None,
-            usb: None,
-            hidraw: None,
+            transport,
             line: LineConfig::default(),
             keyboard_layout: KeyboardLayout::Uk,
             handheld: HandheldConfig::default(),
@@ -372,26 +481,17 @@ impl DeviceConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let transports = [
-            self.serial.is_some(),
-            self.tcp.is_some(),
-            self.usb.is_some(),
-            self.hidraw.is_some(),
-        ]
-        .iter()
-        .filter(|&&x| x)
-        .count();
-        if transports != 1 {
-            return Err(format!(
-                "device {}: give exactly one of serial, tcp, usb, hidraw",
-                self.id
-            ));
-        }
-        let ok = match self.protocol {
-            Protocol::Line | Protocol::Ssi | Protocol::R2000 => self.serial.is_some(),
-            Protocol::Llrp => self.tcp.is_some(),
-            Protocol::HidPos | Protocol::Wedge => self.usb.is_some() || self.hidraw.is_some(),
-        };
+        let ok = matches!(
+            (self.protocol, &self.transport),
+            (
+                Protocol::Line | Protocol::Ssi | Protocol::R2000,
+                DeviceTransport::Serial(_)
+            ) | (Protocol::Llrp, DeviceTransport::Tcp(_))
+                | (
+                    Protocol::HidPos | Protocol::Wedge,
+                    DeviceTransport::Usb(_) | DeviceTransport::Hidraw(_)
+                )
+        );
         if !ok {
             return Err(format!(
                 "device {}: protocol {:?} needs transport {}",
@@ -513,6 +613,32 @@ mod tests {
         });
         assert_eq!(c.server_url, "https://tracker.example");
         assert_eq!(c.token, "secret");
+    }
+
+    #[test]
+    fn a_device_has_exactly_one_transport() {
+        let device = |tables: &str| {
+            Config::parse(&format!(
+                "server_url = \"http://x\"\n[[devices]]\nid = \"d\"\nrole = \"handheld\"\nprotocol = \"line\"\n{tables}"
+            ))
+        };
+        let none = device("").unwrap_err().to_string();
+        assert!(
+            none.contains("give exactly one of serial, tcp, usb, hidraw"),
+            "{none}"
+        );
+        let two =
+            device("serial = { path = \"/dev/ttyUSB0\" }\ntcp = { address = \"10.0.0.1:5084\" }")
+                .unwrap_err()
+                .to_string();
+        assert!(two.contains("device d: give exactly one"), "{two}");
+        let one = device("serial = { path = \"/dev/ttyUSB0\" }").unwrap();
+        let d = &one.devices[0];
+        assert!(matches!(&d.transport, DeviceTransport::Serial(s) if s.path == "/dev/ttyUSB0"));
+        assert_eq!(d.transport.kind(), "serial");
+        // written back, it reads the same
+        let again: DeviceConfig = toml::from_str(&toml::to_string(d).unwrap()).unwrap();
+        assert_eq!(&again, d);
     }
 
     #[test]

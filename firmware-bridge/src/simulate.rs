@@ -3,7 +3,7 @@
 //! reader with folders passing in and out of a ward. Used by `firmware-bridge simulate` for
 //! demos and by the tests.
 
-use crate::config::{Config, DeviceConfig, Protocol, Role, SerialConfig};
+use crate::config::{Config, DeviceConfig, DeviceTransport, Protocol, Role, SerialConfig};
 use crate::frames::{r2000, ssi};
 use casenote_core::identifiers::{FolderIdScheme, Giai96};
 use rand::Rng;
@@ -181,18 +181,33 @@ impl SimRig {
         cfg.scan.gs1_company_prefix = Some(opts.company_prefix.clone());
         cfg.delivery.retry_base_ms = 200;
         cfg.delivery.retry_max_ms = 5000;
-        let mut d = DeviceConfig::new("ward5-porter-scanner", Role::Handheld, Protocol::Line);
+        let mut d = DeviceConfig::new(
+            "ward5-porter-scanner",
+            Role::Handheld,
+            Protocol::Line,
+            DeviceTransport::Serial(line.serial()),
+        );
         d.description = "Simulated line scanner (porter)".into();
-        d.serial = Some(line.serial());
+
         cfg.devices.push(d);
-        let mut d = DeviceConfig::new("library-ssi", Role::Handheld, Protocol::Ssi);
+        let mut d = DeviceConfig::new(
+            "library-ssi",
+            Role::Handheld,
+            Protocol::Ssi,
+            DeviceTransport::Serial(ssi_port.serial()),
+        );
         d.description = "Simulated Zebra SSI scanner (records library)".into();
-        d.serial = Some(ssi_port.serial());
+
         d.handheld.default_location = Some("LLIBDESK".into());
         cfg.devices.push(d);
-        let mut d = DeviceConfig::new("ward5-portal", Role::Portal, Protocol::R2000);
+        let mut d = DeviceConfig::new(
+            "ward5-portal",
+            Role::Portal,
+            Protocol::R2000,
+            DeviceTransport::Serial(portal.serial()),
+        );
         d.description = "Simulated R2000 portal, ward 5 door".into();
-        d.serial = Some(portal.serial());
+
         d.portal.location = "LWARD5".into();
         d.portal.outside_location = Some("LCORRIDOR".into());
         d.portal.exit_gap_ms = 800;

@@ -5,7 +5,9 @@
 //! an error when the device is gone (unplugged, connection closed), so the device loop can
 //! reopen it.
 
-use crate::config::{DeviceConfig, HidrawConfig, SerialConfig, TcpConfig, UsbConfig};
+use crate::config::{
+    DeviceConfig, DeviceTransport, HidrawConfig, SerialConfig, TcpConfig, UsbConfig,
+};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -309,31 +311,23 @@ pub fn list_usb_scanners() -> Vec<UsbDeviceInfo> {
 
 /// Open the transport a device is configured with.
 pub fn open(cfg: &DeviceConfig) -> io::Result<Box<dyn Transport>> {
-    if let Some(s) = &cfg.serial {
-        return Ok(Box::new(SerialTransport::open(s)?));
-    }
-    if let Some(t) = &cfg.tcp {
-        return Ok(Box::new(TcpTransport::connect(t)?));
-    }
-    if let Some(h) = &cfg.hidraw {
-        return Ok(Box::new(HidrawTransport::open(h)?));
-    }
-    if let Some(u) = &cfg.usb {
-        let report_len = match cfg.protocol {
-            crate::config::Protocol::Wedge => crate::frames::hid::BOOT_REPORT_LEN,
-            _ => crate::frames::hid::POS_REPORT_LEN,
-        };
-        let dev = RusbInterrupt::open(u)?;
-        return Ok(Box::new(UsbTransport::new(
-            dev,
-            report_len,
-            format!("usb {:04x}:{:04x}", u.vendor_id, u.product_id),
-        )));
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "no transport configured",
-    ))
+    Ok(match &cfg.transport {
+        DeviceTransport::Serial(s) => Box::new(SerialTransport::open(s)?),
+        DeviceTransport::Tcp(t) => Box::new(TcpTransport::connect(t)?),
+        DeviceTransport::Hidraw(h) => Box::new(HidrawTransport::open(h)?),
+        DeviceTransport::Usb(u) => {
+            let report_len = match cfg.protocol {
+                crate::config::Protocol::Wedge => crate::frames::hid::BOOT_REPORT_LEN,
+                _ => crate::frames::hid::POS_REPORT_LEN,
+            };
+            let dev = RusbInterrupt::open(u)?;
+            Box::new(UsbTransport::new(
+                dev,
+                report_len,
+                format!("usb {:04x}:{:04x}", u.vendor_id, u.product_id),
+            ))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ mod common;
 use casenote_core::identifiers::FolderIdScheme;
 use common::{raw_count, wait_until, FakeServer, Mode};
 use firmware_bridge::bridge::Bridge;
-use firmware_bridge::config::{Config, DeviceConfig, Protocol, Role};
+use firmware_bridge::config::{Config, DeviceConfig, DeviceTransport, Protocol, Role};
 use firmware_bridge::queue::Queue;
 use firmware_bridge::simulate::{folder_epc, SimPort};
 use std::time::Duration;
@@ -41,8 +41,13 @@ fn server_outage_mid_stream_loses_and_doubles_nothing() {
     let mut server = FakeServer::start(TOKEN);
     let mut scanner = SimPort::new().unwrap();
     let mut cfg = base_config(&server, dir.path());
-    let mut d = DeviceConfig::new("ward5-porter", Role::Handheld, Protocol::Line);
-    d.serial = Some(scanner.serial());
+    let mut d = DeviceConfig::new(
+        "ward5-porter",
+        Role::Handheld,
+        Protocol::Line,
+        DeviceTransport::Serial(scanner.serial()),
+    );
+
     d.handheld.repeat_suppress_ms = 0;
     cfg.devices.push(d);
     let bridge = Bridge::start(cfg).unwrap();
@@ -108,8 +113,13 @@ fn bad_token_keeps_events() {
     let mut scanner = SimPort::new().unwrap();
     let mut cfg = base_config(&server, dir.path());
     cfg.token = "wrong".into();
-    let mut d = DeviceConfig::new("desk", Role::Handheld, Protocol::Line);
-    d.serial = Some(scanner.serial());
+    let mut d = DeviceConfig::new(
+        "desk",
+        Role::Handheld,
+        Protocol::Line,
+        DeviceTransport::Serial(scanner.serial()),
+    );
+
     d.handheld.default_location = Some("LDESK".into());
     cfg.devices.push(d);
     let bridge = Bridge::start(cfg.clone()).unwrap();
@@ -135,8 +145,13 @@ fn ssi_scanner_gets_acks_and_events_arrive() {
     let server = FakeServer::start(TOKEN);
     let mut scanner = SimPort::new().unwrap();
     let mut cfg = base_config(&server, dir.path());
-    let mut d = DeviceConfig::new("library-ssi", Role::Handheld, Protocol::Ssi);
-    d.serial = Some(scanner.serial());
+    let mut d = DeviceConfig::new(
+        "library-ssi",
+        Role::Handheld,
+        Protocol::Ssi,
+        DeviceTransport::Serial(scanner.serial()),
+    );
+
     d.handheld.default_location = Some("LLIBRARY".into());
     cfg.devices.push(d);
     let bridge = Bridge::start(cfg).unwrap();
@@ -165,8 +180,13 @@ fn portal_passage_gives_one_movement_with_direction() {
     let server = FakeServer::start(TOKEN);
     let mut reader = SimPort::new().unwrap();
     let mut cfg = base_config(&server, dir.path());
-    let mut d = DeviceConfig::new("ward5-portal", Role::Portal, Protocol::R2000);
-    d.serial = Some(reader.serial());
+    let mut d = DeviceConfig::new(
+        "ward5-portal",
+        Role::Portal,
+        Protocol::R2000,
+        DeviceTransport::Serial(reader.serial()),
+    );
+
     d.portal.location = "LWARD5".into();
     d.portal.outside_location = Some("LCORRIDOR".into());
     d.portal.exit_gap_ms = 400;
@@ -224,8 +244,13 @@ fn sigkill_and_restart_replays_queue() {
     server.set_mode(Mode::Status(503));
     let mut scanner = SimPort::new().unwrap();
     let mut cfg = base_config(&server, dir.path());
-    let mut d = DeviceConfig::new("desk", Role::Handheld, Protocol::Line);
-    d.serial = Some(scanner.serial());
+    let mut d = DeviceConfig::new(
+        "desk",
+        Role::Handheld,
+        Protocol::Line,
+        DeviceTransport::Serial(scanner.serial()),
+    );
+
     d.handheld.default_location = Some("LDESK".into());
     d.handheld.repeat_suppress_ms = 0;
     cfg.devices.push(d);

@@ -5,7 +5,9 @@ mod common;
 
 use common::{wait_until, FakeServer};
 use firmware_bridge::bridge::Bridge;
-use firmware_bridge::config::{Config, DeviceConfig, DirectionMethod, Protocol, Role, TcpConfig};
+use firmware_bridge::config::{
+    Config, DeviceConfig, DeviceTransport, DirectionMethod, Protocol, Role, TcpConfig,
+};
 use firmware_bridge::frames::llrp;
 use firmware_bridge::frames::TagRead;
 use firmware_bridge::simulate::folder_epc;
@@ -55,10 +57,15 @@ fn llrp_reader_passage() {
     };
     cfg.scan.gs1_company_prefix = Some("0614141".into());
     cfg.delivery.idle_poll_ms = 50;
-    let mut d = DeviceConfig::new("store-portal", Role::Portal, Protocol::Llrp);
-    d.tcp = Some(TcpConfig {
-        address: addr.to_string(),
-    });
+    let mut d = DeviceConfig::new(
+        "store-portal",
+        Role::Portal,
+        Protocol::Llrp,
+        DeviceTransport::Tcp(TcpConfig {
+            address: addr.to_string(),
+        }),
+    );
+
     d.llrp.antennas = vec![1, 2];
     d.portal.location = "LRECSTORE".into();
     d.portal.direction = DirectionMethod::RssiPeak;

@@ -32,7 +32,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use casenote_core::identifiers::FolderIdScheme;
-use firmware_bridge::config::{Config as BridgeConfig, DeviceConfig, Protocol, Role};
+use firmware_bridge::config::{
+    Config as BridgeConfig, DeviceConfig, DeviceTransport, Protocol, Role,
+};
 use firmware_bridge::simulate::SimPort;
 
 const NODE: &str = env!("CARGO_BIN_EXE_casenote-e2e-node");
@@ -154,12 +156,22 @@ impl Rig {
         cfg.delivery.retry_max_ms = 800;
         cfg.delivery.request_timeout_s = 5;
         cfg.delivery.idle_poll_ms = 100;
-        let mut d = DeviceConfig::new(&format!("b{index}-line"), Role::Handheld, Protocol::Line);
-        d.serial = Some(line.serial());
+        let mut d = DeviceConfig::new(
+            &format!("b{index}-line"),
+            Role::Handheld,
+            Protocol::Line,
+            DeviceTransport::Serial(line.serial()),
+        );
+
         d.reopen_min_ms = 100;
         cfg.devices.push(d);
-        let mut d = DeviceConfig::new(&format!("b{index}-ssi"), Role::Handheld, Protocol::Ssi);
-        d.serial = Some(ssi.serial());
+        let mut d = DeviceConfig::new(
+            &format!("b{index}-ssi"),
+            Role::Handheld,
+            Protocol::Ssi,
+            DeviceTransport::Serial(ssi.serial()),
+        );
+
         d.handheld.default_location = Some(DESKS[index].into());
         d.reopen_min_ms = 100;
         cfg.devices.push(d);
