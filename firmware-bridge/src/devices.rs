@@ -4,11 +4,11 @@
 
 use crate::config::{DeviceConfig, Protocol, Role};
 use crate::frames::hid::{PosDecoder, WedgeDecoder};
-use crate::frames::line::LineFramer;
-use crate::frames::llrp::{self, LlrpDecoder, LlrpMessage, RoSpecParams};
-use crate::frames::r2000::{self, R2000Decoder, R2000Item};
-use crate::frames::ssi::{self, SsiDecoder, SsiItem};
-use crate::frames::{BarcodeRead, TagRead};
+use crate::frames::line::LineSession;
+use crate::frames::llrp::{LlrpSession, RoSpecParams};
+use crate::frames::r2000::R2000Session;
+use crate::frames::ssi::SsiDecoder;
+use crate::frames::{BarcodeRead, ProtocolSession, Step, TagRead};
 use crate::handheld::{Handheld, HandheldOutcome};
 use crate::portal::Portal;
 use crate::queue::{Queue, QueueError};
@@ -55,22 +55,6 @@ enum SessionError {
 enum Logic {
     Handheld(Handheld),
     Portal(Portal),
-}
-
-/// Per-connection decoder state.
-enum Decoder {
-    Line(LineFramer),
-    Ssi(SsiDecoder),
-    Pos(PosDecoder),
-    Wedge(WedgeDecoder),
-    R2000 {
-        dec: R2000Decoder,
-        last_cmd: Instant,
-    },
-    Llrp {
-        dec: LlrpDecoder,
-        next_id: u32,
-    },
 }
 
 struct Device {
@@ -176,172 +160,69 @@ impl Device {
         self.started.elapsed().as_millis() as u64
     }
 
+    /// The protocol this device speaks, for one connection.
+    fn protocol(&self) -> Box<dyn ProtocolSession> {
+        let c = &self.cfg;
+        match c.protocol {
+            Protocol::Line => Box::new(LineSession::new(c.line.clone())),
+            Protocol::Ssi => Box::new(SsiDecoder::new()),
+            Protocol::HidPos => Box::new(PosDecoder::new()),
+            Protocol::Wedge => Box::new(WedgeDecoder::new(c.keyboard_layout)),
+            Protocol::R2000 => Box::new(R2000Session::new(
+                c.r2000.address,
+                c.r2000.repeat,
+                c.r2000.round_timeout_ms,
+            )),
+            Protocol::Llrp => Box::new(LlrpSession::new(
+                RoSpecParams {
+                    rospec_id: c.llrp.rospec_id,
+                    antennas: c.llrp.antennas.clone(),
+                    report_every_n_tags: c.llrp.report_every_n_tags.max(1),
+                },
+                c.llrp.silence_timeout_s,
+            )),
+        }
+    }
+
+    /// One connection: start the protocol, then read, decode, store and answer until the
+    /// device fails or the bridge stops.
     fn session(&mut self, mut t: Box<dyn Transport>) -> Result<(), SessionError> {
-        let mut dec = match self.cfg.protocol {
-            Protocol::Line => Decoder::Line(LineFramer::new(self.cfg.line.clone())),
-            Protocol::Ssi => Decoder::Ssi(SsiDecoder::new()),
-            Protocol::HidPos => Decoder::Pos(PosDecoder::new()),
-            Protocol::Wedge => Decoder::Wedge(WedgeDecoder::new(self.cfg.keyboard_layout)),
-            Protocol::R2000 => {
-                t.write_all(&r2000::real_time_inventory(
-                    self.cfg.r2000.address,
-                    self.cfg.r2000.repeat,
-                ))?;
-                Decoder::R2000 {
-                    dec: R2000Decoder::new(),
-                    last_cmd: Instant::now(),
-                }
-            }
-            Protocol::Llrp => {
-                let l = &self.cfg.llrp;
-                let p = RoSpecParams {
-                    rospec_id: l.rospec_id,
-                    antennas: l.antennas.clone(),
-                    report_every_n_tags: l.report_every_n_tags.max(1),
-                };
-                t.write_all(&llrp::delete_rospec(1, 0))?;
-                t.write_all(&llrp::add_rospec(2, &p))?;
-                t.write_all(&llrp::enable_rospec(3, l.rospec_id))?;
-                t.write_all(&llrp::start_rospec(4, l.rospec_id))?;
-                t.write_all(&llrp::enable_events_and_reports(5))?;
-                Decoder::Llrp {
-                    dec: LlrpDecoder::new(),
-                    next_id: 6,
-                }
-            }
-        };
+        let mut proto = self.protocol();
+        let hello = proto.start(self.mono_ms());
+        if !hello.is_empty() {
+            t.write_all(&hello)?;
+        }
         let mut buf = vec![0u8; 8192];
         let mut last_byte = Instant::now();
         let mut last_tick = Instant::now();
+        let mut steps: Vec<Step> = Vec::new();
         let mut tags: Vec<TagRead> = Vec::new();
-        let mut r2000_items: Vec<R2000Item> = Vec::new();
         loop {
             if self.stopped() {
                 return Ok(());
             }
             let n = t.read(&mut buf)?;
-            let now = self.mono_ms();
-            let bytes = &buf[..n];
+            let idle_ms = last_byte.elapsed().as_millis() as u64;
             if n > 0 {
                 last_byte = Instant::now();
             }
-            let idle = last_byte.elapsed();
-            match &mut dec {
-                Decoder::Line(f) => {
-                    let mut reads = f.push(bytes, now);
-                    if n == 0 {
-                        reads.extend(f.poll_idle(now));
-                    }
-                    for r in reads {
-                        match r {
-                            Ok(read) => self.on_barcode(&read)?,
-                            Err(e) => {
-                                tracing::warn!(device = %self.cfg.id, error = %e, "frame dropped")
-                            }
+            proto
+                .feed(&buf[..n], self.mono_ms(), idle_ms, &mut steps)
+                .map_err(|e| SessionError::Protocol(e.0))?;
+            for step in steps.drain(..) {
+                match step {
+                    Step::Barcode { read, ack } => {
+                        // Durable first, then ACK: if the queue write fails the scanner gets
+                        // no ACK and keeps the barcode.
+                        self.on_barcode(&read)?;
+                        if !ack.is_empty() {
+                            t.write_all(&ack)?;
                         }
                     }
-                }
-                Decoder::Pos(d) => {
-                    for r in d.push(bytes) {
-                        match r {
-                            Ok(read) => self.on_barcode(&read)?,
-                            Err(e) => {
-                                tracing::warn!(device = %self.cfg.id, error = %e, "report dropped")
-                            }
-                        }
-                    }
-                }
-                Decoder::Wedge(d) => {
-                    for r in d.push(bytes) {
-                        match r {
-                            Ok(read) => self.on_barcode(&read)?,
-                            Err(e) => {
-                                tracing::warn!(device = %self.cfg.id, error = %e, "report dropped")
-                            }
-                        }
-                    }
-                }
-                Decoder::Ssi(d) => {
-                    if n == 0 && d.buffered() > 0 && idle > Duration::from_millis(500) {
-                        d.reset_partial(); // the scanner will resend after its ACK timeout
-                    }
-                    for item in d.push(bytes) {
-                        match item {
-                            SsiItem::Barcode(read) => {
-                                // Durable first, then ACK: if the queue write fails the
-                                // scanner gets no ACK and keeps the barcode.
-                                self.on_barcode(&read)?;
-                                t.write_all(&ssi::host_ack())?;
-                            }
-                            SsiItem::AckOnly(_) => t.write_all(&ssi::host_ack())?,
-                            SsiItem::BadChecksum => t.write_all(&ssi::host_nak())?,
-                            SsiItem::ScannerAck(_) => {}
-                        }
-                    }
-                }
-                Decoder::R2000 { dec, last_cmd } => {
-                    if n == 0 && dec.buffered() > 0 && idle > Duration::from_millis(500) {
-                        dec.reset_partial();
-                    }
-                    r2000_items.clear();
-                    dec.push_into(bytes, &mut r2000_items);
-                    let mut round_done = false;
-                    for item in r2000_items.drain(..) {
-                        match item {
-                            R2000Item::Tag { read, .. } => tags.push(read),
-                            R2000Item::EndOfRound { .. } => round_done = true,
-                            R2000Item::Error { code, .. } => {
-                                if code != 0x36 {
-                                    // 0x36 = no tag in the field, the normal idle answer
-                                    tracing::debug!(device = %self.cfg.id, code, "reader error code");
-                                }
-                                round_done = true;
-                            }
-                            R2000Item::BadCheck => {
-                                tracing::debug!(device = %self.cfg.id, "bad check byte from reader")
-                            }
-                            R2000Item::Other { .. } => {}
-                        }
-                    }
-                    let timeout = Duration::from_millis(self.cfg.r2000.round_timeout_ms.max(50));
-                    if round_done || last_cmd.elapsed() > timeout {
-                        t.write_all(&r2000::real_time_inventory(
-                            self.cfg.r2000.address,
-                            self.cfg.r2000.repeat,
-                        ))?;
-                        *last_cmd = Instant::now();
-                    }
-                }
-                Decoder::Llrp { dec, next_id } => {
-                    let silence = self.cfg.llrp.silence_timeout_s;
-                    if silence > 0 && idle > Duration::from_secs(silence) {
-                        return Err(SessionError::Protocol(format!(
-                            "reader silent for {silence} s"
-                        )));
-                    }
-                    for m in dec.push(bytes) {
-                        match m.map_err(|e| SessionError::Protocol(e.to_string()))? {
-                            LlrpMessage::RoAccessReport { tags: ts, .. } => tags.extend(ts),
-                            LlrpMessage::Keepalive { id } => {
-                                t.write_all(&llrp::keepalive_ack(id))?
-                            }
-                            LlrpMessage::Response {
-                                msg_type,
-                                status,
-                                description,
-                                ..
-                            } => {
-                                if status != 0 && msg_type != llrp::DELETE_ROSPEC_RESPONSE {
-                                    return Err(SessionError::Protocol(format!(
-                                        "reader refused message type {msg_type}: status {status} {description}"
-                                    )));
-                                }
-                            }
-                            LlrpMessage::ReaderEventNotification { .. }
-                            | LlrpMessage::Other { .. } => {}
-                        }
-                    }
-                    let _ = next_id;
+                    Step::Tag(read) => tags.push(read),
+                    Step::Send(bytes) => t.write_all(&bytes)?,
+                    Step::Warn(m) => tracing::warn!(device = %self.cfg.id, "{m}"),
+                    Step::Debug(m) => tracing::debug!(device = %self.cfg.id, "{m}"),
                 }
             }
             if !tags.is_empty() {

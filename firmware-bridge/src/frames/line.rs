@@ -193,6 +193,41 @@ pub fn decode_frame(frame: &[u8], cfg: &LineConfig) -> Result<Option<BarcodeRead
     Ok(Some(BarcodeRead::from_bytes(f, Symbology::Unknown)))
 }
 
+/// The line protocol as a [`super::ProtocolSession`]: no handshake; a read ends at the
+/// terminator, or when the line has been quiet for the configured time.
+pub struct LineSession(LineFramer);
+
+impl LineSession {
+    pub fn new(cfg: LineConfig) -> Self {
+        Self(LineFramer::new(cfg))
+    }
+}
+
+impl super::ProtocolSession for LineSession {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+        _idle_ms: u64,
+        out: &mut Vec<super::Step>,
+    ) -> Result<(), super::SessionFault> {
+        let mut reads = self.0.push(bytes, now_ms);
+        if bytes.is_empty() {
+            reads.extend(self.0.poll_idle(now_ms));
+        }
+        for r in reads {
+            out.push(match r {
+                Ok(read) => super::Step::Barcode {
+                    read,
+                    ack: Vec::new(),
+                },
+                Err(e) => super::Step::Warn(format!("frame dropped: {e}")),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -378,6 +378,74 @@ fn tag_report(mut b: &[u8], msg_type: u16) -> Result<Option<TagRead>, LlrpError>
     }))
 }
 
+/// An LLRP reader as a [`super::ProtocolSession`]: sets up and starts the ROSpec, answers
+/// keepalives, and ends the connection when the reader refuses a message or falls silent.
+pub struct LlrpSession {
+    dec: LlrpDecoder,
+    params: RoSpecParams,
+    /// Seconds of silence after which the connection is given up (0 = never).
+    silence_timeout_s: u64,
+}
+
+impl LlrpSession {
+    pub fn new(params: RoSpecParams, silence_timeout_s: u64) -> Self {
+        Self {
+            dec: LlrpDecoder::new(),
+            params,
+            silence_timeout_s,
+        }
+    }
+}
+
+impl super::ProtocolSession for LlrpSession {
+    fn start(&mut self, _now_ms: u64) -> Vec<u8> {
+        let id = self.params.rospec_id;
+        let mut b = delete_rospec(1, 0);
+        b.extend(add_rospec(2, &self.params));
+        b.extend(enable_rospec(3, id));
+        b.extend(start_rospec(4, id));
+        b.extend(enable_events_and_reports(5));
+        b
+    }
+
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        _now_ms: u64,
+        idle_ms: u64,
+        out: &mut Vec<super::Step>,
+    ) -> Result<(), super::SessionFault> {
+        let silence = self.silence_timeout_s;
+        if silence > 0 && idle_ms > silence * 1000 {
+            return Err(super::SessionFault(format!(
+                "reader silent for {silence} s"
+            )));
+        }
+        for m in self.dec.push(bytes) {
+            match m.map_err(|e| super::SessionFault(e.to_string()))? {
+                LlrpMessage::RoAccessReport { tags, .. } => {
+                    out.extend(tags.into_iter().map(super::Step::Tag))
+                }
+                LlrpMessage::Keepalive { id } => out.push(super::Step::Send(keepalive_ack(id))),
+                LlrpMessage::Response {
+                    msg_type,
+                    status,
+                    description,
+                    ..
+                } => {
+                    if status != 0 && msg_type != DELETE_ROSPEC_RESPONSE {
+                        return Err(super::SessionFault(format!(
+                            "reader refused message type {msg_type}: status {status} {description}"
+                        )));
+                    }
+                }
+                LlrpMessage::ReaderEventNotification { .. } | LlrpMessage::Other { .. } => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

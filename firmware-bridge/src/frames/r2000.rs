@@ -197,6 +197,81 @@ fn parse(cmd: u8, d: &[u8]) -> R2000Item {
     }
 }
 
+/// The R2000 reader as a [`super::ProtocolSession`]: starts a real-time inventory round and
+/// starts the next one when a round ends (or its answer is overdue).
+pub struct R2000Session {
+    dec: R2000Decoder,
+    address: u8,
+    repeat: u8,
+    round_timeout_ms: u64,
+    last_cmd_ms: u64,
+    items: Vec<R2000Item>,
+}
+
+/// How long a half-received frame may wait for its rest before it is dropped.
+const PARTIAL_TIMEOUT_MS: u64 = 500;
+/// "No tag in the field": the normal answer of an idle round.
+const NO_TAG: u8 = 0x36;
+
+impl R2000Session {
+    pub fn new(address: u8, repeat: u8, round_timeout_ms: u64) -> Self {
+        Self {
+            dec: R2000Decoder::new(),
+            address,
+            repeat,
+            round_timeout_ms: round_timeout_ms.max(50),
+            last_cmd_ms: 0,
+            items: Vec::new(),
+        }
+    }
+}
+
+impl super::ProtocolSession for R2000Session {
+    fn start(&mut self, now_ms: u64) -> Vec<u8> {
+        self.last_cmd_ms = now_ms;
+        real_time_inventory(self.address, self.repeat)
+    }
+
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+        idle_ms: u64,
+        out: &mut Vec<super::Step>,
+    ) -> Result<(), super::SessionFault> {
+        if bytes.is_empty() && self.dec.buffered() > 0 && idle_ms > PARTIAL_TIMEOUT_MS {
+            self.dec.reset_partial();
+        }
+        self.items.clear();
+        self.dec.push_into(bytes, &mut self.items);
+        let mut round_done = false;
+        for item in self.items.drain(..) {
+            match item {
+                R2000Item::Tag { read, .. } => out.push(super::Step::Tag(read)),
+                R2000Item::EndOfRound { .. } => round_done = true,
+                R2000Item::Error { code, .. } => {
+                    if code != NO_TAG {
+                        out.push(super::Step::Debug(format!("reader error code {code:#04x}")));
+                    }
+                    round_done = true;
+                }
+                R2000Item::BadCheck => {
+                    out.push(super::Step::Debug("bad check byte from reader".into()))
+                }
+                R2000Item::Other { .. } => {}
+            }
+        }
+        if round_done || now_ms.saturating_sub(self.last_cmd_ms) > self.round_timeout_ms {
+            out.push(super::Step::Send(real_time_inventory(
+                self.address,
+                self.repeat,
+            )));
+            self.last_cmd_ms = now_ms;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,6 +210,37 @@ impl SsiDecoder {
     }
 }
 
+/// How long a half-received SSI packet may wait for its rest before it is dropped (the
+/// scanner sends it again after its own ACK timeout).
+const PARTIAL_TIMEOUT_MS: u64 = 500;
+
+impl super::ProtocolSession for SsiDecoder {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        _now_ms: u64,
+        idle_ms: u64,
+        out: &mut Vec<super::Step>,
+    ) -> Result<(), super::SessionFault> {
+        if bytes.is_empty() && self.buffered() > 0 && idle_ms > PARTIAL_TIMEOUT_MS {
+            self.reset_partial();
+        }
+        for item in self.push(bytes) {
+            match item {
+                // Durable first, then ACK (see [`super::Step::Barcode`]).
+                SsiItem::Barcode(read) => out.push(super::Step::Barcode {
+                    read,
+                    ack: host_ack(),
+                }),
+                SsiItem::AckOnly(_) => out.push(super::Step::Send(host_ack())),
+                SsiItem::BadChecksum => out.push(super::Step::Send(host_nak())),
+                SsiItem::ScannerAck(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
