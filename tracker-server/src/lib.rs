@@ -25,6 +25,7 @@ pub mod reports;
 pub mod storage;
 pub mod tls;
 pub mod util;
+pub mod vocab;
 pub mod web;
 pub mod workflow;
 

@@ -125,10 +125,10 @@ struct Cur {
 
 /// A newly stored scan of a registered folder, as handed to the follow-up step of [`store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredScan<'a> {
+pub struct StoredScan {
     pub folder_id: i64,
     pub location_id: i64,
-    pub action: &'a str,
+    pub action: Action,
     pub destination_id: Option<i64>,
     pub read_at: i64,
 }
@@ -212,7 +212,7 @@ pub fn store(
                 &StoredScan {
                     folder_id: e.serial,
                     location_id: loc,
-                    action: e.action.as_str(),
+                    action: e.action,
                     destination_id: dest,
                     read_at: e.read_at,
                 },

@@ -4,6 +4,7 @@
 
 use super::pages::{audit_read, param, time_text, Params};
 use super::{layout, WebError, WebUser};
+use crate::workflow::requests::{RequestState, Urgency};
 use crate::{
     app::AppState,
     auth::Permission,
@@ -28,17 +29,17 @@ fn destinations(all: &[locations::Location]) -> Vec<&locations::Location> {
         .collect()
 }
 
-fn urgency_tag(u: &str) -> Markup {
+fn urgency_tag(u: &Urgency) -> Markup {
     let class = match u {
-        "emergency" => "tag bad",
-        "urgent" => "tag warn",
-        _ => "tag info",
+        Urgency::Emergency => "tag bad",
+        Urgency::Urgent => "tag warn",
+        Urgency::Routine => "tag info",
     };
-    html! { span class=(class) { (u) } }
+    html! { span class=(class) { (u.as_str()) } }
 }
 
-fn state_text(s: &str) -> String {
-    s.replace('_', " ")
+fn state_text(s: &RequestState) -> String {
+    s.as_str().replace('_', " ")
 }
 
 /// A `datetime-local` value (local time, no offset) as RFC 3339.
@@ -318,7 +319,7 @@ fn desk_row(r: &RequestView, csrf: &str) -> Markup {
                 (state_text(&r.state))
                 div.row-actions {
                     a href={"/requests/" (r.id)} aria-label={"Open request " (r.id)} { "Open" }
-                    @if r.state == "requested" || r.state == "located" {
+                    @if matches!(r.state, RequestState::Requested | RequestState::Located) {
                         form.inline method="post" action={"/desk/" (r.id) "/state"} {
                             input type="hidden" name="csrf" value=(csrf);
                             input type="hidden" name="state" value="pulled";

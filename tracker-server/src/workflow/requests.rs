@@ -19,19 +19,126 @@ use crate::{
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };
+use casenote_core::wire::Action;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-pub const URGENCIES: &[&str] = &["emergency", "urgent", "routine"];
-pub const STATES: &[&str] = &[
-    "requested",
-    "located",
-    "pulled",
-    "dispatched",
-    "received",
-    "returned",
-    "cancelled",
-];
+crate::vocabulary! {
+    /// How soon the notes are needed; each has its own target time (`[requests]` in the
+    /// configuration).
+    pub enum Urgency {
+        Emergency = "emergency",
+        Urgent = "urgent",
+        Routine = "routine",
+    }
+}
+
+crate::vocabulary! {
+    /// Where a request stands (see the module documentation for how scans move it).
+    pub enum RequestState {
+        Requested = "requested",
+        Located = "located",
+        Pulled = "pulled",
+        Dispatched = "dispatched",
+        Received = "received",
+        Returned = "returned",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RequestState {
+    /// A request in this state is closed for good.
+    pub fn closes(self) -> bool {
+        match self {
+            Self::Returned | Self::Cancelled => true,
+            Self::Requested | Self::Located | Self::Pulled | Self::Dispatched | Self::Received => {
+                false
+            }
+        }
+    }
+
+    /// The notes have not reached the destination yet (so the request can become overdue).
+    pub fn awaiting_delivery(self) -> bool {
+        match self {
+            Self::Requested | Self::Located | Self::Pulled | Self::Dispatched => true,
+            Self::Received | Self::Returned | Self::Cancelled => false,
+        }
+    }
+}
+
+pub const URGENCIES: &[&str] = Urgency::WORDS;
+pub const STATES: &[&str] = RequestState::WORDS;
+
+/// Where a scan of a requested folder happened, as far as that request is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanAt {
+    /// Dispatched towards the request's destination.
+    DispatchToDestination,
+    /// Dispatched somewhere else.
+    DispatchElsewhere,
+    /// Seen or received at the destination.
+    AtDestination,
+    /// Seen or received in the library (or a store or shelf).
+    InLibrary,
+    /// Seen or received anywhere else.
+    Elsewhere,
+}
+
+/// Where the notes must be fetched from after a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderFrom {
+    /// Nowhere in particular (the request is on its way or done).
+    Nobody,
+    /// Where the scan was.
+    ScanPlace,
+    /// Where the folder was dispatched to.
+    DispatchTarget,
+}
+
+/// The request state machine for scans: what a scan at `at` does to a request in `state`
+/// (the new state, where the notes are held, and the history note), or nothing.
+pub fn after_scan(
+    state: RequestState,
+    at: ScanAt,
+) -> Option<(RequestState, HolderFrom, &'static str)> {
+    use RequestState as S;
+    use ScanAt as A;
+    match (at, state) {
+        // closed requests never move
+        (_, S::Returned | S::Cancelled) => None,
+        (A::DispatchToDestination, S::Dispatched | S::Received) => None,
+        (A::DispatchToDestination, S::Requested | S::Located | S::Pulled) => Some((
+            S::Dispatched,
+            HolderFrom::Nobody,
+            "dispatched to the destination",
+        )),
+        (A::DispatchElsewhere, S::Received) => None,
+        (A::DispatchElsewhere, S::Requested | S::Located | S::Pulled | S::Dispatched) => Some((
+            S::Located,
+            HolderFrom::DispatchTarget,
+            "dispatched elsewhere; fetch it from there",
+        )),
+        (A::AtDestination, S::Received) => None,
+        (A::AtDestination, S::Requested | S::Located | S::Pulled | S::Dispatched) => Some((
+            S::Received,
+            HolderFrom::Nobody,
+            "received at the destination",
+        )),
+        (A::InLibrary, S::Received) => {
+            Some((S::Returned, HolderFrom::Nobody, "back in the library"))
+        }
+        (A::InLibrary, S::Pulled) => None,
+        (A::InLibrary, S::Requested | S::Located | S::Dispatched) => {
+            Some((S::Pulled, HolderFrom::Nobody, "scanned in the library"))
+        }
+        (A::Elsewhere, S::Received) => None,
+        (A::Elsewhere, S::Requested | S::Located | S::Pulled | S::Dispatched) => Some((
+            S::Located,
+            HolderFrom::ScanPlace,
+            "seen away from the library and the destination",
+        )),
+    }
+}
 /// Location kinds that count as "in the library".
 pub const LIBRARY_KINDS: &[&str] = &["library", "store", "shelf"];
 
@@ -95,7 +202,7 @@ pub struct FolderState {
 #[derive(Debug, Serialize)]
 pub struct HistoryEntry {
     pub at: String,
-    pub state: String,
+    pub state: RequestState,
     pub location: Option<String>,
     pub note: String,
     pub actor: String,
@@ -111,9 +218,9 @@ pub struct RequestView {
     pub destination: Place,
     /// Where the notes are now, when not in the library: fetch them from here.
     pub holder_location: Option<Place>,
-    pub urgency: String,
+    pub urgency: Urgency,
     pub reason: String,
-    pub state: String,
+    pub state: RequestState,
     pub source: String,
     pub encounter: Option<String>,
     pub appointment_id: Option<i64>,
@@ -132,16 +239,9 @@ pub struct RequestView {
 }
 
 /// Validate an urgency.
-pub fn urgency(u: &str) -> Result<String> {
-    let u = u.trim().to_ascii_lowercase();
-    if URGENCIES.contains(&u.as_str()) {
-        Ok(u)
-    } else {
-        Err(Error::invalid(
-            "urgency",
-            "must be emergency, urgent or routine",
-        ))
-    }
+pub fn urgency(u: &str) -> Result<Urgency> {
+    u.parse()
+        .map_err(|_| Error::invalid("urgency", "must be emergency, urgent or routine"))
 }
 
 fn is_library(c: &Connection, location_id: i64) -> Result<bool> {
@@ -156,7 +256,7 @@ fn history(
     c: &Connection,
     request_id: i64,
     at: i64,
-    state: &str,
+    state: RequestState,
     location_id: Option<i64>,
     note: &str,
     actor: &str,
@@ -193,12 +293,11 @@ pub fn create(c: &Connection, who: &Principal, cfg: &RequestsConfig, s: &Spec) -
     if s.reason.trim().is_empty() || s.reason.len() > 500 {
         return Err(Error::invalid("reason", "must be 1-500 characters"));
     }
-    let due = s.needed_by.unwrap_or(now + cfg.target_ms(&u));
+    let due = s.needed_by.unwrap_or(now + cfg.target_ms(u.as_str()));
     let holder = holder_of(c, s.patient_id, s.folder_id)?.filter(|h| *h != s.destination_id);
-    let state = if holder.is_some() {
-        "located"
-    } else {
-        "requested"
+    let state = match holder {
+        Some(_) => RequestState::Located,
+        None => RequestState::Requested,
     };
     c.prepare_cached(
         "INSERT INTO requests(patient_id, folder_id, destination_id, holder_location_id, urgency, reason, state, source, encounter, appointment_id, needed_by, due_at, requested_by, created_at, updated_at)
@@ -292,7 +391,7 @@ pub fn create_from_api(
 
 struct Row {
     id: i64,
-    state: String,
+    state: RequestState,
     destination_id: i64,
     created_at: i64,
 }
@@ -326,13 +425,13 @@ fn open_for_folder(c: &Connection, folder_id: i64) -> Result<Vec<Row>> {
 fn set(
     c: &Connection,
     id: i64,
-    state: &str,
+    state: RequestState,
     holder: Option<i64>,
     at: i64,
     note: &str,
     actor: &str,
 ) -> Result<()> {
-    let closes = matches!(state, "returned" | "cancelled");
+    let closes = state.closes();
     c.prepare_cached(
         "UPDATE requests SET state=?2, holder_location_id=?3, updated_at=?4,
            received_at = CASE WHEN ?2 = 'received' THEN ?4 ELSE received_at END,
@@ -352,7 +451,7 @@ pub fn on_scan(
     c: &Connection,
     folder_id: i64,
     location_id: i64,
-    action: &str,
+    action: Action,
     destination_id: Option<i64>,
     read_at: i64,
 ) -> Result<()> {
@@ -361,82 +460,28 @@ pub fn on_scan(
         return Ok(());
     }
     let in_library = is_library(c, location_id)?;
-    let actor = "scan";
     for r in open {
         if read_at + SCAN_SLACK_MS < r.created_at {
             continue;
         }
-        let before_delivery = matches!(r.state.as_str(), "requested" | "located" | "pulled");
-        if action == "dispatch" {
-            if destination_id == Some(r.destination_id) {
-                if r.state != "dispatched" && r.state != "received" {
-                    set(
-                        c,
-                        r.id,
-                        "dispatched",
-                        None,
-                        read_at,
-                        "dispatched to the destination",
-                        actor,
-                    )?;
-                }
-            } else if before_delivery || r.state == "dispatched" {
-                // Going somewhere else: that is where to find it.
-                let to = destination_id.unwrap_or(location_id);
-                set(
-                    c,
-                    r.id,
-                    "located",
-                    Some(to),
-                    read_at,
-                    "dispatched elsewhere; fetch it from there",
-                    actor,
-                )?;
+        let at = match action {
+            Action::Dispatch if destination_id == Some(r.destination_id) => {
+                ScanAt::DispatchToDestination
             }
-        } else if location_id == r.destination_id {
-            if r.state != "received" {
-                set(
-                    c,
-                    r.id,
-                    "received",
-                    None,
-                    read_at,
-                    "received at the destination",
-                    actor,
-                )?;
+            Action::Dispatch => ScanAt::DispatchElsewhere,
+            Action::Seen | Action::Receive if location_id == r.destination_id => {
+                ScanAt::AtDestination
             }
-        } else if in_library {
-            if r.state == "received" {
-                set(
-                    c,
-                    r.id,
-                    "returned",
-                    None,
-                    read_at,
-                    "back in the library",
-                    actor,
-                )?;
-            } else if r.state != "pulled" {
-                set(
-                    c,
-                    r.id,
-                    "pulled",
-                    None,
-                    read_at,
-                    "scanned in the library",
-                    actor,
-                )?;
-            }
-        } else if before_delivery || r.state == "dispatched" {
-            set(
-                c,
-                r.id,
-                "located",
-                Some(location_id),
-                read_at,
-                "seen away from the library and the destination",
-                actor,
-            )?;
+            Action::Seen | Action::Receive if in_library => ScanAt::InLibrary,
+            Action::Seen | Action::Receive => ScanAt::Elsewhere,
+        };
+        if let Some((state, from, note)) = after_scan(r.state, at) {
+            let holder = match from {
+                HolderFrom::Nobody => None,
+                HolderFrom::ScanPlace => Some(location_id),
+                HolderFrom::DispatchTarget => Some(destination_id.unwrap_or(location_id)),
+            };
+            set(c, r.id, state, holder, read_at, note, "scan")?;
         }
     }
     Ok(())
@@ -526,8 +571,8 @@ fn raw_row(r: &rusqlite::Row) -> rusqlite::Result<RawRow> {
 }
 
 /// Overdue: not yet received (and not closed) after its due time.
-fn overdue(state: &str, closed: bool, due_at: i64, now: i64) -> bool {
-    !closed && matches!(state, "requested" | "located" | "pulled" | "dispatched") && now > due_at
+fn overdue(state: RequestState, closed: bool, due_at: i64, now: i64) -> bool {
+    !closed && state.awaiting_delivery() && now > due_at
 }
 
 fn view(
@@ -551,6 +596,9 @@ fn view(
         [received_at, closed_at],
         close_reason,
     ) = raw;
+    let unknown = |e: String| Error::internal(format!("request {id}: {e}"));
+    let state: RequestState = state.parse().map_err(unknown)?;
+    let urgency: Urgency = urgency.parse().map_err(unknown)?;
     let folder_list = match folder_id {
         Some(f) => vec![folders::get(c, f)?],
         None => folders::for_patient(c, patient_id)?
@@ -617,7 +665,7 @@ fn view(
             .map(|f| f.barcode.clone()),
         destination: place(c, dest)?,
         holder_location: holder.map(|h| place(c, h)).transpose()?,
-        overdue: overdue(&state, closed_at.is_some(), due_at, now),
+        overdue: overdue(state, closed_at.is_some(), due_at, now),
         open: closed_at.is_none(),
         urgency,
         reason,
@@ -696,7 +744,7 @@ pub fn set_state(
     holder: Option<&str>,
     note: &str,
 ) -> Result<()> {
-    let (patient_id, folder_id, cur, closed): (i64, Option<i64>, String, Option<i64>) = c
+    let (patient_id, folder_id, cur, closed): (i64, Option<i64>, RequestState, Option<i64>) = c
         .query_row(
             "SELECT patient_id, folder_id, state, closed_at FROM requests WHERE id=?1",
             [id],
@@ -709,23 +757,33 @@ pub fn set_state(
             "request {id} is closed ({cur}); make a new request"
         )));
     }
+    let refuse = || {
+        Error::invalid(
+            "state",
+            "may be set to located, pulled or cancelled; the other states follow scans",
+        )
+    };
+    let state: RequestState = state.parse().map_err(|_| refuse())?;
     let holder_id = match (state, holder) {
-        ("located", Some(h)) => Some(locations::resolve_id(c, h)?.ok_or_else(|| {
-            Error::invalid("holder_location", format!("no location with code {h:?}"))
-        })?),
-        ("located", None) => {
+        (RequestState::Located, Some(h)) => {
+            Some(locations::resolve_id(c, h)?.ok_or_else(|| {
+                Error::invalid("holder_location", format!("no location with code {h:?}"))
+            })?)
+        }
+        (RequestState::Located, None) => {
             return Err(Error::invalid(
                 "holder_location",
                 "say where the notes were found",
             ))
         }
-        ("pulled" | "cancelled", _) => None,
-        _ => {
-            return Err(Error::invalid(
-                "state",
-                "may be set to located, pulled or cancelled; the other states follow scans",
-            ))
-        }
+        (RequestState::Pulled | RequestState::Cancelled, _) => None,
+        (
+            RequestState::Requested
+            | RequestState::Dispatched
+            | RequestState::Received
+            | RequestState::Returned,
+            _,
+        ) => return Err(refuse()),
     };
     set(c, id, state, holder_id, now_ms(), note.trim(), &who.actor)?;
     audit::record(
@@ -747,7 +805,7 @@ pub fn reroute(
     destination_id: i64,
     note: &str,
 ) -> Result<()> {
-    let (patient_id, folder_id, old_dest, state, closed): (i64, Option<i64>, i64, String, Option<i64>) = c
+    let (patient_id, folder_id, old_dest, state, closed): (i64, Option<i64>, i64, RequestState, Option<i64>) = c
         .query_row(
             "SELECT patient_id, folder_id, destination_id, state, closed_at FROM requests WHERE id=?1",
             [id],
@@ -767,10 +825,10 @@ pub fn reroute(
         params![id, destination_id, now],
     )?;
     let holder = holder_of(c, patient_id, folder_id)?.filter(|h| *h != destination_id);
-    let new_state = match (state.as_str(), holder) {
-        (_, Some(_)) => "located",
-        ("dispatched", None) => "dispatched",
-        _ => "requested",
+    let new_state = match (state, holder) {
+        (_, Some(_)) => RequestState::Located,
+        (RequestState::Dispatched, None) => RequestState::Dispatched,
+        (_, None) => RequestState::Requested,
     };
     let dest_code = locations::get(c, destination_id)?.code;
     set(
@@ -799,13 +857,13 @@ pub fn close(c: &Connection, who: &Principal, id: i64, reason: &str) -> Result<(
         "UPDATE requests SET closed_at=?2, close_reason=?3, updated_at=?2 WHERE id=?1 AND closed_at IS NULL",
         params![id, now, reason],
     )?;
-    let state: String =
+    let state: RequestState =
         c.query_row("SELECT state FROM requests WHERE id=?1", [id], |r| r.get(0))?;
     history(
         c,
         id,
         now,
-        &state,
+        state,
         None,
         &format!("closed: {reason}"),
         &who.actor,
@@ -819,13 +877,13 @@ pub fn reopen(c: &Connection, who: &Principal, id: i64, note: &str) -> Result<()
         "UPDATE requests SET closed_at=NULL, close_reason=NULL, updated_at=?2 WHERE id=?1",
         params![id, now],
     )?;
-    let state: String =
+    let state: RequestState =
         c.query_row("SELECT state FROM requests WHERE id=?1", [id], |r| r.get(0))?;
     history(
         c,
         id,
         now,
-        &state,
+        state,
         None,
         &format!("reopened: {note}"),
         &who.actor,
@@ -882,18 +940,66 @@ pub fn follow_merge(c: &Connection, retired_id: i64, survivor_id: i64) -> Result
 mod tests {
     use super::*;
 
+    /// A state by its word.
+    fn st(word: &str) -> RequestState {
+        word.parse().expect("a request state")
+    }
+
+    #[test]
+    fn scans_move_requests_through_their_states() {
+        use RequestState as S;
+        use ScanAt as A;
+        // the usual journey: pulled in the library, dispatched, received, back
+        let mut s = S::Requested;
+        for (at, want) in [
+            (A::InLibrary, S::Pulled),
+            (A::DispatchToDestination, S::Dispatched),
+            (A::AtDestination, S::Received),
+            (A::InLibrary, S::Returned),
+        ] {
+            s = after_scan(s, at).expect("a step").0;
+            assert_eq!(s, want);
+        }
+        assert!(s.closes());
+        // closed requests never move, whatever is scanned
+        for at in [
+            A::DispatchToDestination,
+            A::DispatchElsewhere,
+            A::AtDestination,
+            A::InLibrary,
+            A::Elsewhere,
+        ] {
+            assert_eq!(after_scan(S::Returned, at), None);
+            assert_eq!(after_scan(S::Cancelled, at), None);
+        }
+        // seen on another ward: located there; sent elsewhere: located where it went
+        assert_eq!(
+            after_scan(S::Requested, A::Elsewhere).unwrap().1,
+            HolderFrom::ScanPlace
+        );
+        assert_eq!(
+            after_scan(S::Pulled, A::DispatchElsewhere).unwrap().1,
+            HolderFrom::DispatchTarget
+        );
+        // once received, only the return to the library moves it
+        assert_eq!(after_scan(S::Received, A::Elsewhere), None);
+        assert_eq!(after_scan(S::Received, A::DispatchElsewhere), None);
+        // a second library scan of a pulled folder changes nothing
+        assert_eq!(after_scan(S::Pulled, A::InLibrary), None);
+    }
+
     #[test]
     fn overdue_only_before_delivery() {
-        assert!(overdue("requested", false, 10, 11));
-        assert!(overdue("dispatched", false, 10, 11));
-        assert!(!overdue("received", false, 10, 11));
-        assert!(!overdue("requested", true, 10, 11));
-        assert!(!overdue("requested", false, 10, 10));
+        assert!(overdue(st("requested"), false, 10, 11));
+        assert!(overdue(st("dispatched"), false, 10, 11));
+        assert!(!overdue(st("received"), false, 10, 11));
+        assert!(!overdue(st("requested"), true, 10, 11));
+        assert!(!overdue(st("requested"), false, 10, 10));
     }
 
     #[test]
     fn urgencies() {
-        assert_eq!(urgency(" Emergency ").unwrap(), "emergency");
+        assert_eq!(urgency(" Emergency ").unwrap().as_str(), "emergency");
         assert!(urgency("soon")
             .unwrap_err()
             .to_string()
