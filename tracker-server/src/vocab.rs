@@ -26,8 +26,8 @@ macro_rules! vocabulary {
                 }
             }
 
-            /// Parse a word (surrounding space and capitals ignored); a refusal names `field`
-            /// and lists the allowed words.
+            /// Parse a word exactly as stored; a refusal names `field` and lists the allowed
+            /// words.
             pub fn parse_field(field: &str, word: &str) -> $crate::Result<Self> {
                 word.parse()
                     .map_err(|_| $crate::Error::invalid(field, format!("must be one of {}", Self::WORDS.join(", "))))
@@ -38,8 +38,7 @@ macro_rules! vocabulary {
             type Err = String;
 
             fn from_str(s: &str) -> Result<Self, String> {
-                let s = s.trim().to_ascii_lowercase();
-                match s.as_str() {
+                match s {
                     $($word => Ok(Self::$var),)+
                     _ => Err(format!("{s:?} is not one of {}", Self::WORDS.join(", "))),
                 }
@@ -80,7 +79,8 @@ mod tests {
         assert_eq!(Colour::WORDS, &["red", "dark_blue"]);
         assert_eq!(Colour::ALL, &[Colour::Red, Colour::DarkBlue]);
         assert_eq!(serde_json::to_value(Colour::DarkBlue).unwrap(), "dark_blue");
-        assert_eq!(" Dark_Blue ".parse::<Colour>(), Ok(Colour::DarkBlue));
+        assert_eq!("dark_blue".parse::<Colour>(), Ok(Colour::DarkBlue));
+        assert!("Dark_Blue".parse::<Colour>().is_err(), "words are exact");
         let e = Colour::parse_field("colour", "green").unwrap_err();
         assert_eq!(e.to_string(), "colour: must be one of red, dark_blue");
         let c = rusqlite::Connection::open_in_memory().unwrap();

@@ -109,7 +109,7 @@ pub async fn start_batch(
                 for f in &chunk {
                     let r =
                         printing::folder_job(c, &ids, &printer, f, copies, &who, Some(batch_id))?;
-                    if r.job.status == "queued" {
+                    if r.job.status == printing::JobStatus::Queued {
                         v.push(r.job.id);
                     }
                 }

@@ -46,7 +46,7 @@ fn path_id(what: &str, v: &str) -> ApiResult<i64> {
 
 /// 201 with the job when the printer took it; 502 with the error and the (kept) job when not.
 fn job_response(job: printing::Job) -> Response {
-    if job.status == "sent" {
+    if job.status == printing::JobStatus::Sent {
         return (StatusCode::CREATED, Json(json!({ "job": job }))).into_response();
     }
     let message = format!(

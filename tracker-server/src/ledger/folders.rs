@@ -10,25 +10,46 @@ use casenote_core::identifiers::{FilingNumber, FolderIdScheme};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-pub const TYPES: &[&str] = &[
-    "main",
-    "maternity",
-    "mental_health",
-    "xray",
-    "temporary",
-    "oncology",
-    "paediatric",
-    "other",
-];
-pub const STATUSES: &[&str] = &[
-    "active",
-    "missing",
-    "temporary",
-    "merged",
-    "closed",
-    "sent_for_scanning",
-    "destroyed",
-];
+crate::vocabulary! {
+    /// The kind of notes a folder holds; each kind has its own volume numbering.
+    pub enum FolderType {
+        Main = "main",
+        Maternity = "maternity",
+        MentalHealth = "mental_health",
+        Xray = "xray",
+        Temporary = "temporary",
+        Oncology = "oncology",
+        Paediatric = "paediatric",
+        Other = "other",
+    }
+}
+
+crate::vocabulary! {
+    /// A folder's standing in the records service.
+    pub enum FolderStatus {
+        Active = "active",
+        Missing = "missing",
+        Temporary = "temporary",
+        Merged = "merged",
+        Closed = "closed",
+        SentForScanning = "sent_for_scanning",
+        Destroyed = "destroyed",
+    }
+}
+
+impl FolderStatus {
+    /// A folder in this status is still part of the patient's notes (not merged away, closed
+    /// or destroyed), so it is pulled, requested and listed.
+    pub fn in_use(self) -> bool {
+        match self {
+            Self::Active | Self::Missing | Self::Temporary | Self::SentForScanning => true,
+            Self::Merged | Self::Closed | Self::Destroyed => false,
+        }
+    }
+}
+
+pub const TYPES: &[&str] = FolderType::WORDS;
+pub const STATUSES: &[&str] = FolderStatus::WORDS;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,10 +69,10 @@ pub struct Folder {
     pub id: i64,
     pub barcode: String,
     pub patient_id: i64,
-    pub folder_type: String,
+    pub folder_type: FolderType,
     pub volume: i64,
     pub volume_count: i64,
-    pub status: String,
+    pub status: FolderStatus,
     pub filing_number: Option<String>,
     pub home_location: String,
     pub created_at: String,
@@ -107,12 +128,7 @@ pub fn create(
     patient_id: i64,
     n: &NewFolder,
 ) -> Result<Folder> {
-    if !TYPES.contains(&n.folder_type.as_str()) {
-        return Err(Error::invalid(
-            "folder_type",
-            format!("must be one of {}", TYPES.join(", ")),
-        ));
-    }
+    let folder_type = FolderType::parse_field("folder_type", &n.folder_type)?;
     let home = locations::resolve_id(c, &n.home_location)?.ok_or_else(|| {
         Error::invalid(
             "home_location",
@@ -130,34 +146,28 @@ pub fn create(
     };
     let volume: i64 = c.query_row(
         "SELECT COALESCE(MAX(volume), 0) + 1 FROM folders WHERE patient_id=?1 AND folder_type=?2",
-        params![patient_id, n.folder_type],
+        params![patient_id, folder_type],
         |r| r.get(0),
     )?;
     let barcode = scheme.format(serial as u64).text;
-    let status = if n.folder_type == "temporary" {
-        "temporary"
-    } else {
-        "active"
+    let status = match folder_type {
+        FolderType::Temporary => FolderStatus::Temporary,
+        _ => FolderStatus::Active,
     };
     c.prepare_cached(
         "INSERT INTO folders(id, barcode, patient_id, folder_type, volume, volume_count, status, filing_number, home_location_id, created_at)
          VALUES (?1,?2,?3,?4,?5,?5,?6,?7,?8,?9)",
     )?
-    .execute(params![serial, barcode, patient_id, n.folder_type, volume, status, filing.blocks(), home, now_rfc3339()])?;
+    .execute(params![serial, barcode, patient_id, folder_type, volume, status, filing.blocks(), home, now_rfc3339()])?;
     c.prepare_cached("UPDATE folders SET volume_count=?1 WHERE patient_id=?2 AND folder_type=?3")?
-        .execute(params![volume, patient_id, n.folder_type])?;
+        .execute(params![volume, patient_id, folder_type])?;
     get(c, serial)
 }
 
 pub fn set_status(c: &Connection, id: i64, status: &str) -> Result<Folder> {
-    if !STATUSES.contains(&status) {
-        return Err(Error::invalid(
-            "status",
-            format!("must be one of {}", STATUSES.join(", ")),
-        ));
-    }
+    let status = FolderStatus::parse_field("status", status)?;
     let cur = get(c, id)?;
-    if cur.status == "destroyed" {
+    if cur.status == FolderStatus::Destroyed {
         return Err(Error::Conflict(
             "a destroyed folder cannot change status".into(),
         ));

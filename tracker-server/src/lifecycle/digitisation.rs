@@ -162,7 +162,10 @@ pub fn create_batch(
             Error::NotFound { what } => Error::invalid(&field, format!("{what} not found")),
             e => e,
         })?;
-        if !matches!(f.status.as_str(), "active" | "closed") {
+        if !matches!(
+            f.status,
+            folders::FolderStatus::Active | folders::FolderStatus::Closed
+        ) {
             return Err(Error::invalid(
                 &field,
                 format!(
@@ -266,7 +269,7 @@ pub fn register_document(
     bytes: i64,
 ) -> Result<Document> {
     let f = folders::get(c, folder_id)?;
-    if f.status == "destroyed" {
+    if f.status == folders::FolderStatus::Destroyed {
         return Err(Error::Conflict("the folder has been destroyed".into()));
     }
     let batch = batch_of(c, folder_id)?;

@@ -13,9 +13,40 @@ use chrono::{Days, Months, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-pub const KINDS: &[&str] = &["gp_query", "professional_query", "sar", "ahra"];
-pub const STATUSES: &[&str] = &["open", "in_progress", "completed", "refused", "withdrawn"];
-pub const OPEN: &[&str] = &["open", "in_progress"];
+crate::vocabulary! {
+    /// What is asked for: a GP's or another professional's query, a subject access request
+    /// (UK GDPR), or an Access to Health Records Act request (a deceased patient).
+    pub enum ExternalKind {
+        GpQuery = "gp_query",
+        ProfessionalQuery = "professional_query",
+        Sar = "sar",
+        Ahra = "ahra",
+    }
+}
+
+crate::vocabulary! {
+    /// Where an external request stands.
+    pub enum ExternalStatus {
+        Open = "open",
+        InProgress = "in_progress",
+        Completed = "completed",
+        Refused = "refused",
+        Withdrawn = "withdrawn",
+    }
+}
+
+impl ExternalStatus {
+    /// Still to be answered.
+    pub fn is_open(self) -> bool {
+        match self {
+            Self::Open | Self::InProgress => true,
+            Self::Completed | Self::Refused | Self::Withdrawn => false,
+        }
+    }
+}
+
+pub const KINDS: &[&str] = ExternalKind::WORDS;
+pub const STATUSES: &[&str] = ExternalStatus::WORDS;
 
 /// `[external_requests]`: response times.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,15 +79,15 @@ pub fn add_months(d: NaiveDate, n: u32) -> NaiveDate {
 /// When a request falls due.
 pub fn due_on(
     cfg: &ExternalRequestsConfig,
-    kind: &str,
+    kind: ExternalKind,
     received: NaiveDate,
     extended_months: u32,
 ) -> NaiveDate {
     match kind {
-        "sar" => add_months(received, 1 + extended_months),
-        "ahra" => received + Days::new(cfg.ahra_days),
-        "gp_query" => received + Days::new(cfg.gp_query_days),
-        _ => received + Days::new(cfg.professional_query_days),
+        ExternalKind::Sar => add_months(received, 1 + extended_months),
+        ExternalKind::Ahra => received + Days::new(cfg.ahra_days),
+        ExternalKind::GpQuery => received + Days::new(cfg.gp_query_days),
+        ExternalKind::ProfessionalQuery => received + Days::new(cfg.professional_query_days),
     }
 }
 
@@ -78,14 +109,14 @@ pub struct NewExternalRequest {
 #[derive(Debug, Serialize)]
 pub struct ExternalRequest {
     pub id: i64,
-    pub kind: String,
+    pub kind: ExternalKind,
     pub patient_id: i64,
     pub requester: String,
     pub received_on: String,
     pub due_on: String,
     pub extended_months: i64,
     pub extension_reason: Option<String>,
-    pub status: String,
+    pub status: ExternalStatus,
     pub completed_on: Option<String>,
     pub overdue: bool,
     pub days_left: Option<i64>,
@@ -103,8 +134,8 @@ const SELECT: &str = "SELECT id, kind, patient_id, requester, received_on, due_o
 
 fn row(r: &rusqlite::Row, today: NaiveDate) -> rusqlite::Result<ExternalRequest> {
     let due: String = r.get(5)?;
-    let status: String = r.get(8)?;
-    let open = OPEN.contains(&status.as_str());
+    let status: ExternalStatus = r.get(8)?;
+    let open = status.is_open();
     let due_d = NaiveDate::parse_from_str(&due, "%Y-%m-%d").unwrap_or(today);
     Ok(ExternalRequest {
         id: r.get(0)?,
@@ -147,7 +178,7 @@ pub fn list(
         .query_map([kind], |r| row(r, today))?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
-        .filter(|r| !open_only || OPEN.contains(&r.status.as_str()))
+        .filter(|r| !open_only || r.status.is_open())
         .filter(|r| !overdue_only || r.overdue)
         .collect();
     Ok(v)
@@ -160,13 +191,7 @@ pub fn create(
     n: &NewExternalRequest,
     today: NaiveDate,
 ) -> Result<ExternalRequest> {
-    let kind = n.kind.trim();
-    if !KINDS.contains(&kind) {
-        return Err(Error::invalid(
-            "kind",
-            format!("must be one of {}", KINDS.join(", ")),
-        ));
-    }
+    let kind = ExternalKind::parse_field("kind", n.kind.trim())?;
     let p = patients::find_by_identifier(c, "patient", &n.patient)?;
     let requester = n.requester.trim();
     if requester.is_empty() || requester.chars().count() > 200 {
@@ -180,10 +205,10 @@ pub fn create(
         return Err(Error::invalid("received_on", "is in the future"));
     }
     let dead = crate::lifecycle::retention::date_of_death(c, p.id)?.is_some();
-    if kind == "ahra" && !dead {
+    if kind == ExternalKind::Ahra && !dead {
         return Err(Error::invalid("patient", "is not recorded as deceased: the Access to Health Records Act covers deceased patients; record the death first, or use a subject access request"));
     }
-    if kind == "sar" && dead {
+    if kind == ExternalKind::Sar && dead {
         return Err(Error::invalid("kind", "the patient is recorded as deceased: use an Access to Health Records Act request (ahra)"));
     }
     let due = due_on(cfg, kind, received, 0);
@@ -216,13 +241,13 @@ pub fn extend(
     today: NaiveDate,
 ) -> Result<ExternalRequest> {
     let r = get(c, id, today)?;
-    if r.kind != "sar" {
+    if r.kind != ExternalKind::Sar {
         return Err(Error::invalid(
             "id",
             "only subject access requests can be extended",
         ));
     }
-    if !OPEN.contains(&r.status.as_str()) {
+    if !r.status.is_open() {
         return Err(Error::Conflict(format!("the request is {}", r.status)));
     }
     if reason.trim().is_empty() {
@@ -239,7 +264,7 @@ pub fn extend(
         ));
     }
     let received = day("received_on", &r.received_on)?;
-    let due = due_on(cfg, "sar", received, total);
+    let due = due_on(cfg, ExternalKind::Sar, received, total);
     c.execute(
         "UPDATE external_requests SET extended_months=?2, extension_reason=?3, due_on=?4, updated_at=?5 WHERE id=?1",
         params![id, total, reason.trim(), due.to_string(), now_ms()],
@@ -264,25 +289,31 @@ pub fn set_status(
     today: NaiveDate,
 ) -> Result<ExternalRequest> {
     let r = get(c, id, today)?;
-    if !STATUSES.contains(&status) || status == "open" {
-        return Err(Error::invalid(
+    let refuse = || {
+        Error::invalid(
             "status",
             "must be in_progress, completed, refused or withdrawn",
-        ));
-    }
-    if !OPEN.contains(&r.status.as_str()) {
+        )
+    };
+    let status: ExternalStatus = status.parse().map_err(|_| refuse())?;
+    let finished = match status {
+        ExternalStatus::Open => return Err(refuse()),
+        ExternalStatus::InProgress => false,
+        ExternalStatus::Completed | ExternalStatus::Refused | ExternalStatus::Withdrawn => true,
+    };
+    if !r.status.is_open() {
         return Err(Error::Conflict(format!(
             "the request is already {}",
             r.status
         )));
     }
-    if status != "in_progress" && note.trim().is_empty() {
+    if finished && note.trim().is_empty() {
         return Err(Error::invalid(
             "note",
             "say what was sent, or why it was refused or withdrawn",
         ));
     }
-    let completed = (status != "in_progress").then(|| today.to_string());
+    let completed = finished.then(|| today.to_string());
     c.execute(
         "UPDATE external_requests SET status=?2, completed_on=?3, note=CASE WHEN ?4 = '' THEN note ELSE ?4 END, updated_at=?5 WHERE id=?1",
         params![id, status, completed, note.trim(), now_ms()],
@@ -309,10 +340,25 @@ mod tests {
     #[test]
     fn one_calendar_month() {
         let cfg = ExternalRequestsConfig::default();
-        assert_eq!(due_on(&cfg, "sar", d("2027-01-31"), 0), d("2027-02-28"));
-        assert_eq!(due_on(&cfg, "sar", d("2028-01-31"), 0), d("2028-02-29"));
-        assert_eq!(due_on(&cfg, "sar", d("2026-10-15"), 0), d("2026-11-15"));
-        assert_eq!(due_on(&cfg, "sar", d("2027-01-31"), 2), d("2027-04-30"));
-        assert_eq!(due_on(&cfg, "ahra", d("2026-10-01"), 0), d("2026-11-10"));
+        assert_eq!(
+            due_on(&cfg, ExternalKind::Sar, d("2027-01-31"), 0),
+            d("2027-02-28")
+        );
+        assert_eq!(
+            due_on(&cfg, ExternalKind::Sar, d("2028-01-31"), 0),
+            d("2028-02-29")
+        );
+        assert_eq!(
+            due_on(&cfg, ExternalKind::Sar, d("2026-10-15"), 0),
+            d("2026-11-15")
+        );
+        assert_eq!(
+            due_on(&cfg, ExternalKind::Sar, d("2027-01-31"), 2),
+            d("2027-04-30")
+        );
+        assert_eq!(
+            due_on(&cfg, ExternalKind::Ahra, d("2026-10-01"), 0),
+            d("2026-11-10")
+        );
     }
 }

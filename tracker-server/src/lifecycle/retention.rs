@@ -279,7 +279,7 @@ pub fn facts(c: &Connection, folder_id: i64) -> Result<Facts> {
         .query_row([f.patient_id], |r| r.get(0))?;
     let last_entry = last_ms.map(ms_date).map_or(created, |d| d.max(created));
     Ok(Facts {
-        folder_type: f.folder_type,
+        folder_type: f.folder_type.as_str().to_string(),
         dob: parse_day("dob", &dob)?,
         last_entry,
         date_of_death: dod
@@ -413,7 +413,7 @@ pub fn place_hold(c: &Connection, who: &Principal, folder_id: i64, reason: &str)
         ));
     }
     let f = folders::get(c, folder_id)?;
-    if f.status == "destroyed" {
+    if f.status == folders::FolderStatus::Destroyed {
         return Err(Error::Conflict(
             "the folder has already been destroyed".into(),
         ));
@@ -558,7 +558,7 @@ pub fn request_destruction(
         ));
     }
     let f = folders::get(c, folder_id)?;
-    if f.status == "destroyed" {
+    if f.status == folders::FolderStatus::Destroyed {
         return Err(Error::Conflict(
             "the folder has already been destroyed".into(),
         ));

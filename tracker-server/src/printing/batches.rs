@@ -2,6 +2,14 @@
 
 use super::*;
 
+crate::vocabulary! {
+    /// A print batch is running (jobs being sent) until every job is sent or failed.
+    pub enum BatchStatus {
+        Running = "running",
+        Finished = "finished",
+    }
+}
+
 /// A batch of folder labels printed in the background.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Batch {
@@ -11,7 +19,7 @@ pub struct Batch {
     pub done: i64,
     pub failed: i64,
     /// running or finished.
-    pub status: String,
+    pub status: BatchStatus,
     pub created_by: String,
     pub created_at: String,
 }
@@ -125,7 +133,7 @@ pub fn create_batch(
 /// Claim a finished batch's failed jobs for a retry; returns the jobs' ids.
 pub fn claim_batch_retry(c: &Connection, id: i64, who: &Principal) -> Result<(Printer, Vec<i64>)> {
     let b = get_batch(c, id)?;
-    if b.status != "finished" {
+    if b.status != BatchStatus::Finished {
         return Err(Error::Conflict(format!(
             "print batch {id} is still running; wait for it to finish"
         )));

@@ -15,7 +15,7 @@ pub struct Job {
     /// 0 on the first print of a folder label; n = n earlier jobs for that folder.
     pub reprint_number: u32,
     /// queued, sent or failed.
-    pub status: String,
+    pub status: JobStatus,
     pub error: Option<String>,
     pub requested_by: String,
     pub created_at: String,
@@ -62,17 +62,22 @@ pub struct JobFilter {
     pub limit: i64,
 }
 
-pub const JOB_STATUSES: &[&str] = &["queued", "sent", "failed"];
+crate::vocabulary! {
+    /// Where a print job stands: stored and waiting, sent to the printer, or failed (and can be
+    /// retried).
+    pub enum JobStatus {
+        Queued = "queued",
+        Sent = "sent",
+        Failed = "failed",
+    }
+}
+
+pub const JOB_STATUSES: &[&str] = JobStatus::WORDS;
 
 /// Jobs, newest first.
 pub fn list_jobs(c: &Connection, f: &JobFilter) -> Result<Vec<Job>> {
     if let Some(s) = &f.status {
-        if !JOB_STATUSES.contains(&s.as_str()) {
-            return Err(Error::invalid(
-                "status",
-                format!("must be one of {}", JOB_STATUSES.join(", ")),
-            ));
-        }
+        JobStatus::parse_field("status", s)?;
     }
     let mut st = c.prepare_cached(&format!(
         "{JOB_SELECT} WHERE (?1 IS NULL OR j.status=?1) AND (?2 IS NULL OR j.batch_id=?2)
@@ -116,7 +121,10 @@ pub(crate) fn insert_job(
     batch_id: Option<i64>,
     error: Option<&str>,
 ) -> Result<i64> {
-    let status = if error.is_some() { "failed" } else { "queued" };
+    let status = match error {
+        Some(_) => JobStatus::Failed,
+        None => JobStatus::Queued,
+    };
     c.prepare_cached(
         "INSERT INTO print_jobs(printer_id, template, subject, folder_id, copies, reprint_number, status, error,
            requested_by, created_at, attempts, zpl, batch_id)
@@ -234,7 +242,7 @@ pub fn folder_label(
         dob: dob_text(&p.dob),
         volume: f.volume as u32,
         volume_count: f.volume_count as u32,
-        folder_type: folder_type_text(&f.folder_type),
+        folder_type: folder_type_text(f.folder_type.as_str()),
         filing_number: filing,
         folder_id: f.barcode.clone(),
         gs1_giai,
@@ -460,7 +468,7 @@ pub fn badge_job(
 /// Claim a failed job for a retry (failed -> queued, so two retries cannot both send it) and
 /// write its audit row.
 pub fn claim_retry(c: &Connection, id: i64, who: &Principal) -> Result<Ready> {
-    let row: Option<(i64, String, String, Option<i64>, String)> = c
+    let row: Option<(i64, JobStatus, String, Option<i64>, String)> = c
         .query_row(
             "SELECT printer_id, status, zpl, folder_id, subject FROM print_jobs WHERE id=?1",
             [id],
@@ -469,7 +477,7 @@ pub fn claim_retry(c: &Connection, id: i64, who: &Principal) -> Result<Ready> {
         .optional()?;
     let (printer_id, status, zpl, folder_id, subject) =
         row.ok_or_else(|| Error::not_found(format!("print job {id}")))?;
-    if status != "failed" {
+    if status != JobStatus::Failed {
         return Err(Error::Conflict(format!(
             "print job {id} is {status}; only failed jobs can be retried"
         )));

@@ -230,11 +230,11 @@ pub fn compute(
         &[&lo, &hi],
     )?;
     let ext = crate::lifecycle::external_requests::list(c, today, true, false, None)?;
-    let external_requests = crate::lifecycle::external_requests::KINDS
+    let external_requests = crate::lifecycle::external_requests::ExternalKind::ALL
         .iter()
         .map(|k| {
             (
-                k.to_string(),
+                k.as_str().to_string(),
                 ext.iter().filter(|r| r.kind == *k).count() as i64,
                 ext.iter().filter(|r| r.kind == *k && r.overdue).count() as i64,
             )

@@ -153,12 +153,12 @@ async fn labels_page(s: &AppState, user: &WebUser, message: Message) -> Result<M
                                 td { (j.template) ": " (j.subject) @if j.reprint_number > 0 { " (reprint " (j.reprint_number) ")" } }
                                 td { (j.printer) }
                                 td { (time_text(&j.created_at)) }
-                                td { @match j.status.as_str() {
-                                    "sent" => span.tag.ok { "sent" },
-                                    "failed" => { span.tag.bad { "failed" } br; span.hint { (j.error.as_deref().unwrap_or("")) } },
-                                    s => span.tag.info { (s) },
+                                td { @match j.status {
+                                    printing::JobStatus::Sent => span.tag.ok { "sent" },
+                                    printing::JobStatus::Failed => { span.tag.bad { "failed" } br; span.hint { (j.error.as_deref().unwrap_or("")) } },
+                                    printing::JobStatus::Queued => span.tag.info { "queued" },
                                 } }
-                                td { @if j.status == "failed" {
+                                td { @if j.status == printing::JobStatus::Failed {
                                     form.inline method="post" action={"/labels/jobs/" (j.id) "/retry"} {
                                         input type="hidden" name="csrf" value=(user.csrf);
                                         button.small type="submit" aria-label={"Retry job " (j.id)} { "Retry" }
@@ -196,7 +196,7 @@ async fn send_and_show(
         Err(e) => return Err(e.into()),
     };
     let job = printing::send_and_record(&s.db, &s.cfg.printing, &s.printer_locks, ready).await?;
-    let (status, m) = if job.status == "sent" {
+    let (status, m) = if job.status == printing::JobStatus::Sent {
         (
             StatusCode::OK,
             (

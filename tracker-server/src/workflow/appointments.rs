@@ -7,7 +7,17 @@ use chrono::{NaiveDate, NaiveTime};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-pub const STATUSES: &[&str] = &["booked", "attended", "cancelled", "no_show"];
+crate::vocabulary! {
+    /// Where an appointment stands.
+    pub enum AppointmentStatus {
+        Booked = "booked",
+        Attended = "attended",
+        Cancelled = "cancelled",
+        NoShow = "no_show",
+    }
+}
+
+pub const STATUSES: &[&str] = AppointmentStatus::WORDS;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +76,7 @@ pub struct Appointment {
     pub patient_id: i64,
     pub slot_start: String,
     pub slot_minutes: i64,
-    pub status: String,
+    pub status: AppointmentStatus,
     pub external_id: Option<String>,
 }
 
@@ -297,7 +307,7 @@ pub fn move_to(
     reason: &str,
 ) -> Result<Appointment> {
     let a = get(c, id)?;
-    if a.status == "cancelled" {
+    if a.status == AppointmentStatus::Cancelled {
         return Err(Error::Conflict(format!(
             "appointment {id} is cancelled; book a new one"
         )));
@@ -355,18 +365,15 @@ pub fn set_status(
     status: &str,
     note: &str,
 ) -> Result<Appointment> {
-    if !STATUSES.contains(&status) {
-        return Err(Error::invalid(
-            "status",
-            "must be booked, attended, cancelled or no_show",
-        ));
-    }
+    let status: AppointmentStatus = status
+        .parse()
+        .map_err(|_| Error::invalid("status", "must be booked, attended, cancelled or no_show"))?;
     let a = get(c, id)?;
     c.execute(
         "UPDATE appointments SET status=?2, note=?3, updated_at=?4 WHERE id=?1",
         params![id, status, note, now_rfc3339()],
     )?;
-    if status == "cancelled" {
+    if status == AppointmentStatus::Cancelled {
         let open: Vec<i64> = c
             .prepare_cached("SELECT id FROM requests WHERE appointment_id=?1 AND closed_at IS NULL AND state IN ('requested','located','pulled')")?
             .query_map([id], |r| r.get(0))?

@@ -31,7 +31,7 @@ pub struct MissingCase {
 #[derive(Debug, Serialize)]
 pub struct SearchList {
     pub folder: String,
-    pub status: String,
+    pub status: crate::ledger::folders::FolderStatus,
     pub places: Vec<SearchPlace>,
     pub staff: Vec<String>,
     pub devices: Vec<String>,

@@ -240,7 +240,9 @@ pub struct RequestView {
 
 /// Validate an urgency.
 pub fn urgency(u: &str) -> Result<Urgency> {
-    u.parse()
+    u.trim()
+        .to_ascii_lowercase()
+        .parse()
         .map_err(|_| Error::invalid("urgency", "must be emergency, urgent or routine"))
 }
 
@@ -603,7 +605,7 @@ fn view(
         Some(f) => vec![folders::get(c, f)?],
         None => folders::for_patient(c, patient_id)?
             .into_iter()
-            .filter(|f| !matches!(f.status.as_str(), "merged" | "destroyed" | "closed"))
+            .filter(|f| f.status.in_use())
             .collect(),
     };
     let mut fstates = Vec::with_capacity(folder_list.len());
@@ -622,7 +624,7 @@ fn view(
         };
         fstates.push(FolderState {
             barcode: f.barcode.clone(),
-            folder_type: f.folder_type.clone(),
+            folder_type: f.folder_type.as_str().to_string(),
             volume: f.volume,
             volume_count: f.volume_count,
             in_library,

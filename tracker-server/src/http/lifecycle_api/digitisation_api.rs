@@ -127,7 +127,7 @@ pub(crate) async fn upload_document(
     let folder =
         s.db.read(move |c| folders::by_barcode(c, &scheme, &bc))
             .await?;
-    if folder.status == "destroyed" {
+    if folder.status == folders::FolderStatus::Destroyed {
         return Err(Error::Conflict("the folder has been destroyed".into()).into());
     }
     let dir = s.cfg.digitisation.storage_dir.clone();

@@ -1,6 +1,7 @@
 //! Where is.
 
 use super::*;
+use crate::ledger::folders::FolderStatus;
 
 pub(crate) fn place_text(p: &whereis::Place) -> String {
     format!("{} ({})", p.name, p.code)
@@ -20,11 +21,11 @@ pub(crate) fn whereis_answer(w: &WhereIs) -> Markup {
     let f = &w.folder;
     html! {
         section.card aria-label={"Folder " (f.barcode)} {
-            h2 { "Folder " (f.barcode) " - " (f.folder_type.replace('_', " ")) ", volume " (f.volume) " of " (f.volume_count) }
+            h2 { "Folder " (f.barcode) " - " (f.folder_type.as_str().replace('_', " ")) ", volume " (f.volume) " of " (f.volume_count) }
             @if let Some(p) = &w.patient {
                 p { strong { (p.family_name.to_uppercase()) ", " (p.given_name) } " - CHI " (p.chi.as_deref().unwrap_or("none")) " - born " (p.dob) }
             }
-            @if f.status != "active" { p { span.tag.warn { "Status: " (f.status.replace('_', " ")) } } }
+            @if f.status != FolderStatus::Active { p { span.tag.warn { "Status: " (f.status.as_str().replace('_', " ")) } } }
             @match &w.current {
                 Some(c) => {
                     div class=(if c.in_transit { "answer transit" } else { "answer" }) {
