@@ -82,8 +82,8 @@ enum UserCmd {
         #[arg(long)]
         display_name: String,
         /// porter, library, clinician, records_manager or admin.
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_parser = role_arg)]
+        role: Role,
         /// Name of an environment variable holding the password (for scripts).
         #[arg(long)]
         password_env: Option<String>,
@@ -97,9 +97,14 @@ enum TokenCmd {
         #[arg(long)]
         name: String,
         /// device (bridges, printers) or a person's role.
-        #[arg(long, default_value = "device")]
-        role: String,
+        #[arg(long, default_value = "device", value_parser = role_arg)]
+        role: Role,
     },
+}
+
+/// `--role`: one of the roles, refused with the list when it is not.
+fn role_arg(s: &str) -> Result<Role, String> {
+    Role::parse(s).map_err(|e| e.to_string())
 }
 
 fn init_logging() {
@@ -138,7 +143,6 @@ fn main() -> Result<()> {
                     password_env,
                 },
         } => {
-            let role = Role::parse(&role)?;
             let password = match password_env {
                 Some(var) => std::env::var(&var)
                     .with_context(|| format!("environment variable {var} is not set"))?,
@@ -163,7 +167,6 @@ fn main() -> Result<()> {
         Cmd::Token {
             cmd: TokenCmd::Create { name, role },
         } => {
-            let role = Role::parse(&role)?;
             let token = auth::new_token("ct_");
             let db = open(&cfg)?;
             let (t, n) = (token.clone(), name.clone());

@@ -56,6 +56,49 @@ impl Action {
     }
 }
 
+/// Display, and (with the `sqlite` feature) SQLite storage, as the same words as on the wire.
+macro_rules! words {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!("{s:?} is not a {}", stringify!($t).to_lowercase()))
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(
+                v: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                v.as_str()?
+                    .parse()
+                    .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+            }
+        }
+    };
+}
+
+words!(Method);
+words!(Action);
+
 /// One event, exactly as posted to `POST /api/v1/events`. The `event_id` is made when the read
 /// happens (UUID version 7), so a replay after a crash or an outage is recognised by the server
 /// and stored once.
@@ -181,6 +224,17 @@ mod tests {
         // and back
         let back: ScanEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn words_parse_back() {
+        for m in Method::ALL {
+            assert_eq!(m.to_string().parse::<Method>(), Ok(m));
+        }
+        for a in Action::ALL {
+            assert_eq!(a.as_str().parse::<Action>(), Ok(a));
+        }
+        assert!("teleport".parse::<Action>().is_err());
     }
 
     #[test]

@@ -150,7 +150,7 @@ async fn set_request_state(
     ApiJson(b): ApiJson<StateChange>,
 ) -> ApiResult<Json<requests::RequestView>> {
     who.require(Permission::RequestNotes)?;
-    if b.state != "cancelled" {
+    if b.state.parse() != Ok(requests::RequestState::Cancelled) {
         // Only the library locates and pulls notes.
         who.require(Permission::EditRecords)?;
     }

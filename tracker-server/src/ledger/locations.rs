@@ -6,22 +6,52 @@ use casenote_core::identifiers::validate_gln;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-pub const KINDS: &[&str] = &[
-    "site",
-    "building",
-    "library",
-    "store",
-    "ward",
-    "clinic",
-    "coding",
-    "scanning_bureau",
-    "secretary_office",
-    "records_office",
-    "department",
-    "shelf",
-    "trolley",
-    "external",
-];
+crate::vocabulary! {
+    /// What a place is.
+    pub enum LocationKind {
+        Site = "site",
+        Building = "building",
+        Library = "library",
+        Store = "store",
+        Ward = "ward",
+        Clinic = "clinic",
+        Coding = "coding",
+        ScanningBureau = "scanning_bureau",
+        SecretaryOffice = "secretary_office",
+        RecordsOffice = "records_office",
+        Department = "department",
+        Shelf = "shelf",
+        Trolley = "trolley",
+        External = "external",
+    }
+}
+
+impl LocationKind {
+    /// A folder here is "in the library" (filed, not out with anyone).
+    pub fn is_library(self) -> bool {
+        match self {
+            Self::Library | Self::Store | Self::Shelf => true,
+            Self::Site
+            | Self::Building
+            | Self::Ward
+            | Self::Clinic
+            | Self::Coding
+            | Self::ScanningBureau
+            | Self::SecretaryOffice
+            | Self::RecordsOffice
+            | Self::Department
+            | Self::Trolley
+            | Self::External => false,
+        }
+    }
+
+    /// A site or a building: a container of places, not somewhere notes are sent.
+    pub fn is_container(self) -> bool {
+        matches!(self, Self::Site | Self::Building)
+    }
+}
+
+pub const KINDS: &[&str] = LocationKind::WORDS;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +71,7 @@ pub struct Location {
     pub id: i64,
     pub code: String,
     pub name: String,
-    pub kind: String,
+    pub kind: LocationKind,
     pub gln: Option<String>,
     pub parent: Option<String>,
 }
@@ -74,12 +104,7 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
     if n.name.trim().is_empty() || n.name.len() > 200 {
         return Err(Error::invalid("name", "must be 1-200 characters"));
     }
-    if !KINDS.contains(&n.kind.as_str()) {
-        return Err(Error::invalid(
-            "kind",
-            format!("must be one of {}", KINDS.join(", ")),
-        ));
-    }
+    let kind = LocationKind::parse_field("kind", &n.kind)?;
     if let Some(g) = &n.gln {
         validate_gln(g).map_err(|e| Error::invalid("gln", e.to_string()))?;
     }
@@ -105,7 +130,7 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
     }
     c.execute(
         "INSERT INTO locations(code, gln, name, kind, parent_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)",
-        params![code, n.gln, n.name.trim(), n.kind, parent_id, now_rfc3339()],
+        params![code, n.gln, n.name.trim(), kind, parent_id, now_rfc3339()],
     )?;
     get(c, c.last_insert_rowid())
 }
@@ -157,5 +182,5 @@ pub fn list(c: &Connection) -> Result<Vec<Location>> {
 pub struct Place {
     pub code: String,
     pub name: String,
-    pub kind: String,
+    pub kind: LocationKind,
 }

@@ -29,12 +29,22 @@ pub struct Patient {
     pub family_name: String,
     pub given_name: String,
     pub dob: String,
-    pub sex: String,
+    pub sex: Sex,
     /// Set when this registration was merged into another.
     pub merged_into: Option<i64>,
 }
 
-pub const SEXES: &[&str] = &["male", "female", "other", "unknown"];
+crate::vocabulary! {
+    /// A patient's sex as the patient administration system records it.
+    pub enum Sex {
+        Male = "male",
+        Female = "female",
+        Other = "other",
+        Unknown = "unknown",
+    }
+}
+
+pub const SEXES: &[&str] = Sex::WORDS;
 
 /// Validate and normalise a new patient; every refusal names the field.
 pub fn validate(n: &NewPatient) -> Result<NewPatient> {
@@ -88,20 +98,19 @@ pub fn validate(n: &NewPatient) -> Result<NewPatient> {
             ));
         }
     }
-    let sex = n.sex.trim().to_ascii_lowercase();
-    if !SEXES.contains(&sex.as_str()) {
-        return Err(Error::invalid(
-            "sex",
-            "must be male, female, other or unknown",
-        ));
-    }
+    let sex: Sex = n
+        .sex
+        .trim()
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|_| Error::invalid("sex", "must be male, female, other or unknown"))?;
     Ok(NewPatient {
         chi: chi.map(|c| c.number),
         nhs_number: nhs,
         family_name: n.family_name.trim().to_string(),
         given_name: n.given_name.trim().to_string(),
         dob: dob.format("%Y-%m-%d").to_string(),
-        sex,
+        sex: sex.as_str().to_string(),
     })
 }
 

@@ -35,7 +35,25 @@ impl Default for CodingConfig {
     }
 }
 
-pub const SCHEMES: &[&str] = &["icd10", "opcs4"];
+crate::vocabulary! {
+    /// A clinical code scheme: ICD-10 for diagnoses, OPCS-4 for procedures.
+    pub enum Scheme {
+        Icd10 = "icd10",
+        Opcs4 = "opcs4",
+    }
+}
+
+impl Scheme {
+    /// The scheme's name as people write it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Icd10 => "ICD-10",
+            Self::Opcs4 => "OPCS-4",
+        }
+    }
+}
+
+pub const SCHEMES: &[&str] = Scheme::WORDS;
 
 /// One diagnosis: an ICD-10 code, with its asterisk code when it is a dagger code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,12 +136,9 @@ fn list_key(code: &str) -> String {
         .collect()
 }
 
-fn scheme(s: &str) -> Result<&'static str> {
-    SCHEMES
-        .iter()
-        .find(|x| **x == s)
-        .copied()
-        .ok_or_else(|| Error::invalid("scheme", "must be icd10 or opcs4"))
+fn scheme(s: &str) -> Result<Scheme> {
+    s.parse()
+        .map_err(|_| Error::invalid("scheme", "must be icd10 or opcs4"))
 }
 
 #[derive(Debug, Serialize)]
@@ -162,7 +177,7 @@ pub fn load_code_list(
         }
         let field = format!("line {}", i + 1);
         let parsed = match sch {
-            "icd10" => {
+            Scheme::Icd10 => {
                 // Lists often write A000 for A00.0 and may carry a dagger or asterisk mark.
                 let bare = code.trim_end_matches(['*', '†', '+', 'D', 'A']);
                 let dotted = if bare.len() == 4 && !bare.contains('.') {
@@ -172,7 +187,7 @@ pub fn load_code_list(
                 };
                 parse_icd10(&field, &dotted).map(|d| d.code)
             }
-            _ => parse_opcs4(&field, code),
+            Scheme::Opcs4 => parse_opcs4(&field, code),
         };
         match parsed {
             Ok(p) => rows.push((list_key(&p), rec.get(1).unwrap_or("").trim().to_string())),
@@ -211,13 +226,13 @@ pub fn load_code_list(
         &format!("{sch}: {n} codes"),
     )?;
     Ok(CodeListLoaded {
-        scheme: sch.into(),
+        scheme: sch.as_str().into(),
         entries: n as usize,
         skipped_header,
     })
 }
 
-fn list_loaded(c: &Connection, sch: &str) -> Result<bool> {
+fn list_loaded(c: &Connection, sch: Scheme) -> Result<bool> {
     Ok(c.query_row(
         "SELECT EXISTS(SELECT 1 FROM code_lists WHERE scheme=?1 AND entries > 0)",
         [sch],
@@ -225,7 +240,7 @@ fn list_loaded(c: &Connection, sch: &str) -> Result<bool> {
     )?)
 }
 
-fn check_listed(c: &Connection, sch: &str, field: &str, code: &str) -> Result<()> {
+fn check_listed(c: &Connection, sch: Scheme, field: &str, code: &str) -> Result<()> {
     let found: bool = c
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM code_list_entries WHERE scheme=?1 AND code=?2)",
@@ -236,10 +251,7 @@ fn check_listed(c: &Connection, sch: &str, field: &str, code: &str) -> Result<()
     } else {
         Err(Error::invalid(
             field,
-            format!(
-                "{code} is not in the loaded {} code list",
-                if sch == "icd10" { "ICD-10" } else { "OPCS-4" }
-            ),
+            format!("{code} is not in the loaded {} code list", sch.title()),
         ))
     }
 }
@@ -428,14 +440,13 @@ fn load_episodes(
         "SELECT scheme, code, asterisk FROM episode_codes WHERE episode_id=?1 ORDER BY scheme, position",
     )?;
     for e in &mut v {
-        let rows: Vec<(String, String, Option<String>)> = codes
+        let rows: Vec<(Scheme, String, Option<String>)> = codes
             .query_map([e.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (sch, code, asterisk) in rows {
-            if sch == "icd10" {
-                e.diagnoses.push(Diagnosis { code, asterisk });
-            } else {
-                e.procedures.push(code);
+            match sch {
+                Scheme::Icd10 => e.diagnoses.push(Diagnosis { code, asterisk }),
+                Scheme::Opcs4 => e.procedures.push(code),
             }
         }
     }
@@ -530,16 +541,16 @@ pub fn code_episode(c: &Connection, who: &Principal, id: i64, k: &Coding) -> Res
     if k.diagnoses.len() > 50 || k.procedures.len() > 50 {
         return Err(Error::invalid("diagnoses", "at most 50 codes of each kind"));
     }
-    let icd_list = list_loaded(c, "icd10")?;
-    let opcs_list = list_loaded(c, "opcs4")?;
+    let icd_list = list_loaded(c, Scheme::Icd10)?;
+    let opcs_list = list_loaded(c, Scheme::Opcs4)?;
     let mut diags = Vec::new();
     for (i, raw) in k.diagnoses.iter().enumerate() {
         let field = format!("diagnoses[{i}]");
         let d = parse_icd10(&field, raw)?;
         if icd_list {
-            check_listed(c, "icd10", &field, &d.code)?;
+            check_listed(c, Scheme::Icd10, &field, &d.code)?;
             if let Some(a) = &d.asterisk {
-                check_listed(c, "icd10", &field, a)?;
+                check_listed(c, Scheme::Icd10, &field, a)?;
             }
         }
         diags.push(d);
@@ -549,7 +560,7 @@ pub fn code_episode(c: &Connection, who: &Principal, id: i64, k: &Coding) -> Res
         let field = format!("procedures[{i}]");
         let p = parse_opcs4(&field, raw)?;
         if opcs_list {
-            check_listed(c, "opcs4", &field, &p)?;
+            check_listed(c, Scheme::Opcs4, &field, &p)?;
         }
         procs.push(p);
     }

@@ -20,7 +20,27 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-pub const DISPOSITIONS: &[&str] = &["returned", "retained", "destroyed"];
+crate::vocabulary! {
+    /// What happens to the paper once a folder has been scanned.
+    pub enum Disposition {
+        /// Back to the library.
+        Returned = "returned",
+        /// Kept by the scanning bureau.
+        Retained = "retained",
+        /// Destroyed (through the two-person destruction approval).
+        Destroyed = "destroyed",
+    }
+}
+
+pub const DISPOSITIONS: &[&str] = Disposition::WORDS;
+
+crate::vocabulary! {
+    /// The quality check of a folder's scans.
+    pub enum QaResult {
+        Passed = "passed",
+        Failed = "failed",
+    }
+}
 
 /// `[digitisation]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,7 +158,7 @@ pub fn create_batch(
 ) -> Result<i64> {
     let bureau = locations::resolve(c, &n.bureau)?
         .ok_or_else(|| Error::invalid("bureau", format!("no location with code {:?}", n.bureau)))?;
-    if bureau.kind != "scanning_bureau" {
+    if bureau.kind != locations::LocationKind::ScanningBureau {
         return Err(Error::invalid(
             "bureau",
             format!(
@@ -366,22 +386,22 @@ pub fn qa(
     result: &str,
     note: &str,
 ) -> Result<()> {
-    if !matches!(result, "passed" | "failed") {
-        return Err(Error::invalid("result", "must be passed or failed"));
-    }
+    let result: QaResult = result
+        .parse()
+        .map_err(|_| Error::invalid("result", "must be passed or failed"))?;
     let f = batch_folder(c, scheme, batch, barcode)?;
     let docs: i64 = c.query_row(
         "SELECT count(*) FROM scanned_documents WHERE folder_id=?1",
         [f.id],
         |r| r.get(0),
     )?;
-    if result == "passed" && docs == 0 {
+    if result == QaResult::Passed && docs == 0 {
         return Err(Error::invalid(
             "result",
             "no scanned document has been uploaded for this folder",
         ));
     }
-    if result == "failed" && note.trim().is_empty() {
+    if result == QaResult::Failed && note.trim().is_empty() {
         return Err(Error::invalid("note", "say what is wrong with the scans"));
     }
     c.execute(
@@ -413,13 +433,14 @@ pub fn dispose(
     disposition: &str,
     note: &str,
 ) -> Result<Option<i64>> {
-    if !DISPOSITIONS.contains(&disposition) {
-        return Err(Error::invalid(
-            "disposition",
-            "must be returned, retained or destroyed",
-        ));
-    }
-    if !cfg.allowed_dispositions.iter().any(|d| d == disposition) {
+    let disposition: Disposition = disposition
+        .parse()
+        .map_err(|_| Error::invalid("disposition", "must be returned, retained or destroyed"))?;
+    if !cfg
+        .allowed_dispositions
+        .iter()
+        .any(|d| d == disposition.as_str())
+    {
         return Err(Error::invalid(
             "disposition",
             format!("{disposition} is not allowed by policy ([digitisation] allowed_dispositions)"),
@@ -436,7 +457,9 @@ pub fn dispose(
             "the paper's disposition is already recorded: {d}"
         )));
     }
-    if qa != "passed" && (cfg.require_qa_before_disposition || disposition == "destroyed") {
+    if qa != "passed"
+        && (cfg.require_qa_before_disposition || disposition == Disposition::Destroyed)
+    {
         return Err(Error::invalid(
             "disposition",
             format!("the folder's scans have not passed QA (QA is {qa})"),
@@ -444,13 +467,13 @@ pub fn dispose(
     }
     let mut destruction = None;
     match disposition {
-        "returned" => {
+        Disposition::Returned => {
             folders::set_status(c, f.id, &prev)?;
         }
-        "retained" => {
-            folders::set_status(c, f.id, "closed")?;
+        Disposition::Retained => {
+            folders::set_status(c, f.id, folders::FolderStatus::Closed.as_str())?;
         }
-        _ => {
+        Disposition::Destroyed => {
             let reason = format!(
                 "paper of folder scanned in batch {batch} and QA passed; {}",
                 note.trim()

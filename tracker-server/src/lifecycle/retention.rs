@@ -20,9 +20,52 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub const TRIGGERS: &[&str] = &["last_entry", "death", "birthday"];
-pub const ACTIONS: &[&str] = &["review", "destroy", "appraise"];
-pub const APPLIES: &[&str] = &["any", "adult", "child", "deceased"];
+crate::vocabulary! {
+    /// What starts a retention period.
+    pub enum Trigger {
+        /// Years after the last entry in the notes.
+        LastEntry = "last_entry",
+        /// Years after the patient's death.
+        Death = "death",
+        /// Until the patient's `years`th birthday.
+        Birthday = "birthday",
+    }
+}
+
+crate::vocabulary! {
+    /// What happens when a folder's retention falls due.
+    pub enum RetentionAction {
+        Review = "review",
+        Destroy = "destroy",
+        /// Appraise for permanent archive.
+        Appraise = "appraise",
+    }
+}
+
+crate::vocabulary! {
+    /// Which patients a rule covers.
+    pub enum AppliesTo {
+        Any = "any",
+        /// 18 or over at the last entry.
+        Adult = "adult",
+        /// Under 18 at the last entry.
+        Child = "child",
+        Deceased = "deceased",
+    }
+}
+
+crate::vocabulary! {
+    /// Where a destruction request stands (two people: one requests, another decides).
+    pub enum DestructionStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+}
+
+pub const TRIGGERS: &[&str] = Trigger::WORDS;
+pub const ACTIONS: &[&str] = RetentionAction::WORDS;
+pub const APPLIES: &[&str] = AppliesTo::WORDS;
 
 /// One retention rule. The first rule (in file order) that matches a folder applies.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -34,24 +77,24 @@ pub struct Rule {
     pub folder_types: Vec<String>,
     /// any, adult (18+ at the last entry), child (under 18 at the last entry), deceased.
     #[serde(default = "any")]
-    pub applies_to: String,
+    pub applies_to: AppliesTo,
     /// last_entry (years after the last entry), death (years after the date of death) or
     /// birthday (until the patient's `years`th birthday).
-    pub trigger: String,
+    pub trigger: Trigger,
     pub years: u32,
     /// birthday only: the birthday to use instead when the patient was 17 at the conclusion of
     /// treatment (the last entry).
     #[serde(default)]
     pub years_if_17_at_end: Option<u32>,
     /// review, destroy or appraise (for permanent archive).
-    pub action: String,
+    pub action: RetentionAction,
     /// False until the board's records manager has confirmed the rule for Scotland.
     #[serde(default)]
     pub confirmed: bool,
 }
 
-fn any() -> String {
-    "any".into()
+fn any() -> AppliesTo {
+    AppliesTo::Any
 }
 
 /// `[retention]`.
@@ -65,19 +108,19 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         let r = |name: &str,
                  types: &[&str],
-                 applies: &str,
-                 trigger: &str,
+                 applies: AppliesTo,
+                 trigger: Trigger,
                  years: u32,
                  if17: Option<u32>,
-                 action: &str,
+                 action: RetentionAction,
                  confirmed: bool| Rule {
             name: name.into(),
             folder_types: types.iter().map(|s| s.to_string()).collect(),
-            applies_to: applies.into(),
-            trigger: trigger.into(),
+            applies_to: applies,
+            trigger,
             years,
             years_if_17_at_end: if17,
-            action: action.into(),
+            action,
             confirmed,
         };
         Self {
@@ -85,44 +128,53 @@ impl Default for RetentionConfig {
                 r(
                     "maternity",
                     &["maternity"],
-                    "any",
-                    "last_entry",
+                    AppliesTo::Any,
+                    Trigger::LastEntry,
                     25,
                     None,
-                    "review",
+                    RetentionAction::Review,
                     false,
                 ),
                 r(
                     "mental_health",
                     &["mental_health"],
-                    "any",
-                    "last_entry",
+                    AppliesTo::Any,
+                    Trigger::LastEntry,
                     20,
                     None,
-                    "review",
+                    RetentionAction::Review,
                     false,
                 ),
                 r(
                     "deceased",
                     &[],
-                    "deceased",
-                    "death",
+                    AppliesTo::Deceased,
+                    Trigger::Death,
                     3,
                     None,
-                    "review",
+                    RetentionAction::Review,
                     false,
                 ),
                 r(
                     "children",
                     &[],
-                    "child",
-                    "birthday",
+                    AppliesTo::Child,
+                    Trigger::Birthday,
                     25,
                     Some(26),
-                    "review",
+                    RetentionAction::Review,
                     false,
                 ),
-                r("adult", &[], "any", "last_entry", 6, None, "review", false),
+                r(
+                    "adult",
+                    &[],
+                    AppliesTo::Any,
+                    Trigger::LastEntry,
+                    6,
+                    None,
+                    RetentionAction::Review,
+                    false,
+                ),
             ],
         }
     }
@@ -135,25 +187,7 @@ impl RetentionConfig {
         }
         for (i, r) in self.rules.iter().enumerate() {
             let at = format!("rules[{i}] ({})", r.name);
-            if !TRIGGERS.contains(&r.trigger.as_str()) {
-                return Err(format!(
-                    "{at}: trigger must be one of {}",
-                    TRIGGERS.join(", ")
-                ));
-            }
-            if !ACTIONS.contains(&r.action.as_str()) {
-                return Err(format!(
-                    "{at}: action must be one of {}",
-                    ACTIONS.join(", ")
-                ));
-            }
-            if !APPLIES.contains(&r.applies_to.as_str()) {
-                return Err(format!(
-                    "{at}: applies_to must be one of {}",
-                    APPLIES.join(", ")
-                ));
-            }
-            if r.trigger == "death" && r.applies_to != "deceased" {
+            if r.trigger == Trigger::Death && r.applies_to != AppliesTo::Deceased {
                 return Err(format!(
                     "{at}: a death trigger needs applies_to = \"deceased\""
                 ));
@@ -205,7 +239,7 @@ pub struct Facts {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Due {
     pub rule: String,
-    pub action: String,
+    pub action: RetentionAction,
     pub due_on: NaiveDate,
     pub confirmed: bool,
 }
@@ -217,29 +251,29 @@ pub fn evaluate(rules: &[Rule], f: &Facts) -> Option<Due> {
         if !r.folder_types.is_empty() && !r.folder_types.contains(&f.folder_type) {
             continue;
         }
-        let applies = match r.applies_to.as_str() {
-            "adult" => age_at_end >= 18,
-            "child" => age_at_end < 18,
-            "deceased" => f.date_of_death.is_some(),
-            _ => true,
+        let applies = match r.applies_to {
+            AppliesTo::Adult => age_at_end >= 18,
+            AppliesTo::Child => age_at_end < 18,
+            AppliesTo::Deceased => f.date_of_death.is_some(),
+            AppliesTo::Any => true,
         };
         if !applies {
             continue;
         }
-        let due_on = match r.trigger.as_str() {
-            "death" => add_years(f.date_of_death?, r.years),
-            "birthday" => {
+        let due_on = match r.trigger {
+            Trigger::Death => add_years(f.date_of_death?, r.years),
+            Trigger::Birthday => {
                 let age = match r.years_if_17_at_end {
                     Some(y) if age_at_end == 17 => y,
                     _ => r.years,
                 };
                 add_years(f.dob, age)
             }
-            _ => add_years(f.last_entry, r.years),
+            Trigger::LastEntry => add_years(f.last_entry, r.years),
         };
         return Some(Due {
             rule: r.name.clone(),
-            action: r.action.clone(),
+            action: r.action,
             due_on,
             confirmed: r.confirmed,
         });
@@ -333,7 +367,7 @@ pub struct DueFolder {
     pub folder_type: String,
     pub last_entry: String,
     pub rule: String,
-    pub action: String,
+    pub action: RetentionAction,
     pub due_on: String,
     pub rule_confirmed: bool,
     pub legal_hold: bool,
@@ -494,7 +528,7 @@ pub struct Destruction {
     pub rule: String,
     pub due_on: Option<String>,
     pub reason: String,
-    pub status: String,
+    pub status: DestructionStatus,
     pub requested_by: String,
     pub requested_at: String,
     pub decided_by: Option<String>,
@@ -625,7 +659,7 @@ pub fn decide_destruction(
     note: &str,
 ) -> Result<Destruction> {
     let d = get_destruction(c, id)?;
-    if d.status != "pending" {
+    if d.status != DestructionStatus::Pending {
         return Err(Error::Conflict(format!(
             "destruction {id} is already {}",
             d.status

@@ -339,9 +339,12 @@ mod tests {
 
     #[test]
     fn printed_text() {
-        assert_eq!(folder_type_text("mental_health"), "Mental health");
-        assert_eq!(folder_type_text("xray"), "X-ray");
-        assert_eq!(folder_type_text("main"), "Main");
+        assert_eq!(
+            folder_type_text("mental_health".parse().unwrap()),
+            "Mental health"
+        );
+        assert_eq!(folder_type_text("xray".parse().unwrap()), "X-ray");
+        assert_eq!(folder_type_text("main".parse().unwrap()), "Main");
         assert_eq!(dob_text("1985-04-19"), "19-Apr-1985");
         assert_eq!(user_badge("S", 42), "S00042");
     }

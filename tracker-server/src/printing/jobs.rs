@@ -159,11 +159,11 @@ pub(crate) fn render_zpl(
 }
 
 /// Folder type as printed: `mental_health` -> `Mental health`, `xray` -> `X-ray`.
-pub fn folder_type_text(t: &str) -> String {
-    if t == "xray" {
+pub fn folder_type_text(t: crate::ledger::folders::FolderType) -> String {
+    if t == crate::ledger::folders::FolderType::Xray {
         return "X-ray".into();
     }
-    let s = t.replace('_', " ");
+    let s = t.as_str().replace('_', " ");
     let mut ch = s.chars();
     match ch.next() {
         Some(f) => f.to_uppercase().chain(ch).collect(),
@@ -242,7 +242,7 @@ pub fn folder_label(
         dob: dob_text(&p.dob),
         volume: f.volume as u32,
         volume_count: f.volume_count as u32,
-        folder_type: folder_type_text(f.folder_type.as_str()),
+        folder_type: folder_type_text(f.folder_type),
         filing_number: filing,
         folder_id: f.barcode.clone(),
         gs1_giai,

@@ -215,11 +215,11 @@ pub fn compute(
     };
 
     let due = retention::due(c, &cfg.retention.rules, to, usize::MAX)?;
-    let retention_due = retention::ACTIONS
+    let retention_due = retention::RetentionAction::ALL
         .iter()
         .map(|a| {
             (
-                a.to_string(),
+                a.as_str().to_string(),
                 due.iter().filter(|d| d.action == *a).count() as i64,
             )
         })

@@ -3,6 +3,7 @@
 
 use super::pages::{audit_read, param, time_text, Params};
 use super::{layout, WebError, WebUser};
+use crate::ledger::locations::LocationKind;
 use crate::{
     app::AppState, auth::Permission, ledger::locations, workflow::appointments,
     workflow::pulllists, Error,
@@ -69,7 +70,7 @@ pub async fn pull_list(
         s.db.read(locations::list)
             .await?
             .into_iter()
-            .filter(|l| l.kind == "clinic")
+            .filter(|l| l.kind == LocationKind::Clinic)
             .collect();
     let clinic = param(&q, "clinic").unwrap_or_default().to_string();
     let qs = if clinic.is_empty() {

@@ -9,7 +9,7 @@ use crate::{
     app::AppState,
     auth::Permission,
     ledger::locations,
-    workflow::requests::{self, RequestView, LIBRARY_KINDS, URGENCIES},
+    workflow::requests::{self, RequestView, URGENCIES},
     Error,
 };
 use axum::{
@@ -22,10 +22,7 @@ use maud::{html, Markup};
 /// Where notes can be sent: everything but library stores, sites and buildings.
 fn destinations(all: &[locations::Location]) -> Vec<&locations::Location> {
     all.iter()
-        .filter(|l| {
-            !LIBRARY_KINDS.contains(&l.kind.as_str())
-                && !matches!(l.kind.as_str(), "site" | "building")
-        })
+        .filter(|l| !l.kind.is_library() && !l.kind.is_container())
         .collect()
 }
 
@@ -277,12 +274,16 @@ pub async fn set_state(
     user.check_csrf(param(&f, "csrf"))?;
     user.who.require(Permission::RequestNotes)?;
     let state = param(&f, "state").unwrap_or_default().to_string();
-    if state != "cancelled" {
+    // Anyone who may ask for notes may cancel; only the library locates and pulls them.
+    if state.parse() != Ok(RequestState::Cancelled) {
         user.who.require(Permission::EditRecords)?;
     }
     let note = param(&f, "note")
         .map(String::from)
-        .or_else(|| (state == "pulled").then(|| "pulled at the library desk".to_string()))
+        .or_else(|| {
+            (state.parse() == Ok(RequestState::Pulled))
+                .then(|| "pulled at the library desk".to_string())
+        })
         .ok_or_else(|| Error::invalid("note", "say why"))?;
     let holder = param(&f, "holder").map(String::from);
     let who = user.who.clone();

@@ -97,7 +97,7 @@ fn at(date: NaiveDate, t: NaiveTime) -> i64 {
 fn clinic_id(c: &Connection, code: &str) -> Result<i64> {
     let l = locations::resolve(c, code)?
         .ok_or_else(|| Error::invalid("clinic", format!("no location with code {code:?}")))?;
-    if l.kind != "clinic" {
+    if l.kind != locations::LocationKind::Clinic {
         return Err(Error::invalid(
             "clinic",
             format!("{} is a {}, not a clinic", l.code, l.kind),

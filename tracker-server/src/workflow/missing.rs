@@ -135,11 +135,14 @@ pub fn search_list(c: &Connection, scheme: &FolderIdScheme, barcode: &str) -> Re
                 code: t.location.code.clone(),
                 name: t.location.name.clone(),
                 last_seen_at: t.read_at.clone(),
-                action: t.action.clone(),
+                action: t.action.to_string(),
             });
         }
         if let Some(d) = &t.destination {
-            if t.action == "dispatch" && !places.iter().any(|p| &p.code == d) && places.len() < 10 {
+            if t.action == casenote_core::wire::Action::Dispatch
+                && !places.iter().any(|p| &p.code == d)
+                && places.len() < 10
+            {
                 places.push(SearchPlace {
                     code: d.clone(),
                     name: String::new(),

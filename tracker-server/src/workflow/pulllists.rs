@@ -3,6 +3,7 @@
 //! terminal-digit filing number. Folders not in the library are marked with where they are.
 //! Also: CSV and PDF exports, raising the requests, and the clinic availability measure.
 
+use crate::ledger::locations::LocationKind;
 use crate::{
     auth::Principal,
     config::RequestsConfig,
@@ -89,10 +90,8 @@ pub fn build(c: &Connection, date: NaiveDate, clinic: Option<&str>) -> Result<Pu
                 .unwrap_or((99, 99, 99));
             let home: String = r.get(0)?;
             let barcode: String = r.get(2)?;
-            let kind: Option<String> = r.get(16)?;
-            let in_library = kind
-                .as_deref()
-                .is_none_or(|k| requests::LIBRARY_KINDS.contains(&k));
+            let kind: Option<LocationKind> = r.get(16)?;
+            let in_library = kind.is_none_or(LocationKind::is_library);
             let since: Option<i64> = r.get(17)?;
             let id_key: i64 = r.get(12)?;
             Ok(PullItem {

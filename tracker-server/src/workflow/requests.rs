@@ -15,7 +15,7 @@ use crate::{
     config::RequestsConfig,
     ledger::folders,
     ledger::locations,
-    ledger::locations::Place,
+    ledger::locations::{LocationKind, Place},
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };
@@ -139,8 +139,6 @@ pub fn after_scan(
         )),
     }
 }
-/// Location kinds that count as "in the library".
-pub const LIBRARY_KINDS: &[&str] = &["library", "store", "shelf"];
 
 /// A request as made through the API.
 #[derive(Debug, Clone, Deserialize)]
@@ -247,11 +245,11 @@ pub fn urgency(u: &str) -> Result<Urgency> {
 }
 
 fn is_library(c: &Connection, location_id: i64) -> Result<bool> {
-    let kind: Option<String> = c
+    let kind: Option<LocationKind> = c
         .prepare_cached("SELECT kind FROM locations WHERE id=?1")?
         .query_row([location_id], |r| r.get(0))
         .optional()?;
-    Ok(kind.is_some_and(|k| LIBRARY_KINDS.contains(&k.as_str())))
+    Ok(kind.is_some_and(LocationKind::is_library))
 }
 
 fn history(
@@ -617,7 +615,7 @@ fn view(
         let (location, since, in_library) = match cur {
             Some((l, s)) => {
                 let p = place(c, l)?;
-                let lib = LIBRARY_KINDS.contains(&p.kind.as_str());
+                let lib = p.kind.is_library();
                 (Some(p), Some(ms_to_rfc3339(s)), lib)
             }
             None => (None, None, true),

@@ -7,6 +7,7 @@ use crate::{
     util::ms_to_rfc3339,
     Result,
 };
+use casenote_core::wire::Action;
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -17,7 +18,7 @@ pub use crate::ledger::patients::PatientBrief;
 pub struct TrailEntry {
     pub read_at: String,
     pub location: Place,
-    pub action: String,
+    pub action: Action,
     pub destination: Option<String>,
     pub device_id: String,
     pub staff_id: Option<String>,
@@ -103,7 +104,7 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
             seen_by_staff: last.staff_id.clone(),
             seen_by_device: last.device_id.clone(),
             method: last.method.clone(),
-            in_transit: last.action == "dispatch",
+            in_transit: last.action == Action::Dispatch,
             destination: dest.map(|d| place(c, d)).transpose()?,
         }),
         _ => None,

@@ -77,7 +77,7 @@ pub(crate) async fn dispose_folder(
     ApiJson(b): ApiJson<DisposeBody>,
 ) -> ApiResult<Json<Value>> {
     who.require(Permission::ManageDigitisation)?;
-    if b.disposition == "destroyed" {
+    if b.disposition.parse() == Ok(digitisation::Disposition::Destroyed) {
         who.require(Permission::ManageRetention)?;
     }
     let scheme = s.cfg.identifiers.folder.clone();

@@ -69,7 +69,7 @@ pub(crate) async fn retention_due(
                 d.folder_type.clone(),
                 d.last_entry.clone(),
                 d.rule.clone(),
-                d.action.clone(),
+                d.action.as_str().to_string(),
                 d.due_on.clone(),
                 d.rule_confirmed.to_string(),
                 d.legal_hold.to_string(),

@@ -118,7 +118,7 @@ pub(crate) fn locations_page(
             @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
             table {
                 thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } } }
-                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } } } }
+                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.as_str().replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } } } }
             }
             form.card method="post" action="/admin/locations" {
                 h2 { "Add a location" }

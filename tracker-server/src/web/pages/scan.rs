@@ -17,18 +17,11 @@ pub async fn scan_page(
         _ => "porter",
     };
     let locs = s.db.read(locations::list).await?;
-    let libraries: Vec<&locations::Location> = locs
-        .iter()
-        .filter(|l| matches!(l.kind.as_str(), "library" | "store" | "shelf"))
-        .collect();
+    let libraries: Vec<&locations::Location> =
+        locs.iter().filter(|l| l.kind.is_library()).collect();
     let others: Vec<&locations::Location> = locs
         .iter()
-        .filter(|l| {
-            !matches!(
-                l.kind.as_str(),
-                "library" | "store" | "shelf" | "site" | "building"
-            )
-        })
+        .filter(|l| !l.kind.is_library() && !l.kind.is_container())
         .collect();
     let (title, help) = match mode {
         "dispatch" => ("Library desk: dispatch", "Choose where the folders are going, then scan each folder."),
