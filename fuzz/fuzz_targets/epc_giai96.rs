@@ -1,6 +1,6 @@
 //! RFID EPC (GIAI-96) decoding from tag bytes, hex and tag URIs.
 #![no_main]
-use label_printer::identifiers::Giai96;
+use casenote_core::identifiers::Giai96;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

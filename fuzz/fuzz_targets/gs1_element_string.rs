@@ -1,6 +1,6 @@
 //! GS1 element strings (raw with GS separators, or human-readable with parentheses).
 #![no_main]
-use label_printer::identifiers::{gs1::encode_element_string, parse_element_string, validate_gln};
+use casenote_core::identifiers::{gs1::encode_element_string, parse_element_string, validate_gln};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! Barcode and RFID payload classification, and the identifier validators it relies on.
 #![no_main]
-use label_printer::identifiers::{
+use casenote_core::identifiers::{
     scan::{classify, strip_aim, ScanConfig},
     validate_chi, validate_nhs_number, FilingNumber, FolderIdScheme,
 };

@@ -5,6 +5,7 @@
 pub mod appointments;
 pub mod missing;
 pub mod pulllists;
+pub mod request_state;
 pub mod requests;
 pub mod scans;
 pub mod whereis;
