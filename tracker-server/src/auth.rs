@@ -24,6 +24,17 @@ pub enum Role {
     Device,
 }
 
+/// The roles as the values of a command-line option (`--role`), listed in `--help`.
+impl clap::ValueEnum for Role {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 impl Role {
     pub const ALL: [Role; 6] = [
         Role::Porter,

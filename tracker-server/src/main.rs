@@ -82,7 +82,7 @@ enum UserCmd {
         #[arg(long)]
         display_name: String,
         /// porter, library, clinician, records_manager or admin.
-        #[arg(long, value_parser = role_arg)]
+        #[arg(long, value_parser = RoleArg)]
         role: Role,
         /// Name of an environment variable holding the password (for scripts).
         #[arg(long)]
@@ -97,14 +97,39 @@ enum TokenCmd {
         #[arg(long)]
         name: String,
         /// device (bridges, printers) or a person's role.
-        #[arg(long, default_value = "device", value_parser = role_arg)]
+        #[arg(long, default_value = "device", value_parser = RoleArg)]
         role: Role,
     },
 }
 
-/// `--role`: one of the roles, refused with the list when it is not.
-fn role_arg(s: &str) -> Result<Role, String> {
-    Role::parse(s).map_err(|e| e.to_string())
+/// `--role`: one of the roles (listed in `--help` from [`clap::ValueEnum`]), refused with a
+/// sentence that lists them when it is not.
+#[derive(Clone)]
+struct RoleArg;
+
+impl clap::builder::TypedValueParser for RoleArg {
+    type Value = Role;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Role, clap::Error> {
+        Role::parse(&value.to_string_lossy())
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n")))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        use clap::ValueEnum;
+        Some(Box::new(
+            Role::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
 }
 
 fn init_logging() {
