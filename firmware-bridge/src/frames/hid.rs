@@ -273,46 +273,35 @@ impl WedgeDecoder {
     }
 }
 
-/// Push reports to a HID decoder and turn the results into steps.
-fn hid_steps(
-    results: Vec<Result<BarcodeRead, HidError>>,
-    out: &mut Vec<super::Step>,
-) -> Result<(), super::SessionFault> {
-    for r in results {
-        out.push(match r {
-            Ok(read) => super::Step::Barcode {
-                read,
-                ack: Vec::new(),
-            },
-            Err(e) => super::Step::Warn(format!("report dropped: {e}")),
-        });
-    }
-    Ok(())
+/// Both HID decoders (POS and keyboard wedge) as [`super::ProtocolSession`]s: no handshake;
+/// each complete report sequence is a barcode, a bad one is dropped with a warning.
+macro_rules! hid_session {
+    ($t:ty) => {
+        impl super::ProtocolSession for $t {
+            fn feed(
+                &mut self,
+                bytes: &[u8],
+                _now_ms: u64,
+                _idle_ms: u64,
+                out: &mut Vec<super::Step>,
+            ) -> Result<(), super::SessionFault> {
+                for r in self.push(bytes) {
+                    out.push(match r {
+                        Ok(read) => super::Step::Barcode {
+                            read,
+                            ack: Vec::new(),
+                        },
+                        Err(e) => super::Step::Warn(format!("report dropped: {e}")),
+                    });
+                }
+                Ok(())
+            }
+        }
+    };
 }
 
-impl super::ProtocolSession for PosDecoder {
-    fn feed(
-        &mut self,
-        bytes: &[u8],
-        _now_ms: u64,
-        _idle_ms: u64,
-        out: &mut Vec<super::Step>,
-    ) -> Result<(), super::SessionFault> {
-        hid_steps(self.push(bytes), out)
-    }
-}
-
-impl super::ProtocolSession for WedgeDecoder {
-    fn feed(
-        &mut self,
-        bytes: &[u8],
-        _now_ms: u64,
-        _idle_ms: u64,
-        out: &mut Vec<super::Step>,
-    ) -> Result<(), super::SessionFault> {
-        hid_steps(self.push(bytes), out)
-    }
-}
+hid_session!(PosDecoder);
+hid_session!(WedgeDecoder);
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 
 use super::{audit_reads, query_i64, ApiError, ApiJson, ApiResult, AppState, Caller};
 use crate::{
-    app::{search, users},
+    app::{search, session, users},
     audit,
     auth::{self, Permission, Principal, Role},
     ledger::devices,
@@ -87,53 +87,10 @@ struct Login {
 }
 
 async fn login(State(s): State<AppState>, ApiJson(l): ApiJson<Login>) -> ApiResult<Json<Value>> {
-    let (token, role, expires) = sign_in(&s, &l.username, &l.password).await?;
+    let (token, role, expires) = session::sign_in(&s, &l.username, &l.password).await?;
     Ok(Json(
         json!({"token": token, "role": role, "expires_at": crate::util::ms_to_rfc3339(expires)}),
     ))
-}
-
-/// Check a user name and password (rate-limited), open a session, audit it.
-/// Returns the session token, the role and the expiry (ms).
-pub async fn sign_in(
-    s: &AppState,
-    username: &str,
-    password: &str,
-) -> crate::Result<(String, Role, i64)> {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    s.limiter.check(username)?;
-    let u = username.to_string();
-    let user = s.db.read(move |c| auth::user_for_login(c, &u)).await?;
-    // Verify against a real hash even for unknown users, so timing does not reveal which names exist.
-    let hash = match &user {
-        Some((_, _, h)) => h.clone(),
-        None => DUMMY
-            .get_or_init(|| auth::hash_password("no-such-user-password").unwrap_or_default())
-            .clone(),
-    };
-    let pw = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
-        .await
-        .unwrap_or(false);
-    let Some((id, role, _)) = user.filter(|_| ok) else {
-        s.limiter.failed(username);
-        return Err(Error::Unauthorized);
-    };
-    s.limiter.succeeded(username);
-    let token = auth::new_token("cs_");
-    let (t, hours) = (token.clone(), s.cfg.auth.session_hours);
-    let who = Principal {
-        actor: format!("user:{username}"),
-        role,
-    };
-    let expires =
-        s.db.write(move |c| {
-            let e = auth::insert_session(c, &t, id, hours)?;
-            audit::record(c, &who, "auth.login", None, None, "signed in")?;
-            Ok(e)
-        })
-        .await?;
-    Ok((token, role, expires))
 }
 
 async fn logout(
