@@ -92,7 +92,12 @@ pub fn build(
         String::new(),
         msg_type,
         enc.escape(ack_control_id),
-        "P".into(),
+        // MSH-11: the processing id of the message acknowledged (P, T or D); P when unknown.
+        original
+            .map(|m| m.get("MSH", 11, 1))
+            .filter(|p| !p.is_empty())
+            .map(|p| enc.escape(&p))
+            .unwrap_or_else(|| "P".into()),
         version,
     ];
     out.push_str(&fields.join(&f.to_string()));

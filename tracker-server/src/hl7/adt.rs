@@ -28,8 +28,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub const ADT_EVENTS: &[&str] = &[
-    "A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13", "A40",
+    "A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A40",
 ];
+
+/// Messages whose control id had been used before by the same sender for a different message
+/// (some engines restart their numbering; test feeds reuse ids). Each was applied.
+pub static CONTROL_ID_REUSED: AtomicU64 = AtomicU64::new(0);
+
+/// What makes a message the same message again: SHA-256 (hex) of its segments, joined by CR
+/// whatever the sender used, with MSH-7 (the time it was sent) left out. A resend matches;
+/// another message that reuses a control id does not.
+pub fn content_hash(m: &Message) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut buf = [0u8; 4];
+    let sep = m.enc.field.encode_utf8(&mut buf).as_bytes();
+    for (i, seg) in m.segments.iter().enumerate() {
+        if i > 0 {
+            h.update(b"\r");
+        }
+        for (n, f) in seg.fields.iter().enumerate() {
+            // In MSH, fields[n] is MSH-n: fields[1] is the separator itself (not repeated),
+            // and MSH-7 is left out.
+            match (i, n) {
+                (0, 1) => continue,
+                (0, 7) => h.update(sep),
+                (_, 0) => h.update(f.as_bytes()),
+                _ => {
+                    h.update(sep);
+                    h.update(f.as_bytes());
+                }
+            }
+        }
+    }
+    hex::encode(h.finalize())
+}
+
 pub const SIU_EVENTS: &[&str] = &["S12", "S13", "S14", "S15", "S26"];
 
 /// The result of one message.
@@ -206,6 +240,8 @@ pub async fn process(db: &Db, cfg: &Arc<Config>, raw: &[u8], who: Option<Princip
         );
     }
     let sender = msg.get("MSH", 3, 1);
+    let facility = msg.get("MSH", 4, 1);
+    let hash = content_hash(&msg);
     let who = who.unwrap_or_else(|| Principal {
         actor: format!(
             "hl7:{}",
@@ -222,12 +258,31 @@ pub async fn process(db: &Db, cfg: &Arc<Config>, raw: &[u8], who: Option<Princip
     let event = format!("{mtype}^{trigger}");
     let out = db
         .write(move |c| {
+            // A resend: same sender, facility, control id and content (MSH-7 aside). Messages
+            // stored by an earlier version have no hash and match on sender and control id.
             let prior: Option<String> = c
-                .prepare_cached("SELECT ack FROM hl7_messages WHERE sending_app=?1 AND control_id=?2")?
-                .query_row(params![sender, control], |r| r.get(0))
+                .prepare_cached(
+                    "SELECT ack FROM hl7_messages WHERE sending_app=?1 AND control_id=?2
+                       AND ((sending_facility=?3 AND content_sha256=?4) OR content_sha256 IS NULL)
+                     ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row(params![sender, control, facility, hash], |r| r.get(0))
                 .optional()?;
             if let Some(ack) = prior {
                 return Ok((ack, true, Vec::new()));
+            }
+            let reused: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM hl7_messages WHERE sending_app=?1 AND control_id=?2)",
+                )?
+                .query_row(params![sender, control], |r| r.get(0))?;
+            if reused {
+                CONTROL_ID_REUSED.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    sending_app = %sender,
+                    control_id = %control,
+                    "HL7 control id reused for a different message; applying it"
+                );
             }
             let applied = apply(c, &cfg2, &who, &msg2)?;
             let ack = ack::build(
@@ -240,9 +295,10 @@ pub async fn process(db: &Db, cfg: &Arc<Config>, raw: &[u8], who: Option<Princip
                 &ack_id(),
             );
             c.prepare_cached(
-                "INSERT INTO hl7_messages(sending_app, control_id, event, ack, received_at) VALUES (?1,?2,?3,?4,?5)",
+                "INSERT INTO hl7_messages(sending_app, sending_facility, control_id, content_sha256, event, ack, received_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7)",
             )?
-            .execute(params![sender, control, event, ack, now_rfc3339()])?;
+            .execute(params![sender, facility, control, hash, event, ack, now_rfc3339()])?;
             Ok((ack, false, applied.events))
         })
         .await;
@@ -298,10 +354,18 @@ pub fn pid_chi(m: &Message, seg: &str, n: usize) -> Result<String> {
         .map_err(|e| Error::invalid(field, format!("{id:?} is not a valid CHI number: {e}")))
 }
 
-fn pid_demographics(m: &Message, chi: &str) -> Result<patients::NewPatient> {
+/// Demographics from PID. `known_dob` is the registered date of birth of a patient already
+/// known: it is used when PID-7 is empty (only a new patient needs PID-7).
+fn pid_demographics(
+    m: &Message,
+    chi: &str,
+    known_dob: Option<&str>,
+) -> Result<patients::NewPatient> {
     let dob_raw = m.get("PID", 7, 1);
     let dob = if dob_raw.len() >= 8 && dob_raw.is_char_boundary(8) {
         format!("{}-{}-{}", &dob_raw[..4], &dob_raw[4..6], &dob_raw[6..8])
+    } else if let (true, Some(d)) = (dob_raw.is_empty(), known_dob) {
+        d.to_string()
     } else {
         return Err(Error::invalid(
             "PID-7",
@@ -352,7 +416,8 @@ fn patient(
             p = patients::get(c, s)?;
         }
         if update && !m.get("PID", 5, 1).is_empty() {
-            let n = pid_demographics(m, p.chi.as_deref().unwrap_or(&chi))?;
+            // A known patient: an empty PID-7 keeps the registered date of birth.
+            let n = pid_demographics(m, p.chi.as_deref().unwrap_or(&chi), Some(&p.dob))?;
             c.execute(
                 "UPDATE patients SET family_name=?2, given_name=?3, family_key=?4, dob=?5, sex=?6, updated_at=?7 WHERE id=?1",
                 params![p.id, n.family_name, n.given_name, n.family_name.to_uppercase(), n.dob, n.sex, now_rfc3339()],
@@ -375,7 +440,7 @@ fn patient(
             format!("no patient with CHI {chi} is registered"),
         ));
     }
-    let n = pid_demographics(m, &chi)?;
+    let n = pid_demographics(m, &chi, None)?;
     let p = patients::insert(c, &n)?;
     audit::record(
         c,
@@ -488,6 +553,18 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             let ward = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
             admit(c, cfg, who, m, ward, &p, "urgent", None, "transfer")
         }
+        // A06 (outpatient to inpatient) and A07 (inpatient to outpatient) carry a move to the
+        // location in PV1-3: applied as a transfer.
+        ("ADT", t @ ("A06" | "A07")) => {
+            let p = patient(c, who, m, false, false)?;
+            let ward = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
+            let what = if t == "A06" {
+                "change to inpatient"
+            } else {
+                "change to outpatient"
+            };
+            admit(c, cfg, who, m, ward, &p, "urgent", None, what)
+        }
         ("ADT", "A03") => {
             let p = patient(c, who, m, false, false)?;
             let coding =
@@ -497,6 +574,21 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
                         cfg.requests.coding_location
                     ))
                 })?;
+            // A second A03 for the same stay (PV1-19) opens no second coding request.
+            if let Some(v) = visit(m) {
+                let earlier: Option<i64> = c
+                    .query_row(
+                        "SELECT id FROM requests WHERE patient_id=?1 AND source='adt_discharge' AND encounter=?2 AND state != 'cancelled' ORDER BY id LIMIT 1",
+                        params![p.id, v],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(id) = earlier {
+                    return Ok(applied(format!(
+                        "discharge of visit {v} already recorded: request {id} for the notes to coding"
+                    )));
+                }
+            }
             for id in open_adt_requests(c, p.id, "adt")? {
                 requests::close(c, who, id, "discharged")?;
             }
@@ -552,7 +644,9 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
         }
         ("ADT", "A12") => {
             let p = patient(c, who, m, false, false)?;
-            let back = location(c, cfg, "PV1-6", &m.get("PV1", 6, 1))?;
+            // HL7 v2 chapter 3 (A12): PV1-3 is where the patient was before the cancelled
+            // transfer, which is where the notes go back to; PV1-6 is the cancelled ward.
+            let back = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
             admit(
                 c,
                 cfg,
@@ -585,6 +679,13 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
         ("ADT", "A40") => {
             let survivor = pid_chi(m, "PID", 3)?;
             let retired = pid_chi(m, "MRG", 1)?;
+            // An unknown retired record is MRG-1's fault, not PID-3's.
+            if patients::find_by_chi(c, &retired)?.is_none() {
+                return Err(Error::invalid(
+                    "MRG-1",
+                    format!("no patient with CHI {retired} is registered"),
+                ));
+            }
             let reason = format!("HL7 A40 merge, message {}", m.control_id());
             let out =
                 crate::workflow::requests::merge_patients(c, who, &retired, &survivor, &reason)
@@ -681,6 +782,24 @@ fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resend_has_the_same_content_hash_and_another_message_does_not() {
+        let m = |t: &str| hl7::parse(t).unwrap();
+        let a = "MSH|^~\\&|PAS|GGC|T|T|20261125090000||ADT^A01|7|P|2.5\rPID|||1904851231^^^CHI\rPV1||I|W5";
+        let h = content_hash(&m(a));
+        // sent again later, with LF or CRLF segment ends: the same message
+        assert_eq!(
+            content_hash(&m(&a.replace("20261125090000", "20261125093000"))),
+            h
+        );
+        assert_eq!(content_hash(&m(&a.replace('\r', "\n"))), h);
+        assert_eq!(content_hash(&m(&a.replace('\r', "\r\n"))), h);
+        // another ward, another patient, another facility: another message
+        assert_ne!(content_hash(&m(&a.replace("W5", "W6"))), h);
+        assert_ne!(content_hash(&m(&a.replace("1904851231", "0101011237"))), h);
+        assert_ne!(content_hash(&m(&a.replace("|GGC|", "|LOTH|"))), h);
+    }
 
     #[test]
     fn chi_from_pid3() {

@@ -390,6 +390,26 @@ CREATE TABLE external_requests (
 );
 CREATE INDEX external_requests_open ON external_requests(due_on) WHERE status IN ('open', 'in_progress');
 "#,
+    // 5: HL7 resends are recognised by sender, facility, control id and content (issue 12), so
+    // a reused control id is applied instead of being answered with an earlier message's ACK
+    r#"
+CREATE TABLE hl7_messages_v5 (
+  id INTEGER PRIMARY KEY,
+  sending_app TEXT NOT NULL,
+  sending_facility TEXT NOT NULL DEFAULT '',
+  control_id TEXT NOT NULL,
+  -- SHA-256 of the message without MSH-7; NULL for messages stored before this version
+  content_sha256 TEXT,
+  event TEXT NOT NULL,
+  ack TEXT NOT NULL,
+  received_at TEXT NOT NULL
+);
+INSERT INTO hl7_messages_v5(sending_app, control_id, event, ack, received_at)
+  SELECT sending_app, control_id, event, ack, received_at FROM hl7_messages;
+DROP TABLE hl7_messages;
+ALTER TABLE hl7_messages_v5 RENAME TO hl7_messages;
+CREATE INDEX hl7_messages_control ON hl7_messages(sending_app, control_id);
+"#,
 ];
 
 /// The schema version this build writes.

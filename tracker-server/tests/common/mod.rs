@@ -1,6 +1,8 @@
 //! Start a real server on a random port over a real SQLite file, and talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod hl7;
+
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use tracker_server::{

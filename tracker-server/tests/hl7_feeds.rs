@@ -1,0 +1,200 @@
+//! HL7 v2 as patient administration systems send it (issue 12): each case is a message shaped
+//! as HL7 v2.5 chapter 3 defines the event, sent through the real MLLP listener by the PyPI
+//! `hl7` client (`mllp_send`), with the effect checked over the HTTP API.
+
+mod common;
+
+use common::hl7::*;
+use common::*;
+
+/// A patient with a main folder, registered through the API. Returns the folder's barcode.
+async fn registered(w: &World, chi: &str) -> String {
+    // the CHI's first six digits are the date of birth
+    let dob = match chi {
+        "0101011237" => "2001-01-01",
+        _ => "1985-04-19",
+    };
+    w.s.patient(&w.library, chi, "Kleinsample", "Barry", dob)
+        .await;
+    let f = w.s.folder(&w.library, chi, "main").await;
+    f["barcode"].as_str().unwrap().to_string()
+}
+
+/// The ERR segment's location (ERR-2, e.g. `MRG^1^1`).
+fn err_location(ack: &str) -> String {
+    let m = tracker_server::hl7::parse(ack).unwrap();
+    m.segment("ERR")
+        .map(|s| s.raw(2).to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a12_sends_the_notes_back_to_the_ward_in_pv1_3() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    let a01 = hl7(
+        "T12-1",
+        "A01",
+        "1904851231",
+        "PV1||I|W5^12^1^GGC||||||||||||||||V12",
+    );
+    let Some(acks) = mllp_send(port, &[a01]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    let a02 = hl7(
+        "T12-2",
+        "A02",
+        "1904851231",
+        "PV1||I|W6^1^1^GGC|||W5^12^1^GGC||||||||||||||V12",
+    );
+    assert_eq!(ack_code(&mllp_send(port, &[a02]).await.unwrap()[0]).0, "AA");
+    let id = w.queue().await["requests"][0]["id"].as_i64().unwrap();
+    assert_eq!(w.request(id).await["destination"]["code"], "LWARD6");
+    // A12: the transfer to W6 is cancelled. PV1-3 = where the patient is (back on W5);
+    // PV1-6 = the cancelled location (W6).
+    let a12 = hl7(
+        "T12-3",
+        "A12",
+        "1904851231",
+        "PV1||I|W5^12^1^GGC|||W6^1^1^GGC||||||||||||||V12",
+    );
+    let acks = mllp_send(port, &[a12]).await.unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!(w.request(id).await["destination"]["code"], "LWARD5");
+}
+
+#[tokio::test]
+async fn a_reused_control_id_is_applied_and_a_true_resend_is_not() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    registered(&w, "0101011237").await;
+    let first = hl7("RESTART1", "A01", "1904851231", "PV1||I|W5");
+    let Some(acks) = mllp_send(port, std::slice::from_ref(&first)).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA");
+    // The same message again, stamped later (MSH-7): a resend, answered with the first ACK.
+    let resend = first.replace("|20261125090000||ADT", "|20261125091500||ADT");
+    assert_ne!(resend, first);
+    let again = mllp_send(port, &[resend]).await.unwrap();
+    assert_eq!(again[0], acks[0]);
+    assert_eq!(w.s.count("requests").await, 1);
+    // Another patient's admission under the same control id (the engine restarted its
+    // numbering): applied, not answered with the earlier ACK.
+    let other = hl7("RESTART1", "A01", "0101011237", "PV1||I|W6").replace("19850419", "20010101");
+    let acks2 = mllp_send(port, &[other]).await.unwrap();
+    assert_eq!(ack_code(&acks2[0]).0, "AA", "{}", acks2[0]);
+    assert_ne!(acks2[0], acks[0]);
+    assert_eq!(w.s.count("requests").await, 2);
+    // The same control id from another facility is another message, too.
+    let elsewhere = first
+        .replace("|TrakCare|GGC|", "|TrakCare|LOTHIAN|")
+        .replace("W5", "W6");
+    let acks3 = mllp_send(port, &[elsewhere]).await.unwrap();
+    assert_eq!(ack_code(&acks3[0]).0, "AA");
+    assert_ne!(acks3[0], acks[0]);
+}
+
+#[tokio::test]
+async fn a_known_patient_needs_no_date_of_birth() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    let a01 = hl7("NODOB1", "A01", "1904851231", "PV1||I|W5").replace("|19850419|", "||");
+    let Some(acks) = mllp_send(port, &[a01]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    let q = w.queue().await;
+    assert_eq!(q["count"], 1, "{q}");
+    let p =
+        w.s.get(Some(&w.library), "/api/v1/patients/1904851231")
+            .await;
+    let p = w.s.ok_json(p).await;
+    assert_eq!(
+        p["patient"]["dob"], "1985-04-19",
+        "the registered date of birth is kept: {p}"
+    );
+    // A new patient still needs it.
+    let new = hl7("NODOB2", "A01", "0101011237", "PV1||I|W5").replace("|19850419|", "||");
+    let acks = mllp_send(port, &[new]).await.unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AE", "{}", acks[0]);
+    assert!(err_location(&acks[0]).starts_with("PID^1^7"), "{}", acks[0]);
+}
+
+#[tokio::test]
+async fn a06_and_a07_move_the_notes_like_a_transfer() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    let a01 = hl7("PC1", "A01", "1904851231", "PV1||O|W5");
+    let Some(acks) = mllp_send(port, &[a01]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA");
+    let id = w.queue().await["requests"][0]["id"].as_i64().unwrap();
+    let a06 = hl7("PC2", "A06", "1904851231", "PV1||I|W6^2^1^GGC|||W5");
+    let acks = mllp_send(port, &[a06]).await.unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!(w.request(id).await["destination"]["code"], "LWARD6");
+    let a07 = hl7("PC3", "A07", "1904851231", "PV1||O|W5|||W6");
+    let acks = mllp_send(port, &[a07]).await.unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!(w.request(id).await["destination"]["code"], "LWARD5");
+    // An event the tracker does not handle is refused with AR naming it.
+    let a09 = hl7("PC4", "A09", "1904851231", "PV1||I|W5");
+    let acks = mllp_send(port, &[a09]).await.unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AR");
+    assert!(text.contains("A09"), "{text}");
+}
+
+#[tokio::test]
+async fn a_second_discharge_of_one_stay_opens_no_second_coding_request() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    let a01 = hl7("DIS1", "A01", "1904851231", "PV1||I|W5||||||||||||||||V900");
+    let Some(_) = mllp_send(port, &[a01]).await else {
+        return;
+    };
+    let a03 = hl7("DIS2", "A03", "1904851231", "PV1||I|W5||||||||||||||||V900");
+    let acks = mllp_send(port, &[a03]).await.unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AA");
+    // The PAS sends the discharge again as a new message (new control id, same visit).
+    let a03b = hl7("DIS3", "A03", "1904851231", "PV1||I|W5||||||||||||||||V900");
+    let acks = mllp_send(port, &[a03b]).await.unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AA");
+    assert!(text.contains("already"), "{text}");
+    let coding: Vec<_> = w.queue().await["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["destination"]["code"] == "LCODING")
+        .cloned()
+        .collect();
+    assert_eq!(coding.len(), 1, "{coding:?}");
+}
+
+#[tokio::test]
+async fn acks_echo_the_processing_id_and_errors_point_at_the_right_field() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    // A training message (MSH-11 = T): the ACK says T too.
+    let t = hl7("PID-T", "A08", "1904851231", "").replace("|P|2.5", "|T|2.5");
+    let Some(acks) = mllp_send(port, &[t]).await else {
+        return;
+    };
+    let msh = tracker_server::hl7::parse(&acks[0]).unwrap();
+    assert_eq!(msh.get("MSH", 11, 1), "T", "{}", acks[0]);
+    // A40 naming a retired patient nobody registered: the error is in MRG-1, not PID-3.
+    let a40 = hl7("MRG-X", "A40", "1904851231", "MRG|0101011237^^^CHI^NH");
+    let acks = mllp_send(port, &[a40]).await.unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AE", "{}", acks[0]);
+    assert!(err_location(&acks[0]).starts_with("MRG^1^1"), "{}", acks[0]);
+}
