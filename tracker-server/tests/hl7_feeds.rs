@@ -198,3 +198,39 @@ async fn acks_echo_the_processing_id_and_errors_point_at_the_right_field() {
     assert_eq!(ack_code(&acks[0]).0, "AE", "{}", acks[0]);
     assert!(err_location(&acks[0]).starts_with("MRG^1^1"), "{}", acks[0]);
 }
+
+#[tokio::test]
+async fn a_booking_changes_only_for_its_own_patient() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    registered(&w, "0101011237").await;
+    let sch = "SCH|APT9|APT9-F|||||||15|min|^^^20300107093000\rAIS|1||CONS^Consultation|20300107093000|||15|min\rAIL|1||CLINA^^^GGC";
+    let Some(acks) = mllp_send(port, &[hl7("SIU9-1", "S12", "1904851231", sch)]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    let booked = || async {
+        let s =
+            w.s.ok_json(
+                w.s.get(Some(&w.library), "/api/v1/clinic-sessions?date=2030-01-07")
+                    .await,
+            )
+            .await;
+        s[0]["booked"].as_i64().unwrap()
+    };
+    assert_eq!(booked().await, 1);
+    // A cancel naming another patient is refused (AE at PID-3) and cancels nothing.
+    let wrong = hl7("SIU9-2", "S15", "0101011237", sch).replace("19850419", "20010101");
+    let acks = mllp_send(port, &[wrong]).await.unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AE", "{}", acks[0]);
+    assert!(text.starts_with("PID-3:"), "{text}");
+    assert_eq!(booked().await, 1);
+    // The right patient's cancel goes through.
+    let acks = mllp_send(port, &[hl7("SIU9-3", "S15", "1904851231", sch)])
+        .await
+        .unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!(booked().await, 0);
+}

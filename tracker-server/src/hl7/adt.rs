@@ -738,8 +738,24 @@ fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> R
         let session = appointments::session_for(c, clinic, start, minutes)?;
         Ok((session, start, minutes))
     };
-    let known = |e: Option<i64>| {
-        e.ok_or_else(|| Error::invalid("SCH-2", format!("no appointment {ext:?} is known")))
+    // An existing booking changes only for the patient it was made for (or the survivor of a
+    // merge of that patient): a message naming someone else must not touch it.
+    let known = |e: Option<i64>| -> Result<i64> {
+        let id =
+            e.ok_or_else(|| Error::invalid("SCH-2", format!("no appointment {ext:?} is known")))?;
+        let booked = patients::get(c, appointments::get(c, id)?.patient_id)?;
+        let booked = match booked.merged_into {
+            Some(s) => s,
+            None => booked.id,
+        };
+        let named = patient(c, who, m, false, false)?;
+        if named.id != booked {
+            return Err(Error::invalid(
+                "PID-3",
+                format!("appointment {ext:?} is booked for another patient"),
+            ));
+        }
+        Ok(id)
     };
     match t {
         "S12" => {

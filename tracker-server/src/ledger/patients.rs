@@ -135,6 +135,20 @@ pub fn insert(c: &Connection, n: &NewPatient) -> Result<Patient> {
             ));
         }
     }
+    // One person, one record: a 10-digit number already registered as the other kind of
+    // identifier (a CHI given as an NHS number, or the reverse) is the same person.
+    for (field, number) in [("chi", &n.chi), ("nhs_number", &n.nhs_number)] {
+        let Some(number) = number else { continue };
+        let other: Option<i64> = c
+            .prepare_cached("SELECT id FROM patients WHERE chi=?1 OR nhs_number=?1 LIMIT 1")?
+            .query_row([number], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = other {
+            return Err(Error::Conflict(format!(
+                "{number} is already registered for patient {id} (field {field}); use that record"
+            )));
+        }
+    }
     let now = now_rfc3339();
     c.prepare_cached(
         "INSERT INTO patients(chi, nhs_number, family_name, given_name, family_key, dob, sex, created_at, updated_at)
@@ -340,6 +354,20 @@ mod tests {
             dob: dob.into(),
             sex: "female".into(),
         }
+    }
+
+    #[test]
+    fn one_number_is_one_patient_whatever_it_was_given_as() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::storage::migrations::migrate(&mut c).unwrap();
+        let first = insert(&c, &np("1904851231", "1985-04-19")).unwrap();
+        // the same ten digits again, this time as an NHS number
+        let mut again = np("", "1985-04-19");
+        again.chi = None;
+        again.nhs_number = Some("1904851231".into());
+        let e = insert(&c, &again).unwrap_err().to_string();
+        assert!(e.contains(&format!("patient {}", first.id)), "{e}");
+        assert!(e.contains("nhs_number"), "{e}");
     }
 
     #[test]
