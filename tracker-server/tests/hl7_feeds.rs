@@ -234,3 +234,36 @@ async fn a_booking_changes_only_for_its_own_patient() {
     assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
     assert_eq!(booked().await, 0);
 }
+
+#[tokio::test]
+async fn version_2_8_composites_in_pv1_3_and_pid_5() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    // v2.8: PV1-3.1 as an HD (namespace & universal id & type), PID-5.1 as an FN
+    // (surname & own-surname prefix & own surname & partner prefix & partner surname).
+    let a01 = hl7(
+        "V28-1",
+        "A01",
+        "0101011237",
+        "PV1||I|W5&1.2.826.0.1&ISO^3^1",
+    )
+    .replace("KLEINSAMPLE^BARRY", "EVERYMAN&&&&Aniston^ADAM")
+    .replace("19850419", "20010101")
+    .replace("|P|2.5", "|P|2.8");
+    let Some(acks) = mllp_send(port, &[a01]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!(
+        w.queue().await["requests"][0]["destination"]["code"],
+        "LWARD5"
+    );
+    let p =
+        w.s.ok_json(
+            w.s.get(Some(&w.library), "/api/v1/patients/0101011237")
+                .await,
+        )
+        .await;
+    assert_eq!(p["patient"]["family_name"], "EVERYMAN", "{p}");
+    assert_eq!(p["patient"]["given_name"], "ADAM", "{p}");
+}

@@ -381,8 +381,8 @@ fn pid_demographics(
     let n = patients::NewPatient {
         chi: Some(chi.to_string()),
         nhs_number: None,
-        family_name: m.get("PID", 5, 1),
-        given_name: m.get("PID", 5, 2),
+        family_name: m.get_sub("PID", 5, 1, 1),
+        given_name: m.get_sub("PID", 5, 2, 1),
         dob,
         sex: sex.into(),
     };
@@ -415,7 +415,7 @@ fn patient(
         if let Some(s) = p.merged_into {
             p = patients::get(c, s)?;
         }
-        if update && !m.get("PID", 5, 1).is_empty() {
+        if update && !m.get_sub("PID", 5, 1, 1).is_empty() {
             // A known patient: an empty PID-7 keeps the registered date of birth.
             let n = pid_demographics(m, p.chi.as_deref().unwrap_or(&chi), Some(&p.dob))?;
             c.execute(
@@ -541,7 +541,7 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
     match (m.message_type().as_str(), m.trigger().as_str()) {
         ("ADT", "A01") => {
             let p = patient(c, who, m, true, true)?;
-            let ward = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
+            let ward = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
             let urgency = match (m.get("PV1", 2, 1).as_str(), m.get("PV1", 4, 1).as_str()) {
                 ("E", _) | (_, "E") | (_, "A") => "emergency",
                 _ => "urgent",
@@ -550,14 +550,14 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
         }
         ("ADT", "A02") => {
             let p = patient(c, who, m, false, false)?;
-            let ward = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
+            let ward = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
             admit(c, cfg, who, m, ward, &p, "urgent", None, "transfer")
         }
         // A06 (outpatient to inpatient) and A07 (inpatient to outpatient) carry a move to the
         // location in PV1-3: applied as a transfer.
         ("ADT", t @ ("A06" | "A07")) => {
             let p = patient(c, who, m, false, false)?;
-            let ward = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
+            let ward = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
             let what = if t == "A06" {
                 "change to inpatient"
             } else {
@@ -619,7 +619,7 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
         }
         ("ADT", "A05") => {
             let p = patient(c, who, m, true, true)?;
-            let ward_code = m.get("PV1", 3, 1);
+            let ward_code = m.get_sub("PV1", 3, 1, 1);
             if ward_code.is_empty() {
                 return Ok(applied("pre-admission recorded (no ward yet)"));
             }
@@ -646,7 +646,7 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             let p = patient(c, who, m, false, false)?;
             // HL7 v2 chapter 3 (A12): PV1-3 is where the patient was before the cancelled
             // transfer, which is where the notes go back to; PV1-6 is the cancelled ward.
-            let back = location(c, cfg, "PV1-3", &m.get("PV1", 3, 1))?;
+            let back = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
             admit(
                 c,
                 cfg,
@@ -734,7 +734,7 @@ fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> R
             .iter()
             .find_map(|s| s.parse::<i64>().ok())
             .unwrap_or(15);
-        let clinic = location(c, cfg, "AIL-3", &m.get("AIL", 3, 1))?;
+        let clinic = location(c, cfg, "AIL-3", &m.get_sub("AIL", 3, 1, 1))?;
         let session = appointments::session_for(c, clinic, start, minutes)?;
         Ok((session, start, minutes))
     };

@@ -230,6 +230,23 @@ impl Message {
         self.component(first, c)
     }
 
+    /// Sub-component `sc` (1-based) of component `c` of the first repetition of field `n` of
+    /// `seg`, unescaped. Versions 2.5 to 2.8 send some components as composites: a point of
+    /// care as an HD (`WARD5&1.2.3&ISO`: the first sub-component is the code), a family name
+    /// as an FN (`EVERYMAN&&&&Aniston`: the first is the surname).
+    pub fn get_sub(&self, seg: &str, n: usize, c: usize, sc: usize) -> String {
+        let reps = self.repetitions(seg, n);
+        let Some(first) = reps.first() else {
+            return String::new();
+        };
+        first
+            .split(self.enc.component)
+            .nth(c.saturating_sub(1))
+            .and_then(|comp| comp.split(self.enc.subcomponent).nth(sc.saturating_sub(1)))
+            .map(|v| self.enc.unescape(v))
+            .unwrap_or_default()
+    }
+
     /// Component `c` (1-based) of a raw field value, unescaped (sub-components kept whole).
     pub fn component(&self, raw: &str, c: usize) -> String {
         raw.split(self.enc.component)
@@ -300,6 +317,25 @@ pub fn format_ts(ms: i64) -> String {
         .single()
         .map(|t| t.format("%Y%m%d%H%M%S+0000").to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod subcomponent_tests {
+    #[test]
+    fn composite_components_give_their_first_part() {
+        let m = super::parse(
+            "MSH|^~\\&|A|B|C|D|2026||ADT^A02|1|P|2.8\rPID|||1904851231^^^CHI||EVERYMAN&&&&Aniston^ADAM\rPV1||I|WARD5&1.2.3&ISO^12^1",
+        )
+        .unwrap();
+        assert_eq!(m.get_sub("PV1", 3, 1, 1), "WARD5");
+        assert_eq!(m.get_sub("PV1", 3, 1, 3), "ISO");
+        assert_eq!(m.get_sub("PID", 5, 1, 1), "EVERYMAN");
+        assert_eq!(m.get_sub("PID", 5, 1, 5), "Aniston");
+        assert_eq!(m.get_sub("PID", 5, 2, 1), "ADAM");
+        // a plain component is its own first sub-component
+        assert_eq!(m.get_sub("PV1", 3, 2, 1), "12");
+        assert_eq!(m.get_sub("PV1", 9, 1, 1), "");
+    }
 }
 
 #[cfg(test)]
