@@ -267,3 +267,49 @@ async fn version_2_8_composites_in_pv1_3_and_pid_5() {
     assert_eq!(p["patient"]["family_name"], "EVERYMAN", "{p}");
     assert_eq!(p["patient"]["given_name"], "ADAM", "{p}");
 }
+
+#[tokio::test]
+async fn a_booking_for_a_patient_with_no_folder_is_on_the_pull_list() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    registered(&w, "1904851231").await;
+    // 0101011237 is registered by the booking itself and has no folder
+    let sch = |apt: &str| {
+        format!("SCH|{apt}|{apt}-F|||||||15|min|^^^20300107093000\rAIS|1||CONS^Consultation|20300107093000|||15|min\rAIL|1||CLINA^^^GGC")
+    };
+    let booking = hl7("NF-1", "S12", "0101011237", &sch("APTNF")).replace("19850419", "20010101");
+    let Some(acks) = mllp_send(
+        port,
+        &[booking, hl7("NF-2", "S12", "1904851231", &sch("APTF"))],
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(acks.iter().all(|a| ack_code(a).0 == "AA"), "{acks:?}");
+    let list =
+        w.s.ok_json(
+            w.s.get(Some(&w.library), "/api/v1/pull-lists?date=2030-01-07")
+                .await,
+        )
+        .await;
+    assert_eq!(list["appointments"], 2, "{list}");
+    assert_eq!(list["folders"], 1, "{list}");
+    let nf = &list["no_folder"];
+    assert_eq!(nf.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(nf[0]["chi"], "0101011237");
+    assert_eq!(
+        nf[0]["action"],
+        "no folder registered: make a temporary folder"
+    );
+    let csv =
+        w.s.get(
+            Some(&w.library),
+            "/api/v1/pull-lists?date=2030-01-07&format=csv",
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("make a temporary folder"), "{csv}");
+}

@@ -108,8 +108,16 @@ pub async fn pull_list(
                 }
             }
         }
-        @if list.items.is_empty() { p { "No booked appointments need notes on this date." } }
-        @else {
+        @if !list.no_folder.is_empty() {
+            div.error-summary role="alert" {
+                h2 { (list.no_folder.len()) " appointment(s) with no folder" }
+                ul { @for n in &list.no_folder {
+                    li { strong { (n.family_name.to_uppercase()) ", " (n.given_name) } " (CHI " (n.chi.as_deref().unwrap_or("none")) "), " (n.clinic) " " (time_text(&n.slot_start)) ": " (n.action) }
+                } }
+            }
+        }
+        @if list.items.is_empty() && list.no_folder.is_empty() { p { "No booked appointments need notes on this date." } }
+        @if !list.items.is_empty() {
             div.table-wrap {
                 table.pull-list {
                     caption.visually-hidden { "Folders to pull, in shelf order" }

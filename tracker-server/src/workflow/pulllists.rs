@@ -54,6 +54,24 @@ pub struct PullItem {
     key: (String, (u8, u8, u8), i64),
 }
 
+/// A booked appointment whose patient has no folder to pull (none registered, or all closed,
+/// merged or destroyed): the library must make a temporary folder before the clinic.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoFolder {
+    pub appointment_id: i64,
+    pub patient_id: i64,
+    pub chi: Option<String>,
+    pub family_name: String,
+    pub given_name: String,
+    pub clinic: String,
+    pub slot_start: String,
+    /// What to do, in words.
+    pub action: &'static str,
+}
+
+/// The words shown for an appointment with no folder.
+pub const NO_FOLDER_ACTION: &str = "no folder registered: make a temporary folder";
+
 #[derive(Debug, Serialize)]
 pub struct PullList {
     pub date: String,
@@ -63,6 +81,8 @@ pub struct PullList {
     pub folders: usize,
     pub not_in_library: usize,
     pub items: Vec<PullItem>,
+    /// Appointments with no folder to pull (counted in `appointments`).
+    pub no_folder: Vec<NoFolder>,
 }
 
 /// Build the pull list for `date` (optionally one clinic location code).
@@ -127,7 +147,36 @@ pub fn build(c: &Connection, date: NaiveDate, clinic: Option<&str>) -> Result<Pu
         params![date.to_string(), clinic],
         |r| r.get(0),
     )?;
-    let mut appts: Vec<i64> = items.iter().map(|i| i.appointment_id).collect();
+    let no_folder: Vec<NoFolder> = c
+        .prepare_cached(
+            "SELECT a.id, p.id, p.chi, p.family_name, p.given_name, cl.code, a.slot_start
+             FROM clinic_sessions s
+             JOIN locations cl ON cl.id = s.clinic_location_id
+             JOIN appointments a ON a.session_id = s.id AND a.status = 'booked'
+             JOIN patients p ON p.id = a.patient_id
+             WHERE s.date = ?1 AND (?2 IS NULL OR cl.code = upper(?2))
+               AND NOT EXISTS (SELECT 1 FROM folders f WHERE f.patient_id = p.id
+                               AND f.status IN ('active','temporary','missing'))
+             ORDER BY a.slot_start, a.id",
+        )?
+        .query_map(params![date.to_string(), clinic], |r| {
+            Ok(NoFolder {
+                appointment_id: r.get(0)?,
+                patient_id: r.get(1)?,
+                chi: r.get(2)?,
+                family_name: r.get(3)?,
+                given_name: r.get(4)?,
+                clinic: r.get(5)?,
+                slot_start: ms_to_rfc3339(r.get(6)?),
+                action: NO_FOLDER_ACTION,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut appts: Vec<i64> = items
+        .iter()
+        .map(|i| i.appointment_id)
+        .chain(no_folder.iter().map(|n| n.appointment_id))
+        .collect();
     appts.sort_unstable();
     appts.dedup();
     Ok(PullList {
@@ -138,6 +187,7 @@ pub fn build(c: &Connection, date: NaiveDate, clinic: Option<&str>) -> Result<Pu
         folders: items.len(),
         not_in_library: items.iter().filter(|i| !i.in_library).count(),
         items,
+        no_folder,
     })
 }
 
@@ -176,6 +226,24 @@ pub fn to_csv(list: &PullList) -> Result<String> {
             if i.in_library { "yes" } else { "no" },
             i.current_location.as_deref().unwrap_or(""),
             i.since.as_deref().unwrap_or(""),
+        ])
+        .map_err(e)?;
+    }
+    for n in &list.no_folder {
+        w.write_record([
+            "",
+            "",
+            "",
+            "",
+            "",
+            n.chi.as_deref().unwrap_or(""),
+            &n.family_name,
+            &n.given_name,
+            &n.clinic,
+            &n.slot_start,
+            "no",
+            n.action,
+            "",
         ])
         .map_err(e)?;
     }
@@ -246,6 +314,41 @@ pub fn to_pdf(list: &PullList) -> Vec<u8> {
                 wher
             );
             line(518 - 12 * i as i32, 8, &text);
+        }
+        pages.push(s);
+    }
+    // Appointments with no folder: a page of their own, so the library makes temporary ones.
+    for (n, chunk) in list.no_folder.chunks(ROWS).enumerate() {
+        let mut s = String::new();
+        let mut line = |y: i32, size: i32, text: &str| {
+            s.push_str(&format!(
+                "BT /F1 {size} Tf 30 {y} Td ({}) Tj ET\n",
+                crate::pdf::text(text)
+            ));
+        };
+        line(
+            560,
+            14,
+            &format!(
+                "Pull list {}: {} appointment(s) with no folder - make temporary folders ({})",
+                list.date,
+                list.no_folder.len(),
+                n + 1
+            ),
+        );
+        for (i, nf) in chunk.iter().enumerate() {
+            let text = format!(
+                "{:<11} {:<29} {:<10} {:<6} {}",
+                nf.chi.as_deref().unwrap_or(""),
+                format!("{}, {}", nf.family_name, nf.given_name)
+                    .chars()
+                    .take(29)
+                    .collect::<String>(),
+                nf.clinic,
+                nf.slot_start.get(11..16).unwrap_or(""),
+                nf.action
+            );
+            line(535 - 12 * i as i32, 8, &text);
         }
         pages.push(s);
     }
