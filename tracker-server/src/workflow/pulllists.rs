@@ -484,6 +484,7 @@ mod tests {
             folders: 0,
             not_in_library: 0,
             items: vec![],
+            no_folder: vec![],
         };
         let pdf = to_pdf(&list);
         let text = String::from_utf8_lossy(&pdf);
