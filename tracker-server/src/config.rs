@@ -152,6 +152,9 @@ pub struct Hl7Config {
     /// HL7 point-of-care codes (PV1-3.1, AIL-3.1) to tracker location codes.
     /// A code not listed here is looked up as a location code.
     pub locations: std::collections::BTreeMap<String, String>,
+    /// Character set of messages whose MSH-18 is empty: `UNICODE UTF-8` (default), `8859/1`,
+    /// `8859/15` or `ASCII`. Env: CASENOTE_HL7_DEFAULT_CHARSET.
+    pub default_charset: String,
 }
 
 impl Default for Hl7Config {
@@ -163,6 +166,7 @@ impl Default for Hl7Config {
             sending_application: "CASENOTE".into(),
             sending_facility: "TRACKER".into(),
             locations: Default::default(),
+            default_charset: "UNICODE UTF-8".into(),
         }
     }
 }
@@ -277,6 +281,9 @@ impl Config {
         }
         if let Ok(v) = std::env::var("CASENOTE_HL7_LISTEN") {
             cfg.hl7.listen = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Ok(v) = std::env::var("CASENOTE_HL7_DEFAULT_CHARSET") {
+            cfg.hl7.default_charset = v;
         }
         if let Ok(v) = std::env::var("CASENOTE_GS1_COMPANY_PREFIX") {
             cfg.identifiers.gs1_company_prefix = Some(v).filter(|s| !s.is_empty());

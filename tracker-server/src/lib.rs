@@ -41,6 +41,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Load the certificate before anything starts, so a bad path stops the server at once.
     let tls = tls_acceptor(&state.cfg.server)?;
+    if hl7::charset::Charset::from_name(&state.cfg.hl7.default_charset).is_none() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "hl7.default_charset {:?} is not one of UNICODE UTF-8, 8859/1, 8859/15, ASCII",
+                state.cfg.hl7.default_charset
+            ),
+        ));
+    }
     let mut background = Vec::new();
     if let Some(addr) = state.cfg.hl7.listen.clone() {
         let l = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {

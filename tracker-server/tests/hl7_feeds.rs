@@ -313,3 +313,63 @@ async fn a_booking_for_a_patient_with_no_folder_is_on_the_pull_list() {
         .unwrap();
     assert!(csv.contains("make a temporary folder"), "{csv}");
 }
+
+/// `text` as ISO 8859-1 bytes (every character below U+0100).
+fn latin1(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("a Latin-1 character"))
+        .collect()
+}
+
+#[tokio::test]
+async fn character_sets_are_read_as_declared_and_never_replaced() {
+    let w = hl7_world().await;
+    let port = w.hl7_port().await;
+    let family = |chi: &str| {
+        let w = &w;
+        let chi = chi.to_string();
+        async move {
+            let p =
+                w.s.ok_json(
+                    w.s.get(Some(&w.library), &format!("/api/v1/patients/{chi}"))
+                        .await,
+                )
+                .await;
+            p["patient"]["family_name"].as_str().unwrap().to_string()
+        }
+    };
+    // 8859/1 declared in MSH-18: ò is one byte, 0xF2
+    let a04 = hl7("CS-1", "A04", "1904851231", "")
+        .replace("KLEINSAMPLE^BARRY", "NicLeòid^Mòrag")
+        .replace("|P|2.5", "|P|2.5||||||8859/1");
+    let Some(acks) = mllp_send_bytes(port, &[latin1(&a04)]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!(family("1904851231").await, "NicLeòid");
+    // The same bytes declared as UTF-8: refused naming PID-5, nothing stored.
+    let bad = hl7("CS-2", "A04", "0101011237", "")
+        .replace("19850419", "20010101")
+        .replace("KLEINSAMPLE^BARRY", "NicLeòid^Mòrag")
+        .replace("|P|2.5", "|P|2.5||||||UNICODE UTF-8");
+    let acks = mllp_send_bytes(port, &[latin1(&bad)]).await.unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AE", "{}", acks[0]);
+    assert!(text.starts_with("PID-5:"), "{text}");
+    let r =
+        w.s.get(Some(&w.library), "/api/v1/patients/0101011237")
+            .await;
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    // UTF-8 with a byte-order mark before MSH, and an \X..\ escape (C3 B2 = ò in UTF-8).
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(
+        hl7("CS-3", "A04", "0101011237", "")
+            .replace("19850419", "20010101")
+            .replace("KLEINSAMPLE^BARRY", "NicLe\\XC3B2\\id^Mòrag")
+            .replace("|P|2.5", "|P|2.5||||||UNICODE UTF-8")
+            .into_bytes(),
+    );
+    let acks = mllp_send_bytes(port, &[bom]).await.unwrap();
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!(family("0101011237").await, "NicLeòid");
+}

@@ -181,9 +181,34 @@ fn error_ack(e: &Error) -> (AckCode, AckError, String) {
 
 /// Parse, check, apply in one transaction, and acknowledge one HL7 message.
 pub async fn process(db: &Db, cfg: &Arc<Config>, raw: &[u8], who: Option<Principal>) -> Processed {
-    let text = String::from_utf8_lossy(raw).into_owned();
+    let default = hl7::charset::Charset::from_name(&cfg.hl7.default_charset).unwrap_or_default();
+    let (text, charset) = match hl7::charset::decode_message(raw, default) {
+        Ok(t) => t,
+        Err(e) => {
+            // Answer with the control id (read leniently), but apply nothing.
+            let lenient = hl7::parse(&String::from_utf8_lossy(raw)).ok();
+            let (location, code) = match &e {
+                hl7::charset::CharsetError::Unsupported(_) => {
+                    (Some(("MSH".to_string(), 18)), err::TABLE_VALUE_NOT_FOUND)
+                }
+                hl7::charset::CharsetError::Invalid { segment, field, .. } => {
+                    (Some((segment.clone(), *field)), err::DATA_TYPE)
+                }
+            };
+            return refuse(
+                cfg,
+                lenient.as_ref(),
+                AckCode::AE,
+                &e.to_string(),
+                AckError { location, code },
+            );
+        }
+    };
     let msg = match hl7::parse(&text) {
-        Ok(m) => m,
+        Ok(mut m) => {
+            m.enc.charset = charset;
+            m
+        }
         Err(e) => {
             return refuse(
                 cfg,

@@ -8,6 +8,7 @@
 
 pub mod ack;
 pub mod adt;
+pub mod charset;
 pub mod listener;
 pub mod mllp;
 
@@ -19,6 +20,8 @@ pub struct Encoding {
     pub repetition: char,
     pub escape: char,
     pub subcomponent: char,
+    /// The character set of the message (MSH-18), for `\Xhh\` escapes.
+    pub charset: charset::Charset,
 }
 
 impl Default for Encoding {
@@ -29,6 +32,7 @@ impl Default for Encoding {
             repetition: '~',
             escape: '\\',
             subcomponent: '&',
+            charset: charset::Charset::Utf8,
         }
     }
 }
@@ -75,7 +79,11 @@ impl Encoding {
                     let bytes: Vec<u8> = (0..hex.len() / 2)
                         .filter_map(|k| u8::from_str_radix(hex.get(2 * k..2 * k + 2)?, 16).ok())
                         .collect();
-                    out.push_str(&String::from_utf8_lossy(&bytes));
+                    // the bytes are in the message's character set
+                    match self.charset.decode(&bytes) {
+                        Ok(t) => out.push_str(&t),
+                        Err(_) => out.push_str(&String::from_utf8_lossy(&bytes)),
+                    }
                 }
                 _ => {}
             }
@@ -173,6 +181,7 @@ pub fn parse(text: &str) -> Result<Message, ParseError> {
         repetition: enc_chars[1],
         escape: enc_chars[2],
         subcomponent: enc_chars[3],
+        charset: charset::Charset::Utf8,
     };
     let mut segments = Vec::new();
     for line in text.split(['\r', '\n']) {

@@ -97,6 +97,12 @@ pub fn hl7(ctl: &str, event: &str, chi: &str, tail: &str) -> String {
 /// Send messages with the real `mllp_send` client; returns one ACK per message.
 /// None (skip) when `mllp_send` is not installed, unless CI=true.
 pub async fn mllp_send(port: u16, messages: &[String]) -> Option<Vec<String>> {
+    let raw: Vec<Vec<u8>> = messages.iter().map(|m| m.clone().into_bytes()).collect();
+    mllp_send_bytes(port, &raw).await
+}
+
+/// [`mllp_send`] for messages given as bytes (other character sets than UTF-8).
+pub async fn mllp_send_bytes(port: u16, messages: &[Vec<u8>]) -> Option<Vec<String>> {
     let probe = tokio::process::Command::new("mllp_send")
         .arg("--version")
         .output()
@@ -111,7 +117,7 @@ pub async fn mllp_send(port: u16, messages: &[String]) -> Option<Vec<String>> {
     let mut input = Vec::new();
     for m in messages {
         input.push(SB);
-        input.extend_from_slice(m.as_bytes());
+        input.extend_from_slice(m);
         input.extend_from_slice(&[EB, CR]);
     }
     // (mllp_send reads standard input as text under Python 3, so give it a file.)
