@@ -155,6 +155,9 @@ pub struct Hl7Config {
     /// Character set of messages whose MSH-18 is empty: `UNICODE UTF-8` (default), `8859/1`,
     /// `8859/15` or `ASCII`. Env: CASENOTE_HL7_DEFAULT_CHARSET.
     pub default_charset: String,
+    /// Assigning authorities (PID-3.4, or its first sub-component) and identifier type codes
+    /// (PID-3.5) that mark the CHI number among PID-3's repetitions. Empty: `CHI`, `NNSCO`.
+    pub chi_authorities: Vec<String>,
 }
 
 impl Default for Hl7Config {
@@ -167,6 +170,7 @@ impl Default for Hl7Config {
             sending_facility: "TRACKER".into(),
             locations: Default::default(),
             default_charset: "UNICODE UTF-8".into(),
+            chi_authorities: Vec::new(),
         }
     }
 }

@@ -356,27 +356,79 @@ fn applied(text: impl Into<String>) -> Applied {
     }
 }
 
-/// The CHI number from PID-3 (the repetition marked CHI, else the first), validated.
+/// Assigning authorities (PID-3.4, first sub-component) and identifier type codes (PID-3.5)
+/// that mark a CHI number when `[hl7] chi_authorities` is not set.
+pub const DEFAULT_CHI_AUTHORITIES: &[&str] = &["CHI", "NNSCO"];
+
+/// The CHI number of field `seg`-`n` with the default authorities (see [`pid_chi_with`]).
 pub fn pid_chi(m: &Message, seg: &str, n: usize) -> Result<String> {
-    let field = format!("{seg}-{n}");
-    let reps = m.repetitions(seg, n);
-    let pick = reps
+    let auths: Vec<String> = DEFAULT_CHI_AUTHORITIES
         .iter()
-        .find(|r| {
-            let (auth, kind) = (m.component(r, 4), m.component(r, 5));
-            auth.eq_ignore_ascii_case("CHI") || kind.eq_ignore_ascii_case("CHI")
-        })
-        .or_else(|| reps.iter().find(|r| !m.component(r, 1).is_empty()));
-    let id = pick.map(|r| m.component(r, 1)).unwrap_or_default();
-    if id.trim().is_empty() {
-        return Err(Error::invalid(
+        .map(|a| a.to_string())
+        .collect();
+    pid_chi_with(m, seg, n, &auths)
+}
+
+/// The CHI number in field `seg`-`n` (PID-3 or MRG-1), validated. Every repetition is looked
+/// at (and, for PID-3, PID-2 too, which v2.3 feeds use): first those whose assigning authority
+/// (component 4, or its first sub-component when given as an HD such as `CHI&<oid>&ISO`) or
+/// identifier type code (component 5) is one of `authorities`; then any unmarked one that is a
+/// valid CHI. The local hospital number, usually first, is skipped. A refusal names the field
+/// and says what was looked for and where.
+pub fn pid_chi_with(m: &Message, seg: &str, n: usize, authorities: &[String]) -> Result<String> {
+    let field = format!("{seg}-{n}");
+    let mut reps: Vec<&str> = m.repetitions(seg, n);
+    let searched = if seg == "PID" && n == 3 {
+        reps.extend(m.repetitions("PID", 2));
+        "PID-3 and PID-2"
+    } else {
+        field.as_str()
+    };
+    let sub = m.enc.subcomponent;
+    let marked = |r: &&str| {
+        let auth = m.component(r, 4);
+        let auth = auth.split(sub).next().unwrap_or_default().to_string();
+        let kind = m.component(r, 5);
+        authorities
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(auth.trim()) || a.eq_ignore_ascii_case(kind.trim()))
+    };
+    let id_of = |r: &&str| m.component(r, 1).trim().to_string();
+    let looked_for = format!(
+        "looked in {searched} for an identifier with assigning authority or type {} or an unmarked valid CHI",
+        authorities.join(", ")
+    );
+    // 1. marked as CHI
+    if let Some(r) = reps.iter().find(|r| marked(r) && !id_of(r).is_empty()) {
+        let id = id_of(r);
+        return validate_chi(&id)
+            .map(|c| c.number)
+            .map_err(|e| Error::invalid(&field, format!("{id:?} is not a valid CHI number: {e}")));
+    }
+    // 2. unmarked (or marked otherwise) but a valid CHI
+    if let Some(c) = reps
+        .iter()
+        .filter(|r| !id_of(r).is_empty())
+        .find_map(|r| validate_chi(&id_of(r)).ok())
+    {
+        return Ok(c.number);
+    }
+    match reps.iter().map(id_of).find(|id| !id.is_empty()) {
+        None => Err(Error::invalid(
             field,
             "is required: the patient's CHI number",
-        ));
+        )),
+        Some(first) => {
+            let why = validate_chi(&first)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            Err(Error::invalid(
+                field,
+                format!("{first:?} is not a valid CHI number: {why}; {looked_for}"),
+            ))
+        }
     }
-    validate_chi(id.trim())
-        .map(|c| c.number)
-        .map_err(|e| Error::invalid(field, format!("{id:?} is not a valid CHI number: {e}")))
 }
 
 /// Demographics from PID. `known_dob` is the registered date of birth of a patient already
@@ -428,14 +480,27 @@ fn pid_demographics(
 
 /// The patient in PID: found by CHI (following merges), created if `create`, demographics
 /// updated if `update`.
+/// The configured CHI authorities, or the defaults.
+fn chi_authorities(cfg: &Config) -> Vec<String> {
+    if cfg.hl7.chi_authorities.is_empty() {
+        DEFAULT_CHI_AUTHORITIES
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    } else {
+        cfg.hl7.chi_authorities.clone()
+    }
+}
+
 fn patient(
     c: &Connection,
+    cfg: &Config,
     who: &Principal,
     m: &Message,
     create: bool,
     update: bool,
 ) -> Result<patients::Patient> {
-    let chi = pid_chi(m, "PID", 3)?;
+    let chi = pid_chi_with(m, "PID", 3, &chi_authorities(cfg))?;
     if let Some(mut p) = patients::find_by_chi(c, &chi)? {
         if let Some(s) = p.merged_into {
             p = patients::get(c, s)?;
@@ -565,7 +630,7 @@ fn admit(
 fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<Applied> {
     match (m.message_type().as_str(), m.trigger().as_str()) {
         ("ADT", "A01") => {
-            let p = patient(c, who, m, true, true)?;
+            let p = patient(c, cfg, who, m, true, true)?;
             let ward = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
             let urgency = match (m.get("PV1", 2, 1).as_str(), m.get("PV1", 4, 1).as_str()) {
                 ("E", _) | (_, "E") | (_, "A") => "emergency",
@@ -574,14 +639,14 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             admit(c, cfg, who, m, ward, &p, urgency, None, "admission")
         }
         ("ADT", "A02") => {
-            let p = patient(c, who, m, false, false)?;
+            let p = patient(c, cfg, who, m, false, false)?;
             let ward = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
             admit(c, cfg, who, m, ward, &p, "urgent", None, "transfer")
         }
         // A06 (outpatient to inpatient) and A07 (inpatient to outpatient) carry a move to the
         // location in PV1-3: applied as a transfer.
         ("ADT", t @ ("A06" | "A07")) => {
-            let p = patient(c, who, m, false, false)?;
+            let p = patient(c, cfg, who, m, false, false)?;
             let ward = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
             let what = if t == "A06" {
                 "change to inpatient"
@@ -591,7 +656,7 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             admit(c, cfg, who, m, ward, &p, "urgent", None, what)
         }
         ("ADT", "A03") => {
-            let p = patient(c, who, m, false, false)?;
+            let p = patient(c, cfg, who, m, false, false)?;
             let coding =
                 locations::resolve_id(c, &cfg.requests.coding_location)?.ok_or_else(|| {
                     Error::Conflict(format!(
@@ -639,11 +704,11 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             })
         }
         ("ADT", "A04") => {
-            let p = patient(c, who, m, true, true)?;
+            let p = patient(c, cfg, who, m, true, true)?;
             Ok(applied(format!("registered patient {}", p.id)))
         }
         ("ADT", "A05") => {
-            let p = patient(c, who, m, true, true)?;
+            let p = patient(c, cfg, who, m, true, true)?;
             let ward_code = m.get_sub("PV1", 3, 1, 1);
             if ward_code.is_empty() {
                 return Ok(applied("pre-admission recorded (no ward yet)"));
@@ -653,11 +718,11 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             admit(c, cfg, who, m, ward, &p, "routine", needed, "pre-admission")
         }
         ("ADT", "A08") => {
-            let p = patient(c, who, m, true, true)?;
+            let p = patient(c, cfg, who, m, true, true)?;
             Ok(applied(format!("patient {} updated", p.id)))
         }
         ("ADT", "A11") => {
-            let p = patient(c, who, m, false, false)?;
+            let p = patient(c, cfg, who, m, false, false)?;
             let ids = open_adt_requests(c, p.id, "adt")?;
             for &id in &ids {
                 requests::set_state(c, who, id, "cancelled", None, "admission cancelled (A11)")?;
@@ -668,7 +733,7 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             )))
         }
         ("ADT", "A12") => {
-            let p = patient(c, who, m, false, false)?;
+            let p = patient(c, cfg, who, m, false, false)?;
             // HL7 v2 chapter 3 (A12): PV1-3 is where the patient was before the cancelled
             // transfer, which is where the notes go back to; PV1-6 is the cancelled ward.
             let back = location(c, cfg, "PV1-3", &m.get_sub("PV1", 3, 1, 1))?;
@@ -685,7 +750,7 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             )
         }
         ("ADT", "A13") => {
-            let p = patient(c, who, m, false, false)?;
+            let p = patient(c, cfg, who, m, false, false)?;
             for id in open_adt_requests(c, p.id, "adt_discharge")? {
                 requests::set_state(c, who, id, "cancelled", None, "discharge cancelled (A13)")?;
             }
@@ -702,8 +767,8 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             Ok(applied("discharge cancelled"))
         }
         ("ADT", "A40") => {
-            let survivor = pid_chi(m, "PID", 3)?;
-            let retired = pid_chi(m, "MRG", 1)?;
+            let survivor = pid_chi_with(m, "PID", 3, &chi_authorities(cfg))?;
+            let retired = pid_chi_with(m, "MRG", 1, &chi_authorities(cfg))?;
             // An unknown retired record is MRG-1's fault, not PID-3's.
             if patients::find_by_chi(c, &retired)?.is_none() {
                 return Err(Error::invalid(
@@ -773,7 +838,7 @@ fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> R
             Some(s) => s,
             None => booked.id,
         };
-        let named = patient(c, who, m, false, false)?;
+        let named = patient(c, cfg, who, m, false, false)?;
         if named.id != booked {
             return Err(Error::invalid(
                 "PID-3",
@@ -784,7 +849,7 @@ fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> R
     };
     match t {
         "S12" => {
-            let p = patient(c, who, m, true, true)?;
+            let p = patient(c, cfg, who, m, true, true)?;
             let (session, start, minutes) = slot()?;
             let id = match existing {
                 Some(id) => {
@@ -840,6 +905,52 @@ mod tests {
         assert_ne!(content_hash(&m(&a.replace("W5", "W6"))), h);
         assert_ne!(content_hash(&m(&a.replace("1904851231", "0101011237"))), h);
         assert_ne!(content_hash(&m(&a.replace("|GGC|", "|LOTH|"))), h);
+    }
+
+    #[test]
+    fn the_chi_is_found_whichever_repetition_carries_it() {
+        let pid = |f2: &str, f3: &str| {
+            hl7::parse(&format!(
+                "MSH|^~\\&|A|B|C|D|2026||ADT^A08|1|P|2.3\rPID||{f2}|{f3}"
+            ))
+            .unwrap()
+        };
+        let chi = |m: &Message| pid_chi(m, "PID", 3);
+        // the hospital number first, the CHI marked by a Scottish authority code
+        assert_eq!(
+            chi(&pid("", "K123456^^^GGC^MR~1904851231^^^NNSCO^NH")).unwrap(),
+            "1904851231"
+        );
+        // the authority as an HD with an OID
+        assert_eq!(
+            chi(&pid(
+                "",
+                "K123456^^^GGC^MR~1904851231^^^CHI&2.16.840.1.113883.2.8&ISO"
+            ))
+            .unwrap(),
+            "1904851231"
+        );
+        // unmarked, but a valid CHI, after the hospital number
+        assert_eq!(
+            chi(&pid("", "K123456^^^GGC^MR~1904851231")).unwrap(),
+            "1904851231"
+        );
+        // v2.3: the CHI in PID-2
+        assert_eq!(
+            chi(&pid("1904851231", "K123456^^^GGC^MR")).unwrap(),
+            "1904851231"
+        );
+        // configured authorities
+        let m = pid("", "K1^^^GGC^MR~1904851231^^^SCICHI^PI");
+        assert_eq!(
+            pid_chi_with(&m, "PID", 3, &["SCICHI".into()]).unwrap(),
+            "1904851231"
+        );
+        // nothing valid: the refusal says what was looked for and where
+        let e = chi(&pid("", "K123456^^^GGC^MR")).unwrap_err().to_string();
+        assert!(e.starts_with("PID-3:"), "{e}");
+        assert!(e.contains("looked in PID-3 and PID-2"), "{e}");
+        assert!(e.contains("CHI, NNSCO"), "{e}");
     }
 
     #[test]
