@@ -158,6 +158,9 @@ pub struct Hl7Config {
     /// Assigning authorities (PID-3.4, or its first sub-component) and identifier type codes
     /// (PID-3.5) that mark the CHI number among PID-3's repetitions. Empty: `CHI`, `NNSCO`.
     pub chi_authorities: Vec<String>,
+    /// Time zone of HL7 times written without an offset (an IANA name). Default
+    /// `Europe/London`. Env: CASENOTE_HL7_TIMEZONE.
+    pub timezone: String,
 }
 
 impl Default for Hl7Config {
@@ -171,6 +174,7 @@ impl Default for Hl7Config {
             locations: Default::default(),
             default_charset: "UNICODE UTF-8".into(),
             chi_authorities: Vec::new(),
+            timezone: "Europe/London".into(),
         }
     }
 }
@@ -237,6 +241,8 @@ pub enum ConfigError {
     Lifecycle(String),
     #[error("server: {0}")]
     Server(String),
+    #[error("hl7: {0}")]
+    Hl7(String),
 }
 
 fn env_parse<T: std::str::FromStr>(name: &'static str, slot: &mut T) -> Result<(), ConfigError> {
@@ -288,6 +294,15 @@ impl Config {
         }
         if let Ok(v) = std::env::var("CASENOTE_HL7_DEFAULT_CHARSET") {
             cfg.hl7.default_charset = v;
+        }
+        if let Ok(v) = std::env::var("CASENOTE_HL7_TIMEZONE") {
+            cfg.hl7.timezone = v;
+        }
+        if cfg.hl7.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Hl7(format!(
+                "timezone {:?} is not a time zone name such as Europe/London",
+                cfg.hl7.timezone
+            )));
         }
         if let Ok(v) = std::env::var("CASENOTE_GS1_COMPANY_PREFIX") {
             cfg.identifiers.gs1_company_prefix = Some(v).filter(|s| !s.is_empty());

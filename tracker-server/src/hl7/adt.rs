@@ -480,6 +480,14 @@ fn pid_demographics(
 
 /// The patient in PID: found by CHI (following merges), created if `create`, demographics
 /// updated if `update`.
+/// The senders' time zone (`[hl7] timezone`), for times written without an offset.
+fn hl7_timezone(cfg: &Config) -> chrono_tz::Tz {
+    cfg.hl7
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::Europe::London)
+}
+
 /// The configured CHI authorities, or the defaults.
 fn chi_authorities(cfg: &Config) -> Vec<String> {
     if cfg.hl7.chi_authorities.is_empty() {
@@ -714,7 +722,7 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
                 return Ok(applied("pre-admission recorded (no ward yet)"));
             }
             let ward = location(c, cfg, "PV1-3", &ward_code)?;
-            let needed = hl7::parse_ts(&m.get("PV2", 8, 1));
+            let needed = hl7::parse_ts_in(&m.get("PV2", 8, 1), hl7_timezone(cfg));
             admit(c, cfg, who, m, ward, &p, "routine", needed, "pre-admission")
         }
         ("ADT", "A08") => {
@@ -816,7 +824,7 @@ fn siu(c: &Connection, cfg: &Config, who: &Principal, m: &Message, t: &str) -> R
     let slot = || -> Result<(i64, i64, i64)> {
         let start = [m.get("AIS", 4, 1), m.get("AIL", 6, 1), m.get("SCH", 11, 4)]
             .iter()
-            .find_map(|s| hl7::parse_ts(s))
+            .find_map(|s| hl7::parse_ts_in(s, hl7_timezone(cfg)))
             .ok_or_else(|| {
                 Error::invalid("SCH-11", "is required: the appointment start (or AIS-4)")
             })?;

@@ -288,6 +288,14 @@ impl Message {
 /// Parse an HL7 timestamp `YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]` to UTC milliseconds.
 /// Without an offset the time is taken as UTC.
 pub fn parse_ts(s: &str) -> Option<i64> {
+    parse_ts_in(s, chrono_tz::UTC)
+}
+
+/// Parse an HL7 timestamp; one written without an offset is local time in `tz` (the sender's
+/// time zone, `[hl7] timezone`). Across a clock change: a time in the repeated autumn hour is
+/// taken as the first of the two (summer time); a time in the missing spring hour is taken as
+/// the same wall-clock time one hour on (01:30 on the spring day is 02:30 summer time).
+pub fn parse_ts_in(s: &str, tz: chrono_tz::Tz) -> Option<i64> {
     use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
     let s = s.trim();
     if s.is_empty() {
@@ -302,7 +310,7 @@ pub fn parse_ts(s: &str) -> Option<i64> {
             let m: i64 = z[..2].parse::<i64>().ok()? * 60 + z[2..].parse::<i64>().ok()?;
             (&s[..i], if &s[i..=i] == "-" { -m } else { m })
         }
-        None => (s, 0),
+        None => (s, i64::MIN),
     };
     let body = body.split('.').next()?;
     if body.len() < 8 || !body.bytes().all(|b| b.is_ascii_digit()) {
@@ -315,8 +323,19 @@ pub fn parse_ts(s: &str) -> Option<i64> {
         num(10, 12).unwrap_or(0),
         num(12, 14).unwrap_or(0),
     )?;
-    let t = NaiveDateTime::new(date, time).and_utc().timestamp_millis();
-    Some(t - offset_min * 60_000)
+    let naive = NaiveDateTime::new(date, time);
+    if offset_min != i64::MIN {
+        return Some(naive.and_utc().timestamp_millis() - offset_min * 60_000);
+    }
+    use chrono::TimeZone;
+    let local = match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => t,
+        chrono::LocalResult::Ambiguous(first, _) => first,
+        chrono::LocalResult::None => tz
+            .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+            .earliest()?,
+    };
+    Some(local.timestamp_millis())
 }
 
 /// Format UTC milliseconds as an HL7 timestamp `YYYYMMDDHHMMSS` (UTC, +0000).
@@ -391,6 +410,19 @@ mod tests {
         );
         assert_eq!(parse_ts("200605290901").map(|t| t % 60_000), Some(0));
         assert!(parse_ts("2006").is_none());
+        // Local times in Europe/London: GMT in winter, BST in summer.
+        let london = chrono_tz::Europe::London;
+        let utc = |s: &str| crate::util::ms_to_rfc3339(parse_ts_in(s, london).unwrap());
+        assert_eq!(utc("20260115093000"), "2026-01-15T09:30:00.000Z");
+        assert_eq!(utc("20260715093000"), "2026-07-15T08:30:00.000Z");
+        // an explicit offset wins over the zone
+        assert_eq!(utc("20260715093000+0000"), "2026-07-15T09:30:00.000Z");
+        // 25 October 2026: 01:30 happens twice; the first (BST) is taken
+        assert_eq!(utc("20261025013000"), "2026-10-25T00:30:00.000Z");
+        assert_eq!(utc("20261025023000"), "2026-10-25T02:30:00.000Z");
+        // 29 March 2026: 01:30 does not exist; taken as 02:30 BST
+        assert_eq!(utc("20260329013000"), "2026-03-29T01:30:00.000Z");
+        assert_eq!(utc("20260329003000"), "2026-03-29T00:30:00.000Z");
         assert!(parse_ts("20061329").is_none());
     }
 
