@@ -16,9 +16,10 @@ fn demo_runs_for_a_few_seconds_and_movements_arrive() {
             "--patients",
             "120",
         ])
-        .args(["--pace", "0.3", "--database"])
+        .args(["--pace", "0.3", "--hl7-listen", "127.0.0.1:0", "--database"])
         .arg(&db)
         .env_remove("CASENOTE_LISTEN")
+        .env_remove("CASENOTE_HL7_LISTEN")
         .env_remove("CASENOTE_CONFIG")
         .env_remove("CASENOTE_GS1_COMPANY_PREFIX")
         .stdout(Stdio::piped())
@@ -73,4 +74,24 @@ fn demo_runs_for_a_few_seconds_and_movements_arrive() {
     assert_eq!((depth, dead), (0, 0), "{stderr}");
     let printed = stdout.matches("server stored:").count() as i64;
     assert_eq!(printed, line + ssi + portal, "one line per stored movement");
+
+    // The simulated PAS: every message printed was acknowledged AA, and the admissions and
+    // bookings it sent are in the database.
+    let pas: Vec<&str> = stdout.lines().filter(|l| l.contains("[PAS]")).collect();
+    assert!(pas.len() >= 3, "{stdout}");
+    for l in &pas {
+        assert!(l.contains(" -> AA "), "{l}");
+    }
+    let stored: i64 = c
+        .query_row("SELECT count(*) FROM hl7_messages", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored >= pas.len() as i64, "{stdout}");
+    let adt: i64 = c
+        .query_row(
+            "SELECT count(*) FROM requests WHERE source IN ('adt', 'adt_discharge')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(adt > 0, "no notes requests from the PAS: {stdout}");
 }

@@ -146,9 +146,12 @@ pub fn verify(c: &Connection) -> Result<u64> {
             ],
         );
         if stored_prev != prev || stored != h {
-            return Err(Error::Conflict(format!(
-                "audit log broken at row {id}: it was changed, or a row before it was removed"
-            )));
+            return Err(Error::conflict(
+                "audit_log",
+                format!(
+                    "audit log broken at row {id}: it was changed, or a row before it was removed"
+                ),
+            ));
         }
         prev = stored;
         n += 1;

@@ -270,7 +270,10 @@ pub fn insert_user(
         .optional()?
         .unwrap_or(false);
     if exists {
-        return Err(Error::Conflict(format!("user {username:?} already exists")));
+        return Err(Error::conflict(
+            "username",
+            format!("user {username:?} already exists"),
+        ));
     }
     c.execute(
         "INSERT INTO users(username, display_name, role, password_hash, created_at) VALUES (?1,?2,?3,?4,?5)",
@@ -355,9 +358,10 @@ pub fn insert_api_token(c: &Connection, name: &str, role: Role, token: &str) -> 
         ],
     )?;
     if n == 0 {
-        return Err(Error::Conflict(format!(
-            "a token named {name:?} already exists"
-        )));
+        return Err(Error::conflict(
+            "name",
+            format!("a token named {name:?} already exists"),
+        ));
     }
     Ok(())
 }

@@ -161,6 +161,27 @@ pub struct Hl7Config {
     /// Time zone of HL7 times written without an offset (an IANA name). Default
     /// `Europe/London`. Env: CASENOTE_HL7_TIMEZONE.
     pub timezone: String,
+    /// Which national number identifies the patient in PID-3: `chi` (Scotland, default),
+    /// `nhs_number` (England, Wales, Isle of Man feeds) or `chi_or_nhs_number` (the CHI when
+    /// the message carries one, else the NHS number). Env: CASENOTE_HL7_PATIENT_NUMBER.
+    pub patient_number: PatientNumberKind,
+    /// Assigning authorities / type codes that mark the NHS number among PID-3's repetitions.
+    /// Empty: `NHS`, `NHSNBR`, `2.16.840.1.113883.2.1.4.1` (the NHS number's OID).
+    pub nhs_authorities: Vec<String>,
+}
+
+crate::vocabulary! {
+    /// The national patient number an HL7 feed identifies patients by (`[hl7] patient_number`).
+    #[derive(Default)]
+    pub enum PatientNumberKind {
+        /// Community Health Index number (NHS Scotland).
+        #[default]
+        Chi = "chi",
+        /// NHS number (England, Wales, Isle of Man).
+        NhsNumber = "nhs_number",
+        /// The CHI when the message carries one, otherwise the NHS number.
+        ChiOrNhsNumber = "chi_or_nhs_number",
+    }
 }
 
 impl Default for Hl7Config {
@@ -175,6 +196,8 @@ impl Default for Hl7Config {
             default_charset: "UNICODE UTF-8".into(),
             chi_authorities: Vec::new(),
             timezone: "Europe/London".into(),
+            patient_number: PatientNumberKind::Chi,
+            nhs_authorities: Vec::new(),
         }
     }
 }
@@ -297,6 +320,11 @@ impl Config {
         }
         if let Ok(v) = std::env::var("CASENOTE_HL7_TIMEZONE") {
             cfg.hl7.timezone = v;
+        }
+        if let Ok(v) = std::env::var("CASENOTE_HL7_PATIENT_NUMBER") {
+            cfg.hl7.patient_number = v
+                .parse()
+                .map_err(|e| ConfigError::Hl7(format!("CASENOTE_HL7_PATIENT_NUMBER: {e}")))?;
         }
         if cfg.hl7.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ConfigError::Hl7(format!(

@@ -13,8 +13,10 @@ pub enum Error {
     Invalid { field: String, message: String },
     #[error("{what} not found")]
     NotFound { what: String },
-    #[error("{0}")]
-    Conflict(String),
+    /// The request is valid but clashes with the state of the records (`field` names what
+    /// clashes: the existing CHI, the request's state, the folder).
+    #[error("{message}")]
+    Conflict { field: String, message: String },
     #[error("not signed in or the token is not valid")]
     Unauthorized,
     #[error("your role ({role}) may not {action}")]
@@ -89,6 +91,13 @@ impl Error {
             message: message.into(),
         }
     }
+    /// A clash with the state of the records, about `field`.
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
     }
@@ -111,7 +120,7 @@ impl Error {
         match self {
             Self::Invalid { .. } => ErrorKind::InvalidField,
             Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::Conflict { .. } => ErrorKind::Conflict,
             Self::Unauthorized => ErrorKind::Unauthorized,
             Self::Forbidden { .. } => ErrorKind::Forbidden,
             Self::RateLimited(_) => ErrorKind::RateLimited,
@@ -122,7 +131,7 @@ impl Error {
     /// The field a refusal is about, if any.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::Invalid { field, .. } => Some(field),
+            Self::Invalid { field, .. } | Self::Conflict { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -132,7 +141,7 @@ impl Error {
     pub fn public_message(&self) -> String {
         match self {
             Self::Invalid { message, .. } => message.clone(),
-            Self::Conflict(m) => m.clone(),
+            Self::Conflict { message, .. } => message.clone(),
             e if e.kind() == ErrorKind::Internal => INTERNAL_MESSAGE.to_string(),
             e => e.to_string(),
         }

@@ -393,7 +393,51 @@ async fn merge_moves_folders_and_keeps_history() {
         .post(Some(&w.manager), "/api/v1/patients/merge", body)
         .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error"]["field"],
+        "retired"
+    );
     assert_eq!(s.count("patient_merges").await, 1);
+}
+
+#[tokio::test]
+async fn one_number_one_patient_and_conflicts_name_the_field() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(
+        &w.library,
+        "1904851231",
+        "Kleinsample",
+        "Barry",
+        "1985-04-19",
+    )
+    .await;
+    let body = |k: &str| {
+        json!({k: "1904851231", "family_name": "Kleinsample", "given_name": "Barry",
+               "dob": "1985-04-19", "sex": "male"})
+    };
+    // the same CHI again, and the same 10 digits given as an NHS number: one person, refused
+    for (key, field) in [("chi", "chi"), ("nhs_number", "nhs_number")] {
+        let r = s
+            .post(Some(&w.library), "/api/v1/patients", body(key))
+            .await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{key}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "conflict", "{v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    let r = s
+        .post(Some(&w.library), "/api/v1/patients", body("nhs_number"))
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already registered for patient"),
+        "{v}"
+    );
+    assert_eq!(s.count("patients").await, 1);
 }
 
 #[tokio::test]

@@ -373,3 +373,99 @@ async fn character_sets_are_read_as_declared_and_never_replaced() {
     assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
     assert_eq!(family("0101011237").await, "NicLeòid");
 }
+
+/// England/Wales feeds: with `[hl7] patient_number = "nhs_number"` the patient is found and
+/// registered by the NHS number (marked NHS, or by the NHS number's OID in an HD); a Scottish
+/// board's default refuses the same message, naming PID-3 and what it looked for.
+#[tokio::test]
+async fn nhs_number_feeds_match_by_nhs_number_when_configured() {
+    use tracker_server::config::PatientNumberKind;
+    let nhs_msg = |ctl: &str, event: &str, pid3: &str, tail: &str| {
+        hl7(ctl, event, "X", tail)
+            .replace("X^^^CHI^NH", pid3)
+            .replace("19850419", "19700101")
+    };
+    let w = hl7_world_with(|c| c.hl7.patient_number = PatientNumberKind::NhsNumber).await;
+    let port = w.hl7_port().await;
+    let a01 = nhs_msg(
+        "E1",
+        "A01",
+        "RX1234^^^RXH^MR~9434765919^^^NHS^NH",
+        "PV1||I|W5",
+    );
+    let Some(acks) = mllp_send(port, &[a01]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    let p =
+        w.s.ok_json(
+            w.s.get(Some(&w.library), "/api/v1/patients/9434765919")
+                .await,
+        )
+        .await;
+    assert_eq!(p["patient"]["nhs_number"], "9434765919", "{p}");
+    assert_eq!(p["patient"]["chi"], serde_json::Value::Null);
+    // The transfer names the patient by the OID of the NHS number: the same patient.
+    let a02 = nhs_msg(
+        "E2",
+        "A02",
+        "9434765919^^^&2.16.840.1.113883.2.1.4.1&ISO^NH",
+        "PV1||I|W6|||W5",
+    );
+    let acks = mllp_send(port, &[a02]).await.unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AA", "{}", acks[0]);
+    assert!(text.contains("re-routed to LWARD6"), "{text}");
+    assert_eq!(w.s.count("patients").await, 1);
+    // A wrong check digit: AE naming PID-3.
+    let bad = nhs_msg("E3", "A08", "9434765918^^^NHS^NH", "");
+    let acks = mllp_send(port, &[bad]).await.unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AE");
+    assert!(
+        text.starts_with("PID-3:") && text.contains("NHS number"),
+        "{text}"
+    );
+
+    // The default (CHI) refuses an NHS-numbered message and says what it looked for.
+    let scot = hl7_world().await;
+    let port = scot.hl7_port().await;
+    let acks = mllp_send(port, &[nhs_msg("E4", "A04", "9434765919^^^NHS^NH", "")])
+        .await
+        .unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AE", "{}", acks[0]);
+    assert!(text.starts_with("PID-3:"), "{text}");
+    assert!(text.contains("looked in PID-3 and PID-2"), "{text}");
+}
+
+/// A border board (`chi_or_nhs_number`): the CHI when the message carries one, else the NHS
+/// number; and the same ten digits are never registered twice as the two kinds.
+#[tokio::test]
+async fn chi_or_nhs_number_prefers_the_chi_and_one_number_is_one_patient() {
+    use tracker_server::config::PatientNumberKind;
+    let w = hl7_world_with(|c| c.hl7.patient_number = PatientNumberKind::ChiOrNhsNumber).await;
+    let port = w.hl7_port().await;
+    // NHS number first, CHI second: the CHI is taken.
+    let both =
+        hl7("B1", "A04", "X", "").replace("X^^^CHI^NH", "9434765919^^^NHS^NH~1904851231^^^CHI^NH");
+    let Some(acks) = mllp_send(port, &[both]).await else {
+        return;
+    };
+    assert_eq!(ack_code(&acks[0]).0, "AA", "{}", acks[0]);
+    let p =
+        w.s.ok_json(
+            w.s.get(Some(&w.library), "/api/v1/patients/1904851231")
+                .await,
+        )
+        .await;
+    assert_eq!(p["patient"]["chi"], "1904851231");
+    // The CHI's ten digits sent again marked as an NHS number: refused, naming the patient.
+    let twice = hl7("B2", "A04", "X", "").replace("X^^^CHI^NH", "1904851231^^^NHS^NH");
+    let acks = mllp_send(port, &[twice]).await.unwrap();
+    let (code, text) = ack_code(&acks[0]);
+    assert_eq!(code, "AE", "{}", acks[0]);
+    assert!(text.starts_with("PID-3:"), "{text}");
+    assert!(text.contains("already registered for patient"), "{text}");
+    assert_eq!(w.s.count("patients").await, 1);
+}

@@ -6,6 +6,11 @@
 //! portal on the Ward 5 door, each on a pseudo-terminal, read by a real bridge that delivers to
 //! the server. Every simulated scan is printed, and so is every movement the server stores.
 //!
+//! A simulated patient administration system (PAS) sends admissions, transfers, discharges and
+//! clinic bookings over MLLP to the server's own HL7 listener (`--hl7-listen`, default
+//! 127.0.0.1:2575), in the shapes real feeds use; each message and its ACK are printed, and the
+//! notes requests they raise appear on the library desk.
+//!
 //! `cargo run --release -p casenote-e2e --bin casenote-demo` (add `--reset` to start again,
 //! `--seconds N` to stop by itself). Ctrl-C stops it cleanly: the bridge delivers what it
 //! has queued, then the server shuts down.
@@ -23,6 +28,7 @@ use tracker_server::{
     auth::{self, Principal, Role},
     config::Config,
     demo,
+    hl7::{client::MllpClient, simulated_pas},
     storage::Db,
 };
 
@@ -57,6 +63,10 @@ struct Cli {
     /// Average seconds between simulated activities.
     #[arg(long, default_value_t = 2.0)]
     pace: f64,
+    /// Address of the HL7 (MLLP) listener that the simulated PAS sends to (port 0: any free
+    /// port). An interface engine or `mllp_send` can send to it too.
+    #[arg(long, env = "CASENOTE_HL7_LISTEN", default_value = "127.0.0.1:2575")]
+    hl7_listen: String,
 }
 
 /// Device ids the simulator uses (see `firmware_bridge::simulate::SimRig`).
@@ -73,6 +83,10 @@ fn main() -> Result<()> {
     let mut cfg = Config::load(None)?;
     cfg.database.path = cli.database.clone();
     cfg.server.listen = cli.listen.clone();
+    cfg.hl7.listen = Some(cli.hl7_listen.clone());
+    for (pas, loc) in simulated_pas::demo_locations() {
+        cfg.hl7.locations.entry(pas).or_insert(loc);
+    }
     if cfg.identifiers.gs1_company_prefix.is_none() {
         cfg.identifiers.gs1_company_prefix = Some(DEMO_GS1_PREFIX.into());
     }
@@ -181,7 +195,14 @@ fn main() -> Result<()> {
             .name("watcher".into())
             .spawn(move || watch_movements(&db, start_movement, &finished, &stored))?
     };
+    let pas_patients = db.read_blocking(|c| simulated_pas::SimulatedPas::patients_from(c, 300))?;
     let state = AppState::new(db, cfg);
+    let pas = {
+        let (addr, stop, pace) = (state.hl7_addr.clone(), stop.clone(), cli.pace);
+        std::thread::Builder::new()
+            .name("simulated-pas".into())
+            .spawn(move || run_pas(&addr, pas_patients, &stop, pace))?
+    };
     let signal_stop = stop.clone();
     rt.block_on(async move {
         tokio::spawn(async move {
@@ -195,6 +216,7 @@ fn main() -> Result<()> {
         .await
     })?;
     stop.store(true, Ordering::Relaxed);
+    let _ = pas.join();
     let sim_result = sim
         .join()
         .map_err(|_| anyhow::anyhow!("the simulator panicked"))?;
@@ -206,6 +228,62 @@ fn main() -> Result<()> {
         stored.load(Ordering::Relaxed)
     );
     sim_result
+}
+
+/// The simulated PAS: one MLLP connection to the server's listener, a message every few
+/// seconds, each printed with its acknowledgement.
+fn run_pas(
+    addr: &std::sync::OnceLock<std::net::SocketAddr>,
+    patients: Vec<simulated_pas::PasPatient>,
+    stop: &AtomicBool,
+    pace: f64,
+) {
+    let wait = |d: Duration| {
+        let until = Instant::now() + d;
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let addr = loop {
+        if let Some(a) = addr.get() {
+            break *a;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    println!("  simulated PAS sending HL7 (ADT, SIU) over MLLP to {addr}");
+    let mut pas = simulated_pas::SimulatedPas::new(patients, 2026);
+    let mut client = None;
+    while !stop.load(Ordering::Relaxed) {
+        if client.is_none() {
+            match MllpClient::connect(addr, Duration::from_secs(5)) {
+                Ok(c) => client = Some(c),
+                Err(e) => {
+                    eprintln!("simulated PAS: {e}; retrying");
+                    wait(Duration::from_secs(1));
+                    continue;
+                }
+            }
+        }
+        let m = pas.next_message();
+        let Some(c) = client.as_mut() else { continue };
+        match c.send(&m.bytes) {
+            Ok(ack) => {
+                let ack = String::from_utf8_lossy(&ack);
+                let (code, text) = tracker_server::hl7::ack::read(&ack).unwrap_or_default();
+                println!("    [PAS] {} -> {code} {text}", m.summary);
+            }
+            Err(e) => {
+                if !stop.load(Ordering::Relaxed) {
+                    eprintln!("simulated PAS: {e}; reconnecting");
+                }
+                client = None;
+            }
+        }
+        wait(Duration::from_secs_f64((pace * 2.0).max(0.2)));
+    }
 }
 
 fn queue_path_for(db: &Path) -> PathBuf {

@@ -5,6 +5,7 @@
 //! content the sender must fix, AR for messages we cannot read or do not support). Messages
 //! are remembered by (MSH-3, MSH-10): a resend gets the same ACK and is not applied again.
 
+use crate::config::PatientNumberKind;
 use crate::{
     audit,
     auth::{Principal, Role},
@@ -22,7 +23,7 @@ use crate::{
     workflow::requests::{self, DeskEvent, Spec},
     Error, Result,
 };
-use casenote_core::identifiers::validate_chi;
+use casenote_core::identifiers::{validate_chi, validate_nhs_number};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -160,7 +161,7 @@ fn error_ack(e: &Error) -> (AckCode, AckError, String) {
                 format!("{field}: {message}"),
             )
         }
-        Error::NotFound { .. } | Error::Conflict(_) => (
+        Error::NotFound { .. } | Error::Conflict { .. } => (
             AckCode::AE,
             AckError {
                 location: None,
@@ -360,6 +361,106 @@ fn applied(text: impl Into<String>) -> Applied {
 /// that mark a CHI number when `[hl7] chi_authorities` is not set.
 pub const DEFAULT_CHI_AUTHORITIES: &[&str] = &["CHI", "NNSCO"];
 
+/// Assigning authorities / type codes that mark an NHS number when `[hl7] nhs_authorities` is
+/// not set (the last is the NHS number's OID, as given in an HD's universal id).
+pub const DEFAULT_NHS_AUTHORITIES: &[&str] = &["NHS", "NHSNBR", "2.16.840.1.113883.2.1.4.1"];
+
+/// A patient's national number as a message gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatientNumber {
+    Chi(String),
+    Nhs(String),
+}
+
+impl PatientNumber {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Chi(n) | Self::Nhs(n) => n,
+        }
+    }
+
+    fn chi(&self) -> Option<String> {
+        match self {
+            Self::Chi(n) => Some(n.clone()),
+            Self::Nhs(_) => None,
+        }
+    }
+
+    fn nhs(&self) -> Option<String> {
+        match self {
+            Self::Nhs(n) => Some(n.clone()),
+            Self::Chi(_) => None,
+        }
+    }
+}
+
+/// One kind of national number: how it is marked in PID-3 and how it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberKind {
+    Chi,
+    Nhs,
+}
+
+impl NumberKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Chi => "CHI number",
+            Self::Nhs => "NHS number",
+        }
+    }
+
+    fn check(self, id: &str) -> std::result::Result<PatientNumber, String> {
+        match self {
+            Self::Chi => validate_chi(id)
+                .map(|c| PatientNumber::Chi(c.number))
+                .map_err(|e| e.to_string()),
+            Self::Nhs => validate_nhs_number(id)
+                .map(PatientNumber::Nhs)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Which national numbers a feed identifies patients by, and how they are marked
+/// (`[hl7] patient_number`, `chi_authorities`, `nhs_authorities`).
+#[derive(Debug, Clone)]
+pub struct NumberRules {
+    kinds: Vec<(NumberKind, Vec<String>)>,
+}
+
+impl NumberRules {
+    /// CHI only, marked by `authorities`.
+    pub fn chi(authorities: &[String]) -> Self {
+        Self {
+            kinds: vec![(NumberKind::Chi, authorities.to_vec())],
+        }
+    }
+
+    pub fn from_config(h: &crate::config::Hl7Config) -> Self {
+        let or_default = |v: &Vec<String>, d: &[&str]| {
+            if v.is_empty() {
+                d.iter().map(|a| a.to_string()).collect()
+            } else {
+                v.clone()
+            }
+        };
+        let chi = (
+            NumberKind::Chi,
+            or_default(&h.chi_authorities, DEFAULT_CHI_AUTHORITIES),
+        );
+        let nhs = (
+            NumberKind::Nhs,
+            or_default(&h.nhs_authorities, DEFAULT_NHS_AUTHORITIES),
+        );
+        let kinds = match h.patient_number {
+            PatientNumberKind::Chi => vec![chi],
+            PatientNumberKind::NhsNumber => vec![nhs],
+            PatientNumberKind::ChiOrNhsNumber => vec![chi, nhs],
+        };
+        Self { kinds }
+    }
+}
+
 /// The CHI number of field `seg`-`n` with the default authorities (see [`pid_chi_with`]).
 pub fn pid_chi(m: &Message, seg: &str, n: usize) -> Result<String> {
     let auths: Vec<String> = DEFAULT_CHI_AUTHORITIES
@@ -369,63 +470,99 @@ pub fn pid_chi(m: &Message, seg: &str, n: usize) -> Result<String> {
     pid_chi_with(m, seg, n, &auths)
 }
 
-/// The CHI number in field `seg`-`n` (PID-3 or MRG-1), validated. Every repetition is looked
-/// at (and, for PID-3, PID-2 too, which v2.3 feeds use): first those whose assigning authority
-/// (component 4, or its first sub-component when given as an HD such as `CHI&<oid>&ISO`) or
-/// identifier type code (component 5) is one of `authorities`; then any unmarked one that is a
-/// valid CHI. The local hospital number, usually first, is skipped. A refusal names the field
-/// and says what was looked for and where.
+/// The CHI number in field `seg`-`n`, marked by `authorities` (see [`pid_number`]).
 pub fn pid_chi_with(m: &Message, seg: &str, n: usize, authorities: &[String]) -> Result<String> {
+    pid_number(m, seg, n, &NumberRules::chi(authorities)).map(|p| p.as_str().to_string())
+}
+
+/// The patient's national number in field `seg`-`n` (PID-3 or MRG-1), validated. Every
+/// repetition is looked at (and, for PID-3, PID-2 too, which v2.3 feeds use; for MRG-1, MRG-4): first those
+/// whose assigning authority (component 4, any sub-component when given as an HD such as
+/// `CHI&<oid>&ISO`) or identifier type code (component 5) is one of a kind's authorities, kind
+/// by kind in the configured order; then any repetition not marked as another kind that is a
+/// valid number of the kind. The local hospital number, usually first, is skipped. A refusal
+/// names the field and says what was looked for and where.
+pub fn pid_number(m: &Message, seg: &str, n: usize, rules: &NumberRules) -> Result<PatientNumber> {
     let field = format!("{seg}-{n}");
     let mut reps: Vec<&str> = m.repetitions(seg, n);
-    let searched = if seg == "PID" && n == 3 {
-        reps.extend(m.repetitions("PID", 2));
-        "PID-3 and PID-2"
-    } else {
-        field.as_str()
+    // v2.3 feeds carry the CHI as the external id (PID-2), and a merge's retired one in its
+    // counterpart, MRG-4 (prior patient ID - external).
+    let searched = match (seg, n) {
+        ("PID", 3) => {
+            reps.extend(m.repetitions("PID", 2));
+            "PID-3 and PID-2"
+        }
+        ("MRG", 1) => {
+            reps.extend(m.repetitions("MRG", 4));
+            "MRG-1 and MRG-4"
+        }
+        _ => field.as_str(),
     };
     let sub = m.enc.subcomponent;
-    let marked = |r: &&str| {
+    let marked = |r: &str, authorities: &[String]| {
         let auth = m.component(r, 4);
-        let auth = auth.split(sub).next().unwrap_or_default().to_string();
         let kind = m.component(r, 5);
-        authorities
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(auth.trim()) || a.eq_ignore_ascii_case(kind.trim()))
+        authorities.iter().any(|a| {
+            auth.split(sub).any(|s| a.eq_ignore_ascii_case(s.trim()))
+                || a.eq_ignore_ascii_case(kind.trim())
+        })
     };
-    let id_of = |r: &&str| m.component(r, 1).trim().to_string();
-    let looked_for = format!(
-        "looked in {searched} for an identifier with assigning authority or type {} or an unmarked valid CHI",
-        authorities.join(", ")
-    );
-    // 1. marked as CHI
-    if let Some(r) = reps.iter().find(|r| marked(r) && !id_of(r).is_empty()) {
-        let id = id_of(r);
-        return validate_chi(&id)
-            .map(|c| c.number)
-            .map_err(|e| Error::invalid(&field, format!("{id:?} is not a valid CHI number: {e}")));
-    }
-    // 2. unmarked (or marked otherwise) but a valid CHI
-    if let Some(c) = reps
+    let id_of = |r: &str| m.component(r, 1).trim().to_string();
+    let names: Vec<&str> = rules.kinds.iter().map(|(k, _)| k.name()).collect();
+    let names = names.join(" or ");
+    let looked_for = rules
+        .kinds
         .iter()
-        .filter(|r| !id_of(r).is_empty())
-        .find_map(|r| validate_chi(&id_of(r)).ok())
-    {
-        return Ok(c.number);
+        .map(|(k, a)| {
+            format!(
+                "a {} (assigning authority or type {}, or unmarked)",
+                k.name(),
+                a.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", then ");
+    let looked_for = format!("looked in {searched} for {looked_for}");
+    // 1. marked as one of the kinds, in the configured order
+    for (kind, auths) in &rules.kinds {
+        if let Some(r) = reps
+            .iter()
+            .find(|r| marked(r, auths) && !id_of(r).is_empty())
+        {
+            let id = id_of(r);
+            return kind.check(&id).map_err(|e| {
+                Error::invalid(
+                    &field,
+                    format!("{id:?} is not a valid {}: {e}", kind.name()),
+                )
+            });
+        }
     }
-    match reps.iter().map(id_of).find(|id| !id.is_empty()) {
+    // 2. not marked as another kind, but a valid number of this kind
+    for (kind, _) in &rules.kinds {
+        let other_kind = |r: &str| rules.kinds.iter().any(|(k, a)| k != kind && marked(r, a));
+        if let Some(p) = reps
+            .iter()
+            .filter(|r| !id_of(r).is_empty() && !other_kind(r))
+            .find_map(|r| kind.check(&id_of(r)).ok())
+        {
+            return Ok(p);
+        }
+    }
+    match reps.iter().map(|r| id_of(r)).find(|id| !id.is_empty()) {
         None => Err(Error::invalid(
             field,
-            "is required: the patient's CHI number",
+            format!("is required: the patient's {names}"),
         )),
         Some(first) => {
-            let why = validate_chi(&first)
-                .err()
-                .map(|e| e.to_string())
+            let why = rules
+                .kinds
+                .first()
+                .and_then(|(k, _)| k.check(&first).err())
                 .unwrap_or_default();
             Err(Error::invalid(
                 field,
-                format!("{first:?} is not a valid CHI number: {why}; {looked_for}"),
+                format!("{first:?} is not a valid {names}: {why}; {looked_for}"),
             ))
         }
     }
@@ -435,7 +572,8 @@ pub fn pid_chi_with(m: &Message, seg: &str, n: usize, authorities: &[String]) ->
 /// known: it is used when PID-7 is empty (only a new patient needs PID-7).
 fn pid_demographics(
     m: &Message,
-    chi: &str,
+    chi: Option<String>,
+    nhs_number: Option<String>,
     known_dob: Option<&str>,
 ) -> Result<patients::NewPatient> {
     let dob_raw = m.get("PID", 7, 1);
@@ -456,8 +594,8 @@ fn pid_demographics(
         _ => "unknown",
     };
     let n = patients::NewPatient {
-        chi: Some(chi.to_string()),
-        nhs_number: None,
+        chi,
+        nhs_number,
         family_name: m.get_sub("PID", 5, 1, 1),
         given_name: m.get_sub("PID", 5, 2, 1),
         dob,
@@ -466,7 +604,7 @@ fn pid_demographics(
     patients::validate(&n).map_err(|e| match e {
         Error::Invalid { field, message } => {
             let f = match field.as_str() {
-                "chi" => "PID-3",
+                "chi" | "nhs_number" => "PID-3",
                 "family_name" | "given_name" => "PID-5",
                 "dob" => "PID-7",
                 "sex" => "PID-8",
@@ -488,15 +626,24 @@ fn hl7_timezone(cfg: &Config) -> chrono_tz::Tz {
         .unwrap_or(chrono_tz::Europe::London)
 }
 
-/// The configured CHI authorities, or the defaults.
-fn chi_authorities(cfg: &Config) -> Vec<String> {
-    if cfg.hl7.chi_authorities.is_empty() {
-        DEFAULT_CHI_AUTHORITIES
-            .iter()
-            .map(|a| a.to_string())
-            .collect()
-    } else {
-        cfg.hl7.chi_authorities.clone()
+/// "CHI 1904851231" or "NHS number 9434765919".
+fn describe(n: &PatientNumber) -> String {
+    match n {
+        PatientNumber::Chi(x) => format!("CHI {x}"),
+        PatientNumber::Nhs(x) => format!("NHS number {x}"),
+    }
+}
+
+/// The national numbers this feed identifies patients by.
+fn number_rules(cfg: &Config) -> NumberRules {
+    NumberRules::from_config(&cfg.hl7)
+}
+
+/// The registered patient with this number, if any (not following merges).
+fn find_patient(c: &Connection, n: &PatientNumber) -> Result<Option<patients::Patient>> {
+    match n {
+        PatientNumber::Chi(chi) => patients::find_by_chi(c, chi),
+        PatientNumber::Nhs(nhs) => patients::find_by_nhs_number(c, nhs),
     }
 }
 
@@ -508,14 +655,14 @@ fn patient(
     create: bool,
     update: bool,
 ) -> Result<patients::Patient> {
-    let chi = pid_chi_with(m, "PID", 3, &chi_authorities(cfg))?;
-    if let Some(mut p) = patients::find_by_chi(c, &chi)? {
+    let number = pid_number(m, "PID", 3, &number_rules(cfg))?;
+    if let Some(mut p) = find_patient(c, &number)? {
         if let Some(s) = p.merged_into {
             p = patients::get(c, s)?;
         }
         if update && !m.get_sub("PID", 5, 1, 1).is_empty() {
             // A known patient: an empty PID-7 keeps the registered date of birth.
-            let n = pid_demographics(m, p.chi.as_deref().unwrap_or(&chi), Some(&p.dob))?;
+            let n = pid_demographics(m, p.chi.clone(), p.nhs_number.clone(), Some(&p.dob))?;
             c.execute(
                 "UPDATE patients SET family_name=?2, given_name=?3, family_key=?4, dob=?5, sex=?6, updated_at=?7 WHERE id=?1",
                 params![p.id, n.family_name, n.given_name, n.family_name.to_uppercase(), n.dob, n.sex, now_rfc3339()],
@@ -535,11 +682,15 @@ fn patient(
     if !create {
         return Err(Error::invalid(
             "PID-3",
-            format!("no patient with CHI {chi} is registered"),
+            format!("no patient with {} is registered", describe(&number)),
         ));
     }
-    let n = pid_demographics(m, &chi, None)?;
-    let p = patients::insert(c, &n)?;
+    let n = pid_demographics(m, number.chi(), number.nhs(), None)?;
+    // One person, one record: the number already registered as the other kind is refused.
+    let p = patients::insert(c, &n).map_err(|e| match e {
+        Error::Conflict { message, .. } => Error::invalid("PID-3", message),
+        e => e,
+    })?;
     audit::record(
         c,
         who,
@@ -667,10 +818,13 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             let p = patient(c, cfg, who, m, false, false)?;
             let coding =
                 locations::resolve_id(c, &cfg.requests.coding_location)?.ok_or_else(|| {
-                    Error::Conflict(format!(
-                        "the coding location {:?} ([requests] coding_location) does not exist",
-                        cfg.requests.coding_location
-                    ))
+                    Error::conflict(
+                        "coding_location",
+                        format!(
+                            "the coding location {:?} ([requests] coding_location) does not exist",
+                            cfg.requests.coding_location
+                        ),
+                    )
                 })?;
             // A second A03 for the same stay (PV1-19) opens no second coding request.
             if let Some(v) = visit(m) {
@@ -775,31 +929,31 @@ fn apply(c: &Connection, cfg: &Config, who: &Principal, m: &Message) -> Result<A
             Ok(applied("discharge cancelled"))
         }
         ("ADT", "A40") => {
-            let survivor = pid_chi_with(m, "PID", 3, &chi_authorities(cfg))?;
-            let retired = pid_chi_with(m, "MRG", 1, &chi_authorities(cfg))?;
+            let survivor = pid_number(m, "PID", 3, &number_rules(cfg))?;
+            let retired = pid_number(m, "MRG", 1, &number_rules(cfg))?;
             // An unknown retired record is MRG-1's fault, not PID-3's.
-            if patients::find_by_chi(c, &retired)?.is_none() {
+            if find_patient(c, &retired)?.is_none() {
                 return Err(Error::invalid(
                     "MRG-1",
-                    format!("no patient with CHI {retired} is registered"),
+                    format!("no patient with {} is registered", describe(&retired)),
                 ));
             }
+            let (retired, survivor) = (retired.as_str(), survivor.as_str());
             let reason = format!("HL7 A40 merge, message {}", m.control_id());
-            let out =
-                crate::workflow::requests::merge_patients(c, who, &retired, &survivor, &reason)
-                    .map_err(|e| match e {
-                        Error::Invalid { field, message } => Error::invalid(
-                            match field.as_str() {
-                                "retired" => "MRG-1",
-                                _ => "PID-3",
-                            },
-                            message,
-                        ),
-                        Error::NotFound { what } => {
-                            Error::invalid("PID-3", format!("no patient: {what} not found"))
-                        }
-                        e => e,
-                    })?;
+            let out = crate::workflow::requests::merge_patients(c, who, retired, survivor, &reason)
+                .map_err(|e| match e {
+                    Error::Invalid { field, message } => Error::invalid(
+                        match field.as_str() {
+                            "retired" => "MRG-1",
+                            _ => "PID-3",
+                        },
+                        message,
+                    ),
+                    Error::NotFound { what } => {
+                        Error::invalid("PID-3", format!("no patient: {what} not found"))
+                    }
+                    e => e,
+                })?;
             Ok(applied(format!(
                 "merged patient {} into {}; {} folder(s) moved",
                 out.retired.id,

@@ -9,8 +9,10 @@
 pub mod ack;
 pub mod adt;
 pub mod charset;
+pub mod client;
 pub mod listener;
 pub mod mllp;
+pub mod simulated_pas;
 
 /// The delimiters a message declares in MSH-1 and MSH-2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -168,8 +168,9 @@ pub fn set_status(c: &Connection, id: i64, status: &str) -> Result<Folder> {
     let status = FolderStatus::parse_field("status", status)?;
     let cur = get(c, id)?;
     if cur.status == FolderStatus::Destroyed {
-        return Err(Error::Conflict(
-            "a destroyed folder cannot change status".into(),
+        return Err(Error::conflict(
+            "status",
+            "a destroyed folder cannot change status",
         ));
     }
     c.execute(

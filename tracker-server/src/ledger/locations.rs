@@ -124,9 +124,10 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
         )
         .optional()?;
     if taken.is_some() {
-        return Err(Error::Conflict(format!(
-            "location code {code} or its GLN is already used"
-        )));
+        return Err(Error::conflict(
+            "code",
+            format!("location code {code} or its GLN is already used"),
+        ));
     }
     c.execute(
         "INSERT INTO locations(code, gln, name, kind, parent_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)",

@@ -118,8 +118,9 @@ pub fn insert(c: &Connection, n: &NewPatient) -> Result<Patient> {
     let n = validate(n)?;
     if let Some(chi) = &n.chi {
         if find_by_chi(c, chi)?.is_some() {
-            return Err(Error::Conflict(
-                "a patient with this CHI number already exists (field chi)".to_string(),
+            return Err(Error::conflict(
+                "chi",
+                "a patient with this CHI number already exists",
             ));
         }
     }
@@ -130,8 +131,9 @@ pub fn insert(c: &Connection, n: &NewPatient) -> Result<Patient> {
             })
             .optional()?;
         if dup.is_some() {
-            return Err(Error::Conflict(
-                "a patient with this NHS number already exists (field nhs_number)".into(),
+            return Err(Error::conflict(
+                "nhs_number",
+                "a patient with this NHS number already exists",
             ));
         }
     }
@@ -144,9 +146,10 @@ pub fn insert(c: &Connection, n: &NewPatient) -> Result<Patient> {
             .query_row([number], |r| r.get(0))
             .optional()?;
         if let Some(id) = other {
-            return Err(Error::Conflict(format!(
-                "{number} is already registered for patient {id} (field {field}); use that record"
-            )));
+            return Err(Error::conflict(
+                field,
+                format!("{number} is already registered for patient {id}; use that record"),
+            ));
         }
     }
     let now = now_rfc3339();
@@ -187,6 +190,12 @@ pub fn find_by_chi(c: &Connection, chi: &str) -> Result<Option<Patient>> {
         .optional()?)
 }
 
+pub fn find_by_nhs_number(c: &Connection, nhs: &str) -> Result<Option<Patient>> {
+    Ok(c.prepare_cached(&format!("{SELECT} WHERE nhs_number=?1"))?
+        .query_row([nhs], from_row)
+        .optional()?)
+}
+
 /// Find by CHI or NHS number (validated first, so a typo gets a clear error).
 pub fn find_by_identifier(c: &Connection, field: &str, id: &str) -> Result<Patient> {
     let id = id.trim();
@@ -196,11 +205,7 @@ pub fn find_by_identifier(c: &Connection, field: &str, id: &str) -> Result<Patie
         }
     }
     if let Ok(nhs) = validate_nhs_number(id) {
-        if let Some(p) = c
-            .prepare_cached(&format!("{SELECT} WHERE nhs_number=?1"))?
-            .query_row([nhs], from_row)
-            .optional()?
-        {
+        if let Some(p) = find_by_nhs_number(c, &nhs)? {
             return Ok(p);
         }
     }
@@ -270,8 +275,9 @@ pub fn merge(
         return Err(Error::invalid("survivor", "is the same patient as retired"));
     }
     if r.merged_into.is_some() {
-        return Err(Error::Conflict(
-            "the retired patient was already merged".into(),
+        return Err(Error::conflict(
+            "retired",
+            "the retired patient was already merged",
         ));
     }
     if s.merged_into.is_some() {
@@ -365,9 +371,12 @@ mod tests {
         let mut again = np("", "1985-04-19");
         again.chi = None;
         again.nhs_number = Some("1904851231".into());
-        let e = insert(&c, &again).unwrap_err().to_string();
-        assert!(e.contains(&format!("patient {}", first.id)), "{e}");
-        assert!(e.contains("nhs_number"), "{e}");
+        let e = insert(&c, &again).unwrap_err();
+        assert_eq!(e.field(), Some("nhs_number"));
+        assert!(
+            e.to_string().contains(&format!("patient {}", first.id)),
+            "{e}"
+        );
     }
 
     #[test]

@@ -290,7 +290,7 @@ pub fn register_document(
 ) -> Result<Document> {
     let f = folders::get(c, folder_id)?;
     if f.status == folders::FolderStatus::Destroyed {
-        return Err(Error::Conflict("the folder has been destroyed".into()));
+        return Err(Error::conflict("folder", "the folder has been destroyed"));
     }
     let batch = batch_of(c, folder_id)?;
     c.execute(
@@ -453,9 +453,10 @@ pub fn dispose(
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     if let Some(d) = done {
-        return Err(Error::Conflict(format!(
-            "the paper's disposition is already recorded: {d}"
-        )));
+        return Err(Error::conflict(
+            "disposition",
+            format!("the paper's disposition is already recorded: {d}"),
+        ));
     }
     if qa != "passed"
         && (cfg.require_qa_before_disposition || disposition == Disposition::Destroyed)

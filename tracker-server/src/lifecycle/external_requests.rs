@@ -248,7 +248,10 @@ pub fn extend(
         ));
     }
     if !r.status.is_open() {
-        return Err(Error::Conflict(format!("the request is {}", r.status)));
+        return Err(Error::conflict(
+            "status",
+            format!("the request is {}", r.status),
+        ));
     }
     if reason.trim().is_empty() {
         return Err(Error::invalid(
@@ -302,10 +305,10 @@ pub fn set_status(
         ExternalStatus::Completed | ExternalStatus::Refused | ExternalStatus::Withdrawn => true,
     };
     if !r.status.is_open() {
-        return Err(Error::Conflict(format!(
-            "the request is already {}",
-            r.status
-        )));
+        return Err(Error::conflict(
+            "status",
+            format!("the request is already {}", r.status),
+        ));
     }
     if finished && note.trim().is_empty() {
         return Err(Error::invalid(

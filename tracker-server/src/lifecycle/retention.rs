@@ -448,13 +448,15 @@ pub fn place_hold(c: &Connection, who: &Principal, folder_id: i64, reason: &str)
     }
     let f = folders::get(c, folder_id)?;
     if f.status == folders::FolderStatus::Destroyed {
-        return Err(Error::Conflict(
-            "the folder has already been destroyed".into(),
+        return Err(Error::conflict(
+            "folder",
+            "the folder has already been destroyed",
         ));
     }
     if on_hold(c, folder_id)? {
-        return Err(Error::Conflict(
-            "the folder is already under a legal hold".into(),
+        return Err(Error::conflict(
+            "folder",
+            "the folder is already under a legal hold",
         ));
     }
     c.execute(
@@ -485,7 +487,7 @@ pub fn release_hold(c: &Connection, who: &Principal, folder_id: i64, note: &str)
             |r| r.get(0),
         )
         .optional()?
-        .ok_or_else(|| Error::Conflict("the folder is not under a legal hold".into()))?;
+        .ok_or_else(|| Error::conflict("folder", "the folder is not under a legal hold"))?;
     c.execute(
         "UPDATE legal_holds SET released_by=?2, released_at=?3, release_note=?4 WHERE id=?1",
         params![id, who.actor, now_ms(), note.trim()],
@@ -593,13 +595,15 @@ pub fn request_destruction(
     }
     let f = folders::get(c, folder_id)?;
     if f.status == folders::FolderStatus::Destroyed {
-        return Err(Error::Conflict(
-            "the folder has already been destroyed".into(),
+        return Err(Error::conflict(
+            "folder",
+            "the folder has already been destroyed",
         ));
     }
     if on_hold(c, folder_id)? {
-        return Err(Error::Conflict(
-            "the folder is under a legal hold and cannot be destroyed".into(),
+        return Err(Error::conflict(
+            "folder",
+            "the folder is under a legal hold and cannot be destroyed",
         ));
     }
     let (rule, due_on) = match rule_override {
@@ -628,9 +632,10 @@ pub fn request_destruction(
         )
         .optional()?;
     if let Some(d) = dup {
-        return Err(Error::Conflict(format!(
-            "destruction {d} is already waiting for approval"
-        )));
+        return Err(Error::conflict(
+            "folder",
+            format!("destruction {d} is already waiting for approval"),
+        ));
     }
     c.execute(
         "INSERT INTO destructions(folder_id, rule, due_on, reason, status, requested_by, requested_at) VALUES (?1,?2,?3,?4,'pending',?5,?6)",
@@ -660,10 +665,10 @@ pub fn decide_destruction(
 ) -> Result<Destruction> {
     let d = get_destruction(c, id)?;
     if d.status != DestructionStatus::Pending {
-        return Err(Error::Conflict(format!(
-            "destruction {id} is already {}",
-            d.status
-        )));
+        return Err(Error::conflict(
+            "status",
+            format!("destruction {id} is already {}", d.status),
+        ));
     }
     if d.requested_by == who.actor {
         return Err(Error::Forbidden {
@@ -696,8 +701,9 @@ pub fn decide_destruction(
         return get_destruction(c, id);
     }
     if on_hold(c, f.id)? {
-        return Err(Error::Conflict(
-            "the folder is under a legal hold and cannot be destroyed".into(),
+        return Err(Error::conflict(
+            "folder",
+            "the folder is under a legal hold and cannot be destroyed",
         ));
     }
     let p = patients::get(c, f.patient_id)?;
@@ -767,9 +773,10 @@ pub fn certificate(c: &Connection, id: i64) -> Result<(String, String)> {
         .ok_or_else(|| Error::not_found(format!("destruction {id}")))?;
     match (cert, sha) {
         (Some(c), Some(s)) => Ok((c, s)),
-        _ => Err(Error::Conflict(format!(
-            "destruction {id} has not been approved; there is no certificate"
-        ))),
+        _ => Err(Error::conflict(
+            "status",
+            format!("destruction {id} has not been approved; there is no certificate"),
+        )),
     }
 }
 

@@ -134,9 +134,10 @@ pub fn create_batch(
 pub fn claim_batch_retry(c: &Connection, id: i64, who: &Principal) -> Result<(Printer, Vec<i64>)> {
     let b = get_batch(c, id)?;
     if b.status != BatchStatus::Finished {
-        return Err(Error::Conflict(format!(
-            "print batch {id} is still running; wait for it to finish"
-        )));
+        return Err(Error::conflict(
+            "batch",
+            format!("print batch {id} is still running; wait for it to finish"),
+        ));
     }
     let rows: Vec<(i64, i64)> = c
         .prepare(
@@ -145,16 +146,17 @@ pub fn claim_batch_retry(c: &Connection, id: i64, who: &Principal) -> Result<(Pr
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let Some(&(_, printer_id)) = rows.first() else {
-        return Err(Error::Conflict(format!(
-            "print batch {id} has no failed jobs that can be retried"
-        )));
+        return Err(Error::conflict(
+            "batch",
+            format!("print batch {id} has no failed jobs that can be retried"),
+        ));
     };
     let printer = printer_by_id(c, printer_id)?;
     if !printer.active {
-        return Err(Error::Conflict(format!(
-            "printer {:?} is switched off in the registry",
-            printer.name
-        )));
+        return Err(Error::conflict(
+            "printer",
+            format!("printer {:?} is switched off in the registry", printer.name),
+        ));
     }
     let ids: Vec<i64> = rows.into_iter().map(|(j, _)| j).collect();
     for j in &ids {

@@ -478,21 +478,25 @@ pub fn claim_retry(c: &Connection, id: i64, who: &Principal) -> Result<Ready> {
     let (printer_id, status, zpl, folder_id, subject) =
         row.ok_or_else(|| Error::not_found(format!("print job {id}")))?;
     if status != JobStatus::Failed {
-        return Err(Error::Conflict(format!(
-            "print job {id} is {status}; only failed jobs can be retried"
-        )));
+        return Err(Error::conflict(
+            "job",
+            format!("print job {id} is {status}; only failed jobs can be retried"),
+        ));
     }
     if zpl.is_empty() {
-        return Err(Error::Conflict(format!(
+        return Err(Error::conflict("job", format!(
             "print job {id} has no label: it could not be made (see its error); fix that and print again"
         )));
     }
     let printer = printer_by_id(c, printer_id)?;
     if !printer.active {
-        return Err(Error::Conflict(format!(
-            "printer {:?} is switched off in the registry; print again on another printer",
-            printer.name
-        )));
+        return Err(Error::conflict(
+            "printer",
+            format!(
+                "printer {:?} is switched off in the registry; print again on another printer",
+                printer.name
+            ),
+        ));
     }
     c.execute(
         "UPDATE print_jobs SET status='queued' WHERE id=?1 AND status='failed'",

@@ -87,9 +87,10 @@ pub fn create_printer(
         |r| r.get(0),
     )?;
     if exists {
-        return Err(Error::Conflict(format!(
-            "a printer named {name:?} is already registered"
-        )));
+        return Err(Error::conflict(
+            "name",
+            format!("a printer named {name:?} is already registered"),
+        ));
     }
     c.execute(
         "INSERT INTO printers(name, url, stock, dpi, rfid, active, created_at) VALUES (?1,?2,?3,?4,?5,1,?6)",

@@ -426,11 +426,14 @@ pub struct Migrated {
 pub fn migrate(conn: &mut Connection) -> crate::Result<Migrated> {
     let from: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if from > CURRENT {
-        return Err(crate::Error::Conflict(format!(
+        return Err(crate::Error::conflict(
+            "schema_version",
+            format!(
             "the database is at schema version {from}, but this tracker-server only knows up to \
              version {CURRENT}; it was written by a newer release. Install that release (or newer) \
              instead of downgrading"
-        )));
+        ),
+        ));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
         let tx = conn.transaction()?;

@@ -186,7 +186,7 @@ async fn send_and_show(
 ) -> Result<Response, WebError> {
     let ready = match ready {
         Ok(r) => r,
-        Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict(_))) => {
+        Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict { .. })) => {
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 labels_page(s, user, Some(("error", e.to_string()))).await?,
@@ -336,7 +336,7 @@ pub async fn print_batch(
     .await
     {
         Ok(b) => Ok(Redirect::to(&format!("/labels/batches/{}", b.batch_id)).into_response()),
-        Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict(_))) => Ok((
+        Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict { .. })) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             labels_page(&s, &user, Some(("error", e.to_string()))).await?,
         )
@@ -460,7 +460,7 @@ pub async fn add_printer(
         )
         .await?
         .into_response()),
-        Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => Ok((
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             printers_page(&s, &user, Some(("error", e.to_string()))).await?,
         )

@@ -203,9 +203,9 @@ impl IntoResponse for WebError {
                     ErrorKind::Internal => "Something went wrong",
                     _ => "Please check what you entered",
                 };
-                let msg = match e.field() {
-                    Some(f) => format!("{f}: {}", e.public_message()),
-                    None => e.public_message(),
+                let msg = match (kind, e.field()) {
+                    (ErrorKind::InvalidField, Some(f)) => format!("{f}: {}", e.public_message()),
+                    _ => e.public_message(),
                 };
                 let mut res = (kind.status(), message_page(title, &msg)).into_response();
                 if kind == ErrorKind::Internal {

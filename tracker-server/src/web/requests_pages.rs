@@ -145,7 +145,7 @@ pub async fn create_request(
             s.desk.publish([ev]);
             Ok(Redirect::to(&format!("/requests/{id}?made=1")).into_response())
         }
-        Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict(_))) => {
+        Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict { .. })) => {
             let locs = s.db.read(locations::list).await?;
             Ok((
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,

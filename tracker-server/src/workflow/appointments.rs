@@ -308,9 +308,10 @@ pub fn move_to(
 ) -> Result<Appointment> {
     let a = get(c, id)?;
     if a.status == AppointmentStatus::Cancelled {
-        return Err(Error::Conflict(format!(
-            "appointment {id} is cancelled; book a new one"
-        )));
+        return Err(Error::conflict(
+            "status",
+            format!("appointment {id} is cancelled; book a new one"),
+        ));
     }
     c.execute(
         "UPDATE appointments SET session_id=?2, slot_start=?3, slot_minutes=COALESCE(?4, slot_minutes), status='booked', updated_at=?5 WHERE id=?1",

@@ -100,10 +100,10 @@ pub fn report(
     let reason = need_text("reason", reason)?;
     let f = folders::by_barcode(c, scheme, barcode)?;
     if open_case(c, f.id)?.is_some() {
-        return Err(Error::Conflict(format!(
-            "folder {} is already reported missing",
-            f.barcode
-        )));
+        return Err(Error::conflict(
+            "folder",
+            format!("folder {} is already reported missing", f.barcode),
+        ));
     }
     folders::set_status(c, f.id, "missing")?;
     c.execute(
@@ -180,8 +180,12 @@ fn case_for(
     barcode: &str,
 ) -> Result<(folders::Folder, i64)> {
     let f = folders::by_barcode(c, scheme, barcode)?;
-    let id = open_case(c, f.id)?
-        .ok_or_else(|| Error::Conflict(format!("folder {} is not reported missing", f.barcode)))?;
+    let id = open_case(c, f.id)?.ok_or_else(|| {
+        Error::conflict(
+            "folder",
+            format!("folder {} is not reported missing", f.barcode),
+        )
+    })?;
     Ok((f, id))
 }
 
@@ -226,8 +230,9 @@ pub fn open_temporary(
         |r| r.get(0),
     )?;
     if existing.is_some() {
-        return Err(Error::Conflict(
-            "a temporary folder is already open for this case".into(),
+        return Err(Error::conflict(
+            "folder",
+            "a temporary folder is already open for this case",
         ));
     }
     let t = folders::create(

@@ -641,9 +641,10 @@ pub fn set_state(
         .optional()?
         .ok_or_else(|| Error::not_found(format!("request {id}")))?;
     if closed.is_some() {
-        return Err(Error::Conflict(format!(
-            "request {id} is closed ({cur}); make a new request"
-        )));
+        return Err(Error::conflict(
+            "state",
+            format!("request {id} is closed ({cur}); make a new request"),
+        ));
     }
     let refuse = || {
         Error::invalid(
@@ -702,7 +703,7 @@ pub fn reroute(
         .optional()?
         .ok_or_else(|| Error::not_found(format!("request {id}")))?;
     if closed.is_some() {
-        return Err(Error::Conflict(format!("request {id} is closed")));
+        return Err(Error::conflict("state", format!("request {id} is closed")));
     }
     if old_dest == destination_id {
         return Ok(());

@@ -128,7 +128,7 @@ pub(crate) async fn upload_document(
         s.db.read(move |c| folders::by_barcode(c, &scheme, &bc))
             .await?;
     if folder.status == folders::FolderStatus::Destroyed {
-        return Err(Error::Conflict("the folder has been destroyed".into()).into());
+        return Err(Error::conflict("folder", "the folder has been destroyed").into());
     }
     let dir = s.cfg.digitisation.storage_dir.clone();
     let len = bytes.len() as i64;

@@ -90,7 +90,7 @@ pub async fn add_user(
     let list = s.db.read(auth::list_users).await?;
     Ok(match result {
         Ok(u) => users_page(&user, &list, Some(("ok", format!("User {u} added.")))).into_response(),
-        Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => (
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             users_page(&user, &list, Some(("error", e.to_string()))),
         )
@@ -165,7 +165,7 @@ pub async fn add_location(
             Some(("ok", format!("Location {} added.", l.code))),
         )
         .into_response(),
-        Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => (
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             locations_page(&user, &list, Some(("error", e.to_string()))),
         )
