@@ -6,6 +6,8 @@
 //! server's peak RSS. In the same run it measures a raw rusqlite batched-insert baseline of the
 //! same ledger work without HTTP, so the two can be compared.
 
+mod hl7;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -72,6 +74,22 @@ enum Cmd {
         #[arg(long, default_value = "docs/benchmarks.md")]
         markdown: PathBuf,
     },
+    /// HL7 over MLLP: messages a second on one connection, each ACKed and applied, beside the
+    /// parse-only rate of the same messages.
+    Hl7 {
+        /// Messages per run.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Runs (the report gives min / median / max).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Patients in the seeded demo hospital.
+        #[arg(long, default_value_t = 2_000)]
+        patients: usize,
+        /// Append the figures as a Markdown section to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// (internal) run the server on a database; used as the measured child process.
     ServeChild {
         #[arg(long)]
@@ -109,13 +127,34 @@ fn main() -> Result<()> {
             println!("{e2e}");
             let parts = component_benches()?;
             println!("{parts}");
+            let hl7 = hl7::run(10_000, 3, 2_000)?;
+            println!("{hl7}");
             let doc = format!(
-                "# Benchmarks\n\nMeasured {} on {}.\n\nCommand (all of this page): `cargo run --release -p casenote-bench -- all --folders {folders} --movements {movements}`\n\n{server}\n{e2e}\n{parts}",
+                "# Benchmarks\n\nMeasured {} on {}.\n\nCommand (all of this page): `cargo run --release -p casenote-bench -- all --folders {folders} --movements {movements}`\n\n{server}\n{e2e}\n{parts}\n{hl7}",
                 chrono::Utc::now().format("%Y-%m-%d"),
                 machine()
             );
             std::fs::write(&markdown, doc)?;
             eprintln!("written to {}", markdown.display());
+            Ok(())
+        }
+        Cmd::Hl7 {
+            messages,
+            runs,
+            patients,
+            markdown,
+        } => {
+            let report = hl7::run(messages, runs.max(1), patients)?;
+            println!("{report}");
+            if let Some(md) = markdown {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&md)?;
+                writeln!(f, "{report}")?;
+                eprintln!("appended to {}", md.display());
+            }
             Ok(())
         }
         Cmd::Baseline { db, events, batch } => {

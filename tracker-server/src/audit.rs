@@ -54,9 +54,8 @@ pub fn record(
             detail,
         ],
     );
-    c.execute(
-        "INSERT INTO audit_log(at, actor, role, action, patient_id, folder_id, detail, prev_hash, hash)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    c.prepare_cached("INSERT INTO audit_log(at, actor, role, action, patient_id, folder_id, detail, prev_hash, hash)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)")?.execute(
         params![at, who.actor, role, action, patient_id, folder_id, detail, prev, hash],
     )?;
     Ok(())

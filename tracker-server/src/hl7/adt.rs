@@ -102,10 +102,19 @@ fn refuse(
     text: &str,
     e: AckError,
 ) -> Processed {
+    // The reason text can quote an identifier (a CHI that failed its check), so the log
+    // names only the field and the error code; the sender has the full text in its ACK.
+    let field = e
+        .location
+        .as_ref()
+        .map(|(seg, n)| format!("{seg}-{n}"))
+        .unwrap_or_default();
     tracing::warn!(
         ack = code.as_str(),
-        reason = text,
-        "HL7 message not applied"
+        control_id = %msg.map(|m| m.control_id()).unwrap_or_default(),
+        field = %field,
+        error_code = e.code.0,
+        "HL7 message not applied (the reason is in the ACK sent back)"
     );
     Processed {
         code,
@@ -663,8 +672,7 @@ fn patient(
         if update && !m.get_sub("PID", 5, 1, 1).is_empty() {
             // A known patient: an empty PID-7 keeps the registered date of birth.
             let n = pid_demographics(m, p.chi.clone(), p.nhs_number.clone(), Some(&p.dob))?;
-            c.execute(
-                "UPDATE patients SET family_name=?2, given_name=?3, family_key=?4, dob=?5, sex=?6, updated_at=?7 WHERE id=?1",
+            c.prepare_cached("UPDATE patients SET family_name=?2, given_name=?3, family_key=?4, dob=?5, sex=?6, updated_at=?7 WHERE id=?1")?.execute(
                 params![p.id, n.family_name, n.given_name, n.family_name.to_uppercase(), n.dob, n.sex, now_rfc3339()],
             )?;
             audit::record(

@@ -306,8 +306,10 @@ impl SimulatedPas {
 
     /// Admit someone (a known patient, or now and then a new one) to a ward.
     pub fn admit(&mut self) -> PasMessage {
+        let inpatients: std::collections::HashSet<usize> =
+            self.admitted.iter().map(|(a, _, _)| *a).collect();
         let free: Vec<usize> = (0..self.patients.len())
-            .filter(|i| !self.admitted.iter().any(|(a, _, _)| a == i))
+            .filter(|i| !inpatients.contains(i))
             .collect();
         let p = if free.is_empty() || self.rng.gen_bool(0.25) {
             self.new_patient()

@@ -137,7 +137,8 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
 }
 
 pub fn get(c: &Connection, id: i64) -> Result<Location> {
-    c.query_row(&format!("{SELECT} WHERE l.id=?1"), [id], from_row)
+    c.prepare_cached(&format!("{SELECT} WHERE l.id=?1"))?
+        .query_row([id], from_row)
         .optional()?
         .ok_or_else(|| Error::not_found(format!("location {id}")))
 }

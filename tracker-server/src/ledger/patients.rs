@@ -296,16 +296,11 @@ pub fn merge(
         .prepare("SELECT id FROM folders WHERE patient_id=?1 ORDER BY id")?
         .query_map([r.id], |x| x.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    c.execute(
-        "UPDATE folders SET patient_id=?1 WHERE patient_id=?2",
-        params![s.id, r.id],
-    )?;
-    c.execute(
-        "UPDATE patients SET merged_into=?1, updated_at=?2 WHERE id=?3",
-        params![s.id, now_rfc3339(), r.id],
-    )?;
-    c.execute(
-        "INSERT INTO patient_merges(retired_id, survivor_id, folder_ids, reason, merged_by, merged_at) VALUES (?1,?2,?3,?4,?5,?6)",
+    c.prepare_cached("UPDATE folders SET patient_id=?1 WHERE patient_id=?2")?
+        .execute(params![s.id, r.id])?;
+    c.prepare_cached("UPDATE patients SET merged_into=?1, updated_at=?2 WHERE id=?3")?
+        .execute(params![s.id, now_rfc3339(), r.id])?;
+    c.prepare_cached("INSERT INTO patient_merges(retired_id, survivor_id, folder_ids, reason, merged_by, merged_at) VALUES (?1,?2,?3,?4,?5,?6)")?.execute(
         params![r.id, s.id, serde_json::to_string(&folders).unwrap_or_default(), reason.trim(), who.actor, now_rfc3339()],
     )?;
     let detail = format!(

@@ -410,6 +410,11 @@ DROP TABLE hl7_messages;
 ALTER TABLE hl7_messages_v5 RENAME TO hl7_messages;
 CREATE INDEX hl7_messages_control ON hl7_messages(sending_app, control_id);
 "#,
+    // 6: a patient's requests by source, open or closed (HL7 discharges and their
+    // cancellations look them up on every message; without it each one read the whole table)
+    r#"
+CREATE INDEX requests_patient_source ON requests(patient_id, source);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -135,8 +135,7 @@ fn insert_session(
     start: i64,
     end: i64,
 ) -> Result<i64> {
-    c.execute(
-        "INSERT INTO clinic_sessions(clinic_location_id, name, date, start_at, end_at, created_at) VALUES (?1,?2,?3,?4,?5,?6)",
+    c.prepare_cached("INSERT INTO clinic_sessions(clinic_location_id, name, date, start_at, end_at, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?.execute(
         params![clinic, name, date.to_string(), start, end, now_rfc3339()],
     )?;
     Ok(c.last_insert_rowid())
@@ -194,8 +193,7 @@ pub fn session_for(c: &Connection, clinic: i64, start: i64, minutes: i64) -> Res
         .optional()?;
     match same_day {
         Some(id) => {
-            c.execute(
-                "UPDATE clinic_sessions SET start_at=min(start_at, ?2), end_at=max(end_at, ?3) WHERE id=?1",
+            c.prepare_cached("UPDATE clinic_sessions SET start_at=min(start_at, ?2), end_at=max(end_at, ?3) WHERE id=?1")?.execute(
                 params![id, start, end],
             )?;
             Ok(id)
@@ -236,8 +234,7 @@ pub fn insert(
         return Err(Error::invalid("minutes", "must be 1-600"));
     }
     let now = now_rfc3339();
-    c.execute(
-        "INSERT INTO appointments(session_id, patient_id, slot_start, slot_minutes, status, external_id, created_at, updated_at) VALUES (?1,?2,?3,?4,'booked',?5,?6,?6)",
+    c.prepare_cached("INSERT INTO appointments(session_id, patient_id, slot_start, slot_minutes, status, external_id, created_at, updated_at) VALUES (?1,?2,?3,?4,'booked',?5,?6,?6)")?.execute(
         params![session, patient_id, slot_start, minutes, external_id, now],
     )?;
     let id = c.last_insert_rowid();
@@ -313,25 +310,20 @@ pub fn move_to(
             format!("appointment {id} is cancelled; book a new one"),
         ));
     }
-    c.execute(
-        "UPDATE appointments SET session_id=?2, slot_start=?3, slot_minutes=COALESCE(?4, slot_minutes), status='booked', updated_at=?5 WHERE id=?1",
+    c.prepare_cached("UPDATE appointments SET session_id=?2, slot_start=?3, slot_minutes=COALESCE(?4, slot_minutes), status='booked', updated_at=?5 WHERE id=?1")?.execute(
         params![id, session, slot_start, minutes, now_rfc3339()],
     )?;
     // Any open request for this appointment now needs the notes at the new clinic and time.
-    let (clinic, start): (i64, i64) = c.query_row(
-        "SELECT clinic_location_id, start_at FROM clinic_sessions WHERE id=?1",
-        [session],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (clinic, start): (i64, i64) = c
+        .prepare_cached("SELECT clinic_location_id, start_at FROM clinic_sessions WHERE id=?1")?
+        .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let open: Vec<i64> = c
         .prepare_cached("SELECT id FROM requests WHERE appointment_id=?1 AND closed_at IS NULL")?
         .query_map([id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for r in open {
-        c.execute(
-            "UPDATE requests SET needed_by=?2, due_at=?2 WHERE id=?1",
-            params![r, start],
-        )?;
+        c.prepare_cached("UPDATE requests SET needed_by=?2, due_at=?2 WHERE id=?1")?
+            .execute(params![r, start])?;
         crate::workflow::requests::reroute(c, who, r, clinic, "appointment rescheduled")?;
     }
     audit::record(
@@ -370,10 +362,8 @@ pub fn set_status(
         .parse()
         .map_err(|_| Error::invalid("status", "must be booked, attended, cancelled or no_show"))?;
     let a = get(c, id)?;
-    c.execute(
-        "UPDATE appointments SET status=?2, note=?3, updated_at=?4 WHERE id=?1",
-        params![id, status, note, now_rfc3339()],
-    )?;
+    c.prepare_cached("UPDATE appointments SET status=?2, note=?3, updated_at=?4 WHERE id=?1")?
+        .execute(params![id, status, note, now_rfc3339()])?;
     if status == AppointmentStatus::Cancelled {
         let open: Vec<i64> = c
             .prepare_cached("SELECT id FROM requests WHERE appointment_id=?1 AND closed_at IS NULL AND state IN ('requested','located','pulled')")?

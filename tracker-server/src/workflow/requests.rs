@@ -709,10 +709,8 @@ pub fn reroute(
         return Ok(());
     }
     let now = now_ms();
-    c.execute(
-        "UPDATE requests SET destination_id=?2, updated_at=?3 WHERE id=?1",
-        params![id, destination_id, now],
-    )?;
+    c.prepare_cached("UPDATE requests SET destination_id=?2, updated_at=?3 WHERE id=?1")?
+        .execute(params![id, destination_id, now])?;
     let holder = holder_of(c, patient_id, folder_id)?.filter(|h| *h != destination_id);
     let new_state = match (state, holder) {
         (_, Some(_)) => RequestState::Located,
@@ -742,12 +740,12 @@ pub fn reroute(
 /// Close an open request without it coming back (superseded, e.g. on discharge).
 pub fn close(c: &Connection, who: &Principal, id: i64, reason: &str) -> Result<()> {
     let now = now_ms();
-    c.execute(
-        "UPDATE requests SET closed_at=?2, close_reason=?3, updated_at=?2 WHERE id=?1 AND closed_at IS NULL",
+    c.prepare_cached("UPDATE requests SET closed_at=?2, close_reason=?3, updated_at=?2 WHERE id=?1 AND closed_at IS NULL")?.execute(
         params![id, now, reason],
     )?;
-    let state: RequestState =
-        c.query_row("SELECT state FROM requests WHERE id=?1", [id], |r| r.get(0))?;
+    let state: RequestState = c
+        .prepare_cached("SELECT state FROM requests WHERE id=?1")?
+        .query_row([id], |r| r.get(0))?;
     history(
         c,
         id,
@@ -762,12 +760,13 @@ pub fn close(c: &Connection, who: &Principal, id: i64, reason: &str) -> Result<(
 /// Reopen a request closed by [`close`] (e.g. a cancelled discharge).
 pub fn reopen(c: &Connection, who: &Principal, id: i64, note: &str) -> Result<()> {
     let now = now_ms();
-    c.execute(
+    c.prepare_cached(
         "UPDATE requests SET closed_at=NULL, close_reason=NULL, updated_at=?2 WHERE id=?1",
-        params![id, now],
-    )?;
-    let state: RequestState =
-        c.query_row("SELECT state FROM requests WHERE id=?1", [id], |r| r.get(0))?;
+    )?
+    .execute(params![id, now])?;
+    let state: RequestState = c
+        .prepare_cached("SELECT state FROM requests WHERE id=?1")?
+        .query_row([id], |r| r.get(0))?;
     history(
         c,
         id,
@@ -790,7 +789,8 @@ pub fn newly_overdue(c: &Connection, now: i64) -> Result<Vec<DeskEvent>> {
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        c.execute("UPDATE requests SET overdue_notified = 1 WHERE id=?1", [id])?;
+        c.prepare_cached("UPDATE requests SET overdue_notified = 1 WHERE id=?1")?
+            .execute([id])?;
         out.push(desk_event(c, "request.overdue", id)?);
     }
     Ok(out)
@@ -814,14 +814,10 @@ pub fn merge_patients(
 
 /// Re-point the retired record's requests and appointments to the survivor.
 pub fn follow_merge(c: &Connection, retired_id: i64, survivor_id: i64) -> Result<()> {
-    c.execute(
-        "UPDATE requests SET patient_id=?2 WHERE patient_id=?1",
-        params![retired_id, survivor_id],
-    )?;
-    c.execute(
-        "UPDATE appointments SET patient_id=?2 WHERE patient_id=?1",
-        params![retired_id, survivor_id],
-    )?;
+    c.prepare_cached("UPDATE requests SET patient_id=?2 WHERE patient_id=?1")?
+        .execute(params![retired_id, survivor_id])?;
+    c.prepare_cached("UPDATE appointments SET patient_id=?2 WHERE patient_id=?1")?
+        .execute(params![retired_id, survivor_id])?;
     Ok(())
 }
 
