@@ -146,16 +146,7 @@ fn main() -> Result<()> {
         } => {
             let report = hl7::run(messages, runs.max(1), patients)?;
             println!("{report}");
-            if let Some(md) = markdown {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&md)?;
-                writeln!(f, "{report}")?;
-                eprintln!("appended to {}", md.display());
-            }
-            Ok(())
+            append_markdown(markdown.as_deref(), &report)
         }
         Cmd::Baseline { db, events, batch } => {
             let (folders, _) = counts(&db)?;
@@ -191,18 +182,23 @@ fn main() -> Result<()> {
             };
             let report = run_server_bench(&opts)?;
             println!("{report}");
-            if let Some(md) = markdown {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&md)?;
-                writeln!(f, "{report}")?;
-                eprintln!("appended to {}", md.display());
-            }
-            Ok(())
+            append_markdown(markdown.as_deref(), &report)
         }
     }
+}
+
+/// Append a report to a Markdown file, when one is given.
+fn append_markdown(md: Option<&Path>, report: &str) -> Result<()> {
+    if let Some(md) = md {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(md)?;
+        writeln!(f, "{report}")?;
+        eprintln!("appended to {}", md.display());
+    }
+    Ok(())
 }
 
 fn cache_dir() -> PathBuf {
