@@ -13,6 +13,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod csv_export;
 pub mod demo;
 pub mod error;
 pub mod hl7;
@@ -87,6 +88,10 @@ pub fn router(state: app::AppState) -> axum::Router {
     http::routes()
         .merge(web::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::headers::security_headers,
+        ))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

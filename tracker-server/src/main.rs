@@ -237,9 +237,10 @@ fn main() -> Result<()> {
                     Ok(())
                 }
                 ImportOutcome::Refused(errors) => {
-                    let mut w = csv::Writer::from_path(&report)?;
+                    let mut w = tracker_server::csv_export::Writer::from_path(&report)?;
+                    w.write_record(["line", "field", "message"])?;
                     for e in &errors {
-                        w.serialize(e)?;
+                        w.write_record([e.line.to_string(), e.field.clone(), e.message.clone()])?;
                     }
                     w.flush()?;
                     for e in errors.iter().take(10) {

@@ -950,3 +950,73 @@ async fn oversized_bodies_are_refused_with_413() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// CSV injection: a patient registered with a spreadsheet formula as a name is exported as
+/// text (a leading apostrophe) in the pull list, and the statistics CSV too goes through the
+/// same writer.
+#[tokio::test]
+async fn csv_exports_neutralise_formulas() {
+    let s = common::start().await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    s.seed_locations(&manager).await;
+    let evil = "=HYPERLINK(\"http://evil.example/\",\"click\")";
+    s.patient(&library, "1904851231", evil, "@SUM(A1)", "1985-04-19")
+        .await;
+    s.folder(&library, "1904851231", "main").await;
+    let r = s
+        .post(Some(&library), "/api/v1/clinic-sessions", json!({"clinic": "LCLINA", "name": "AM", "date": "2030-01-07", "start": "09:00", "end": "12:00"}))
+        .await;
+    let session = s.ok_json(r).await["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(&library),
+            "/api/v1/appointments",
+            json!({"patient": "1904851231", "session": session, "start": "09:00"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = s
+        .get(Some(&library), "/api/v1/pull-lists?date=2030-01-07&format=csv")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    // read it as a spreadsheet would, with a real CSV reader
+    let mut rd = csv::ReaderBuilder::new().from_reader(body.as_bytes());
+    let cells: Vec<String> = rd
+        .records()
+        .flat_map(|r| r.unwrap().iter().map(String::from).collect::<Vec<_>>())
+        .collect();
+    assert!(cells.iter().any(|c| c == &format!("'{evil}")), "{body}");
+    assert!(cells.iter().any(|c| c == "'@SUM(A1)"), "{body}");
+    assert!(
+        !cells.iter().any(|c| c.starts_with(['=', '+', '-', '@'])
+            && c.parse::<f64>().is_err()),
+        "a live formula in {body}"
+    );
+}
+
+/// Every answer carries the security headers: API answers with patient data are never cached
+/// and never sniffed, the 404 page has the same headers as the others, and there is no HSTS
+/// over plain HTTP (the TLS test checks it is there over HTTPS).
+#[tokio::test]
+async fn security_headers_on_api_pages_and_404() {
+    let w = world().await;
+    let lib = w.tokens[&'L'].clone().unwrap();
+    for (path, token) in [
+        (format!("/api/v1/patients/{CHI}"), Some(lib.as_str())),
+        (format!("/api/v1/whereis/folder/{}", w.barcode), Some(lib.as_str())),
+        ("/api/v1/no-such-thing".to_string(), Some(lib.as_str())),
+        ("/no-such-page".to_string(), None),
+        ("/login".to_string(), None),
+    ] {
+        let r = w.s.get(token, &path).await;
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(h.contains_key("content-security-policy"), "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert!(!h.contains_key("strict-transport-security"), "{path}");
+    }
+}

@@ -28,6 +28,14 @@ async fn serves_https_with_the_configured_certificate() {
 
     let r = client.get(format!("{https}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // With TLS on, browsers are told to use it only (HSTS), on pages and API alike.
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        tracker_server::http::headers::HSTS
+    );
+    let r = client.get(format!("{https}/no-such-page")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.headers().contains_key("strict-transport-security"));
     // Signing in and reading over TLS work as over plain HTTP.
     let r = client
         .post(format!("{https}/api/v1/auth/login"))

@@ -2,6 +2,7 @@
 //! `{"error": {"code", "field", "message"}}` with a stable code.
 
 pub mod api;
+pub mod headers;
 pub mod lifecycle_api;
 pub mod openapi;
 pub mod print;

@@ -285,7 +285,7 @@ fn opt(v: Option<f64>) -> String {
 
 /// CSV for one section of the statistics.
 pub fn section_csv(s: &Stats, section: &str) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = crate::csv_export::Writer::new();
     let e = |e: csv::Error| crate::Error::internal_from("cannot write the CSV", e);
     match section {
         "movements" => {

@@ -16,9 +16,8 @@ use crate::{
     Error,
 };
 use axum::{
-    extract::{FromRequestParts, Request},
-    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
-    middleware::Next,
+    extract::FromRequestParts,
+    http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Router,
@@ -112,26 +111,6 @@ pub fn routes() -> Router<AppState> {
                 )
             }),
         )
-        .layer(axum::middleware::from_fn(security_headers))
-}
-
-/// Headers on every page: strict CSP (no inline script), no framing, no sniffing, no referrer.
-async fn security_headers(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    res
 }
 
 /// The CSRF token for a session: derived, so nothing more is stored.

@@ -193,7 +193,7 @@ pub fn build(c: &Connection, date: NaiveDate, clinic: Option<&str>) -> Result<Pu
 
 /// CSV with a header row, in pull order.
 pub fn to_csv(list: &PullList) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = crate::csv_export::Writer::new();
     let e = |e: csv::Error| crate::Error::internal_from("cannot write the CSV", e);
     w.write_record([
         "home_location",

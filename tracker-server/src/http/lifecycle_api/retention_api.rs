@@ -51,7 +51,7 @@ pub(crate) async fn retention_due(
     )
     .await?;
     if q.get("format").map(String::as_str) == Some("csv") {
-        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut w = crate::csv_export::Writer::new();
         let _ = w.write_record([
             "barcode",
             "folder_type",

@@ -51,7 +51,7 @@ pub async fn out_of_library(
         s.db.read(move |c| folders::out_of_library(c, days, now_ms(), 100_000))
             .await?;
     if param(&q, "format") == Some("csv") {
-        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut w = crate::csv_export::Writer::new();
         let _ = w.write_record([
             "barcode",
             "folder_type",
