@@ -1020,3 +1020,69 @@ async fn security_headers_on_api_pages_and_404() {
         assert!(!h.contains_key("strict-transport-security"), "{path}");
     }
 }
+
+/// A clinician may cancel or re-route only the requests they made; another clinician's, or one
+/// raised by the library, is refused (403) and unchanged; library staff may change any.
+#[tokio::test]
+async fn clinicians_change_only_their_own_requests() {
+    let w = world().await;
+    let s = &w.s;
+    let admin = w.tokens[&'A'].clone().unwrap();
+    let lib = w.tokens[&'L'].clone().unwrap();
+    let mine = w.tokens[&'C'].clone().unwrap();
+    let r = s
+        .post(Some(&admin), "/api/v1/users", json!({"username": "dr-other", "display_name": "Dr Other", "role": "clinician", "password": PW}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let other = s.login("dr-other").await;
+    let ask = |token: String| {
+        let s = &w.s;
+        async move {
+            let r = s
+                .post(Some(&token), "/api/v1/requests", json!({"patient": CHI, "destination": "LCLINA", "urgency": "urgent", "reason": "clinic"}))
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        }
+    };
+    let cancel = |token: String, id: i64| {
+        let s = &w.s;
+        async move {
+            s.put(
+                &token,
+                &format!("/api/v1/requests/{id}/state"),
+                json!({"state": "cancelled", "note": "not needed"}),
+            )
+            .await
+            .status()
+        }
+    };
+    let reroute = |token: String, id: i64| {
+        let s = &w.s;
+        async move {
+            s.post(
+                Some(&token),
+                &format!("/api/v1/requests/{id}/reroute"),
+                json!({"destination": "LWARD5", "note": "moved"}),
+            )
+            .await
+            .status()
+        }
+    };
+    let by_me = ask(mine.clone()).await;
+    let by_library = ask(lib.clone()).await;
+    // another clinician: refused, and nothing changed
+    assert_eq!(cancel(other.clone(), by_me).await, StatusCode::FORBIDDEN);
+    assert_eq!(reroute(other.clone(), by_me).await, StatusCode::FORBIDDEN);
+    assert_eq!(cancel(mine.clone(), by_library).await, StatusCode::FORBIDDEN);
+    let r = s
+        .get(Some(&lib), &format!("/api/v1/requests/{by_me}"))
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "requested", "{v}");
+    assert_eq!(v["destination"]["code"], "LCLINA", "{v}");
+    // the requester and the library may
+    assert_eq!(reroute(mine.clone(), by_me).await, StatusCode::OK);
+    assert_eq!(cancel(mine, by_me).await, StatusCode::OK);
+    assert_eq!(cancel(lib, by_library).await, StatusCode::OK);
+}

@@ -624,6 +624,29 @@ pub fn desk_event(c: &Connection, kind: &'static str, id: i64) -> Result<DeskEve
 }
 
 /// Manual state change by library staff: located (with where), pulled, or cancelled.
+/// Only the person who asked for the notes, library staff and above (and the HL7 feed, for
+/// the requests it raised) may cancel or re-route a request: a clinician may not change
+/// another's, nor one raised by the library, a pull list or an admission.
+pub fn may_change(c: &Connection, who: &Principal, id: i64) -> Result<()> {
+    use crate::auth::Role;
+    if !matches!(who.role, Role::Clinician | Role::Porter) {
+        return Ok(());
+    }
+    let by: String = c
+        .prepare_cached("SELECT requested_by FROM requests WHERE id=?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("request {id}")))?;
+    if by == who.actor {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            role: who.role.as_str().into(),
+            action: format!("change request {id}: only its requester or library staff may"),
+        })
+    }
+}
+
 pub fn set_state(
     c: &Connection,
     who: &Principal,
@@ -632,6 +655,7 @@ pub fn set_state(
     holder: Option<&str>,
     note: &str,
 ) -> Result<()> {
+    may_change(c, who, id)?;
     let (patient_id, folder_id, cur, closed): (i64, Option<i64>, RequestState, Option<i64>) = c
         .query_row(
             "SELECT patient_id, folder_id, state, closed_at FROM requests WHERE id=?1",
@@ -694,6 +718,7 @@ pub fn reroute(
     destination_id: i64,
     note: &str,
 ) -> Result<()> {
+    may_change(c, who, id)?;
     let (patient_id, folder_id, old_dest, state, closed): (i64, Option<i64>, i64, RequestState, Option<i64>) = c
         .query_row(
             "SELECT patient_id, folder_id, destination_id, state, closed_at FROM requests WHERE id=?1",
