@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body accepted, in bytes. Env: CASENOTE_MAX_BODY_BYTES.
     pub max_body_bytes: usize,
+    /// Scans read more than this many seconds ahead of the server's clock are refused (a
+    /// device with a wrong clock). Env: CASENOTE_MAX_CLOCK_SKEW_SECS.
+    pub max_clock_skew_secs: u64,
     /// Mark the sign-in cookie Secure (sent only over HTTPS, and to localhost). Keep true in
     /// production behind TLS. Env: CASENOTE_SECURE_COOKIES.
     pub secure_cookies: bool,
@@ -207,6 +210,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 8 * 1024 * 1024,
+            max_clock_skew_secs: 120,
             secure_cookies: true,
             tls_cert: None,
             tls_key: None,
@@ -296,6 +300,10 @@ impl Config {
         };
         env_parse("CASENOTE_LISTEN", &mut cfg.server.listen)?;
         env_parse("CASENOTE_MAX_BODY_BYTES", &mut cfg.server.max_body_bytes)?;
+        env_parse(
+            "CASENOTE_MAX_CLOCK_SKEW_SECS",
+            &mut cfg.server.max_clock_skew_secs,
+        )?;
         env_parse("CASENOTE_SECURE_COOKIES", &mut cfg.server.secure_cookies)?;
         env_parse("CASENOTE_DATABASE", &mut cfg.database.path)?;
         env_parse("CASENOTE_READERS", &mut cfg.database.readers)?;

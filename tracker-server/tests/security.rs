@@ -1086,3 +1086,94 @@ async fn clinicians_change_only_their_own_requests() {
     assert_eq!(cancel(mine, by_me).await, StatusCode::OK);
     assert_eq!(cancel(lib, by_library).await, StatusCode::OK);
 }
+
+/// Device clocks and event ids: a read five minutes ahead of the server is refused naming
+/// `read_at` and does not pin the folder; a reused event id with other content is refused
+/// naming the id, while the same event sent again is a duplicate.
+#[tokio::test]
+async fn future_reads_and_reused_event_ids_are_refused() {
+    let w = world().await;
+    let s = &w.s;
+    let dev = w.tokens[&'D'].clone().unwrap();
+    let at = |secs: i64| {
+        (chrono::Utc::now() + chrono::Duration::seconds(secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let send = |ev: Value| {
+        let (s, dev) = (&w.s, dev.clone());
+        async move {
+            let r = s
+                .post(Some(&dev), "/api/v1/events", json!({"events": [ev]}))
+                .await;
+            let v: Value = r.json().await.unwrap();
+            v["results"][0].clone()
+        }
+    };
+    let ahead = common::event(&w.barcode, "LWARD5", &at(300), "receive", None);
+    let r = send(ahead).await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert_eq!(r["field"], "read_at", "{r}");
+    // the next real scan is current, not "late"
+    let now = common::event(&w.barcode, "LLIB", &at(0), "seen", None);
+    assert_eq!(send(now.clone()).await["status"], "stored");
+    let lib = w.tokens[&'L'].clone().unwrap();
+    let wi: Value = s
+        .get(Some(&lib), &format!("/api/v1/whereis/folder/{}", w.barcode))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wi["current"]["location"]["code"], "LLIB", "{wi}");
+    // the same event again: a duplicate
+    assert_eq!(send(now.clone()).await["status"], "duplicate");
+    // its id on another scan: refused, naming the id
+    let mut other = common::event(&w.barcode, "LWARD5", &at(1), "receive", None);
+    other["event_id"] = now["event_id"].clone();
+    let r = send(other).await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert_eq!(r["field"], "event_id", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains(now["event_id"].as_str().unwrap()),
+        "{r}"
+    );
+}
+
+/// Limits per endpoint (docs/security.md): JSON and form bodies are held to
+/// `[server] max_body_bytes` (2 MiB in these tests), document uploads to `[digitisation]
+/// max_upload_bytes` (50 MiB by default), so a 3 MiB scanned PDF is accepted where a 3 MiB
+/// JSON body is refused.
+#[tokio::test]
+async fn body_limits_are_per_endpoint() {
+    let w = world().await;
+    let s = &w.s;
+    let manager = w.tokens[&'M'].clone().unwrap();
+    let lib = w.tokens[&'L'].clone().unwrap();
+    let r = s
+        .post(Some(&manager), "/api/v1/locations", json!({"code": "LBUREAU", "name": "Bureau", "kind": "scanning_bureau"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = s
+        .post(Some(&lib), "/api/v1/digitisation/batches", json!({"bureau": "LBUREAU", "folders": [w.barcode]}))
+        .await;
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(3 * 1024 * 1024, b'x');
+    let r = s
+        .client
+        .post(format!("{}/api/v1/folders/{}/documents", s.base, w.barcode))
+        .bearer_auth(&lib)
+        .header("content-type", "application/pdf")
+        .body(pdf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let big = "x".repeat(3 * 1024 * 1024);
+    let r = s
+        .post(Some(&lib), "/api/v1/patients", json!({"chi": CHI, "family_name": big, "given_name": "A", "dob": "2001-01-01", "sex": "male"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -409,7 +409,14 @@ async fn ingest_events(
         return Err(Error::invalid("events", "is empty").into());
     }
     let out =
-        crate::workflow::scans::ingest_batch(&s.db, &s.cfg.identifiers, who, b.events).await?;
+        crate::workflow::scans::ingest_batch(
+        &s.db,
+        &s.cfg.identifiers,
+        s.cfg.server.max_clock_skew_secs,
+        who,
+        b.events,
+    )
+    .await?;
     Ok(Json(out))
 }
 

@@ -9,7 +9,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// Most events accepted in one request.
 pub const MAX_BATCH: usize = casenote_core::wire::MAX_BATCH;
 /// Reads stamped further ahead than this are refused (a device clock is wrong).
-pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+/// How far ahead of the server's clock a read time may be, by default (`[server]
+/// max_clock_skew_secs`). A read further ahead would pin the folder there and make the next
+/// real scans look late, so it is refused.
+pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 2 * 60 * 1000;
 
 /// An event that passed the checks that need no database.
 #[derive(Debug, Clone)]
@@ -38,17 +41,26 @@ fn short_text(field: &str, v: &str, max: usize) -> Result<()> {
 }
 
 /// Checks that need no database. A refusal is [`Error::Invalid`] naming the field.
-pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64) -> Result<ValidEvent> {
+pub fn validate(
+    e: &ScanEvent,
+    cfg: &ScanConfig,
+    now: i64,
+    max_skew_ms: i64,
+) -> Result<ValidEvent> {
     let uuid = e.event_id;
     short_text("device_id", &e.device_id, 100)?;
     if let Some(s) = &e.staff_id {
         short_text("staff_id", s, 100)?;
     }
     let read_at = e.read_at.timestamp_millis();
-    if read_at > now + MAX_FUTURE_MS {
+    if read_at > now + max_skew_ms {
         return Err(Error::invalid(
             "read_at",
-            "is more than 10 minutes in the future; check the device clock",
+            format!(
+                "is {} s ahead of the server's clock (at most {} s allowed); check the device's clock (NTP)",
+                (read_at - now) / 1000,
+                max_skew_ms / 1000
+            ),
         ));
     }
     if read_at < 946_684_800_000 {
@@ -184,7 +196,27 @@ pub fn store(
                 &e.uuid.as_bytes()[..], folder_id, loc, e.action.as_str(), dest, e.device_id, e.staff_id, e.read_at, now, e.raw, e.symbology, e.method.as_str()
             ])?;
         if n == 0 {
-            results[slot] = Some(EventResult::duplicate(event_id));
+            // The same event again (a bridge resending) is a duplicate; another scan under an
+            // id already used is refused, naming the id, so it is not silently lost.
+            let same: bool = c
+                .prepare_cached(
+                    "SELECT folder_id IS ?2 AND location_id=?3 AND action=?4 AND destination_id IS ?5
+                        AND device_id=?6 AND staff_id IS ?7 AND read_at=?8 AND raw=?9
+                       FROM movements WHERE event_id=?1",
+                )?
+                .query_row(
+                    params![&e.uuid.as_bytes()[..], folder_id, loc, e.action.as_str(), dest, e.device_id, e.staff_id, e.read_at, e.raw],
+                    |r| r.get(0),
+                )?;
+            results[slot] = Some(if same {
+                EventResult::duplicate(event_id)
+            } else {
+                EventResult::rejected(
+                    event_id.clone(),
+                    "event_id",
+                    format!("{event_id} was already used for a different scan; every scan needs its own event id"),
+                )
+            });
             continue;
         }
         let movement_id = c.last_insert_rowid();
@@ -323,7 +355,7 @@ mod tests {
                 v["destination"] = json!("LWARD7");
             }
             let ev: ScanEvent = serde_json::from_value(v).expect("event");
-            let valid = validate(&ev, &self.scan, T0 + at).expect("valid event");
+            let valid = validate(&ev, &self.scan, T0 + at, DEFAULT_MAX_CLOCK_SKEW_MS).expect("valid event");
             let mut results = vec![None];
             let mut followed = 0;
             store(
@@ -414,7 +446,7 @@ mod tests {
             "method": "barcode", "location": "LWARD5"
         }))
         .expect("event");
-        let e = validate(&ev, &l.scan, T0).expect_err("read an hour ahead");
+        let e = validate(&ev, &l.scan, T0, DEFAULT_MAX_CLOCK_SKEW_MS).expect_err("read an hour ahead");
         assert_eq!(e.field(), Some("read_at"));
         let ev: ScanEvent = serde_json::from_value(json!({
             "event_id": uuid::Uuid::from_u128(9).to_string(), "device_id": "d",
@@ -422,7 +454,7 @@ mod tests {
             "method": "barcode", "location": "LWARD5"
         }))
         .expect("event");
-        let e = validate(&ev, &l.scan, T0).expect_err("a location card is no folder");
+        let e = validate(&ev, &l.scan, T0, DEFAULT_MAX_CLOCK_SKEW_MS).expect_err("a location card is no folder");
         assert_eq!(e.field(), Some("raw"));
     }
 }

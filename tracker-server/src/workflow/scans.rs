@@ -43,6 +43,7 @@ pub fn store_and_follow(
 pub async fn ingest_batch(
     db: &crate::storage::Db,
     cfg: &ScanConfig,
+    max_skew_secs: u64,
     who: Principal,
     events: Vec<serde_json::Value>,
 ) -> Result<BatchResult> {
@@ -66,7 +67,7 @@ pub async fn ingest_batch(
                     e.into_inner().to_string(),
                 ));
             }
-            Ok(ev) => match movements::validate(&ev, cfg, now) {
+            Ok(ev) => match movements::validate(&ev, cfg, now, max_skew_secs as i64 * 1000) {
                 Ok(ok) => valid.push((i, ok)),
                 Err(e) => {
                     let field = e.field().unwrap_or("event").to_string();

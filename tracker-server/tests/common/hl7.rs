@@ -36,7 +36,8 @@ pub async fn hl7_world() -> World {
     hl7_world_with(|_| {}).await
 }
 
-/// RFC 3339 time `secs` from now (scans must not be more than 10 minutes ahead).
+/// RFC 3339 time `secs` from now (scans may be at most `[server] max_clock_skew_secs`, 2
+/// minutes by default, ahead).
 pub fn ts(secs: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::seconds(secs))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -144,6 +144,7 @@ pub async fn scan(
             let out = crate::workflow::scans::ingest_batch(
                 &s.db,
                 &s.cfg.identifiers,
+                s.cfg.server.max_clock_skew_secs,
                 user.who.clone(),
                 vec![ev],
             )
