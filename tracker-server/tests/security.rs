@@ -1177,3 +1177,47 @@ async fn body_limits_are_per_endpoint() {
         .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Porters locate folders but are told neither the internal patient id (which links the
+/// volumes of one patient) nor the folder type (which can reveal a sensitive service), in the
+/// API or on the where-is page; library staff still see both.
+#[tokio::test]
+async fn porters_see_no_patient_id_or_folder_type() {
+    let w = world().await;
+    let s = &w.s;
+    let lib = w.tokens[&'L'].clone().unwrap();
+    let porter = w.tokens[&'P'].clone().unwrap();
+    let dev = w.tokens[&'D'].clone().unwrap();
+    let mh = s.folder(&lib, CHI, "mental_health").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let r = s
+        .post(Some(&dev), "/api/v1/events", json!({"events": [common::event(&mh, "LWARD5", &at, "receive", None)]}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for path in [
+        format!("/api/v1/whereis/folder/{mh}"),
+        "/api/v1/locations/LWARD5/folders".to_string(),
+    ] {
+        let body = s.get(Some(&porter), &path).await.text().await.unwrap();
+        assert!(body.contains(&mh), "{path}: {body}");
+        assert!(!body.contains("patient_id"), "{path}: {body}");
+        assert!(!body.contains("folder_type") && !body.contains("mental_health"), "{path}: {body}");
+        let body = s.get(Some(&lib), &path).await.text().await.unwrap();
+        assert!(body.contains("mental_health"), "library: {path}: {body}");
+    }
+    let page = no_redirects()
+        .get(format!("{}/whereis", s.base))
+        .query(&[("q", mh.as_str())])
+        .header("cookie", format!("cn_session={porter}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&mh), "{page}");
+    assert!(!page.to_lowercase().contains("mental health"), "{page}");
+}

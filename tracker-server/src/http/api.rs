@@ -378,9 +378,11 @@ async fn folders_at_location(
             Ok((l, f))
         })
         .await?;
-    Ok(Json(
-        json!({"location": loc, "count": list.len(), "folders": list}),
-    ))
+    let mut v = json!({"location": loc, "count": list.len(), "folders": list});
+    if !who.can(Permission::ReadPatient) {
+        whereis::redact_for_porters(&mut v);
+    }
+    Ok(Json(v))
 }
 
 // ---------- events ----------
@@ -426,8 +428,13 @@ async fn whereis_folder(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(barcode): Path<String>,
-) -> ApiResult<Json<whereis::WhereIs>> {
-    Ok(Json(search::folder(&s, &who, barcode).await?))
+) -> ApiResult<Json<Value>> {
+    let w = search::folder(&s, &who, barcode).await?;
+    let mut v = serde_json::to_value(w).map_err(|e| Error::internal_from("where-is answer", e))?;
+    if !who.can(Permission::ReadPatient) {
+        whereis::redact_for_porters(&mut v);
+    }
+    Ok(Json(v))
 }
 
 async fn whereis_patient(

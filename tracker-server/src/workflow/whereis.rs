@@ -130,3 +130,35 @@ pub fn for_patient(
         .map(|f| for_folder(c, f, include_patient.then_some(patient)))
         .collect()
 }
+
+/// Keys a porter (a caller who may locate folders but not read patients) is never sent: the
+/// internal patient id links the volumes of one patient, and the folder type can reveal a
+/// sensitive service (`mental_health`, `sexual_health`).
+pub const HIDDEN_FROM_PORTERS: &[&str] = &["patient_id", "folder_type"];
+
+/// Remove [`HIDDEN_FROM_PORTERS`] wherever they occur in an answer.
+pub fn redact_for_porters(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for k in HIDDEN_FROM_PORTERS {
+                m.remove(*k);
+            }
+            m.values_mut().for_each(redact_for_porters);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact_for_porters),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod porter_tests {
+    #[test]
+    fn porters_get_neither_patient_ids_nor_folder_types() {
+        let mut v = serde_json::json!({"folder": {"id": 1, "patient_id": 7, "folder_type": "mental_health",
+            "barcode": "F1"}, "list": [{"patient_id": 7, "folder_type": "main", "barcode": "F2"}]});
+        super::redact_for_porters(&mut v);
+        let s = v.to_string();
+        assert!(!s.contains("patient_id") && !s.contains("folder_type"), "{s}");
+        assert!(s.contains("F1") && s.contains("F2"));
+    }
+}

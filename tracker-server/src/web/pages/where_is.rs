@@ -21,7 +21,12 @@ pub(crate) fn whereis_answer(w: &WhereIs) -> Markup {
     let f = &w.folder;
     html! {
         section.card aria-label={"Folder " (f.barcode)} {
-            h2 { "Folder " (f.barcode) " - " (f.folder_type.as_str().replace('_', " ")) ", volume " (f.volume) " of " (f.volume_count) }
+            // (the folder type can reveal a sensitive service: only for those who may read patients)
+            @if w.patient.is_some() {
+                h2 { "Folder " (f.barcode) " - " (f.folder_type.as_str().replace('_', " ")) ", volume " (f.volume) " of " (f.volume_count) }
+            } @else {
+                h2 { "Folder " (f.barcode) ", volume " (f.volume) " of " (f.volume_count) }
+            }
             @if let Some(p) = &w.patient {
                 p { strong { (p.family_name.to_uppercase()) ", " (p.given_name) } " - CHI " (p.chi.as_deref().unwrap_or("none")) " - born " (p.dob) }
             }
