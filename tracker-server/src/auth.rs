@@ -402,38 +402,84 @@ pub fn authenticate(c: &Connection, token: &str) -> Result<Principal> {
     Err(Error::Unauthorized)
 }
 
-/// Failed sign-ins per user name in a sliding window; refuses after `max` failures.
+/// Sign-in throttling (`[auth]`). Two parts:
+///
+/// * **per client address**: more than `max_per_address` failures from one address within the
+///   window are refused (429) until the oldest leaves the window, whatever the user names
+///   tried, so guessing across many accounts is slowed;
+/// * **per user name**: after `free` failures within the window, each attempt for that name is
+///   made to wait, 1 s, then 2, 4, ... up to `max_delay_secs`, before the password is even
+///   checked. Nobody is locked out: the right password still signs in after the wait, so a
+///   stranger cannot shut a user out by failing on purpose.
 pub struct LoginLimiter {
-    max: u32,
+    free: u32,
+    max_per_address: u32,
+    max_delay_ms: i64,
     window_ms: i64,
-    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<i64>>>,
+    by_user: std::sync::Mutex<std::collections::HashMap<String, Vec<i64>>>,
+    by_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<i64>>>,
 }
 
 impl LoginLimiter {
-    pub fn new(max: u32, window_secs: u64) -> Self {
+    pub fn new(free: u32, max_per_address: u32, max_delay_secs: u64, window_secs: u64) -> Self {
         Self {
-            max,
+            free,
+            max_per_address: max_per_address.max(1),
+            max_delay_ms: max_delay_secs as i64 * 1000,
             window_ms: window_secs as i64 * 1000,
-            failures: Default::default(),
+            by_user: Default::default(),
+            by_address: Default::default(),
         }
     }
-    pub fn check(&self, username: &str) -> Result<()> {
+
+    /// Whether this attempt may go ahead, and how long it must wait first.
+    pub fn check(
+        &self,
+        username: &str,
+        addr: Option<std::net::IpAddr>,
+    ) -> Result<std::time::Duration> {
         let now = now_ms();
-        let mut m = self.failures.lock().expect("limiter lock");
+        if let Some(ip) = addr {
+            let mut m = self.by_address.lock().expect("limiter lock");
+            let v = m.entry(ip).or_default();
+            v.retain(|t| now - t < self.window_ms);
+            if v.len() as u32 >= self.max_per_address {
+                let wait = (v[0] + self.window_ms - now) / 1000 + 1;
+                return Err(Error::RateLimited(wait.max(1) as u64));
+            }
+        }
+        let mut m = self.by_user.lock().expect("limiter lock");
         let v = m.entry(username.to_string()).or_default();
         v.retain(|t| now - t < self.window_ms);
-        if v.len() as u32 >= self.max {
-            let wait = (v[0] + self.window_ms - now) / 1000 + 1;
-            return Err(Error::RateLimited(wait.max(1) as u64));
+        let n = v.len() as u32;
+        if n < self.free.max(1) {
+            return Ok(std::time::Duration::ZERO);
         }
-        Ok(())
+        let delay = (1000i64 << (n - self.free.max(1)).min(20)).min(self.max_delay_ms);
+        Ok(std::time::Duration::from_millis(delay.max(0) as u64))
     }
-    pub fn failed(&self, username: &str) {
-        let mut m = self.failures.lock().expect("limiter lock");
-        m.entry(username.to_string()).or_default().push(now_ms());
+
+    pub fn failed(&self, username: &str, addr: Option<std::net::IpAddr>) {
+        let now = now_ms();
+        if let Some(ip) = addr {
+            self.by_address
+                .lock()
+                .expect("limiter lock")
+                .entry(ip)
+                .or_default()
+                .push(now);
+        }
+        self.by_user
+            .lock()
+            .expect("limiter lock")
+            .entry(username.to_string())
+            .or_default()
+            .push(now);
     }
+
+    /// A successful sign-in clears that user's failures (not the address's).
     pub fn succeeded(&self, username: &str) {
-        self.failures.lock().expect("limiter lock").remove(username);
+        self.by_user.lock().expect("limiter lock").remove(username);
     }
 }
 
@@ -471,13 +517,33 @@ mod tests {
     }
 
     #[test]
-    fn limiter() {
-        let l = LoginLimiter::new(3, 60);
+    fn limiter_delays_users_and_refuses_addresses() {
+        use std::time::Duration;
+        let ip: std::net::IpAddr = "10.0.0.9".parse().unwrap();
+        let other: std::net::IpAddr = "10.0.0.10".parse().unwrap();
+        let l = LoginLimiter::new(3, 10, 8, 60);
         for _ in 0..3 {
-            l.check("a").unwrap();
-            l.failed("a");
+            assert_eq!(l.check("a", Some(other)).unwrap(), Duration::ZERO);
+            l.failed("a", Some(other));
         }
-        assert!(matches!(l.check("a"), Err(Error::RateLimited(_))));
-        assert!(l.check("b").is_ok());
+        // a growing delay, capped, never a refusal
+        let mut delays = Vec::new();
+        for _ in 0..5 {
+            delays.push(l.check("a", None).unwrap().as_secs());
+            l.failed("a", None);
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 8]);
+        assert_eq!(l.check("b", None).unwrap(), Duration::ZERO);
+        l.succeeded("a");
+        assert_eq!(l.check("a", None).unwrap(), Duration::ZERO);
+        // ten failures from one address, whatever the names: that address is refused
+        for i in 0..10 {
+            l.failed(&format!("user{i}"), Some(ip));
+        }
+        assert!(matches!(
+            l.check("fresh", Some(ip)),
+            Err(Error::RateLimited(_))
+        ));
+        assert!(l.check("fresh", Some(other)).is_ok());
     }
 }

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     /// Scans read more than this many seconds ahead of the server's clock are refused (a
     /// device with a wrong clock). Env: CASENOTE_MAX_CLOCK_SKEW_SECS.
     pub max_clock_skew_secs: u64,
+    /// Addresses of reverse proxies in front of the server: for requests from them, the
+    /// client's address (for sign-in throttling) is the last one in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<String>,
     /// Mark the sign-in cookie Secure (sent only over HTTPS, and to localhost). Keep true in
     /// production behind TLS. Env: CASENOTE_SECURE_COOKIES.
     pub secure_cookies: bool,
@@ -55,9 +58,16 @@ pub struct DatabaseConfig {
 pub struct AuthConfig {
     /// Hours a sign-in session lasts. Env: CASENOTE_SESSION_HOURS.
     pub session_hours: u64,
-    /// Failed sign-ins allowed per user name within `login_window_secs`.
+    /// Failed sign-ins per user name within `login_window_secs` before each further attempt
+    /// for that name waits (1 s, doubling up to `login_max_delay_secs`). Nobody is locked out.
     pub login_max_failures: u32,
+    /// The window over which failures are counted, in seconds.
     pub login_window_secs: u64,
+    /// Longest wait per attempt for a user name with many recent failures, in seconds.
+    pub login_max_delay_secs: u64,
+    /// Failed sign-ins from one client address within the window (any user names) after which
+    /// that address is refused (429) until the window moves on.
+    pub login_max_failures_per_address: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +221,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 8 * 1024 * 1024,
             max_clock_skew_secs: 120,
+            trusted_proxies: Vec::new(),
             secure_cookies: true,
             tls_cert: None,
             tls_key: None,
@@ -233,6 +244,8 @@ impl Default for AuthConfig {
             session_hours: 12,
             login_max_failures: 5,
             login_window_secs: 300,
+            login_max_delay_secs: 30,
+            login_max_failures_per_address: 30,
         }
     }
 }

@@ -15,9 +15,7 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     // (only looked at when the first character is one of the ASCII ones above)
     let number = risky
         && cell.len() > 1
-        && cell[1..]
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.')
+        && cell[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
         && cell[1..].parse::<f64>().is_ok();
     if risky && !number {
         Cow::Owned(format!("'{cell}"))
@@ -89,7 +87,17 @@ mod tests {
         ] {
             assert_eq!(neutralise(risky), format!("'{risky}"), "{risky:?}");
         }
-        for safe in ["Kleinsample", "-3", "+44", "-0.5", "12", "", "O'Brien", "a=b", "Ó Dochartaigh"] {
+        for safe in [
+            "Kleinsample",
+            "-3",
+            "+44",
+            "-0.5",
+            "12",
+            "",
+            "O'Brien",
+            "a=b",
+            "Ó Dochartaigh",
+        ] {
             assert_eq!(neutralise(safe), safe, "{safe:?}");
         }
         let mut w = Writer::new();

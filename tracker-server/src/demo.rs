@@ -269,7 +269,11 @@ pub fn seed(db: &Db, cfg: &ScanConfig, n_patients: usize, seed: u64) -> Result<D
         let valid: Vec<(usize, movements::ValidEvent)> = chunk
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| movements::validate(e, cfg, now_ms(), movements::DEFAULT_MAX_CLOCK_SKEW_MS).ok().map(|v| (i, v)))
+            .filter_map(|(i, e)| {
+                movements::validate(e, cfg, now_ms(), movements::DEFAULT_MAX_CLOCK_SKEW_MS)
+                    .ok()
+                    .map(|v| (i, v))
+            })
             .collect();
         let len = chunk.len();
         let who = who.clone();

@@ -65,14 +65,20 @@ pub async fn serve(
     let app = router(state);
     let r = match tls {
         Some(acceptor) => {
-            axum::serve(tls::TlsListener::new(listener, acceptor)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            axum::serve(
+                tls::TlsListener::new(listener, acceptor)?,
+                app.into_make_service_with_connect_info::<app::session::PeerAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
         }
         None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<app::session::PeerAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
         }
     };
     for t in background {

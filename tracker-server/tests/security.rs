@@ -402,39 +402,56 @@ async fn audit_log_edits_are_detected_by_audit_verify() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains(&format!("row {}", first + 2)));
 }
 
+/// Sign-in throttling: per user name a growing wait, never a lock-out (the right password
+/// still works); per client address a refusal after too many failures, whatever the names
+/// tried. The client address comes from `X-Forwarded-For` only behind a trusted proxy.
 #[tokio::test]
-async fn sign_in_is_rate_limited_per_user() {
+async fn sign_in_is_throttled_per_address_and_slowed_per_user() {
     let s = common::start_with(|c| {
         c.auth.login_max_failures = 3;
         c.auth.login_window_secs = 600;
+        c.auth.login_max_delay_secs = 2;
+        c.auth.login_max_failures_per_address = 8;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
-    let login = |u: &'static str, p: &'static str| {
-        s.post(
-            None,
-            "/api/v1/auth/login",
-            json!({"username": u, "password": p}),
-        )
+    let login = |u: &str, p: &str, from: &str| {
+        s.client
+            .post(format!("{}/api/v1/auth/login", s.base))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": u, "password": p}))
+            .send()
     };
+    let attacker = "10.1.1.1";
     for _ in 0..3 {
-        assert_eq!(
-            login("library", "wrong-password").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        let r = login("library", "wrong-password", attacker).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    // Locked now, even with the right password, and the answer says so.
-    let r = login("library", PW).await;
+    // Failures on "library" slow its sign-in down, but the user is not locked out.
+    let t = std::time::Instant::now();
+    let r = login("library", PW, "10.2.2.2").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    // The attacker tries other names: after 8 failures in all, that address is refused,
+    // even with a right password, and the answer says so.
+    for i in 0..5 {
+        let r = login(&format!("guess{i}"), "whatever-it-is", attacker)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login("porter", PW, attacker).await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limited");
-    // Other people can still sign in; unknown names are limited the same way.
-    assert_eq!(login("porter", PW).await.status(), StatusCode::OK);
-    for _ in 0..3 {
-        login("nosuchuser", "whatever-it-is").await;
-    }
+    // Everyone else still signs in.
     assert_eq!(
-        login("nosuchuser", "whatever-it-is").await.status(),
-        StatusCode::TOO_MANY_REQUESTS
+        login("porter", PW, "10.3.3.3").await.unwrap().status(),
+        StatusCode::OK
     );
     // The web sign-in form shares the limit.
     let client = no_redirects();
@@ -442,11 +459,36 @@ async fn sign_in_is_rate_limited_per_user() {
     let r = client
         .post(format!("{}/login", s.base))
         .header("cookie", format!("cn_login={cookie}"))
+        .header("x-forwarded-for", attacker)
         .form(&[
             ("csrf", csrf.as_str()),
             ("username", "library"),
             ("password", PW),
         ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Without a trusted proxy, X-Forwarded-For is ignored: a client cannot dodge the limit by
+    // making up addresses.
+    let s = common::start_with(|c| c.auth.login_max_failures_per_address = 3).await;
+    for i in 0..3 {
+        let r = s
+            .client
+            .post(format!("{}/api/v1/auth/login", s.base))
+            .header("x-forwarded-for", format!("10.9.9.{i}"))
+            .json(&json!({"username": format!("x{i}"), "password": "wrong-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = s
+        .client
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .header("x-forwarded-for", "10.9.9.200")
+        .json(&json!({"username": "library", "password": PW}))
         .send()
         .await
         .unwrap();
@@ -977,7 +1019,10 @@ async fn csv_exports_neutralise_formulas() {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = s
-        .get(Some(&library), "/api/v1/pull-lists?date=2030-01-07&format=csv")
+        .get(
+            Some(&library),
+            "/api/v1/pull-lists?date=2030-01-07&format=csv",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
@@ -990,8 +1035,9 @@ async fn csv_exports_neutralise_formulas() {
     assert!(cells.iter().any(|c| c == &format!("'{evil}")), "{body}");
     assert!(cells.iter().any(|c| c == "'@SUM(A1)"), "{body}");
     assert!(
-        !cells.iter().any(|c| c.starts_with(['=', '+', '-', '@'])
-            && c.parse::<f64>().is_err()),
+        !cells
+            .iter()
+            .any(|c| c.starts_with(['=', '+', '-', '@']) && c.parse::<f64>().is_err()),
         "a live formula in {body}"
     );
 }
@@ -1005,7 +1051,10 @@ async fn security_headers_on_api_pages_and_404() {
     let lib = w.tokens[&'L'].clone().unwrap();
     for (path, token) in [
         (format!("/api/v1/patients/{CHI}"), Some(lib.as_str())),
-        (format!("/api/v1/whereis/folder/{}", w.barcode), Some(lib.as_str())),
+        (
+            format!("/api/v1/whereis/folder/{}", w.barcode),
+            Some(lib.as_str()),
+        ),
         ("/api/v1/no-such-thing".to_string(), Some(lib.as_str())),
         ("/no-such-page".to_string(), None),
         ("/login".to_string(), None),
@@ -1074,7 +1123,10 @@ async fn clinicians_change_only_their_own_requests() {
     // another clinician: refused, and nothing changed
     assert_eq!(cancel(other.clone(), by_me).await, StatusCode::FORBIDDEN);
     assert_eq!(reroute(other.clone(), by_me).await, StatusCode::FORBIDDEN);
-    assert_eq!(cancel(mine.clone(), by_library).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        cancel(mine.clone(), by_library).await,
+        StatusCode::FORBIDDEN
+    );
     let r = s
         .get(Some(&lib), &format!("/api/v1/requests/{by_me}"))
         .await;
@@ -1152,11 +1204,19 @@ async fn body_limits_are_per_endpoint() {
     let manager = w.tokens[&'M'].clone().unwrap();
     let lib = w.tokens[&'L'].clone().unwrap();
     let r = s
-        .post(Some(&manager), "/api/v1/locations", json!({"code": "LBUREAU", "name": "Bureau", "kind": "scanning_bureau"}))
+        .post(
+            Some(&manager),
+            "/api/v1/locations",
+            json!({"code": "LBUREAU", "name": "Bureau", "kind": "scanning_bureau"}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = s
-        .post(Some(&lib), "/api/v1/digitisation/batches", json!({"bureau": "LBUREAU", "folders": [w.barcode]}))
+        .post(
+            Some(&lib),
+            "/api/v1/digitisation/batches",
+            json!({"bureau": "LBUREAU", "folders": [w.barcode]}),
+        )
         .await;
     assert!(r.status().is_success(), "{:?}", r.text().await);
     let mut pdf = b"%PDF-1.4\n".to_vec();
@@ -1194,7 +1254,11 @@ async fn porters_see_no_patient_id_or_folder_type() {
         .to_string();
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let r = s
-        .post(Some(&dev), "/api/v1/events", json!({"events": [common::event(&mh, "LWARD5", &at, "receive", None)]}))
+        .post(
+            Some(&dev),
+            "/api/v1/events",
+            json!({"events": [common::event(&mh, "LWARD5", &at, "receive", None)]}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     for path in [
@@ -1204,7 +1268,10 @@ async fn porters_see_no_patient_id_or_folder_type() {
         let body = s.get(Some(&porter), &path).await.text().await.unwrap();
         assert!(body.contains(&mh), "{path}: {body}");
         assert!(!body.contains("patient_id"), "{path}: {body}");
-        assert!(!body.contains("folder_type") && !body.contains("mental_health"), "{path}: {body}");
+        assert!(
+            !body.contains("folder_type") && !body.contains("mental_health"),
+            "{path}: {body}"
+        );
         let body = s.get(Some(&lib), &path).await.text().await.unwrap();
         assert!(body.contains("mental_health"), "library: {path}: {body}");
     }

@@ -33,7 +33,11 @@ async fn serves_https_with_the_configured_certificate() {
         r.headers()["strict-transport-security"],
         tracker_server::http::headers::HSTS
     );
-    let r = client.get(format!("{https}/no-such-page")).send().await.unwrap();
+    let r = client
+        .get(format!("{https}/no-such-page"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.headers().contains_key("strict-transport-security"));
     // Signing in and reading over TLS work as over plain HTTP.

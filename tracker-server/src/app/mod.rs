@@ -30,7 +30,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, cfg: Config) -> Self {
-        let limiter = LoginLimiter::new(cfg.auth.login_max_failures, cfg.auth.login_window_secs);
+        let limiter = LoginLimiter::new(
+            cfg.auth.login_max_failures,
+            cfg.auth.login_max_failures_per_address,
+            cfg.auth.login_max_delay_secs,
+            cfg.auth.login_window_secs,
+        );
         Self {
             db,
             cfg: Arc::new(cfg),

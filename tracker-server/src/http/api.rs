@@ -86,8 +86,12 @@ struct Login {
     password: String,
 }
 
-async fn login(State(s): State<AppState>, ApiJson(l): ApiJson<Login>) -> ApiResult<Json<Value>> {
-    let (token, role, expires) = session::sign_in(&s, &l.username, &l.password).await?;
+async fn login(
+    State(s): State<AppState>,
+    session::ClientAddr(addr): session::ClientAddr,
+    ApiJson(l): ApiJson<Login>,
+) -> ApiResult<Json<Value>> {
+    let (token, role, expires) = session::sign_in(&s, &l.username, &l.password, addr).await?;
     Ok(Json(
         json!({"token": token, "role": role, "expires_at": crate::util::ms_to_rfc3339(expires)}),
     ))
@@ -410,8 +414,7 @@ async fn ingest_events(
     if b.events.is_empty() {
         return Err(Error::invalid("events", "is empty").into());
     }
-    let out =
-        crate::workflow::scans::ingest_batch(
+    let out = crate::workflow::scans::ingest_batch(
         &s.db,
         &s.cfg.identifiers,
         s.cfg.server.max_clock_skew_secs,

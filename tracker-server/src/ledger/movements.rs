@@ -41,12 +41,7 @@ fn short_text(field: &str, v: &str, max: usize) -> Result<()> {
 }
 
 /// Checks that need no database. A refusal is [`Error::Invalid`] naming the field.
-pub fn validate(
-    e: &ScanEvent,
-    cfg: &ScanConfig,
-    now: i64,
-    max_skew_ms: i64,
-) -> Result<ValidEvent> {
+pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> Result<ValidEvent> {
     let uuid = e.event_id;
     short_text("device_id", &e.device_id, 100)?;
     if let Some(s) = &e.staff_id {
@@ -355,7 +350,8 @@ mod tests {
                 v["destination"] = json!("LWARD7");
             }
             let ev: ScanEvent = serde_json::from_value(v).expect("event");
-            let valid = validate(&ev, &self.scan, T0 + at, DEFAULT_MAX_CLOCK_SKEW_MS).expect("valid event");
+            let valid =
+                validate(&ev, &self.scan, T0 + at, DEFAULT_MAX_CLOCK_SKEW_MS).expect("valid event");
             let mut results = vec![None];
             let mut followed = 0;
             store(
@@ -446,7 +442,8 @@ mod tests {
             "method": "barcode", "location": "LWARD5"
         }))
         .expect("event");
-        let e = validate(&ev, &l.scan, T0, DEFAULT_MAX_CLOCK_SKEW_MS).expect_err("read an hour ahead");
+        let e =
+            validate(&ev, &l.scan, T0, DEFAULT_MAX_CLOCK_SKEW_MS).expect_err("read an hour ahead");
         assert_eq!(e.field(), Some("read_at"));
         let ev: ScanEvent = serde_json::from_value(json!({
             "event_id": uuid::Uuid::from_u128(9).to_string(), "device_id": "d",
@@ -454,7 +451,8 @@ mod tests {
             "method": "barcode", "location": "LWARD5"
         }))
         .expect("event");
-        let e = validate(&ev, &l.scan, T0, DEFAULT_MAX_CLOCK_SKEW_MS).expect_err("a location card is no folder");
+        let e = validate(&ev, &l.scan, T0, DEFAULT_MAX_CLOCK_SKEW_MS)
+            .expect_err("a location card is no folder");
         assert_eq!(e.field(), Some("raw"));
     }
 }

@@ -158,7 +158,10 @@ mod porter_tests {
             "barcode": "F1"}, "list": [{"patient_id": 7, "folder_type": "main", "barcode": "F2"}]});
         super::redact_for_porters(&mut v);
         let s = v.to_string();
-        assert!(!s.contains("patient_id") && !s.contains("folder_type"), "{s}");
+        assert!(
+            !s.contains("patient_id") && !s.contains("folder_type"),
+            "{s}"
+        );
         assert!(s.contains("F1") && s.contains("F2"));
     }
 }

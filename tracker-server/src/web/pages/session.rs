@@ -47,6 +47,7 @@ pub async fn login_form(State(s): State<AppState>) -> Response {
 
 pub async fn login(
     State(s): State<AppState>,
+    crate::app::session::ClientAddr(addr): crate::app::session::ClientAddr,
     headers: HeaderMap,
     Form(f): Form<Params>,
 ) -> Response {
@@ -68,7 +69,7 @@ pub async fn login(
         param(&f, "username").unwrap_or_default(),
         f.get("password").map(String::as_str).unwrap_or_default(),
     );
-    match crate::app::session::sign_in(&s, u, p).await {
+    match crate::app::session::sign_in(&s, u, p, addr).await {
         Ok((token, _, _)) => {
             let cookie = format!(
                 "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
