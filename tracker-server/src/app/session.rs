@@ -108,7 +108,7 @@ impl axum::extract::FromRequestParts<super::AppState> for ClientAddr {
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
                 .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-                .last()
+                .next_back()
         });
         Ok(ClientAddr(forwarded.or(peer)))
     }
