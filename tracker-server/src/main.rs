@@ -88,6 +88,36 @@ enum UserCmd {
         #[arg(long)]
         password_env: Option<String>,
     },
+    /// List users, their roles and whether they are active.
+    List,
+    /// Disable a user: they cannot sign in, and their open sessions end at once.
+    Disable {
+        #[arg(long)]
+        username: String,
+        /// Why (written to the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password (read from standard input, or from --password-env); the user's
+    /// open sessions end.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+    /// Change a user's role; their open sessions end.
+    SetRole {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = RoleArg)]
+        role: Role,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +129,16 @@ enum TokenCmd {
         /// device (bridges, printers) or a person's role.
         #[arg(long, default_value = "device", value_parser = RoleArg)]
         role: Role,
+    },
+    /// List tokens (names, roles, when created and revoked; never the tokens themselves).
+    List,
+    /// Revoke a token: it stops working on its next request.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        /// Why (written to the audit log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -168,16 +208,7 @@ fn main() -> Result<()> {
                     password_env,
                 },
         } => {
-            let password = match password_env {
-                Some(var) => std::env::var(&var)
-                    .with_context(|| format!("environment variable {var} is not set"))?,
-                None => {
-                    eprintln!("password (read from standard input):");
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s)?;
-                    s.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
+            let password = read_password(password_env)?;
             let db = open(&cfg)?;
             let new = users::NewUser {
                 username: username.clone(),
@@ -187,6 +218,78 @@ fn main() -> Result<()> {
             };
             users::add_user_blocking(&db, &Principal::system(), new)?;
             println!("user {username} added as {}", role.as_str());
+            Ok(())
+        }
+        Cmd::User { cmd: UserCmd::List } => {
+            let db = open(&cfg)?;
+            for u in db.read_blocking(auth::list_users)? {
+                println!(
+                    "{:<20} {:<16} {:<8} {}",
+                    u.username,
+                    u.role,
+                    if u.active { "active" } else { "disabled" },
+                    u.display_name
+                );
+            }
+            Ok(())
+        }
+        Cmd::User { cmd } => {
+            let (username, change) = match cmd {
+                UserCmd::Disable { username, reason } => {
+                    (username, users::AccountChange::Disable { reason })
+                }
+                UserCmd::Enable { username } => (username, users::AccountChange::Enable),
+                UserCmd::ResetPassword {
+                    username,
+                    password_env,
+                } => (
+                    username,
+                    users::AccountChange::ResetPassword {
+                        password: read_password(password_env)?,
+                    },
+                ),
+                UserCmd::SetRole { username, role } => {
+                    (username, users::AccountChange::SetRole { role })
+                }
+                UserCmd::Add { .. } | UserCmd::List => unreachable!("handled above"),
+            };
+            let db = open(&cfg)?;
+            let what = change.describe();
+            users::change_account_blocking(&db, &Principal::system(), &username, change)?;
+            println!("user {username}: {what}");
+            Ok(())
+        }
+        Cmd::Token {
+            cmd: TokenCmd::List,
+        } => {
+            let db = open(&cfg)?;
+            for t in db.read_blocking(users::list_tokens)? {
+                println!(
+                    "{:<24} {:<16} created {} {}",
+                    t.name,
+                    t.role.as_str(),
+                    t.created_at,
+                    t.revoked_at
+                        .map(|r| format!("REVOKED {r}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Token {
+            cmd: TokenCmd::Revoke { name, reason },
+        } => {
+            let db = open(&cfg)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(users::revoke_token(
+                &db,
+                &Principal::system(),
+                &name,
+                &reason,
+            ))?;
+            println!("token {name} revoked");
             Ok(())
         }
         Cmd::Token {
@@ -367,4 +470,19 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// A password from the named environment variable, or from standard input.
+fn read_password(env: Option<String>) -> Result<String> {
+    Ok(match env {
+        Some(var) => {
+            std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?
+        }
+        None => {
+            eprintln!("password (read from standard input):");
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s.trim_end_matches(['\r', '\n']).to_string()
+        }
+    })
 }

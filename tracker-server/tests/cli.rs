@@ -106,6 +106,82 @@ fn migrate_users_tokens() {
     assert!(hash.starts_with("$argon2id$"));
     let out = ok(&run(d.path(), &["audit-verify"]));
     assert!(out.contains("intact: 2 row"), "{out}");
+
+    // Revoking and changing accounts from the command line (issue 15): each is audited.
+    let user = |args: &[&str]| ok(&run(d.path(), &[&["user"][..], args].concat()));
+    user(&[
+        "disable",
+        "--username",
+        "morag",
+        "--reason",
+        "left the trust",
+    ]);
+    assert!(user(&["list"]).contains("disabled"));
+    user(&["enable", "--username", "morag"]);
+    user(&["set-role", "--username", "morag", "--role", "library"]);
+    user(&[
+        "reset-password",
+        "--username",
+        "morag",
+        "--password-env",
+        "NEW_PW",
+    ]);
+    let listed = user(&["list"]);
+    assert!(
+        listed.contains("library") && listed.contains("active"),
+        "{listed}"
+    );
+    let nobody = run(
+        d.path(),
+        &["user", "disable", "--username", "nobody", "--reason", "x"],
+    );
+    assert!(!nobody.status.success());
+    ok(&run(
+        d.path(),
+        &[
+            "token",
+            "revoke",
+            "--name",
+            "bridge-ward5",
+            "--reason",
+            "PC replaced",
+        ],
+    ));
+    assert!(ok(&run(d.path(), &["token", "list"])).contains("REVOKED"));
+    let again = run(
+        d.path(),
+        &[
+            "token",
+            "revoke",
+            "--name",
+            "bridge-ward5",
+            "--reason",
+            "again",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already revoked"));
+    let c = rusqlite::Connection::open(d.path().join("c.db")).unwrap();
+    let actions: Vec<String> = c
+        .prepare("SELECT action FROM audit_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for a in [
+        "user.disable",
+        "user.enable",
+        "user.role",
+        "user.password_reset",
+        "token.revoke",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} not audited: {actions:?}"
+        );
+    }
+    let out = ok(&run(d.path(), &["audit-verify"]));
+    assert!(out.contains("intact: 7 row"), "{out}");
 }
 
 #[test]

@@ -25,7 +25,14 @@ const ACCESS: &[(&str, &str, &str)] = &[
     ("post", "/api/v1/auth/logout", "PLCMAD"),
     ("get", "/api/v1/me", "PLCMAD"),
     ("post", "/api/v1/users", "A"),
+    ("get", "/api/v1/users", "A"),
+    ("post", "/api/v1/users/{username}/disable", "A"),
+    ("post", "/api/v1/users/{username}/enable", "A"),
+    ("post", "/api/v1/users/{username}/password", "A"),
+    ("put", "/api/v1/users/{username}/role", "A"),
     ("post", "/api/v1/tokens", "A"),
+    ("get", "/api/v1/tokens", "A"),
+    ("post", "/api/v1/tokens/{name}/revoke", "A"),
     ("post", "/api/v1/patients", "LMA"),
     ("get", "/api/v1/patients", "LCMA"),
     ("get", "/api/v1/patients/{id}", "LCMA"),
@@ -206,6 +213,9 @@ impl World {
             .replace("{barcode}", &self.barcode)
             .replace("{format}", "png")
             .replace("{code}", "LLIB")
+            // (no such user or token: the call is answered 404, and nobody is locked out)
+            .replace("{username}", "nobody-here")
+            .replace("{name}", "no-such-token")
             .replace("{id}", "1");
         format!("{}{p}", self.s.base)
     }
@@ -1287,4 +1297,210 @@ async fn porters_see_no_patient_id_or_folder_type() {
         .unwrap();
     assert!(page.contains(&mh), "{page}");
     assert!(!page.to_lowercase().contains("mental health"), "{page}");
+}
+
+/// Revocation (issue 15): an administrator disables a user (their session stops working at
+/// once and they cannot sign in), enables them again, resets a password (old sessions and the
+/// old password stop working), changes a role (it applies from the next sign-in), and revokes
+/// a device token (it stops on its next request). Each is audited; only admins may.
+#[tokio::test]
+async fn users_can_be_disabled_and_tokens_revoked() {
+    let w = world().await;
+    let s = &w.s;
+    let admin = w.tokens[&'A'].clone().unwrap();
+    let manager = w.tokens[&'M'].clone().unwrap();
+    let lib = w.tokens[&'L'].clone().unwrap();
+    let porter = w.tokens[&'P'].clone().unwrap();
+    let dev = w.tokens[&'D'].clone().unwrap();
+    let me = |t: String| {
+        let s = &w.s;
+        async move { s.get(Some(&t), "/api/v1/me").await.status() }
+    };
+    let login = |u: &'static str, p: &'static str| {
+        let s = &w.s;
+        async move {
+            s.post(
+                None,
+                "/api/v1/auth/login",
+                json!({"username": u, "password": p}),
+            )
+            .await
+            .status()
+        }
+    };
+    // only admins
+    let r = s
+        .post(
+            Some(&manager),
+            "/api/v1/users/library/disable",
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // disable: the open session ends at once, sign-in refused
+    assert_eq!(me(lib.clone()).await, StatusCode::OK);
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/users/library/disable",
+            json!({"reason": ""}),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "reason");
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/users/library/disable",
+            json!({"reason": "left the trust"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(me(lib.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("library", PW).await, StatusCode::UNAUTHORIZED);
+    let users: Value = s
+        .get(Some(&admin), "/api/v1/users")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let row = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "library")
+        .unwrap()
+        .clone();
+    assert_eq!(row["active"], false);
+    assert!(
+        !users.to_string().contains("argon2"),
+        "no hashes in the list"
+    );
+    let r = s
+        .post(Some(&admin), "/api/v1/users/library/enable", json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(login("library", PW).await, StatusCode::OK);
+    // reset a password: the old session and the old password stop working
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/users/porter/password",
+            json!({"password": "a-new-password-1"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(me(porter).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("porter", PW).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("porter", "a-new-password-1").await, StatusCode::OK);
+    // change a role: a porter becomes library staff and may read patients after signing in
+    let r = s
+        .put(
+            &admin,
+            "/api/v1/users/porter/role",
+            json!({"role": "device"}),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "role");
+    let r = s
+        .put(
+            &admin,
+            "/api/v1/users/porter/role",
+            json!({"role": "library"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t = s
+        .post(
+            None,
+            "/api/v1/auth/login",
+            json!({"username": "porter", "password": "a-new-password-1"}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.get(Some(&t), &format!("/api/v1/patients/{CHI}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // revoke the bridge's token: it stops on its next request
+    let hb = json!({"bridge_id": "b1", "devices": []});
+    assert_ne!(
+        s.post(Some(&dev), "/api/v1/devices/heartbeat", hb.clone())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/tokens/ward5-bridge/revoke",
+            json!({"reason": "PC stolen"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        s.post(Some(&dev), "/api/v1/devices/heartbeat", hb)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let toks: Value = s
+        .get(Some(&admin), "/api/v1/tokens")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(toks["tokens"][0]["revoked_at"].is_string(), "{toks}");
+    assert!(
+        !toks.to_string().contains("ct_"),
+        "tokens are never shown again"
+    );
+    // all of it is in the audit log
+    let audit: Value = s
+        .get(Some(&admin), "/api/v1/audit?limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = audit.to_string();
+    for a in [
+        "user.disable",
+        "user.enable",
+        "user.password_reset",
+        "user.role",
+        "token.revoke",
+    ] {
+        assert!(text.contains(a), "{a} missing from the audit log");
+    }
+    // the admin page does the same, with its CSRF token
+    let page = no_redirects()
+        .get(format!("{}/admin/users", s.base))
+        .header("cookie", format!("cn_session={admin}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/admin/users/clinician/disable"), "{page}");
+    let csrf = tracker_server::web::csrf_for(&admin);
+    let r = no_redirects()
+        .post(format!("{}/admin/users/clinician/disable", s.base))
+        .header("cookie", format!("cn_session={admin}"))
+        .form(&[("csrf", csrf.as_str()), ("reason", "on leave")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("clinician: disabled"));
+    assert_eq!(
+        me(w.tokens[&'C'].clone().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
 }

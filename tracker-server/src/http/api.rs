@@ -31,8 +31,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/me", get(me))
-        .route("/api/v1/users", post(create_user))
-        .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/users", post(create_user).get(list_users))
+        .route("/api/v1/users/{username}/disable", post(disable_user))
+        .route("/api/v1/users/{username}/enable", post(enable_user))
+        .route("/api/v1/users/{username}/password", post(reset_password))
+        .route("/api/v1/users/{username}/role", put(set_role))
+        .route("/api/v1/tokens", post(create_token).get(list_tokens))
+        .route("/api/v1/tokens/{name}/revoke", post(revoke_token))
         .route(
             "/api/v1/patients",
             post(create_patient).get(search_patients),
@@ -177,6 +182,101 @@ async fn create_token(
         StatusCode::CREATED,
         Json(json!({"name": name, "role": role, "token": token})),
     ))
+}
+
+async fn list_users(State(s): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Value>> {
+    who.require(Permission::ManageUsers)?;
+    let list = s.db.read(auth::list_users).await?;
+    Ok(Json(json!({"users": list})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reason {
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleChange {
+    role: String,
+}
+
+async fn account(
+    s: &AppState,
+    who: &Principal,
+    username: &str,
+    change: users::AccountChange,
+) -> ApiResult<Json<Value>> {
+    let done = change.describe();
+    users::change_account(&s.db, who, username, change).await?;
+    Ok(Json(json!({"username": username, "done": done})))
+}
+
+async fn disable_user(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(username): Path<String>,
+    ApiJson(b): ApiJson<Reason>,
+) -> ApiResult<Json<Value>> {
+    let change = users::AccountChange::Disable { reason: b.reason };
+    account(&s, &who, &username, change).await
+}
+
+async fn enable_user(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Json<Value>> {
+    account(&s, &who, &username, users::AccountChange::Enable).await
+}
+
+async fn reset_password(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(username): Path<String>,
+    ApiJson(b): ApiJson<NewPassword>,
+) -> ApiResult<Json<Value>> {
+    let change = users::AccountChange::ResetPassword {
+        password: b.password,
+    };
+    account(&s, &who, &username, change).await
+}
+
+async fn set_role(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(username): Path<String>,
+    ApiJson(b): ApiJson<RoleChange>,
+) -> ApiResult<Json<Value>> {
+    who.require(Permission::ManageUsers)?;
+    let role = Role::parse(&b.role)?;
+    if role == Role::Device {
+        return Err(Error::invalid("role", "device is for API tokens, not people").into());
+    }
+    account(&s, &who, &username, users::AccountChange::SetRole { role }).await
+}
+
+async fn list_tokens(State(s): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Value>> {
+    who.require(Permission::ManageUsers)?;
+    let list = s.db.read(users::list_tokens).await?;
+    Ok(Json(json!({"tokens": list})))
+}
+
+async fn revoke_token(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<Reason>,
+) -> ApiResult<Json<Value>> {
+    users::revoke_token(&s.db, &who, &name, &b.reason).await?;
+    Ok(Json(json!({"name": name, "revoked": true})))
 }
 
 // ---------- patients ----------

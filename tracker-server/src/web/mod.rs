@@ -54,6 +54,9 @@ pub fn routes() -> Router<AppState> {
         .route("/statistics", get(statistics_pages::statistics_page))
         .route("/admin/devices", get(pages::devices))
         .route("/admin/users", get(pages::users).post(pages::add_user))
+        .route("/admin/users/{username}/{action}", post(pages::change_user))
+        .route("/admin/tokens", get(pages::tokens))
+        .route("/admin/tokens/{name}/revoke", post(pages::revoke_token))
         .route(
             "/admin/locations",
             get(pages::locations).post(pages::add_location),

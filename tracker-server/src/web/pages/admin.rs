@@ -1,6 +1,7 @@
 //! Admin.
 
 use super::*;
+use axum::extract::Path;
 
 pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     user.who.require(Permission::ReadReports)?;
@@ -47,9 +48,43 @@ pub(crate) fn users_page(
         html! {
             @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
             table {
-                thead { tr { th { "User name" } th { "Name" } th { "Role" } th { "Active" } } }
-                tbody { @for u in list { tr { td { (u.username) } td { (u.display_name) } td { (u.role.replace('_', " ")) } td { @if u.active { "yes" } @else { "no" } } } } }
+                thead { tr { th { "User name" } th { "Name" } th { "Role" } th { "Active" } th { "Change" } } }
+                tbody { @for u in list { tr {
+                    td { (u.username) } td { (u.display_name) } td { (u.role.replace('_', " ")) }
+                    td { @if u.active { "yes" } @else { span.tag.bad { "disabled" } } }
+                    td {
+                        details {
+                            summary { "Change " (u.username) }
+                            @if u.active {
+                                form method="post" action=(format!("/admin/users/{}/disable", u.username)) {
+                                    input type="hidden" name="csrf" value=(user.csrf);
+                                    label for=(format!("reason-{}", u.username)) { "Why disable (for the audit log)" }
+                                    input type="text" id=(format!("reason-{}", u.username)) name="reason" required;
+                                    button type="submit" { "Disable and sign out now" }
+                                }
+                            } @else {
+                                form method="post" action=(format!("/admin/users/{}/enable", u.username)) {
+                                    input type="hidden" name="csrf" value=(user.csrf);
+                                    button type="submit" { "Enable" }
+                                }
+                            }
+                            form method="post" action=(format!("/admin/users/{}/password", u.username)) {
+                                input type="hidden" name="csrf" value=(user.csrf);
+                                label for=(format!("pw-{}", u.username)) { "New password (at least 8 characters)" }
+                                input type="password" id=(format!("pw-{}", u.username)) name="password" autocomplete="new-password" required;
+                                button type="submit" { "Reset password" }
+                            }
+                            form method="post" action=(format!("/admin/users/{}/role", u.username)) {
+                                input type="hidden" name="csrf" value=(user.csrf);
+                                label for=(format!("role-{}", u.username)) { "Role" }
+                                select id=(format!("role-{}", u.username)) name="role" { @for r in [Role::Porter, Role::Library, Role::Clinician, Role::RecordsManager, Role::Admin] { option value=(r.as_str()) selected[r.as_str() == u.role] { (r.as_str().replace('_', " ")) } } }
+                                button type="submit" { "Change role" }
+                            }
+                        }
+                    }
+                } } }
             }
+            p { a href="/admin/tokens" { "API tokens of bridges and printers" } }
             form.card method="post" action="/admin/users" {
                 h2 { "Add a user" }
                 input type="hidden" name="csrf" value=(user.csrf);
@@ -93,6 +128,113 @@ pub async fn add_user(
         Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             users_page(&user, &list, Some(("error", e.to_string()))),
+        )
+            .into_response(),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+/// Disable, enable, reset the password of, or change the role of a user (the buttons of the
+/// users page); the same use case as the API and the CLI.
+pub async fn change_user(
+    State(s): State<AppState>,
+    user: WebUser,
+    Path((username, action)): Path<(String, String)>,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManageUsers)?;
+    let result: crate::Result<String> = async {
+        let change = match action.as_str() {
+            "disable" => users::AccountChange::Disable {
+                reason: param(&f, "reason").unwrap_or_default().to_string(),
+            },
+            "enable" => users::AccountChange::Enable,
+            "password" => users::AccountChange::ResetPassword {
+                password: f.get("password").cloned().unwrap_or_default(),
+            },
+            "role" => users::AccountChange::SetRole {
+                role: Role::parse(param(&f, "role").unwrap_or_default())?,
+            },
+            _ => return Err(Error::not_found(format!("user action {action}"))),
+        };
+        let done = change.describe();
+        users::change_account(&s.db, &user.who, &username, change).await?;
+        Ok(format!("User {username}: {done}."))
+    }
+    .await;
+    let list = s.db.read(auth::list_users).await?;
+    Ok(match result {
+        Ok(m) => users_page(&user, &list, Some(("ok", m))).into_response(),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. })) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            users_page(&user, &list, Some(("error", e.to_string()))),
+        )
+            .into_response(),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+pub async fn tokens(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
+    user.who.require(Permission::ManageUsers)?;
+    let list = s.db.read(users::list_tokens).await?;
+    Ok(tokens_page(&user, &list, None))
+}
+
+fn tokens_page(
+    user: &WebUser,
+    list: &[users::TokenSummary],
+    message: Option<(&str, String)>,
+) -> Markup {
+    layout(
+        user,
+        "/admin/users",
+        "API tokens",
+        html! {
+            @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
+            p { "Tokens let bridges and printers send to the server. A revoked token stops working on its next request. New tokens are made with " code { "tracker-server token create" } "." }
+            table {
+                thead { tr { th { "Name" } th { "Role" } th { "Created" } th { "State" } } }
+                tbody { @for t in list { tr {
+                    td { (t.name) } td { (t.role.as_str().replace('_', " ")) } td { (time_text(&t.created_at)) }
+                    td {
+                        @if let Some(r) = &t.revoked_at { span.tag.bad { "revoked " (time_text(r)) } }
+                        @else {
+                            form method="post" action=(format!("/admin/tokens/{}/revoke", t.name)) {
+                                input type="hidden" name="csrf" value=(user.csrf);
+                                label for=(format!("why-{}", t.name)) { "Why revoke" }
+                                input type="text" id=(format!("why-{}", t.name)) name="reason" required;
+                                button type="submit" { "Revoke " (t.name) }
+                            }
+                        }
+                    }
+                } } }
+            }
+        },
+    )
+}
+
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    user: WebUser,
+    Path(name): Path<String>,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    let result = users::revoke_token(
+        &s.db,
+        &user.who,
+        &name,
+        param(&f, "reason").unwrap_or_default(),
+    )
+    .await;
+    let list = s.db.read(users::list_tokens).await?;
+    Ok(match result {
+        Ok(()) => tokens_page(&user, &list, Some(("ok", format!("Token {name} revoked."))))
+            .into_response(),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. })) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            tokens_page(&user, &list, Some(("error", e.to_string()))),
         )
             .into_response(),
         Err(e) => return Err(e.into()),
