@@ -121,13 +121,20 @@ fn backup_while_ingesting_restores_to_a_consistent_prefix() {
 
     // Restore: a new file, opened by the server code (migrations run), then checked.
     std::fs::copy(&copy, &restored).unwrap();
-    let rdb = storage::Db::open(&restored, 1).unwrap();
+    // (a restored database is checked with the live server's audit key, kept apart from it)
+    let key = audit::AuditKey::load(&storage::default_audit_key_path(&live)).unwrap();
+    let rdb = storage::Db::open_with_key(&restored, 1, key.clone()).unwrap();
     let ok: String = rdb
         .read_blocking(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(ok, "ok");
-    let audit_rows = rdb.read_blocking(audit::verify).unwrap();
-    assert!(audit_rows > 0);
+    let audit_rows = rdb
+        .read_blocking(move |c| audit::verify(c, &[key]))
+        .unwrap();
+    assert!(
+        audit_rows.rows > 0 && audit_rows.unkeyed == 0,
+        "{audit_rows:?}"
+    );
 
     let c = rusqlite::Connection::open(&restored).unwrap();
     c.execute("ATTACH DATABASE ?1 AS live", [live.to_str().unwrap()])
@@ -148,7 +155,10 @@ fn backup_while_ingesting_restores_to_a_consistent_prefix() {
     let live_upto = q(&format!(
         "SELECT count(*) FROM live.movements WHERE id <= {max_backup}"
     ));
-    eprintln!("movements: backup {in_backup}, live {in_live}; audit rows verified {audit_rows}");
+    eprintln!(
+        "movements: backup {in_backup}, live {in_live}; audit rows verified {}",
+        audit_rows.rows
+    );
     assert_eq!(
         missing, 0,
         "every movement in the backup is in the live database"

@@ -15,6 +15,7 @@ pub struct Config {
     pub printing: PrintingConfig,
     pub requests: RequestsConfig,
     pub hl7: Hl7Config,
+    pub audit: AuditConfig,
     pub coding: crate::lifecycle::coding::CodingConfig,
     pub digitisation: crate::lifecycle::digitisation::DigitisationConfig,
     pub retention: crate::lifecycle::retention::RetentionConfig,
@@ -68,6 +69,52 @@ pub struct AuthConfig {
     /// Failed sign-ins from one client address within the window (any user names) after which
     /// that address is refused (429) until the window moves on.
     pub login_max_failures_per_address: u32,
+}
+
+/// The audit log's key and anchors (docs/security.md, "Audit log").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File holding the key the audit chain is signed with (hex; created with 32 random bytes,
+    /// mode 0600, if missing). Keep it outside the database's directory and its backups.
+    /// Default: `<database>.audit-key`. Env: CASENOTE_AUDIT_KEY_FILE.
+    pub key_file: Option<PathBuf>,
+    /// Earlier keys, after a rotation, so that `audit-verify` can check older rows.
+    pub old_key_files: Vec<PathBuf>,
+    /// Append-only file the chain head is written to (also logged as "audit chain head").
+    /// Default: `<database>.audit-anchors`. Env: CASENOTE_AUDIT_ANCHOR_FILE.
+    pub anchor_file: Option<PathBuf>,
+    /// How often the chain head is anchored, in seconds (and once at shutdown).
+    pub anchor_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            key_file: None,
+            old_key_files: Vec::new(),
+            anchor_file: None,
+            anchor_interval_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    /// The audit key file in use.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit
+            .key_file
+            .clone()
+            .unwrap_or_else(|| crate::storage::default_audit_key_path(&self.database.path))
+    }
+
+    /// The audit anchor file in use.
+    pub fn audit_anchor_path(&self) -> PathBuf {
+        self.audit
+            .anchor_file
+            .clone()
+            .unwrap_or_else(|| crate::storage::default_anchor_path(&self.database.path))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -341,6 +388,12 @@ impl Config {
         }
         if let Ok(v) = std::env::var("CASENOTE_HL7_TIMEZONE") {
             cfg.hl7.timezone = v;
+        }
+        if let Ok(v) = std::env::var("CASENOTE_AUDIT_KEY_FILE") {
+            cfg.audit.key_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Ok(v) = std::env::var("CASENOTE_AUDIT_ANCHOR_FILE") {
+            cfg.audit.anchor_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }
         if let Ok(v) = std::env::var("CASENOTE_HL7_PATIENT_NUMBER") {
             cfg.hl7.patient_number = v

@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod audit_key;
 pub mod auth;
 pub mod config;
 pub mod csv_export;
@@ -62,6 +63,8 @@ pub async fn serve(
         background.push(tokio::spawn(hl7::listener::listen(l, state.clone())));
     }
     background.push(tokio::spawn(watch_overdue(state.clone())));
+    background.push(tokio::spawn(anchor_audit(state.clone())));
+    let last_anchor = state.clone();
     let app = router(state);
     let r = match tls {
         Some(acceptor) => {
@@ -84,7 +87,30 @@ pub async fn serve(
     for t in background {
         t.abort();
     }
+    // A last anchor at shutdown, so the chain head of a stopped server is on record.
+    anchor_once(&last_anchor, None).await;
     r
+}
+
+/// Write the audit chain head to the anchor file every `[audit] anchor_interval_secs`.
+async fn anchor_audit(state: app::AppState) {
+    let every = std::time::Duration::from_secs(state.cfg.audit.anchor_interval_secs.max(1));
+    let mut last = None;
+    loop {
+        last = anchor_once(&state, last).await;
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn anchor_once(state: &app::AppState, last: Option<i64>) -> Option<i64> {
+    let file = state.cfg.audit_anchor_path();
+    match state.db.read(move |c| audit::anchor(c, &file, last)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not anchor the audit chain; will retry");
+            last
+        }
+    }
 }
 
 /// Every route the server answers, the JSON API and the web pages, with body limits, request

@@ -372,9 +372,28 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::AuditVerify => {
+            let mut keys = vec![audit::AuditKey::load(&cfg.audit_key_path())?];
+            for p in &cfg.audit.old_key_files {
+                keys.push(audit::AuditKey::load(p)?);
+            }
             let db = open(&cfg)?;
-            let n = db.read_blocking(audit::verify)?;
-            println!("audit log intact: {n} row(s) verified");
+            let anchors = match std::fs::read_to_string(cfg.audit_anchor_path()) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(e).context("reading the audit anchor file"),
+            };
+            let v = db.read_blocking(move |c| {
+                let mut v = audit::verify(c, &keys)?;
+                v.anchors = audit::check_anchors(c, &anchors)?;
+                Ok(v)
+            })?;
+            println!(
+                "audit log intact: {} row(s) verified ({} keyed, {} from before the audit key), {} anchor(s) match",
+                v.rows,
+                v.rows - v.unkeyed,
+                v.unkeyed,
+                v.anchors
+            );
             Ok(())
         }
         Cmd::Demo {
@@ -417,7 +436,8 @@ fn main() -> Result<()> {
 }
 
 fn open(cfg: &Config) -> Result<Db> {
-    Db::open(&cfg.database.path, cfg.database.readers)
+    let key = audit::AuditKey::load_or_create(&cfg.audit_key_path())?;
+    Db::open_with_key(&cfg.database.path, cfg.database.readers, key)
         .with_context(|| format!("opening database {}", cfg.database.path.display()))
 }
 

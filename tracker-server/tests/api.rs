@@ -528,8 +528,15 @@ async fn roles_are_enforced_and_reads_audited() {
         StatusCode::FORBIDDEN
     );
     // the hash chain verifies
-    let n = s.db.read(tracker_server::audit::verify).await.unwrap();
-    assert!(n > 5);
+    let key = tracker_server::audit::AuditKey::load(
+        &tracker_server::storage::default_audit_key_path(s.db.path()),
+    )
+    .unwrap();
+    let n =
+        s.db.read(move |c| tracker_server::audit::verify(c, &[key]))
+            .await
+            .unwrap();
+    assert!(n.rows > 5 && n.unkeyed == 0, "{n:?}");
     // sign-out ends the session
     assert_eq!(
         s.post(Some(&w.clinician), "/api/v1/auth/logout", json!({}))
@@ -649,8 +656,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(e["error"]["field"], "barcode", "{e}");
 }
 
+/// After five failures the right password still signs in, only slower (no lock-out; the
+/// security suite covers the per-address refusal).
 #[tokio::test]
-async fn sign_in_is_rate_limited() {
+async fn sign_in_is_slowed_not_locked() {
     let s = start().await;
     for _ in 0..5 {
         let r = s
@@ -662,6 +671,7 @@ async fn sign_in_is_rate_limited() {
             .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
+    let t = std::time::Instant::now();
     let r = s
         .post(
             None,
@@ -669,7 +679,8 @@ async fn sign_in_is_rate_limited() {
             json!({"username": "library", "password": PW}),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(t.elapsed() >= std::time::Duration::from_millis(900));
 }
 
 #[tokio::test]

@@ -1504,3 +1504,120 @@ async fn users_can_be_disabled_and_tokens_revoked() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The attack of issue 15: edit a row, delete another and recompute every later hash. With
+/// plain SHA-256 (no key) `audit-verify` catches it; with the key itself (an insider holding
+/// both), the anchored chain head catches it.
+#[tokio::test]
+async fn a_rewritten_audit_chain_is_caught_with_or_without_the_key() {
+    use tracker_server::{audit, storage};
+    let w = world().await;
+    let lib = w.tokens[&'L'].as_deref();
+    for _ in 0..3 {
+        w.s.get(lib, &format!("/api/v1/patients/{CHI}")).await;
+    }
+    let db = w.s.dir.path().join("casenote.db");
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tracker-server"))
+            .arg("audit-verify")
+            .env("CASENOTE_DATABASE", &db)
+            .env_remove("CASENOTE_CONFIG")
+            .env_remove("CASENOTE_AUDIT_KEY_FILE")
+            .env_remove("CASENOTE_AUDIT_ANCHOR_FILE")
+            .output()
+            .unwrap()
+    };
+    let raw = rusqlite::Connection::open(&db).unwrap();
+    // anchor the head now, as the server does every few minutes
+    audit::anchor(&raw, &storage::default_anchor_path(&db), None).unwrap();
+    let out = verify();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 anchor(s) match"));
+    let snapshot: Vec<(i64, String, String, Option<String>)> = raw
+        .prepare("SELECT id, prev_hash, hash, key_id FROM audit_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let reads: Vec<i64> = raw
+        .prepare("SELECT id FROM audit_log WHERE action='patient.read' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let (edit, delete) = (reads[0], reads[1]);
+    // re-chain from `edit` on, with `mac` computing each hash
+    let rechain = |mac: &dyn Fn(&str, &[String]) -> String| {
+        let mut prev: String = raw
+            .query_row(
+                "SELECT hash FROM audit_log WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+                [edit],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let rows: Vec<(i64, Vec<String>)> = raw
+            .prepare("SELECT id, at, actor, role, action, coalesce(patient_id,''), coalesce(folder_id,''), detail FROM audit_log WHERE id >= ?1 ORDER BY id")
+            .unwrap()
+            .query_map([edit], |r| {
+                Ok((r.get(0)?, (1..8).map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    _ => String::new(),
+                })).collect::<rusqlite::Result<Vec<_>>>()?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (id, fields) in rows {
+            let h = mac(&prev, &fields);
+            raw.execute(
+                "UPDATE audit_log SET prev_hash=?2, hash=?3 WHERE id=?1",
+                rusqlite::params![id, prev, h],
+            )
+            .unwrap();
+            prev = h;
+        }
+    };
+    let message = |prev: &str, f: &[String]| {
+        let mut m = prev.as_bytes().to_vec();
+        for x in f {
+            m.push(0x1f);
+            m.extend_from_slice(x.as_bytes());
+        }
+        m
+    };
+    // 1. without the key: hide who read the record, drop another read, re-chain with SHA-256
+    raw.execute(
+        "UPDATE audit_log SET actor='user:nobody' WHERE id=?1",
+        [edit],
+    )
+    .unwrap();
+    raw.execute("DELETE FROM audit_log WHERE id=?1", [delete])
+        .unwrap();
+    rechain(&|prev, f| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(message(prev, f)))
+    });
+    let bad = verify();
+    assert!(!bad.status.success(), "a SHA-256 re-chain passed");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(&format!("row {edit}")));
+    // 2. with the key (an insider): the chain verifies again, but the anchor does not match
+    let secret = hex::decode(
+        std::fs::read_to_string(storage::default_audit_key_path(&db))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    rechain(&|prev, f| hex::encode(audit::hmac_sha256(&secret, &message(prev, f))));
+    let bad = verify();
+    assert!(!bad.status.success(), "a keyed re-chain passed the anchors");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("anchored"), "{err}");
+    assert!(snapshot.iter().all(|r| r.3.is_some()), "every row is keyed");
+}

@@ -415,6 +415,10 @@ CREATE INDEX hl7_messages_control ON hl7_messages(sending_app, control_id);
     r#"
 CREATE INDEX requests_patient_source ON requests(patient_id, source);
 "#,
+    // 7: the audit chain is keyed (HMAC-SHA-256, issue 15); NULL for rows written before
+    r#"
+ALTER TABLE audit_log ADD COLUMN key_id TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

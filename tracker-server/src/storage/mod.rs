@@ -67,6 +67,22 @@ fn size_writer_cache(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "cache_size", -writer_cache_kib(pages, size))
 }
 
+/// Where the audit key lives when `[audit] key_file` is not set: next to the database, as
+/// `<database>.audit-key`. Production sites should set `key_file` to a path outside the
+/// database's directory and its backups (docs/security.md).
+pub fn default_audit_key_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(".audit-key");
+    PathBuf::from(s)
+}
+
+/// Where audit anchors go when `[audit] anchor_file` is not set: `<database>.audit-anchors`.
+pub fn default_anchor_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(".audit-anchors");
+    PathBuf::from(s)
+}
+
 /// Most jobs folded into one commit.
 const MAX_GROUP: usize = 512;
 
@@ -99,8 +115,19 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Db {
-    /// Open (creating and migrating if needed) the database at `path`.
+    /// Open (creating and migrating if needed) the database at `path`, with the audit key
+    /// next to it ([`default_audit_key_path`], created if missing).
     pub fn open(path: &Path, readers: usize) -> Result<Self> {
+        let key = crate::audit_key::AuditKey::load_or_create(&default_audit_key_path(path))?;
+        Self::open_with_key(path, readers, key)
+    }
+
+    /// Open the database; the audit chain is keyed with `key`.
+    pub fn open_with_key(
+        path: &Path,
+        readers: usize,
+        key: crate::audit_key::AuditKey,
+    ) -> Result<Self> {
         let mut conn = Connection::open(path)?;
         // Only takes effect while the file is still empty, so before anything is written.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
@@ -116,7 +143,10 @@ impl Db {
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || {
+                crate::audit_key::use_key_on_this_thread(Some(key));
+                writer_loop(conn, rx)
+            })
             .map_err(|e| Error::internal_from("cannot start the writer thread", e))?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let ck = Connection::open(path)?;
