@@ -2,7 +2,7 @@
 //! neutralises cells a spreadsheet would run as a formula ("CSV injection"): a cell that starts
 //! with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe, so a patient
 //! registered as `=HYPERLINK(...)` is shown as that text, never as a live link. Plain numbers
-//! (`-3`, `+44`, `-0.5`) are left as they are.
+//! (`-3`, `+44`, `-0.5`) and a lone `-` (no value) are left as they are.
 
 use std::borrow::Cow;
 
@@ -17,7 +17,8 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
         && cell.len() > 1
         && cell[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
         && cell[1..].parse::<f64>().is_ok();
-    if risky && !number {
+    // (a lone "-", the usual "no value", is text to every spreadsheet)
+    if risky && !number && cell != "-" {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
@@ -82,13 +83,13 @@ mod tests {
             "@SUM(A1)",
             "\t=1",
             "\r=1",
-            "-",
             "=",
         ] {
             assert_eq!(neutralise(risky), format!("'{risky}"), "{risky:?}");
         }
         for safe in [
             "Kleinsample",
+            "-",
             "-3",
             "+44",
             "-0.5",

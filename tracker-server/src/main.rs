@@ -129,6 +129,10 @@ enum TokenCmd {
         /// device (bridges, printers) or a person's role.
         #[arg(long, default_value = "device", value_parser = RoleArg)]
         role: Role,
+        /// A device id this token may send as (repeat for each scanner and portal of the
+        /// bridge). Without any, each device id is bound to the token on its first use.
+        #[arg(long = "device")]
+        devices: Vec<String>,
     },
     /// List tokens (names, roles, when created and revoked; never the tokens themselves).
     List,
@@ -293,13 +297,19 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Token {
-            cmd: TokenCmd::Create { name, role },
+            cmd:
+                TokenCmd::Create {
+                    name,
+                    role,
+                    devices,
+                },
         } => {
             let token = auth::new_token("ct_");
             let db = open(&cfg)?;
             let (t, n) = (token.clone(), name.clone());
             db.write_blocking(move |c| {
                 auth::insert_api_token(c, &n, role, &t)?;
+                tracker_server::ledger::device_bindings::bind(c, &n, &devices)?;
                 audit::record(
                     c,
                     &Principal::system(),

@@ -1621,3 +1621,105 @@ async fn a_rewritten_audit_chain_is_caught_with_or_without_the_key() {
     assert!(err.contains("anchored"), "{err}");
     assert!(snapshot.iter().all(|r| r.3.is_some()), "every row is keyed");
 }
+
+/// Scan attribution (issue 15): every movement records who sent it; a device id belongs to
+/// one token (named at creation, or bound on first use), so another token or a person cannot
+/// send as `ward5-portal`.
+#[tokio::test]
+async fn scans_record_their_sender_and_devices_belong_to_one_token() {
+    let w = world().await;
+    let s = &w.s;
+    let admin = w.tokens[&'A'].clone().unwrap();
+    let lib = w.tokens[&'L'].clone().unwrap();
+    let porter = w.tokens[&'P'].clone().unwrap();
+    let bridge = w.tokens[&'D'].clone().unwrap();
+    let at = |secs: i64| {
+        (chrono::Utc::now() + chrono::Duration::seconds(secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let send = |token: String, device: &'static str, secs: i64| {
+        let s = &w.s;
+        let mut ev = common::event(&w.barcode, "LWARD5", &at(secs), "seen", None);
+        ev["device_id"] = json!(device);
+        async move {
+            let r = s
+                .post(Some(&token), "/api/v1/events", json!({"events": [ev]}))
+                .await;
+            let v: Value = r.json().await.unwrap();
+            v["results"][0].clone()
+        }
+    };
+    // the ward 5 bridge's token sends as its portal: stored, and the portal is now its own
+    assert_eq!(
+        send(bridge.clone(), "ward5-portal", -30).await["status"],
+        "stored"
+    );
+    // a porter's session cannot send as the portal
+    let r = send(porter.clone(), "ward5-portal", -20).await;
+    assert_eq!(
+        (r["status"].as_str(), r["field"].as_str()),
+        (Some("rejected"), Some("device_id")),
+        "{r}"
+    );
+    // another bridge's token, made for the library desk scanner only
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/tokens",
+            json!({"name": "library-bridge", "role": "device", "devices": ["library-desk"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let lib_bridge = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        send(lib_bridge.clone(), "ward5-portal", -10).await["status"],
+        "rejected"
+    );
+    assert_eq!(
+        send(lib_bridge.clone(), "some-other-scanner", -9).await["status"],
+        "rejected"
+    );
+    assert_eq!(
+        send(lib_bridge.clone(), "library-desk", -8).await["status"],
+        "stored"
+    );
+    // a new token cannot claim a device that is already someone else's
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/tokens",
+            json!({"name": "thief", "role": "device", "devices": ["ward5-portal"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "devices"
+    );
+    // a person's own handheld: stored under their name
+    assert_eq!(
+        send(lib.clone(), "handheld-7", -5).await["status"],
+        "stored"
+    );
+    // where-is shows who sent each scan
+    let wi: Value = s
+        .get(Some(&lib), &format!("/api/v1/whereis/folder/{}", w.barcode))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let senders: Vec<&str> = wi["trail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["sent_by"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        senders,
+        ["user:library", "token:library-bridge", "token:ward5-bridge"],
+        "{wi}"
+    );
+}

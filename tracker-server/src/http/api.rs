@@ -154,6 +154,10 @@ async fn create_user(
 struct NewToken {
     name: String,
     role: String,
+    /// Device ids this token may send as (a bridge's scanners and portals). Empty: bound to
+    /// each device id on its first use.
+    #[serde(default)]
+    devices: Vec<String>,
 }
 
 async fn create_token(
@@ -168,13 +172,23 @@ async fn create_token(
     let name = n.name.clone();
     s.db.write(move |c| {
         auth::insert_api_token(c, &n.name, role, &t)?;
+        crate::ledger::device_bindings::bind(c, &n.name, &n.devices)?;
         audit::record(
             c,
             &who,
             "token.create",
             None,
             None,
-            &format!("token {} as {}", n.name, role.as_str()),
+            &format!(
+                "token {} as {}{}",
+                n.name,
+                role.as_str(),
+                if n.devices.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for {}", n.devices.join(", "))
+                }
+            ),
         )
     })
     .await?;

@@ -112,7 +112,7 @@ fn schemas() -> Value {
     let mut v = json!({
         "Login": s(json!({"username": str_, "password": str_}), &["username", "password"]),
         "NewUser": s(json!({"username": str_, "display_name": str_, "role": {"enum": ["porter","library","clinician","records_manager","admin"]}, "password": {"type":"string","minLength":8}}), &["username","display_name","role","password"]),
-        "NewToken": s(json!({"name": str_, "role": {"enum": ["device","porter","library","clinician","records_manager","admin"]}}), &["name","role"]),
+        "NewToken": s(json!({"name": str_, "role": {"enum": ["device","porter","library","clinician","records_manager","admin"]}, "devices": {"type": "array", "items": str_}}), &["name","role"]),
         "NewPatient": s(json!({"chi": str_, "nhs_number": str_, "family_name": str_, "given_name": str_, "dob": {"type":"string","format":"date"}, "sex": {"enum":["male","female","other","unknown"]}}), &["family_name","given_name","dob","sex"]),
         "Merge": s(json!({"retired": str_, "survivor": str_, "reason": str_}), &["retired","survivor","reason"]),
         "NewFolder": s(json!({"patient": str_, "folder_type": {"enum": crate::ledger::folders::TYPES}, "home_location": str_, "filing_number": str_}), &["patient","folder_type","home_location"]),

@@ -2,6 +2,7 @@
 //! the append-only movements, the devices that report scans, and the import
 //! of an existing case-note index.
 
+pub mod device_bindings;
 pub mod devices;
 pub mod folders;
 pub mod import;

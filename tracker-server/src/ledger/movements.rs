@@ -153,8 +153,19 @@ pub fn store(
 ) -> Result<()> {
     let now = now_ms();
     let mut stored = 0usize;
+    // device id -> may this principal send as it (a batch names few devices)
+    let mut allowed: std::collections::HashMap<String, std::result::Result<(), String>> =
+        Default::default();
     for (slot, e) in events {
         let event_id = e.uuid.to_string();
+        if !allowed.contains_key(&e.device_id) {
+            let ok = super::device_bindings::may_send_as(c, who, &e.device_id)?;
+            allowed.insert(e.device_id.clone(), ok);
+        }
+        if let Some(Err(why)) = allowed.get(&e.device_id) {
+            results[slot] = Some(EventResult::rejected(event_id, "device_id", why.clone()));
+            continue;
+        }
         let Some(loc) = locations::resolve_id(c, &e.location)? else {
             results[slot] = Some(EventResult::rejected(
                 event_id,
@@ -184,11 +195,11 @@ pub fn store(
         let folder_id = cur.as_ref().map(|_| e.serial);
         let n = c
             .prepare_cached(
-                "INSERT OR IGNORE INTO movements(event_id, folder_id, location_id, action, destination_id, device_id, staff_id, read_at, received_at, raw, symbology, method)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                "INSERT OR IGNORE INTO movements(event_id, folder_id, location_id, action, destination_id, device_id, staff_id, read_at, received_at, raw, symbology, method, sent_by)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
             )?
             .execute(params![
-                &e.uuid.as_bytes()[..], folder_id, loc, e.action.as_str(), dest, e.device_id, e.staff_id, e.read_at, now, e.raw, e.symbology, e.method.as_str()
+                &e.uuid.as_bytes()[..], folder_id, loc, e.action.as_str(), dest, e.device_id, e.staff_id, e.read_at, now, e.raw, e.symbology, e.method.as_str(), who.actor
             ])?;
         if n == 0 {
             // The same event again (a bridge resending) is a duplicate; another scan under an

@@ -419,6 +419,18 @@ CREATE INDEX requests_patient_source ON requests(patient_id, source);
     r#"
 ALTER TABLE audit_log ADD COLUMN key_id TEXT;
 "#,
+    // 8: who sent each scan (the authenticated user or token), and which token owns which
+    // device id (issue 15)
+    r#"
+ALTER TABLE movements ADD COLUMN sent_by TEXT;
+CREATE TABLE device_bindings (
+  device_id TEXT PRIMARY KEY,
+  token_name TEXT NOT NULL,
+  bound_at TEXT NOT NULL,
+  how TEXT NOT NULL CHECK (how IN ('explicit', 'first_use'))
+);
+CREATE INDEX device_bindings_token ON device_bindings(token_name);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -24,6 +24,9 @@ pub struct TrailEntry {
     pub staff_id: Option<String>,
     pub method: String,
     pub received_at: String,
+    /// Who sent the scan to the server: the signed-in user (`user:<name>`) or the API token
+    /// (`token:<name>`); empty for scans stored before this was recorded.
+    pub sent_by: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,7 +73,7 @@ fn place(c: &Connection, id: i64) -> Result<Place> {
 
 pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> Result<WhereIs> {
     let mut st = c.prepare_cached(
-        "SELECT m.read_at, l.code, l.name, l.kind, m.action, d.code, m.device_id, m.staff_id, m.method, m.received_at
+        "SELECT m.read_at, l.code, l.name, l.kind, m.action, d.code, m.device_id, m.staff_id, m.method, m.received_at, m.sent_by
          FROM movements m JOIN locations l ON l.id = m.location_id LEFT JOIN locations d ON d.id = m.destination_id
          WHERE m.folder_id=?1 ORDER BY m.read_at DESC, m.id DESC LIMIT ?2",
     )?;
@@ -89,6 +92,7 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
                 staff_id: r.get(7)?,
                 method: r.get(8)?,
                 received_at: ms_to_rfc3339(r.get(9)?),
+                sent_by: r.get(10)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

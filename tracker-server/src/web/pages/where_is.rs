@@ -52,7 +52,8 @@ pub(crate) fn whereis_answer(w: &WhereIs) -> Markup {
                         @for t in &w.trail {
                             li { time datetime=(t.read_at) { (time_text(&t.read_at)) } " - " (t.action) " at " (place_text(&t.location))
                                 @if let Some(d) = &t.destination { " to " (d) }
-                                " - " (t.staff_id.as_deref().unwrap_or("-")) ", " (t.device_id) }
+                                " - " (t.staff_id.as_deref().unwrap_or("-")) ", " (t.device_id)
+                                @if let Some(by) = &t.sent_by { " (sent by " (by) ")" } }
                         }
                     }
                 }
