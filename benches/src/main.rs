@@ -604,6 +604,12 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         let c = Connection::open(&o.db)?;
         c.execute("DELETE FROM api_tokens WHERE name LIKE 'bench-%'", [])?;
         auth::insert_api_token(&c, "bench-device", auth::Role::Device, &device)?;
+        // the badge the benchmark's scans carry, and a fresh device binding for the new token
+        tracker_server::ledger::staff::register(&c, "S00042", "Bench Porter")?;
+        c.execute(
+            "DELETE FROM device_bindings WHERE token_name LIKE 'bench-%'",
+            [],
+        )?;
         auth::insert_api_token(&c, "bench-library", auth::Role::Library, &library)?;
     }
     let (mut child, port) = start_server_child(&o.db)?;

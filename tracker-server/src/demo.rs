@@ -168,6 +168,15 @@ pub fn make_chi(rng: &mut impl Rng, y: i32, m: u32, d: u32, male: bool) -> Strin
     }
 }
 
+/// Porters of the demo hospital and their badges (the simulator's handheld uses S00042).
+pub const DEMO_STAFF: [(&str, &str); 5] = [
+    ("S00017", "Iain Porter"),
+    ("S00023", "Morag Porter"),
+    ("S00042", "Angus Porter"),
+    ("S00051", "Kirsty Porter"),
+    ("S00077", "Euan Porter"),
+];
+
 /// Figures of what was made.
 #[derive(Debug, Default)]
 pub struct DemoSummary {
@@ -197,6 +206,9 @@ pub fn seed(db: &Db, cfg: &ScanConfig, n_patients: usize, seed: u64) -> Result<D
         }
         for (u, name, role) in DEMO_USERS {
             auth::insert_user(c, u, name, *role, &hash)?;
+        }
+        for (badge, name) in DEMO_STAFF {
+            crate::ledger::staff::register(c, badge, name)?;
         }
         Ok(())
     })?;
@@ -301,7 +313,7 @@ pub fn week_of_movements(
     let dests = [
         "LWARD1", "LWARD2", "LWARD5", "LWARD7", "LWARD9", "LCLINA", "LCLINB", "LCLINC", "LCLIND",
     ];
-    let staff = ["S00017", "S00023", "S00042", "S00051", "S00077"];
+    let staff = DEMO_STAFF.map(|(b, _)| b);
     let day = 86_400_000i64;
     let start = now - 7 * day;
     let mut out = Vec::new();

@@ -8,6 +8,8 @@
 //! the records lifecycle ([`coding`], [`digitisation`], [`retention`], [`external_requests`],
 //! [`statistics`]), and [`http`] (thin handlers over all of these).
 #![forbid(unsafe_code)]
+// (the OpenAPI schemas are one large `json!` literal)
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod audit;

@@ -33,6 +33,8 @@ const ACCESS: &[(&str, &str, &str)] = &[
     ("post", "/api/v1/tokens", "A"),
     ("get", "/api/v1/tokens", "A"),
     ("post", "/api/v1/tokens/{name}/revoke", "A"),
+    ("post", "/api/v1/staff-badges", "LMA"),
+    ("get", "/api/v1/staff-badges", "LMA"),
     ("post", "/api/v1/patients", "LMA"),
     ("get", "/api/v1/patients", "LCMA"),
     ("get", "/api/v1/patients/{id}", "LCMA"),
@@ -1722,4 +1724,52 @@ async fn scans_record_their_sender_and_devices_belong_to_one_token() {
         ["user:library", "token:library-bridge", "token:ward5-bridge"],
         "{wi}"
     );
+}
+
+/// Staff badges must exist: a scan naming an unknown badge is refused naming `staff_id`; a
+/// badge registered by number, or a user's own badge, is accepted.
+#[tokio::test]
+async fn unknown_staff_badges_are_refused() {
+    let w = world().await;
+    let s = &w.s;
+    let lib = w.tokens[&'L'].clone().unwrap();
+    let dev = w.tokens[&'D'].clone().unwrap();
+    let send = |staff: &'static str, secs: i64| {
+        let (s, dev) = (&w.s, dev.clone());
+        let at = (chrono::Utc::now() + chrono::Duration::seconds(secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut ev = common::event(&w.barcode, "LWARD5", &at, "seen", None);
+        ev["staff_id"] = json!(staff);
+        async move {
+            let r = s
+                .post(Some(&dev), "/api/v1/events", json!({"events": [ev]}))
+                .await;
+            r.json::<Value>().await.unwrap()["results"][0].clone()
+        }
+    };
+    let r = send("S99999", -30).await;
+    assert_eq!(
+        (r["status"].as_str(), r["field"].as_str()),
+        (Some("rejected"), Some("staff_id")),
+        "{r}"
+    );
+    let r = s
+        .post(
+            Some(&lib),
+            "/api/v1/staff-badges",
+            json!({"badge": "S99999", "name": "Agency Porter"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(send("S99999", -20).await["status"], "stored");
+    // the porter user's own badge (staff prefix + user number, as printed for a user)
+    let porter_id: i64 = {
+        let c = rusqlite::Connection::open(w.s.dir.path().join("casenote.db")).unwrap();
+        c.query_row("SELECT id FROM users WHERE username='porter'", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let badge: &'static str = Box::leak(format!("S{porter_id:05}").into_boxed_str());
+    assert_eq!(send(badge, -10).await["status"], "stored");
 }

@@ -112,6 +112,13 @@ fn main() -> Result<()> {
             s.patients, s.folders, s.movements
         );
     }
+    // The demo porters' badges (also for a demo database made by an earlier release).
+    db.write_blocking(|c| {
+        for (badge, name) in demo::DEMO_STAFF {
+            tracker_server::ledger::staff::register(c, badge, name)?;
+        }
+        Ok(())
+    })?;
     // A device token for the simulated bridge (shown nowhere; only its hash is stored).
     let token = auth::new_token("ct_");
     let name = format!("demo-simulator-{}", tracker_server::util::now_ms());

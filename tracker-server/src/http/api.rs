@@ -39,6 +39,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tokens", post(create_token).get(list_tokens))
         .route("/api/v1/tokens/{name}/revoke", post(revoke_token))
         .route(
+            "/api/v1/staff-badges",
+            post(register_badge).get(list_badges),
+        )
+        .route(
             "/api/v1/patients",
             post(create_patient).get(search_patients),
         )
@@ -291,6 +295,44 @@ async fn revoke_token(
 ) -> ApiResult<Json<Value>> {
     users::revoke_token(&s.db, &who, &name, &b.reason).await?;
     Ok(Json(json!({"name": name, "revoked": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBadge {
+    badge: String,
+    name: String,
+}
+
+async fn register_badge(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    ApiJson(b): ApiJson<NewBadge>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    who.require(Permission::PrintLabels)?;
+    s.db.write(move |c| {
+        crate::ledger::staff::register(c, &b.badge, &b.name)?;
+        audit::record(
+            c,
+            &who,
+            "badge.register",
+            None,
+            None,
+            &format!(
+                "staff badge {} for {}",
+                b.badge.trim().to_ascii_uppercase(),
+                b.name.trim()
+            ),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"registered": true}))))
+}
+
+async fn list_badges(State(s): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Value>> {
+    who.require(Permission::PrintLabels)?;
+    let list = s.db.read(crate::ledger::staff::list).await?;
+    Ok(Json(json!({"badges": list})))
 }
 
 // ---------- patients ----------

@@ -9,3 +9,4 @@ pub mod import;
 pub mod locations;
 pub mod movements;
 pub mod patients;
+pub mod staff;

@@ -374,10 +374,7 @@ pub(crate) fn one() -> u32 {
     1
 }
 
-/// The badge number of a user: staff prefix + user id in five digits, e.g. `S00042`.
-pub fn user_badge(staff_prefix: &str, user_id: i64) -> String {
-    format!("{staff_prefix}{user_id:05}")
-}
+pub use crate::ledger::staff::user_badge;
 
 /// Store a staff-badge job.
 pub fn badge_job(
@@ -425,6 +422,10 @@ pub fn badge_job(
                     ),
                 ));
             }
+            // A badge printed by number is a known badge from now on (scans may name it).
+            let holder = text(&b.name)
+                .ok_or_else(|| Error::invalid("name", "is required with a badge number"))?;
+            crate::ledger::staff::register(c, &badge, &holder)?;
             StaffBadge {
                 name: text(&b.name)
                     .ok_or_else(|| Error::invalid("name", "is required with a badge number"))?,

@@ -431,6 +431,15 @@ CREATE TABLE device_bindings (
 );
 CREATE INDEX device_bindings_token ON device_bindings(token_name);
 "#,
+    // 9: staff badges registered by number (user badges are known from the users table)
+    r#"
+CREATE TABLE staff_badges (
+  badge TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -76,8 +76,35 @@ pub async fn ingest_batch(
             },
         }
     }
+    let prefix = cfg.staff_prefix.clone();
     let job = move |c: &Connection| {
-        store_and_follow(c, &who, valid, &mut results)?;
+        // A staff badge must be known (a user's badge, or one registered by number); a person
+        // may also name themselves.
+        let mut known: std::collections::HashMap<String, bool> = Default::default();
+        let mut checked = Vec::with_capacity(valid.len());
+        for (i, e) in valid {
+            if let Some(staff) = &e.staff_id {
+                let ok = match known.get(staff) {
+                    Some(k) => *k,
+                    None => {
+                        let k = who.actor == format!("user:{staff}")
+                            || crate::ledger::staff::known(c, &prefix, staff)?;
+                        known.insert(staff.clone(), k);
+                        k
+                    }
+                };
+                if !ok {
+                    results[i] = Some(EventResult::rejected(
+                        e.uuid.to_string(),
+                        "staff_id",
+                        format!("no staff badge {staff} is registered; print it from the Labels page (which registers it) or register it"),
+                    ));
+                    continue;
+                }
+            }
+            checked.push((i, e));
+        }
+        store_and_follow(c, &who, checked, &mut results)?;
         Ok(results)
     };
     // Big batches (a bridge catching up) get a transaction of their own; small ones share a

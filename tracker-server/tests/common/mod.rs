@@ -55,6 +55,8 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         ] {
             auth::insert_user(c, role.as_str(), role.as_str(), role, &hash)?;
         }
+        // the badge the test events carry
+        tracker_server::ledger::staff::register(c, "S00042", "Test Porter")?;
         Ok(())
     })
     .await

@@ -1,0 +1,82 @@
+//! Staff badges: the codes porters scan to say who is carrying the notes. A badge is known
+//! when it is a user's badge (the staff prefix and the user's number, printed from the Labels
+//! page for a user) of an active user, or a badge registered by number (printed for someone
+//! without an account, or registered through the API). Scans naming an unknown badge are
+//! refused, so a made-up staff number never reaches the trail.
+
+use crate::{util::now_rfc3339, Error, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Badge {
+    pub badge: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: String,
+}
+
+/// The badge number of a user: staff prefix + user id in five digits, e.g. `S00042`.
+pub fn user_badge(staff_prefix: &str, user_id: i64) -> String {
+    format!("{staff_prefix}{user_id:05}")
+}
+
+/// Register (or rename and reactivate) a badge by number.
+pub fn register(c: &Connection, badge: &str, name: &str) -> Result<()> {
+    let badge = badge.trim().to_ascii_uppercase();
+    if badge.is_empty() || badge.len() > 32 || !badge.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::invalid("badge", "must be 1-32 letters or digits"));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::invalid("name", "must be 1-100 characters"));
+    }
+    c.prepare_cached(
+        "INSERT INTO staff_badges(badge, name, active, created_at) VALUES (?1,?2,1,?3)
+         ON CONFLICT(badge) DO UPDATE SET name=excluded.name, active=1",
+    )?
+    .execute(params![badge, name, now_rfc3339()])?;
+    Ok(())
+}
+
+pub fn list(c: &Connection) -> Result<Vec<Badge>> {
+    let mut st = c.prepare_cached(
+        "SELECT badge, name, active, created_at FROM staff_badges ORDER BY badge",
+    )?;
+    let v = st
+        .query_map([], |r| {
+            Ok(Badge {
+                badge: r.get(0)?,
+                name: r.get(1)?,
+                active: r.get(2)?,
+                created_at: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// Is `badge` a known, active badge? `prefix` is the staff prefix of user badges (`S`).
+pub fn known(c: &Connection, prefix: &str, badge: &str) -> Result<bool> {
+    let badge = badge.trim().to_ascii_uppercase();
+    let registered: Option<bool> = c
+        .prepare_cached("SELECT active FROM staff_badges WHERE badge=?1")?
+        .query_row([&badge], |r| r.get(0))
+        .optional()?;
+    if let Some(active) = registered {
+        return Ok(active);
+    }
+    let Some(id) = badge
+        .strip_prefix(&prefix.to_ascii_uppercase())
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return Ok(false);
+    };
+    if user_badge(prefix, id) != badge {
+        return Ok(false);
+    }
+    Ok(
+        c.prepare_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id=?1 AND active=1)")?
+            .query_row([id], |r| r.get(0))?,
+    )
+}
