@@ -507,6 +507,21 @@ async fn sign_in_is_throttled_per_address_and_slowed_per_user() {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// RFC 3339 time `secs` from now.
+fn at(secs: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Send one event with `token`; the server's result for it.
+async fn send_one(s: &TestServer, token: &str, ev: Value) -> Value {
+    let r = s
+        .post(Some(token), "/api/v1/events", json!({"events": [ev]}))
+        .await;
+    let v: Value = r.json().await.unwrap();
+    v["results"][0].clone()
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -1159,20 +1174,7 @@ async fn future_reads_and_reused_event_ids_are_refused() {
     let w = world().await;
     let s = &w.s;
     let dev = w.tokens[&'D'].clone().unwrap();
-    let at = |secs: i64| {
-        (chrono::Utc::now() + chrono::Duration::seconds(secs))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
-    let send = |ev: Value| {
-        let (s, dev) = (&w.s, dev.clone());
-        async move {
-            let r = s
-                .post(Some(&dev), "/api/v1/events", json!({"events": [ev]}))
-                .await;
-            let v: Value = r.json().await.unwrap();
-            v["results"][0].clone()
-        }
-    };
+    let send = |ev: Value| send_one(&w.s, &dev, ev);
     let ahead = common::event(&w.barcode, "LWARD5", &at(300), "receive", None);
     let r = send(ahead).await;
     assert_eq!(r["status"], "rejected", "{r}");
@@ -1339,6 +1341,19 @@ async fn users_can_be_disabled_and_tokens_revoked() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // an admin cannot disable their own account
+    let r = s
+        .post(
+            Some(&admin),
+            "/api/v1/users/admin/disable",
+            json!({"reason": "oops"}),
+        )
+        .await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "username"
+    );
+    assert_eq!(me(admin.clone()).await, StatusCode::OK);
     // disable: the open session ends at once, sign-in refused
     assert_eq!(me(lib.clone()).await, StatusCode::OK);
     let r = s
@@ -1635,21 +1650,11 @@ async fn scans_record_their_sender_and_devices_belong_to_one_token() {
     let lib = w.tokens[&'L'].clone().unwrap();
     let porter = w.tokens[&'P'].clone().unwrap();
     let bridge = w.tokens[&'D'].clone().unwrap();
-    let at = |secs: i64| {
-        (chrono::Utc::now() + chrono::Duration::seconds(secs))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
     let send = |token: String, device: &'static str, secs: i64| {
-        let s = &w.s;
         let mut ev = common::event(&w.barcode, "LWARD5", &at(secs), "seen", None);
         ev["device_id"] = json!(device);
-        async move {
-            let r = s
-                .post(Some(&token), "/api/v1/events", json!({"events": [ev]}))
-                .await;
-            let v: Value = r.json().await.unwrap();
-            v["results"][0].clone()
-        }
+        let s = &w.s;
+        async move { send_one(s, &token, ev).await }
     };
     // the ward 5 bridge's token sends as its portal: stored, and the portal is now its own
     assert_eq!(
@@ -1735,17 +1740,10 @@ async fn unknown_staff_badges_are_refused() {
     let lib = w.tokens[&'L'].clone().unwrap();
     let dev = w.tokens[&'D'].clone().unwrap();
     let send = |staff: &'static str, secs: i64| {
-        let (s, dev) = (&w.s, dev.clone());
-        let at = (chrono::Utc::now() + chrono::Duration::seconds(secs))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut ev = common::event(&w.barcode, "LWARD5", &at, "seen", None);
+        let mut ev = common::event(&w.barcode, "LWARD5", &at(secs), "seen", None);
         ev["staff_id"] = json!(staff);
-        async move {
-            let r = s
-                .post(Some(&dev), "/api/v1/events", json!({"events": [ev]}))
-                .await;
-            r.json::<Value>().await.unwrap()["results"][0].clone()
-        }
+        let (s, dev) = (&w.s, dev.clone());
+        async move { send_one(s, &dev, ev).await }
     };
     let r = send("S99999", -30).await;
     assert_eq!(

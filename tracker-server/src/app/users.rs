@@ -87,6 +87,18 @@ pub fn change_account_blocking(
         AccountChange::ResetPassword { password } => Some(auth::hash_password(password)?),
         _ => None,
     };
+    // An administrator cannot lock themselves out (or the last way in): another admin must.
+    if who.actor == format!("user:{username}")
+        && matches!(
+            change,
+            AccountChange::Disable { .. } | AccountChange::SetRole { .. }
+        )
+    {
+        return Err(crate::Error::invalid(
+            "username",
+            "you cannot disable or change the role of your own account; ask another admin",
+        ));
+    }
     if let AccountChange::Disable { reason } = &change {
         if reason.trim().is_empty() {
             return Err(crate::Error::invalid(
