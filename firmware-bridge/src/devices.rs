@@ -33,6 +33,8 @@ pub struct DeviceHealth {
     pub opens: u64,
     /// Folder scans refused at the device because no location was known.
     pub refused: u64,
+    /// Corrupt messages from the device, dropped (the good ones around them are kept).
+    pub corrupt: u64,
 }
 
 pub type SharedHealth = Arc<Mutex<DeviceHealth>>;
@@ -222,6 +224,10 @@ impl Device {
                     Step::Tag(read) => tags.push(read),
                     Step::Send(bytes) => t.write_all(&bytes)?,
                     Step::Warn(m) => tracing::warn!(device = %self.cfg.id, "{m}"),
+                    Step::Corrupt(m) => {
+                        tracing::warn!(device = %self.cfg.id, "{m}");
+                        lock(&self.health).corrupt += 1;
+                    }
                     Step::Debug(m) => tracing::debug!(device = %self.cfg.id, "{m}"),
                 }
             }

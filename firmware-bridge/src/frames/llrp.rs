@@ -233,6 +233,8 @@ pub fn ro_access_report(id: u32, tags: &[TagRead]) -> Vec<u8> {
 #[derive(Debug, Default)]
 pub struct LlrpDecoder {
     buf: Vec<u8>,
+    /// Skipping bytes that are not a header (reported once per run of them).
+    lost_sync: bool,
 }
 
 impl LlrpDecoder {
@@ -244,7 +246,11 @@ impl LlrpDecoder {
         self.buf.len()
     }
 
-    /// Feed bytes. A framing error clears the buffer: the caller should reconnect.
+    /// Feed bytes; every message decoded, in order. A message whose body is corrupt is one
+    /// `Err` among the good ones (its length still frames it). Bytes that are not a header
+    /// (wrong version, impossible length) are one `Err`, then the decoder resynchronises on the
+    /// next plausible header, so good messages after a corrupt one in the same read are
+    /// still delivered.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Result<LlrpMessage, LlrpError>> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
@@ -256,16 +262,23 @@ impl LlrpDecoder {
             let msg_type = word & 0x3FF;
             let len = u32::from_be_bytes([h[2], h[3], h[4], h[5]]);
             let id = u32::from_be_bytes([h[6], h[7], h[8], h[9]]);
-            if version != 1 {
-                out.push(Err(LlrpError::Version(version)));
-                self.buf.clear();
-                return out;
+            let bad = if version != 1 {
+                Some(LlrpError::Version(version))
+            } else if (len as usize) < HEADER_LEN || len > MAX_MESSAGE {
+                Some(LlrpError::Length(len))
+            } else {
+                None
+            };
+            if let Some(e) = bad {
+                // one error per run of garbage, then look for the next header byte by byte
+                if !self.lost_sync {
+                    out.push(Err(e));
+                    self.lost_sync = true;
+                }
+                start += 1;
+                continue;
             }
-            if (len as usize) < HEADER_LEN || len > MAX_MESSAGE {
-                out.push(Err(LlrpError::Length(len)));
-                self.buf.clear();
-                return out;
-            }
+            self.lost_sync = false;
             if h.len() < len as usize {
                 break; // truncated
             }
@@ -422,7 +435,17 @@ impl super::ProtocolSession for LlrpSession {
             )));
         }
         for m in self.dec.push(bytes) {
-            match m.map_err(|e| super::SessionFault(e.to_string()))? {
+            let m = match m {
+                Ok(m) => m,
+                // Counted and skipped; the messages around it are still delivered.
+                Err(e) => {
+                    out.push(super::Step::Corrupt(format!(
+                        "corrupt LLRP message dropped: {e}"
+                    )));
+                    continue;
+                }
+            };
+            match m {
                 LlrpMessage::RoAccessReport { tags, .. } => {
                     out.extend(tags.into_iter().map(super::Step::Tag))
                 }
@@ -550,16 +573,65 @@ mod tests {
         assert_eq!(d.buffered(), 0);
     }
 
+    /// Issue 13: one corrupt message in a TCP read must not take the good reports of the
+    /// same read with it; the session counts it and goes on.
+    #[test]
+    fn a_corrupt_message_among_good_reports_is_dropped_alone() {
+        use crate::frames::{ProtocolSession, Step};
+        let tag = |b: u8| TagRead {
+            epc: vec![b; 12],
+            antenna: 1,
+            rssi_dbm: Some(-50),
+        };
+        let mut bytes = ro_access_report(1, &[tag(1)]);
+        // a report whose TagReportData is cut short inside its EPC parameter
+        let mut bad = ro_access_report(2, &[tag(2)]);
+        let n = bad.len();
+        bad[HEADER_LEN + 3] = 0xFF; // the TagReportData length now overruns the message
+        bytes.extend(&bad[..n]);
+        bytes.extend([
+            0xde, 0xad, 0xbe, 0xef, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ]); // garbage
+        bytes.extend(ro_access_report(3, &[tag(3)]));
+        let params = RoSpecParams {
+            rospec_id: 1,
+            antennas: vec![],
+            report_every_n_tags: 1,
+        };
+        let mut s = LlrpSession::new(params, 0);
+        let mut out = Vec::new();
+        s.feed(&bytes, 0, 0, &mut out)
+            .expect("no fault for a corrupt message");
+        let tags: Vec<u8> = out
+            .iter()
+            .filter_map(|st| match st {
+                Step::Tag(t) => Some(t.epc[0]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tags, [1, 3], "{out:?}");
+        let corrupt = out
+            .iter()
+            .filter(|st| matches!(st, Step::Corrupt(_)))
+            .count();
+        assert_eq!(corrupt, 2, "the bad report and the garbage: {out:?}");
+    }
+
     #[test]
     fn truncated_and_garbage() {
         let mut d = LlrpDecoder::new();
         let k = keepalive(1);
         assert!(d.push(&k[..9]).is_empty());
         assert_eq!(d.push(&k[9..]).len(), 1);
-        // garbage: wrong version -> error, buffer cleared (reconnect)
+        // garbage: wrong version -> one error, then the next good message is found again
         let got = d.push(&[0xFF, 0xFF, 0, 0, 0, 10, 0, 0, 0, 1]);
         assert_eq!(got, vec![Err(LlrpError::Version(7))]);
-        assert_eq!(d.buffered(), 0);
+        assert!(d.buffered() < HEADER_LEN);
+        assert_eq!(
+            d.push(&keepalive(2)),
+            vec![Ok(LlrpMessage::Keepalive { id: 2 })]
+        );
+        let mut d = LlrpDecoder::new();
         let got = d.push(&[0x04, 0x3E, 0, 0, 0, 3, 0, 0, 0, 1]);
         assert_eq!(got, vec![Err(LlrpError::Length(3))]);
         // a tag report with a TLV whose length overruns

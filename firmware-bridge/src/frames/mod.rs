@@ -24,6 +24,9 @@ pub enum Step {
     Send(Vec<u8>),
     /// Something the device sent was dropped or reported an error: logged as a warning.
     Warn(String),
+    /// A corrupt message from the device was dropped: logged as a warning and counted in the
+    /// device's health (`corrupt`).
+    Corrupt(String),
     /// Worth a line in a debug log only (for example "no tag in the field").
     Debug(String),
 }
