@@ -303,6 +303,9 @@ pub fn run_heartbeat(
                             .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
                         queue_depth: stats.depth as i64,
                         oldest_event_age_s: stats.oldest_event_age_s.map(|a| a as i64),
+                        foreign_reads: h.foreign_reads,
+                        corrupt_messages: h.corrupt,
+                        refused_scans: h.refused,
                     }
                 })
                 .collect(),

@@ -35,6 +35,8 @@ pub struct DeviceHealth {
     pub refused: u64,
     /// Corrupt messages from the device, dropped (the good ones around them are kept).
     pub corrupt: u64,
+    /// Tag reads dropped because the EPC is not one of this board's folders.
+    pub foreign_reads: u64,
 }
 
 pub type SharedHealth = Arc<Mutex<DeviceHealth>>;
@@ -199,6 +201,7 @@ impl Device {
         let mut last_tick = Instant::now();
         let mut steps: Vec<Step> = Vec::new();
         let mut tags: Vec<TagRead> = Vec::new();
+        let mut foreign_warned: Option<Instant> = None;
         loop {
             if self.stopped() {
                 return Ok(());
@@ -238,9 +241,28 @@ impl Device {
                         p.on_read(r, wall);
                     }
                 }
+                let foreign = match &self.logic {
+                    Logic::Portal(p) => Some(p.stats.foreign_reads),
+                    _ => None,
+                };
                 let mut h = lock(&self.health);
                 h.reads += tags.len() as u64;
                 h.last_read_at = Some(Utc::now());
+                if let Some(f) = foreign {
+                    // Other systems' tags (or a wrong GS1 company prefix) make a portal produce
+                    // nothing: say so, once a minute at most, with the counts.
+                    let due = foreign_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+                    if f > h.foreign_reads && due {
+                        tracing::warn!(
+                            device = %self.cfg.id,
+                            foreign_reads = f,
+                            reads = h.reads,
+                            "tags that are not this board's folders were read and dropped; if folders are not being seen, check the GS1 company prefix ([identifiers] gs1_company_prefix)"
+                        );
+                        foreign_warned = Some(Instant::now());
+                    }
+                    h.foreign_reads = f;
+                }
                 tags.clear();
             }
             if last_tick.elapsed() >= Duration::from_millis(100) {

@@ -198,6 +198,12 @@ fn portal_passage_gives_one_movement_with_direction() {
     let foreign = hex::decode("341816E80000000000010015").unwrap();
     reader.portal_passage(&foreign, 1, 2, 50).unwrap();
     assert!(wait_until(Duration::from_secs(10), || server.count() == 1));
+    // the other system's tag made no movement, but it is counted in the device's health (and
+    // so in the heartbeat and on the server's Devices page)
+    let health = bridge.devices[0].1.clone();
+    assert!(wait_until(Duration::from_secs(5), || {
+        health.lock().unwrap().foreign_reads > 0
+    }));
     std::thread::sleep(Duration::from_millis(1000));
     // the tag lingers by the door, read on the ward side: no second movement
     reader.portal_passage(&epc, 2, 2, 20).unwrap();

@@ -738,4 +738,41 @@ async fn device_heartbeat_is_listed() {
         .await;
     assert_eq!(d[0]["queue_depth"], 3);
     assert_eq!(d[0]["online"], true);
+    assert_eq!(
+        d[0]["foreign_reads"], 0,
+        "older bridges leave the counts out"
+    );
+    // a portal reading other systems' tags says so, and the Devices page shows it
+    let hb = json!({"bridge_id": "ward5-pc", "devices": [{"device_id": "ward5-portal", "online": true,
+        "foreign_reads": 340, "corrupt_messages": 2, "refused_scans": 1}]});
+    s.ok_json(
+        s.post(Some(&w.device), "/api/v1/devices/heartbeat", hb)
+            .await,
+    )
+    .await;
+    let d = s
+        .ok_json(s.get(Some(&w.library), "/api/v1/devices").await)
+        .await;
+    assert_eq!(
+        (
+            &d[0]["foreign_reads"],
+            &d[0]["corrupt_messages"],
+            &d[0]["refused_scans"]
+        ),
+        (&json!(340), &json!(2), &json!(1))
+    );
+    let page = s
+        .client
+        .get(format!("{}/admin/devices", s.base))
+        .header("cookie", format!("cn_session={}", w.library))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("340 other tags") && page.contains("2 corrupt"),
+        "{page}"
+    );
 }

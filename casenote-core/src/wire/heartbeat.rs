@@ -27,6 +27,16 @@ pub struct DeviceReport {
     /// Age of the oldest queued event, in seconds.
     #[serde(default)]
     pub oldest_event_age_s: Option<i64>,
+    /// Tag reads dropped because the EPC is not one of this board's folders (another
+    /// system's tags, or a wrong GS1 company prefix), since the bridge started.
+    #[serde(default)]
+    pub foreign_reads: u64,
+    /// Corrupt messages from the device, dropped, since the bridge started.
+    #[serde(default)]
+    pub corrupt_messages: u64,
+    /// Folder scans refused at the device (no location scanned first), since the bridge started.
+    #[serde(default)]
+    pub refused_scans: u64,
 }
 
 #[cfg(test)]

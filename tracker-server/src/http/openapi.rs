@@ -191,7 +191,8 @@ fn wire_schemas() -> Value {
         "DeviceReport": s(json!({
             "device_id": str_, "description": str_, "online": {"type":"boolean"},
             "last_read_at": {"type":"string","format":"date-time"}, "queue_depth": {"type":"integer"},
-            "oldest_event_age_s": {"type":"integer"}}), &["device_id","online"]),
+            "oldest_event_age_s": {"type":"integer"}, "foreign_reads": {"type":"integer"},
+            "corrupt_messages": {"type":"integer"}, "refused_scans": {"type":"integer"}}), &["device_id","online"]),
         "Heartbeat": s(json!({"bridge_id": str_, "devices": {"type":"array","items": {"$ref":"#/components/schemas/DeviceReport"}}}), &["bridge_id","devices"]),
     })
 }
@@ -341,6 +342,9 @@ mod tests {
             last_read_at: Some("2026-11-25T08:00:00.000Z".into()),
             queue_depth: 3,
             oldest_event_age_s: Some(4),
+            foreign_reads: 12,
+            corrupt_messages: 1,
+            refused_scans: 0,
         };
         agrees("DeviceReport", &d);
         agrees(

@@ -16,6 +16,11 @@ pub struct DeviceStatus {
     pub queue_depth: i64,
     pub oldest_event_age_s: Option<i64>,
     pub last_heartbeat: String,
+    /// Dropped since the bridge started: other systems' tags, corrupt messages, scans
+    /// refused for want of a location.
+    pub foreign_reads: i64,
+    pub corrupt_messages: i64,
+    pub refused_scans: i64,
 }
 
 pub fn validate(h: &Heartbeat) -> Result<()> {
@@ -38,19 +43,22 @@ pub fn validate(h: &Heartbeat) -> Result<()> {
 
 pub fn record(c: &Connection, h: &Heartbeat, now: &str) -> Result<()> {
     for d in &h.devices {
-        c.execute(
-            "INSERT INTO devices(device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8)
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        c.prepare_cached(
+            "INSERT INTO devices(device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
              ON CONFLICT(device_id) DO UPDATE SET bridge_id=excluded.bridge_id, description=excluded.description, online=excluded.online,
-               last_read_at=excluded.last_read_at, queue_depth=excluded.queue_depth, oldest_event_age_s=excluded.oldest_event_age_s, last_heartbeat=excluded.last_heartbeat",
-            params![d.device_id, h.bridge_id, d.description, d.online, d.last_read_at, d.queue_depth, d.oldest_event_age_s, now],
-        )?;
+               last_read_at=excluded.last_read_at, queue_depth=excluded.queue_depth, oldest_event_age_s=excluded.oldest_event_age_s, last_heartbeat=excluded.last_heartbeat,
+               foreign_reads=excluded.foreign_reads, corrupt_messages=excluded.corrupt_messages, refused_scans=excluded.refused_scans",
+        )?
+        .execute(params![d.device_id, h.bridge_id, d.description, d.online, d.last_read_at, d.queue_depth, d.oldest_event_age_s, now,
+            n(d.foreign_reads), n(d.corrupt_messages), n(d.refused_scans)])?;
     }
     Ok(())
 }
 
 pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {
-    let mut st = c.prepare("SELECT device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat FROM devices ORDER BY device_id")?;
+    let mut st = c.prepare("SELECT device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans FROM devices ORDER BY device_id")?;
     let v = st
         .query_map([], |r| {
             Ok(DeviceStatus {
@@ -62,6 +70,9 @@ pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {
                 queue_depth: r.get(5)?,
                 oldest_event_age_s: r.get(6)?,
                 last_heartbeat: r.get(7)?,
+                foreign_reads: r.get(8)?,
+                corrupt_messages: r.get(9)?,
+                refused_scans: r.get(10)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -440,6 +440,12 @@ CREATE TABLE staff_badges (
   created_at TEXT NOT NULL
 );
 "#,
+    // 10: what each device dropped (other systems' tags, corrupt messages, refused scans)
+    r#"
+ALTER TABLE devices ADD COLUMN foreign_reads INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN corrupt_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN refused_scans INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -13,7 +13,7 @@ pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup,
         html! {
             @if list.is_empty() { p { "No bridge has reported yet." } }
             table {
-                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Last report" } } }
+                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Dropped" } th { "Last report" } } }
                 tbody { @for d in &list {
                     tr {
                         td { (d.device_id) br; span.hint { (d.description) } }
@@ -22,6 +22,12 @@ pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup,
                         td { (d.last_read_at.as_deref().map(time_text).unwrap_or_else(|| "never".into())) }
                         td { @if d.queue_depth > 0 { span.tag.warn { (d.queue_depth) } } @else { "0" } }
                         td { (d.oldest_event_age_s.map(|s| format!("{s} s")).unwrap_or_else(|| "-".into())) }
+                        td {
+                            @if d.foreign_reads + d.corrupt_messages + d.refused_scans == 0 { "0" }
+                            @if d.foreign_reads > 0 { span.tag.warn { (d.foreign_reads) " other tags" } " " }
+                            @if d.corrupt_messages > 0 { span.tag.warn { (d.corrupt_messages) " corrupt" } " " }
+                            @if d.refused_scans > 0 { span.tag.warn { (d.refused_scans) " refused scans" } }
+                        }
                         td { (time_text(&d.last_heartbeat)) }
                     }
                 } }
