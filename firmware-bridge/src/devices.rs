@@ -41,6 +41,15 @@ pub struct DeviceHealth {
 
 pub type SharedHealth = Arc<Mutex<DeviceHealth>>;
 
+/// A connection that lasted this long counts as working: the reopen backoff starts again.
+pub const STABLE_SESSION: Duration = Duration::from_secs(30);
+
+/// The wait before a reopen: the backoff delay less up to a quarter at random (`r` in [0, 1)),
+/// so bridges restarted together do not hammer a reader or the network in step.
+pub fn with_jitter(delay: Duration, r: f64) -> Duration {
+    delay.mul_f64(1.0 - 0.25 * r.clamp(0.0, 1.0))
+}
+
 fn lock(h: &SharedHealth) -> std::sync::MutexGuard<'_, DeviceHealth> {
     h.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -132,10 +141,16 @@ impl Device {
                         h.opens += 1;
                         h.last_error = None;
                     }
-                    delay = min;
-                    failures = 0;
+                    let opened = Instant::now();
                     let r = self.session(t);
                     lock(&self.health).online = false;
+                    // Only a connection that worked for a while resets the backoff: a reader
+                    // that accepts the connection and then refuses a command (ADD_ROSPEC) or
+                    // closes it (another client holds it) is retried ever more slowly.
+                    if opened.elapsed() >= STABLE_SESSION {
+                        delay = min;
+                        failures = 0;
+                    }
                     match r {
                         Ok(()) => break,
                         Err(e) => {
@@ -154,7 +169,7 @@ impl Device {
             }
             // Portal passages still close while the reader is away.
             self.tick_logic();
-            self.sleep(delay);
+            self.sleep(with_jitter(delay, rand::random::<f64>()));
             delay = (delay * 2).min(max);
         }
         tracing::info!(device = %self.cfg.id, "device stopped");
@@ -332,5 +347,19 @@ impl Device {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn jitter_shortens_the_delay_by_at_most_a_quarter() {
+        let d = Duration::from_millis(8000);
+        assert_eq!(with_jitter(d, 0.0), d);
+        assert_eq!(with_jitter(d, 0.5), Duration::from_millis(7000));
+        assert!(with_jitter(d, 0.999) > Duration::from_millis(6000));
+        assert_eq!(with_jitter(d, 7.0), Duration::from_millis(6000));
     }
 }

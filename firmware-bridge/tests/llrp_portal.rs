@@ -139,3 +139,70 @@ fn llrp_reader_passage() {
     assert!(bridge.devices[0].1.lock().unwrap().opens >= 2);
     bridge.shutdown();
 }
+
+/// Issue 13: a reader that accepts the connection and then refuses ADD_ROSPEC used to be
+/// retried every 0.3 s forever. Reconnects now back off (doubling, with jitter) until a
+/// connection has worked for a while: in 3 s with a 100 ms first delay there are a handful
+/// of attempts, not thirty.
+#[test]
+fn a_refusing_reader_is_retried_ever_more_slowly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start("t");
+    let reader = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reader.local_addr().unwrap();
+    let mut cfg = Config {
+        server_url: server.url(),
+        token: "t".into(),
+        queue_path: dir.path().join("q.sqlite3"),
+        heartbeat_interval_s: 0,
+        ..Default::default()
+    };
+    let mut d = DeviceConfig::new(
+        "refusing-portal",
+        Role::Portal,
+        Protocol::Llrp,
+        DeviceTransport::Tcp(TcpConfig {
+            address: addr.to_string(),
+        }),
+    );
+    d.reopen_min_ms = 100;
+    d.reopen_max_ms = 10_000;
+    d.portal.location = "LRECSTORE".into();
+    cfg.devices.push(d);
+    let bridge = Bridge::start(cfg).unwrap();
+    reader.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let mut attempts = 0;
+    let mut conns = Vec::new();
+    while start.elapsed() < Duration::from_secs(3) {
+        match reader.accept() {
+            Ok((mut s, _)) => {
+                attempts += 1;
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                let setup = read_messages(&mut s, 2, Duration::from_secs(2));
+                // DELETE_ROSPEC accepted, ADD_ROSPEC refused
+                if let Some((_, id)) = setup.first() {
+                    let _ = s.write_all(&llrp::response(llrp::DELETE_ROSPEC + 10, *id, 0, ""));
+                }
+                if let Some((_, id)) = setup.get(1) {
+                    let _ = s.write_all(&llrp::response(
+                        llrp::ADD_ROSPEC + 10,
+                        *id,
+                        101,
+                        "M_FieldError: no such antenna",
+                    ));
+                }
+                conns.push(s);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    bridge.shutdown();
+    assert!(attempts >= 2, "the bridge gave up: {attempts}");
+    assert!(
+        attempts <= 8,
+        "retried too fast: {attempts} connections in 3 s"
+    );
+}
