@@ -42,19 +42,24 @@ fn read_messages(s: &mut std::net::TcpStream, want: usize, timeout: Duration) ->
     out
 }
 
+/// A bridge delivering to `server`, its queue in `dir`, no heartbeats.
+fn bridge_config(server: &FakeServer, dir: &std::path::Path) -> Config {
+    Config {
+        server_url: server.url(),
+        token: "t".into(),
+        queue_path: dir.join("q.sqlite3"),
+        heartbeat_interval_s: 0,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn llrp_reader_passage() {
     let dir = tempfile::tempdir().unwrap();
     let server = FakeServer::start("t");
     let reader = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = reader.local_addr().unwrap();
-    let mut cfg = Config {
-        server_url: server.url(),
-        token: "t".into(),
-        queue_path: dir.path().join("q.sqlite3"),
-        heartbeat_interval_s: 0,
-        ..Default::default()
-    };
+    let mut cfg = bridge_config(&server, dir.path());
     cfg.scan.gs1_company_prefix = Some("0614141".into());
     cfg.delivery.idle_poll_ms = 50;
     let mut d = DeviceConfig::new(
@@ -150,13 +155,7 @@ fn a_refusing_reader_is_retried_ever_more_slowly() {
     let server = FakeServer::start("t");
     let reader = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = reader.local_addr().unwrap();
-    let mut cfg = Config {
-        server_url: server.url(),
-        token: "t".into(),
-        queue_path: dir.path().join("q.sqlite3"),
-        heartbeat_interval_s: 0,
-        ..Default::default()
-    };
+    let mut cfg = bridge_config(&server, dir.path());
     let mut d = DeviceConfig::new(
         "refusing-portal",
         Role::Portal,

@@ -372,6 +372,59 @@ mod tests {
             .contains("row 3"));
     }
 
+    /// Recompute `prev_hash`, `hash` and `key_id` of rows `from`..end with `hash`, as someone
+    /// editing the database file would.
+    fn rechain_from(
+        raw: &Connection,
+        from: i64,
+        hash: impl Fn(&str, [&str; 7]) -> (String, Option<String>),
+    ) {
+        let mut prev: String = raw
+            .query_row("SELECT hash FROM audit_log WHERE id=?1", [from - 1], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let last: i64 = raw
+            .query_row("SELECT max(id) FROM audit_log", [], |r| r.get(0))
+            .unwrap();
+        for id in from..=last {
+            let (at, actor, role, action, pid, detail): (
+                String,
+                String,
+                String,
+                String,
+                Option<i64>,
+                String,
+            ) = raw
+                .query_row(
+                    "SELECT at, actor, role, action, patient_id, detail FROM audit_log WHERE id=?1",
+                    [id],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
+                )
+                .unwrap();
+            let ps = fmt_opt(pid);
+            let (h, kid) = hash(
+                &prev,
+                [at.as_str(), &actor, &role, &action, &ps, "", &detail],
+            );
+            raw.execute(
+                "UPDATE audit_log SET prev_hash=?2, hash=?3, key_id=?4 WHERE id=?1",
+                rusqlite::params![id, prev, h, kid],
+            )
+            .unwrap();
+            prev = h;
+        }
+    }
+
     /// Without the key, editing a row and recomputing every later hash (as plain SHA-256, or
     /// with a guessed key) is detected; turning keyed rows back into unkeyed ones too.
     #[test]
@@ -379,36 +432,20 @@ mod tests {
         let (_d, p, db, key) = five_rows();
         let raw = Connection::open(&p).unwrap();
         // rewrite row 2 and re-chain rows 2..5 as an attacker without the key would
+        let guess = AuditKey::from_secret(vec![7; 32]);
         let rechain = |as_unkeyed: bool| {
             raw.execute(
                 "UPDATE audit_log SET detail='nothing to see' WHERE id=2",
                 [],
             )
             .unwrap();
-            let guess = AuditKey::from_secret(vec![7; 32]);
-            let mut prev: String = raw
-                .query_row("SELECT hash FROM audit_log WHERE id=1", [], |r| r.get(0))
-                .unwrap();
-            for id in 2..=5i64 {
-                let (at, actor, role, action, pid, detail): (String, String, String, String, Option<i64>, String) = raw
-                    .query_row("SELECT at, actor, role, action, patient_id, detail FROM audit_log WHERE id=?1", [id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-                    })
-                    .unwrap();
-                let ps = fmt_opt(pid);
-                let fields = [at.as_str(), &actor, &role, &action, &ps, "", &detail];
-                let (h, kid) = if as_unkeyed {
-                    (row_hash(&prev, fields), None)
+            rechain_from(&raw, 2, |prev, fields| {
+                if as_unkeyed {
+                    (row_hash(prev, fields), None)
                 } else {
-                    (mac(&guess, &prev, fields), Some(key.id.clone()))
-                };
-                raw.execute(
-                    "UPDATE audit_log SET prev_hash=?2, hash=?3, key_id=?4 WHERE id=?1",
-                    rusqlite::params![id, prev, h, kid],
-                )
-                .unwrap();
-                prev = h;
-            }
+                    (mac(&guess, prev, fields), Some(key.id.clone()))
+                }
+            });
         };
         rechain(false);
         let k = vec![key.clone()];
@@ -453,46 +490,9 @@ mod tests {
         let raw = Connection::open(&p).unwrap();
         raw.execute("UPDATE audit_log SET detail='rewritten' WHERE id=4", [])
             .unwrap();
-        let mut prev: String = raw
-            .query_row("SELECT hash FROM audit_log WHERE id=3", [], |r| r.get(0))
-            .unwrap();
-        for id in 4..=5i64 {
-            let (at, actor, role, action, pid, detail): (
-                String,
-                String,
-                String,
-                String,
-                Option<i64>,
-                String,
-            ) = raw
-                .query_row(
-                    "SELECT at, actor, role, action, patient_id, detail FROM audit_log WHERE id=?1",
-                    [id],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                        ))
-                    },
-                )
-                .unwrap();
-            let ps = fmt_opt(pid);
-            let h = mac(
-                &key,
-                &prev,
-                [at.as_str(), &actor, &role, &action, &ps, "", &detail],
-            );
-            raw.execute(
-                "UPDATE audit_log SET prev_hash=?2, hash=?3 WHERE id=?1",
-                rusqlite::params![id, prev, h],
-            )
-            .unwrap();
-            prev = h;
-        }
+        rechain_from(&raw, 4, |prev, fields| {
+            (mac(&key, prev, fields), Some(key.id.clone()))
+        });
         let k = vec![key.clone()];
         assert_eq!(db.read_blocking(move |c| verify(c, &k)).unwrap().rows, 5);
         // ...but not the anchor written before

@@ -67,23 +67,18 @@ pub async fn serve(
     background.push(tokio::spawn(watch_overdue(state.clone())));
     background.push(tokio::spawn(anchor_audit(state.clone())));
     let last_anchor = state.clone();
-    let app = router(state);
+    // (with each connection's peer address, for sign-in throttling)
+    let app = router(state).into_make_service_with_connect_info::<app::session::PeerAddr>();
     let r = match tls {
         Some(acceptor) => {
-            axum::serve(
-                tls::TlsListener::new(listener, acceptor)?,
-                app.into_make_service_with_connect_info::<app::session::PeerAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
+            axum::serve(tls::TlsListener::new(listener, acceptor)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
         }
         None => {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<app::session::PeerAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
         }
     };
     for t in background {

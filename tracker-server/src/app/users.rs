@@ -83,10 +83,12 @@ pub fn change_account_blocking(
     change: AccountChange,
 ) -> Result<()> {
     who.require(Permission::ManageUsers)?;
-    let hash = match &change {
-        AccountChange::ResetPassword { password } => Some(auth::hash_password(password)?),
-        _ => None,
-    };
+    if let AccountChange::SetRole { role: Role::Device } = change {
+        return Err(crate::Error::invalid(
+            "role",
+            "device is for API tokens, not people",
+        ));
+    }
     // An administrator cannot lock themselves out (or the last way in): another admin must.
     if who.actor == format!("user:{username}")
         && matches!(
@@ -107,6 +109,10 @@ pub fn change_account_blocking(
             ));
         }
     }
+    let hash = match &change {
+        AccountChange::ResetPassword { password } => Some(auth::hash_password(password)?),
+        _ => None,
+    };
     let (who, username) = (who.clone(), username.to_string());
     db.write_blocking(move |c| {
         let id: i64 = c

@@ -517,21 +517,6 @@ pub fn pid_number(m: &Message, seg: &str, n: usize, rules: &NumberRules) -> Resu
         })
     };
     let id_of = |r: &str| m.component(r, 1).trim().to_string();
-    let names: Vec<&str> = rules.kinds.iter().map(|(k, _)| k.name()).collect();
-    let names = names.join(" or ");
-    let looked_for = rules
-        .kinds
-        .iter()
-        .map(|(k, a)| {
-            format!(
-                "a {} (assigning authority or type {}, or unmarked)",
-                k.name(),
-                a.join(", ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", then ");
-    let looked_for = format!("looked in {searched} for {looked_for}");
     // 1. marked as one of the kinds, in the configured order
     for (kind, auths) in &rules.kinds {
         if let Some(r) = reps
@@ -558,6 +543,22 @@ pub fn pid_number(m: &Message, seg: &str, n: usize, rules: &NumberRules) -> Resu
             return Ok(p);
         }
     }
+    // Nothing found: say what was looked for and where (built only for a refusal).
+    let names: Vec<&str> = rules.kinds.iter().map(|(k, _)| k.name()).collect();
+    let names = names.join(" or ");
+    let looked_for = rules
+        .kinds
+        .iter()
+        .map(|(k, a)| {
+            format!(
+                "a {} (assigning authority or type {}, or unmarked)",
+                k.name(),
+                a.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", then ");
+    let looked_for = format!("looked in {searched} for {looked_for}");
     match reps.iter().map(|r| id_of(r)).find(|id| !id.is_empty()) {
         None => Err(Error::invalid(
             field,

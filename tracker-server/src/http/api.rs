@@ -275,9 +275,6 @@ async fn set_role(
 ) -> ApiResult<Json<Value>> {
     who.require(Permission::ManageUsers)?;
     let role = Role::parse(&b.role)?;
-    if role == Role::Device {
-        return Err(Error::invalid("role", "device is for API tokens, not people").into());
-    }
     account(&s, &who, &username, users::AccountChange::SetRole { role }).await
 }
 

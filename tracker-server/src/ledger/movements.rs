@@ -153,19 +153,8 @@ pub fn store(
 ) -> Result<()> {
     let now = now_ms();
     let mut stored = 0usize;
-    // device id -> may this principal send as it (a batch names few devices)
-    let mut allowed: std::collections::HashMap<String, std::result::Result<(), String>> =
-        Default::default();
     for (slot, e) in events {
         let event_id = e.uuid.to_string();
-        if !allowed.contains_key(&e.device_id) {
-            let ok = super::device_bindings::may_send_as(c, who, &e.device_id)?;
-            allowed.insert(e.device_id.clone(), ok);
-        }
-        if let Some(Err(why)) = allowed.get(&e.device_id) {
-            results[slot] = Some(EventResult::rejected(event_id, "device_id", why.clone()));
-            continue;
-        }
         let Some(loc) = locations::resolve_id(c, &e.location)? else {
             results[slot] = Some(EventResult::rejected(
                 event_id,

@@ -1,5 +1,6 @@
 //! Recording scans: the use case behind `POST /api/v1/events`, the web scan page and the demo.
-//! Each event is checked on its own (a refusal names the field), then the batch is stored in the
+//! Each event is checked on its own (a refusal names the field), its sender is checked (the
+//! device is the sender's, the staff badge exists), then the batch is stored in the
 //! ledger ([`crate::ledger::movements::store`]) and, in the same transaction, the requests for
 //! each scanned folder follow the scan ([`requests::on_scan`]).
 
@@ -7,11 +8,13 @@ use super::requests;
 use crate::{
     auth::Principal,
     ledger::movements::{self, BatchResult, EventResult, ScanEvent, StoredScan, ValidEvent},
+    ledger::{device_bindings, staff},
     util::now_ms,
     Result,
 };
 use casenote_core::identifiers::scan::ScanConfig;
 use rusqlite::Connection;
+use std::collections::HashMap;
 
 /// Batches larger than this are written in a transaction of their own
 /// ([`crate::storage::Db::write_solo`]).
@@ -37,6 +40,54 @@ pub fn store_and_follow(
     results: &mut [Option<EventResult>],
 ) -> Result<()> {
     movements::store(c, who, events, results, &mut follow)
+}
+
+/// Who may send these events, in the caller's transaction: the device must not belong to
+/// another token ([`device_bindings::may_send_as`], which binds an unbound device to the
+/// sending token), and a staff badge must be known ([`staff::known`]), or be the sending
+/// person's own name. A refused event gets its result here; the others are returned. Each
+/// device and badge of a batch is looked up once.
+fn check_senders(
+    c: &Connection,
+    who: &Principal,
+    staff_prefix: &str,
+    events: Vec<(usize, ValidEvent)>,
+    results: &mut [Option<EventResult>],
+) -> Result<Vec<(usize, ValidEvent)>> {
+    let mut devices: HashMap<String, std::result::Result<(), String>> = HashMap::new();
+    let mut badges: HashMap<String, bool> = HashMap::new();
+    let mut allowed = Vec::with_capacity(events.len());
+    for (i, e) in events {
+        if !devices.contains_key(&e.device_id) {
+            let may = device_bindings::may_send_as(c, who, &e.device_id)?;
+            devices.insert(e.device_id.clone(), may);
+        }
+        if let Some(Err(why)) = devices.get(&e.device_id) {
+            results[i] = Some(EventResult::rejected(
+                e.uuid.to_string(),
+                "device_id",
+                why.clone(),
+            ));
+            continue;
+        }
+        if let Some(badge) = &e.staff_id {
+            if !badges.contains_key(badge) {
+                let known =
+                    who.actor == format!("user:{badge}") || staff::known(c, staff_prefix, badge)?;
+                badges.insert(badge.clone(), known);
+            }
+            if badges.get(badge) == Some(&false) {
+                results[i] = Some(EventResult::rejected(
+                    e.uuid.to_string(),
+                    "staff_id",
+                    format!("no staff badge {badge} is registered; print it from the Labels page (which registers it) or register it"),
+                ));
+                continue;
+            }
+        }
+        allowed.push((i, e));
+    }
+    Ok(allowed)
 }
 
 /// Validate and store a batch of events as sent on the wire; one result per event, in order.
@@ -78,32 +129,7 @@ pub async fn ingest_batch(
     }
     let prefix = cfg.staff_prefix.clone();
     let job = move |c: &Connection| {
-        // A staff badge must be known (a user's badge, or one registered by number); a person
-        // may also name themselves.
-        let mut known: std::collections::HashMap<String, bool> = Default::default();
-        let mut checked = Vec::with_capacity(valid.len());
-        for (i, e) in valid {
-            if let Some(staff) = &e.staff_id {
-                let ok = match known.get(staff) {
-                    Some(k) => *k,
-                    None => {
-                        let k = who.actor == format!("user:{staff}")
-                            || crate::ledger::staff::known(c, &prefix, staff)?;
-                        known.insert(staff.clone(), k);
-                        k
-                    }
-                };
-                if !ok {
-                    results[i] = Some(EventResult::rejected(
-                        e.uuid.to_string(),
-                        "staff_id",
-                        format!("no staff badge {staff} is registered; print it from the Labels page (which registers it) or register it"),
-                    ));
-                    continue;
-                }
-            }
-            checked.push((i, e));
-        }
+        let checked = check_senders(c, &who, &prefix, valid, &mut results)?;
         store_and_follow(c, &who, checked, &mut results)?;
         Ok(results)
     };

@@ -170,11 +170,20 @@ pub async fn change_user(
     }
     .await;
     let list = s.db.read(auth::list_users).await?;
+    account_answer(result, |m| users_page(&user, &list, Some(m)))
+}
+
+/// The page after an account form: with the confirmation, or with the refusal (422) when the
+/// change was refused or named no such user or token; other errors are the server's.
+fn account_answer(
+    result: crate::Result<String>,
+    page: impl Fn((&str, String)) -> Markup,
+) -> Result<Response, WebError> {
     Ok(match result {
-        Ok(m) => users_page(&user, &list, Some(("ok", m))).into_response(),
+        Ok(m) => page(("ok", m)).into_response(),
         Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. })) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            users_page(&user, &list, Some(("error", e.to_string()))),
+            page(("error", e.to_string())),
         )
             .into_response(),
         Err(e) => return Err(e.into()),
@@ -235,16 +244,8 @@ pub async fn revoke_token(
     )
     .await;
     let list = s.db.read(users::list_tokens).await?;
-    Ok(match result {
-        Ok(()) => tokens_page(&user, &list, Some(("ok", format!("Token {name} revoked."))))
-            .into_response(),
-        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. })) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            tokens_page(&user, &list, Some(("error", e.to_string()))),
-        )
-            .into_response(),
-        Err(e) => return Err(e.into()),
-    })
+    let result = result.map(|()| format!("Token {name} revoked."));
+    account_answer(result, |m| tokens_page(&user, &list, Some(m)))
 }
 
 pub async fn locations(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
