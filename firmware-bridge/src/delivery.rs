@@ -306,6 +306,9 @@ pub fn run_heartbeat(
                         foreign_reads: h.foreign_reads,
                         corrupt_messages: h.corrupt,
                         refused_scans: h.refused,
+                        reads: h.reads,
+                        reader_errors: h.reader_errors,
+                        last_error: h.last_error.clone(),
                     }
                 })
                 .collect(),

@@ -37,6 +37,8 @@ pub struct DeviceHealth {
     pub corrupt: u64,
     /// Tag reads dropped because the EPC is not one of this board's folders.
     pub foreign_reads: u64,
+    /// Error replies from the reader (antenna missing, command refused...).
+    pub reader_errors: u64,
 }
 
 pub type SharedHealth = Arc<Mutex<DeviceHealth>>;

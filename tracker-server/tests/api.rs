@@ -744,7 +744,8 @@ async fn device_heartbeat_is_listed() {
     );
     // a portal reading other systems' tags says so, and the Devices page shows it
     let hb = json!({"bridge_id": "ward5-pc", "devices": [{"device_id": "ward5-portal", "online": true,
-        "foreign_reads": 340, "corrupt_messages": 2, "refused_scans": 1}]});
+        "foreign_reads": 340, "corrupt_messages": 2, "refused_scans": 1, "reads": 9000, "reader_errors": 7,
+        "last_error": "antenna 2: antenna missing (reader error 0x22)"}]});
     s.ok_json(
         s.post(Some(&w.device), "/api/v1/devices/heartbeat", hb)
             .await,
@@ -772,7 +773,9 @@ async fn device_heartbeat_is_listed() {
         .await
         .unwrap();
     assert!(
-        page.contains("340 other tags") && page.contains("2 corrupt"),
+        page.contains("340 other tags")
+            && page.contains("2 corrupt")
+            && page.contains("antenna 2: antenna missing (reader error 0x22)"),
         "{page}"
     );
 }

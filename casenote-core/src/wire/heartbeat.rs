@@ -37,6 +37,16 @@ pub struct DeviceReport {
     /// Folder scans refused at the device (no location scanned first), since the bridge started.
     #[serde(default)]
     pub refused_scans: u64,
+    /// Reads (barcodes, or tag observations of a portal) since the bridge started. The server
+    /// compares the rate with the device's own recent norm to notice a detuned antenna.
+    #[serde(default)]
+    pub reads: u64,
+    /// Error replies from the reader (for example "antenna missing"), since the bridge started.
+    #[serde(default)]
+    pub reader_errors: u64,
+    /// The device's last error in words (a reader error reply, a lost connection), if any.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 #[cfg(test)]

@@ -192,7 +192,8 @@ fn wire_schemas() -> Value {
             "device_id": str_, "description": str_, "online": {"type":"boolean"},
             "last_read_at": {"type":"string","format":"date-time"}, "queue_depth": {"type":"integer"},
             "oldest_event_age_s": {"type":"integer"}, "foreign_reads": {"type":"integer"},
-            "corrupt_messages": {"type":"integer"}, "refused_scans": {"type":"integer"}}), &["device_id","online"]),
+            "corrupt_messages": {"type":"integer"}, "refused_scans": {"type":"integer"}, "reads": {"type":"integer"},
+            "reader_errors": {"type":"integer"}, "last_error": str_}), &["device_id","online"]),
         "Heartbeat": s(json!({"bridge_id": str_, "devices": {"type":"array","items": {"$ref":"#/components/schemas/DeviceReport"}}}), &["bridge_id","devices"]),
     })
 }
@@ -345,6 +346,9 @@ mod tests {
             foreign_reads: 12,
             corrupt_messages: 1,
             refused_scans: 0,
+            reads: 5210,
+            reader_errors: 2,
+            last_error: Some("antenna 2 missing (reader error 0x22)".into()),
         };
         agrees("DeviceReport", &d);
         agrees(

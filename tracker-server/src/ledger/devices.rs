@@ -21,6 +21,10 @@ pub struct DeviceStatus {
     pub foreign_reads: i64,
     pub corrupt_messages: i64,
     pub refused_scans: i64,
+    /// Reads since the bridge started, error replies from the reader, and its last error.
+    pub reads: i64,
+    pub reader_errors: i64,
+    pub last_error: Option<String>,
 }
 
 pub fn validate(h: &Heartbeat) -> Result<()> {
@@ -45,20 +49,22 @@ pub fn record(c: &Connection, h: &Heartbeat, now: &str) -> Result<()> {
     for d in &h.devices {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         c.prepare_cached(
-            "INSERT INTO devices(device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
+            "INSERT INTO devices(device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans, reads, reader_errors, last_error)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)
              ON CONFLICT(device_id) DO UPDATE SET bridge_id=excluded.bridge_id, description=excluded.description, online=excluded.online,
                last_read_at=excluded.last_read_at, queue_depth=excluded.queue_depth, oldest_event_age_s=excluded.oldest_event_age_s, last_heartbeat=excluded.last_heartbeat,
-               foreign_reads=excluded.foreign_reads, corrupt_messages=excluded.corrupt_messages, refused_scans=excluded.refused_scans",
+               foreign_reads=excluded.foreign_reads, corrupt_messages=excluded.corrupt_messages, refused_scans=excluded.refused_scans,
+               reads=excluded.reads, reader_errors=excluded.reader_errors, last_error=excluded.last_error",
         )?
         .execute(params![d.device_id, h.bridge_id, d.description, d.online, d.last_read_at, d.queue_depth, d.oldest_event_age_s, now,
-            n(d.foreign_reads), n(d.corrupt_messages), n(d.refused_scans)])?;
+            n(d.foreign_reads), n(d.corrupt_messages), n(d.refused_scans), n(d.reads), n(d.reader_errors),
+            d.last_error.as_deref().map(|e| e.chars().take(300).collect::<String>())])?;
     }
     Ok(())
 }
 
 pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {
-    let mut st = c.prepare("SELECT device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans FROM devices ORDER BY device_id")?;
+    let mut st = c.prepare("SELECT device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans, reads, reader_errors, last_error FROM devices ORDER BY device_id")?;
     let v = st
         .query_map([], |r| {
             Ok(DeviceStatus {
@@ -73,6 +79,9 @@ pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {
                 foreign_reads: r.get(8)?,
                 corrupt_messages: r.get(9)?,
                 refused_scans: r.get(10)?,
+                reads: r.get(11)?,
+                reader_errors: r.get(12)?,
+                last_error: r.get(13)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

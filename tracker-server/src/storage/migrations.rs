@@ -446,6 +446,12 @@ ALTER TABLE devices ADD COLUMN foreign_reads INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN corrupt_messages INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN refused_scans INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 11: reads and reader errors per device, and the device's last error in words
+    r#"
+ALTER TABLE devices ADD COLUMN reads INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN reader_errors INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN last_error TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

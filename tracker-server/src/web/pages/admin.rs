@@ -13,7 +13,7 @@ pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup,
         html! {
             @if list.is_empty() { p { "No bridge has reported yet." } }
             table {
-                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Dropped" } th { "Last report" } } }
+                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Dropped" } th { "Reader errors" } th { "Last report" } } }
                 tbody { @for d in &list {
                     tr {
                         td { (d.device_id) br; span.hint { (d.description) } }
@@ -27,6 +27,11 @@ pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup,
                             @if d.foreign_reads > 0 { span.tag.warn { (d.foreign_reads) " other tags" } " " }
                             @if d.corrupt_messages > 0 { span.tag.warn { (d.corrupt_messages) " corrupt" } " " }
                             @if d.refused_scans > 0 { span.tag.warn { (d.refused_scans) " refused scans" } }
+                        }
+                        td {
+                            @if d.reader_errors > 0 { span.tag.bad { (d.reader_errors) } " " }
+                            @else { "0" }
+                            @if let Some(e) = &d.last_error { br; span.hint { (e) } }
                         }
                         td { (time_text(&d.last_heartbeat)) }
                     }
