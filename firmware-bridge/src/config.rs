@@ -4,6 +4,7 @@
 
 use crate::frames::hid::KeyboardLayout;
 use crate::frames::line::LineConfig;
+pub use crate::frames::r2000::AntennaSwitching;
 use casenote_core::identifiers::scan::ScanConfig;
 use casenote_core::wire::Action;
 use serde::{Deserialize, Serialize};
@@ -271,6 +272,11 @@ pub struct R2000Config {
     pub repeat: u8,
     /// Send the next inventory command if a round has not ended after this long.
     pub round_timeout_ms: u64,
+    /// Antenna ports to inventory, 1-based (empty = the portal's outside and inside antennas).
+    pub antennas: Vec<u8>,
+    /// `fast_switch` (command 0x8A, antennas 1-4) or `work_antenna` (0x74 then 0x89 per
+    /// antenna, for older firmware and 8-port readers).
+    pub antenna_switching: AntennaSwitching,
 }
 
 impl Default for R2000Config {
@@ -279,6 +285,8 @@ impl Default for R2000Config {
             address: 0x01,
             repeat: 1,
             round_timeout_ms: 1000,
+            antennas: Vec::new(),
+            antenna_switching: AntennaSwitching::FastSwitch,
         }
     }
 }
@@ -480,6 +488,27 @@ impl DeviceConfig {
         }
     }
 
+    /// The antennas an R2000 reader is driven on: `r2000.antennas`, else the portal's outside
+    /// and inside antennas, else antenna 1.
+    pub fn r2000_antennas(&self) -> Vec<u8> {
+        let mut v: Vec<u8> = if self.r2000.antennas.is_empty() {
+            self.portal
+                .outside_antennas
+                .iter()
+                .chain(&self.portal.inside_antennas)
+                .map(|&a| u8::try_from(a).unwrap_or(0))
+                .collect()
+        } else {
+            self.r2000.antennas.clone()
+        };
+        v.sort_unstable();
+        v.dedup();
+        if v.is_empty() {
+            v.push(1);
+        }
+        v
+    }
+
     fn validate(&self) -> Result<(), String> {
         let ok = matches!(
             (self.protocol, &self.transport),
@@ -521,6 +550,18 @@ impl DeviceConfig {
         }
         if self.role == Role::Portal && self.portal.location.is_empty() {
             return Err(format!("device {}: portal.location is required", self.id));
+        }
+        if self.protocol == Protocol::R2000 {
+            let (max, why) = match self.r2000.antenna_switching {
+                AntennaSwitching::FastSwitch => (4, "fast_switch drives antennas 1-4; use antenna_switching = \"work_antenna\" for an 8-port reader"),
+                AntennaSwitching::WorkAntenna => (8, "the reader has antennas 1-8"),
+            };
+            if let Some(a) = self.r2000_antennas().iter().find(|&&a| a == 0 || a > max) {
+                return Err(format!(
+                    "device {}: r2000.antennas: antenna {a} is out of range: {why}",
+                    self.id
+                ));
+            }
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use crate::config::{DeviceConfig, Protocol, Role};
 use crate::frames::hid::{PosDecoder, WedgeDecoder};
 use crate::frames::line::LineSession;
 use crate::frames::llrp::{LlrpSession, RoSpecParams};
-use crate::frames::r2000::R2000Session;
+use crate::frames::r2000::{R2000Params, R2000Session};
 use crate::frames::ssi::SsiDecoder;
 use crate::frames::{BarcodeRead, ProtocolSession, Step, TagRead};
 use crate::handheld::{Handheld, HandheldOutcome};
@@ -189,11 +189,13 @@ impl Device {
             Protocol::Ssi => Box::new(SsiDecoder::new()),
             Protocol::HidPos => Box::new(PosDecoder::new()),
             Protocol::Wedge => Box::new(WedgeDecoder::new(c.keyboard_layout)),
-            Protocol::R2000 => Box::new(R2000Session::new(
-                c.r2000.address,
-                c.r2000.repeat,
-                c.r2000.round_timeout_ms,
-            )),
+            Protocol::R2000 => Box::new(R2000Session::new(R2000Params {
+                address: c.r2000.address,
+                repeat: c.r2000.repeat,
+                round_timeout_ms: c.r2000.round_timeout_ms,
+                antennas: c.r2000_antennas(),
+                switching: c.r2000.antenna_switching,
+            })),
             Protocol::Llrp => Box::new(LlrpSession::new(
                 RoSpecParams {
                     rospec_id: c.llrp.rospec_id,
@@ -219,6 +221,8 @@ impl Device {
         let mut steps: Vec<Step> = Vec::new();
         let mut tags: Vec<TagRead> = Vec::new();
         let mut foreign_warned: Option<Instant> = None;
+        let mut reader_errors_warned: std::collections::HashMap<String, Instant> =
+            Default::default();
         loop {
             if self.stopped() {
                 return Ok(());
@@ -247,6 +251,23 @@ impl Device {
                     Step::Corrupt(m) => {
                         tracing::warn!(device = %self.cfg.id, "{m}");
                         lock(&self.health).corrupt += 1;
+                    }
+                    Step::ReaderError(m) => {
+                        let mut h = lock(&self.health);
+                        h.reader_errors += 1;
+                        // A missing antenna answers every round: warn about each error at most
+                        // once a minute while it lasts, with the count.
+                        let due = reader_errors_warned
+                            .get(&m)
+                            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+                        if due {
+                            tracing::warn!(device = %self.cfg.id, reader_errors = h.reader_errors, "reader error: {m}");
+                            if reader_errors_warned.len() > 64 {
+                                reader_errors_warned.clear();
+                            }
+                            reader_errors_warned.insert(m.clone(), Instant::now());
+                        }
+                        h.last_error = Some(m);
                     }
                     Step::Debug(m) => tracing::debug!(device = %self.cfg.id, "{m}"),
                 }

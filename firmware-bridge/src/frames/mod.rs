@@ -27,6 +27,9 @@ pub enum Step {
     /// A corrupt message from the device was dropped: logged as a warning and counted in the
     /// device's health (`corrupt`).
     Corrupt(String),
+    /// The reader answered with an error (an antenna missing, a command refused): logged as a
+    /// warning (rate-limited) and counted in the device's health (`reader_errors`).
+    ReaderError(String),
     /// Worth a line in a debug log only (for example "no tag in the field").
     Debug(String),
 }
@@ -138,10 +141,23 @@ mod session_tests {
 
     #[test]
     fn r2000_starts_a_round_and_the_next_when_one_ends_or_is_overdue() {
-        let mut s = r2000::R2000Session::new(0x01, 1, 1000);
+        let mut s = r2000::R2000Session::new(r2000::R2000Params {
+            address: 0x01,
+            repeat: 1,
+            round_timeout_ms: 1000,
+            antennas: vec![1],
+            switching: r2000::AntennaSwitching::WorkAntenna,
+        });
+        // cmd_set_work_antenna (0x74), antenna 0x00, check byte
+        let select = vec![0xA0, 0x04, 0x01, 0x74, 0x00, 0xE7];
         // cmd_real_time_inventory (0x89), address 1, repeat 1, check byte
         let inventory = vec![0xA0, 0x04, 0x01, 0x89, 0x01, 0xD1];
-        assert_eq!(s.start(5_000), inventory);
+        assert_eq!(s.start(5_000), select);
+        // the reader answers 0x10 "command succeeded": the round starts
+        assert_eq!(
+            feed(&mut s, &r2000::encode(0x01, 0x74, &[0x10]), 5_050, 0),
+            vec![Step::Send(inventory.clone())]
+        );
         let epc = [0x33u8; 12];
         let mut bytes = r2000::tag_frame(0x01, 0x02, 0x05, &epc, 0x45);
         let out = feed(&mut s, &bytes, 5_100, 0);
@@ -154,9 +170,9 @@ mod session_tests {
             feed(&mut s, &bytes, 5_200, 0),
             vec![Step::Send(inventory.clone())]
         );
-        // nothing heard for longer than the round timeout: ask again
+        // nothing heard for longer than the round timeout: select the antenna again
         assert!(feed(&mut s, &[], 5_900, 700).is_empty());
-        assert_eq!(feed(&mut s, &[], 6_300, 1100), vec![Step::Send(inventory)]);
+        assert_eq!(feed(&mut s, &[], 6_300, 1100), vec![Step::Send(select)]);
     }
 
     #[test]

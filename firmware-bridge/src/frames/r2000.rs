@@ -2,8 +2,14 @@
 //!
 //! Frame: `[A0][Len][Addr][Cmd][Data..][Check]`; `Len` counts the bytes after itself including
 //! the check byte; `Check` is the two's complement of the byte sum of everything before it.
-//! The host sends real-time inventory (0x89) repeatedly; the reader answers with one frame per
-//! tag (`[FreqAnt][PC u16][EPC..][RSSI]`) and a round summary, or a one-byte error code.
+//!
+//! Real-time inventory (0x89) inventories only the reader's *work antenna*: a two-antenna door
+//! portal driven with 0x89 alone sees every pass on one antenna and loses direction. The
+//! session therefore drives the configured antennas either with fast-switch antenna inventory
+//! (0x8A: a list of antennas, each inventoried in turn) or by selecting each antenna with set
+//! work antenna (0x74) before a real-time round. Replies: one frame per tag
+//! (`[FreqAnt][PC u16][EPC..][RSSI]`), a round summary, a one-byte error code, or under 0x8A an
+//! `[Antenna][ErrorCode]` pair for an antenna that is missing.
 
 use super::{byte_sum, TagRead};
 
@@ -12,6 +18,10 @@ pub const CMD_REAL_TIME_INVENTORY: u8 = 0x89;
 pub const CMD_FAST_SWITCH_INVENTORY: u8 = 0x8A;
 pub const CMD_SESSION_INVENTORY: u8 = 0x8B;
 pub const CMD_SET_WORK_ANTENNA: u8 = 0x74;
+/// The reader's "command succeeded" code, the answer to 0x74.
+pub const SUCCESS: u8 = 0x10;
+/// "Antenna is missing": the antenna port has nothing connected (or a broken cable).
+pub const ANTENNA_MISSING: u8 = 0x22;
 /// Longest `Len` accepted. Larger values are taken as noise so that a stray 0xA0 cannot stall
 /// the decoder (a GIAI-96 tag frame has Len 0x13; an EPC of 496 bits gives 0x43).
 pub const MAX_LEN: usize = 0x50;
@@ -33,6 +43,79 @@ pub fn encode(addr: u8, cmd: u8, data: &[u8]) -> Vec<u8> {
 /// Real-time inventory command: `A0 04 01 89 01 D1` for address 1, repeat 1.
 pub fn real_time_inventory(addr: u8, repeat: u8) -> Vec<u8> {
     encode(addr, CMD_REAL_TIME_INVENTORY, &[repeat])
+}
+
+/// Set work antenna command (0x74); `antenna` is 1-based as printed on the reader.
+pub fn set_work_antenna(addr: u8, antenna: u8) -> Vec<u8> {
+    encode(addr, CMD_SET_WORK_ANTENNA, &[antenna.saturating_sub(1)])
+}
+
+/// Fast-switch antenna inventory (0x8A) for a 4-port reader: antennas A..D (1-based; unused
+/// slots are sent as 0xFF, which the reader skips), each inventoried `stay` rounds, `interval`
+/// ms rest between switches, the whole sequence repeated `repeat` times.
+pub fn fast_switch_inventory(
+    addr: u8,
+    antennas: &[u8],
+    stay: u8,
+    interval: u8,
+    repeat: u8,
+) -> Vec<u8> {
+    let mut d = Vec::with_capacity(10);
+    for slot in 0..4 {
+        match antennas.get(slot) {
+            Some(&a) => d.extend_from_slice(&[a.saturating_sub(1), stay.max(1)]),
+            None => d.extend_from_slice(&[0xFF, 0]),
+        }
+    }
+    d.extend_from_slice(&[interval, repeat.max(1)]);
+    encode(addr, CMD_FAST_SWITCH_INVENTORY, &d)
+}
+
+/// What a reader error code means, in the words of the reader's protocol description.
+pub fn error_name(code: u8) -> &'static str {
+    match code {
+        0x10 => "command succeeded",
+        0x11 => "command failed",
+        0x20 => "CPU reset error",
+        0x21 => "turn on CW error",
+        0x22 => "antenna is missing",
+        0x23 => "write flash error",
+        0x24 => "read flash error",
+        0x25 => "set output power error",
+        0x31 => "error during inventory",
+        0x32 => "error during read",
+        0x33 => "error during write",
+        0x34 => "error during lock",
+        0x35 => "error during kill",
+        0x36 => "no tag to be operated",
+        0x37 => "tag inventoried but access failed",
+        0x38 => "buffer is empty",
+        0x40 => "access failed or wrong password",
+        0x41 => "invalid parameter",
+        0x42 => "word count too long",
+        0x43 => "memory bank out of range",
+        0x44 => "lock region out of range",
+        0x45 => "lock type out of range",
+        0x46 => "invalid reader address",
+        0x47 => "antenna ID out of range",
+        0x48 => "output power out of range",
+        0x49 => "frequency region out of range",
+        0x4A => "baud rate out of range",
+        0x4B => "buzzer behaviour out of range",
+        0x4C => "EPC match too long",
+        0x4D => "EPC match length wrong",
+        0x4E => "invalid EPC match mode",
+        0x4F => "invalid frequency range",
+        0x50 => "failed to receive RN16 from tag",
+        0x51 => "invalid DRM mode",
+        0x52 => "PLL cannot lock",
+        0x53 => "RF chip does not respond",
+        0x54 => "cannot reach the requested output power",
+        0x55 => "copyright authentication failed",
+        0x56 => "spectrum regulation wrong",
+        0x57 => "output power too low",
+        _ => "unknown error",
+    }
 }
 
 /// A tag reply frame as a reader would send it (tests and simulator). `antenna` is 1..=8.
@@ -76,8 +159,24 @@ pub enum R2000Item {
         rate: u16,
         total: u32,
     },
-    /// One-byte error code (e.g. 0x36 no tag, 0x22 antenna missing).
+    /// End of a fast-switch inventory (0x8A): reads in all and how long it took.
+    FastSwitchEnd {
+        total: u32,
+        duration_ms: u32,
+    },
+    /// One-byte error code to an inventory (e.g. 0x36 no tag, 0x22 antenna missing).
     Error {
+        cmd: u8,
+        code: u8,
+    },
+    /// An antenna of a fast-switch inventory could not be used (`[Antenna][ErrorCode]`).
+    AntennaError {
+        /// 1-based, as printed on the reader.
+        antenna: u8,
+        code: u8,
+    },
+    /// The one-byte answer to a setting command such as set work antenna (0x10 = success).
+    Reply {
         cmd: u8,
         code: u8,
     },
@@ -161,13 +260,24 @@ fn parse(cmd: u8, d: &[u8]) -> R2000Item {
         CMD_REAL_TIME_INVENTORY | CMD_FAST_SWITCH_INVENTORY | CMD_SESSION_INVENTORY
     );
     if !inventory {
-        return R2000Item::Other {
-            cmd,
-            data: d.to_vec(),
+        return match d {
+            [code] => R2000Item::Reply { cmd, code: *code },
+            _ => R2000Item::Other {
+                cmd,
+                data: d.to_vec(),
+            },
         };
     }
     match d.len() {
         1 => R2000Item::Error { cmd, code: d[0] },
+        2 if cmd == CMD_FAST_SWITCH_INVENTORY => R2000Item::AntennaError {
+            antenna: d[0].saturating_add(1),
+            code: d[1],
+        },
+        7 if cmd == CMD_FAST_SWITCH_INVENTORY => R2000Item::FastSwitchEnd {
+            total: u32::from_be_bytes([0, d[0], d[1], d[2]]),
+            duration_ms: u32::from_be_bytes([d[3], d[4], d[5], d[6]]),
+        },
         7 => R2000Item::EndOfRound {
             cmd,
             antenna: d[0].saturating_add(1), // 255 overflowed (found by fuzzing)
@@ -197,13 +307,50 @@ fn parse(cmd: u8, d: &[u8]) -> R2000Item {
     }
 }
 
-/// The R2000 reader as a [`super::ProtocolSession`]: starts a real-time inventory round and
-/// starts the next one when a round ends (or its answer is overdue).
+/// How the session makes the reader inventory more than one antenna.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AntennaSwitching {
+    /// Fast-switch antenna inventory (0x8A), antennas 1-4: one command inventories them all.
+    #[default]
+    FastSwitch,
+    /// Set work antenna (0x74) before each real-time inventory (0x89), in turn: for firmware
+    /// without 0x8A, and for 8-port readers.
+    WorkAntenna,
+}
+
+/// What the session drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct R2000Params {
+    pub address: u8,
+    /// Repeat count in each inventory command.
+    pub repeat: u8,
+    /// Send the next command if the reader has not answered after this long.
+    pub round_timeout_ms: u64,
+    /// Antennas to inventory, 1-based.
+    pub antennas: Vec<u8>,
+    pub switching: AntennaSwitching,
+}
+
+/// What the session is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    /// The answer to set work antenna for `antennas[i]`.
+    SelectAntenna(usize),
+    /// The end of a real-time round on `antennas[i]`.
+    Round(usize),
+    /// The end of a fast-switch inventory.
+    FastSwitch,
+}
+
+/// The R2000 reader as a [`super::ProtocolSession`]: drives every configured antenna round
+/// after round and turns the reader's error replies into [`super::Step::ReaderError`].
 pub struct R2000Session {
     dec: R2000Decoder,
-    address: u8,
-    repeat: u8,
-    round_timeout_ms: u64,
+    p: R2000Params,
+    awaiting: Awaiting,
+    /// The work antenna the reader confirmed, if any (a single antenna is selected once).
+    selected: Option<u8>,
     last_cmd_ms: u64,
     items: Vec<R2000Item>,
 }
@@ -214,22 +361,55 @@ const PARTIAL_TIMEOUT_MS: u64 = 500;
 const NO_TAG: u8 = 0x36;
 
 impl R2000Session {
-    pub fn new(address: u8, repeat: u8, round_timeout_ms: u64) -> Self {
+    pub fn new(mut p: R2000Params) -> Self {
+        p.round_timeout_ms = p.round_timeout_ms.max(50);
+        if p.antennas.is_empty() {
+            p.antennas.push(1);
+        }
+        let awaiting = match p.switching {
+            AntennaSwitching::FastSwitch => Awaiting::FastSwitch,
+            AntennaSwitching::WorkAntenna => Awaiting::SelectAntenna(0),
+        };
         Self {
             dec: R2000Decoder::new(),
-            address,
-            repeat,
-            round_timeout_ms: round_timeout_ms.max(50),
+            p,
+            awaiting,
+            selected: None,
             last_cmd_ms: 0,
             items: Vec::new(),
         }
+    }
+
+    fn antenna(&self, i: usize) -> u8 {
+        self.p.antennas[i % self.p.antennas.len()]
+    }
+
+    /// The command for the current state.
+    fn command(&self) -> Vec<u8> {
+        let a = self.p.address;
+        match self.awaiting {
+            Awaiting::FastSwitch => fast_switch_inventory(a, &self.p.antennas, 1, 0, self.p.repeat),
+            Awaiting::SelectAntenna(i) => set_work_antenna(a, self.antenna(i)),
+            Awaiting::Round(_) => real_time_inventory(a, self.p.repeat),
+        }
+    }
+
+    /// After a real-time round on antenna `i`: select the next antenna (or, with one antenna
+    /// already selected, go straight to the next round).
+    fn after_round(&mut self, i: usize) {
+        let next = (i + 1) % self.p.antennas.len();
+        self.awaiting = if self.selected == Some(self.antenna(next)) {
+            Awaiting::Round(next)
+        } else {
+            Awaiting::SelectAntenna(next)
+        };
     }
 }
 
 impl super::ProtocolSession for R2000Session {
     fn start(&mut self, now_ms: u64) -> Vec<u8> {
         self.last_cmd_ms = now_ms;
-        real_time_inventory(self.address, self.repeat)
+        self.command()
     }
 
     fn feed(
@@ -239,33 +419,89 @@ impl super::ProtocolSession for R2000Session {
         idle_ms: u64,
         out: &mut Vec<super::Step>,
     ) -> Result<(), super::SessionFault> {
+        use super::Step;
         if bytes.is_empty() && self.dec.buffered() > 0 && idle_ms > PARTIAL_TIMEOUT_MS {
             self.dec.reset_partial();
         }
         self.items.clear();
         self.dec.push_into(bytes, &mut self.items);
-        let mut round_done = false;
-        for item in self.items.drain(..) {
+        let mut next = false;
+        let items = std::mem::take(&mut self.items);
+        for item in &items {
             match item {
-                R2000Item::Tag { read, .. } => out.push(super::Step::Tag(read)),
-                R2000Item::EndOfRound { .. } => round_done = true,
-                R2000Item::Error { code, .. } => {
-                    if code != NO_TAG {
-                        out.push(super::Step::Debug(format!("reader error code {code:#04x}")));
+                R2000Item::Tag { read, .. } => out.push(Step::Tag(read.clone())),
+                R2000Item::EndOfRound { .. } | R2000Item::FastSwitchEnd { .. } => {
+                    if let Awaiting::Round(i) = self.awaiting {
+                        self.after_round(i);
                     }
-                    round_done = true;
+                    next = true;
                 }
-                R2000Item::BadCheck => {
-                    out.push(super::Step::Debug("bad check byte from reader".into()))
+                R2000Item::Error { cmd, code } => {
+                    if *code != NO_TAG {
+                        let what = match self.awaiting {
+                            Awaiting::Round(i) => format!("antenna {}: ", self.antenna(i)),
+                            _ => String::new(),
+                        };
+                        out.push(Step::ReaderError(format!(
+                            "{what}{} (reader error {code:#04x} to command {cmd:#04x})",
+                            error_name(*code)
+                        )));
+                    }
+                    if let Awaiting::Round(i) = self.awaiting {
+                        self.after_round(i);
+                    }
+                    next = true;
                 }
-                R2000Item::Other { .. } => {}
+                R2000Item::AntennaError { antenna, code } => {
+                    out.push(Step::ReaderError(format!(
+                        "antenna {antenna}: {} (reader error {code:#04x})",
+                        error_name(*code)
+                    )));
+                }
+                R2000Item::Reply { cmd, code } if *cmd == CMD_SET_WORK_ANTENNA => {
+                    if let Awaiting::SelectAntenna(i) = self.awaiting {
+                        let a = self.antenna(i);
+                        if *code == SUCCESS {
+                            self.selected = Some(a);
+                            self.awaiting = Awaiting::Round(i);
+                        } else {
+                            self.selected = None;
+                            out.push(Step::ReaderError(format!(
+                                "antenna {a}: cannot select it: {} (reader error {code:#04x})",
+                                error_name(*code)
+                            )));
+                            self.awaiting =
+                                Awaiting::SelectAntenna((i + 1) % self.p.antennas.len());
+                        }
+                        next = true;
+                    }
+                }
+                R2000Item::Reply { cmd, code } => out.push(Step::Debug(format!(
+                    "reader answered command {cmd:#04x} with {code:#04x}"
+                ))),
+                R2000Item::BadCheck => out.push(Step::Corrupt(
+                    "frame with a bad check byte from the reader".into(),
+                )),
+                R2000Item::Other { cmd, data } => out.push(Step::Debug(format!(
+                    "unexpected {}-byte answer to command {cmd:#04x}",
+                    data.len()
+                ))),
             }
         }
-        if round_done || now_ms.saturating_sub(self.last_cmd_ms) > self.round_timeout_ms {
-            out.push(super::Step::Send(real_time_inventory(
-                self.address,
-                self.repeat,
-            )));
+        self.items = items;
+        if !next && now_ms.saturating_sub(self.last_cmd_ms) > self.p.round_timeout_ms {
+            // No answer: a round overdue, or a lost reply. Start again from the selection.
+            if let Awaiting::Round(i) = self.awaiting {
+                self.selected = None;
+                self.awaiting = Awaiting::SelectAntenna(i);
+                if self.p.antennas.len() > 1 {
+                    self.after_round(i);
+                }
+            }
+            next = true;
+        }
+        if next {
+            out.push(Step::Send(self.command()));
             self.last_cmd_ms = now_ms;
         }
         Ok(())
@@ -377,6 +613,60 @@ mod tests {
             [R2000Item::EndOfRound { antenna, .. }] => assert_eq!(*antenna, 255),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn antenna_commands_and_their_answers() {
+        // set work antenna to antenna 2 (0-based 0x01): A0 04 01 74 01 E6
+        assert_eq!(
+            set_work_antenna(1, 2),
+            vec![0xA0, 0x04, 0x01, 0x74, 0x01, 0xE6]
+        );
+        // fast switch on antennas 1 and 2, stay 1 each, C and D skipped, interval 0, repeat 1
+        assert_eq!(
+            fast_switch_inventory(1, &[1, 2], 1, 0, 1),
+            vec![
+                0xA0, 0x0D, 0x01, 0x8A, 0x00, 0x01, 0x01, 0x01, 0xFF, 0x00, 0xFF, 0x00, 0x00, 0x01,
+                0xC6
+            ]
+        );
+        let mut d = R2000Decoder::new();
+        assert_eq!(
+            d.push(&encode(1, 0x74, &[0x10])),
+            vec![R2000Item::Reply {
+                cmd: 0x74,
+                code: 0x10
+            }]
+        );
+        // under 0x8A: [antenna][error] is an antenna that could not be used
+        assert_eq!(
+            d.push(&encode(1, 0x8A, &[0x01, 0x22])),
+            vec![R2000Item::AntennaError {
+                antenna: 2,
+                code: 0x22
+            }]
+        );
+        // and the end is TotalRead (3 bytes) + CommandDuration (4 bytes), not 0x89's summary
+        assert_eq!(
+            d.push(&encode(
+                1,
+                0x8A,
+                &[0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x2A]
+            )),
+            vec![R2000Item::FastSwitchEnd {
+                total: 258,
+                duration_ms: 42
+            }]
+        );
+        // a one-byte error code to an inventory: the short error frame
+        assert_eq!(
+            d.push(&encode(1, 0x89, &[0x22])),
+            vec![R2000Item::Error {
+                cmd: 0x89,
+                code: 0x22
+            }]
+        );
+        assert_eq!(error_name(0x22), "antenna is missing");
     }
 
     #[test]

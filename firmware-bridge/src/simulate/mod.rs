@@ -1,11 +1,14 @@
 //! Simulated hardware on pseudo-terminals: a line scanner (porter with badge, location card
 //! and folders), a Zebra SSI scanner that waits for the bridge's ACKs, and an R2000 portal
-//! reader with folders passing in and out of a ward. Used by `firmware-bridge simulate` for
+//! reader that answers the bridge's commands, with folders passing in and out of a ward. Used by `firmware-bridge simulate` for
 //! demos and by the tests.
 
+pub mod r2000_reader;
+
 use crate::config::{Config, DeviceConfig, DeviceTransport, Protocol, Role, SerialConfig};
-use crate::frames::{r2000, ssi};
+use crate::frames::ssi;
 use casenote_core::identifiers::{FolderIdScheme, Giai96};
+use r2000_reader::{R2000Reader, R2000ReaderThread};
 use rand::Rng;
 use serialport::{SerialPort, TTYPort};
 use std::io::{self, Read, Write};
@@ -94,20 +97,18 @@ impl SimPort {
         Ok(false)
     }
 
-    /// An R2000 reader: `reads` tag frames for one passage, first on `from` then `to` antenna.
-    pub fn portal_passage(&mut self, epc: &[u8], from: u8, to: u8, reads: usize) -> io::Result<()> {
-        let mut out = Vec::new();
-        for k in 0..reads {
-            let ant = if k < reads / 2 { from } else { to };
-            let rssi = 50 + (k % 20) as u8;
-            out.extend(r2000::tag_frame(1, ant, (k % 50) as u8, epc, rssi));
-        }
-        out.extend(r2000::end_of_round_frame(1, to, 200, reads as u32));
-        for chunk in out.chunks(512) {
-            self.master.write_all(chunk)?;
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        Ok(())
+    /// Make this port an R2000 reader that answers the bridge's commands (see
+    /// [`r2000_reader`]). The returned thread keeps the port open until dropped.
+    pub fn into_r2000_reader(self, reader: R2000Reader) -> io::Result<SimReader> {
+        let mut master = self.master;
+        master
+            .set_timeout(Duration::from_millis(20))
+            .map_err(io::Error::from)?;
+        Ok(SimReader {
+            thread: R2000ReaderThread::spawn(master, reader, Duration::from_millis(3)),
+            _slave: self.slave,
+            path: self.path,
+        })
     }
 
     /// Throw away whatever the bridge wrote (inventory commands, ACKs).
@@ -120,6 +121,24 @@ impl SimPort {
             }
         }
         let _ = self.master.set_timeout(Duration::from_millis(100));
+    }
+}
+
+/// A simulated R2000 reader on a pseudo-terminal; the bridge opens `path`.
+pub struct SimReader {
+    pub thread: R2000ReaderThread,
+    _slave: TTYPort,
+    pub path: String,
+}
+
+impl SimReader {
+    /// Serial settings for a bridge device on this reader.
+    pub fn serial(&self) -> SerialConfig {
+        SerialConfig {
+            path: self.path.clone(),
+            baud: 115_200,
+            exclusive: false,
+        }
     }
 }
 
@@ -162,7 +181,7 @@ impl SimOptions {
 pub struct SimRig {
     pub line: SimPort,
     pub ssi: SimPort,
-    pub portal: SimPort,
+    pub portal: SimReader,
     pub config: Config,
 }
 
@@ -170,7 +189,7 @@ impl SimRig {
     pub fn new(opts: &SimOptions) -> io::Result<Self> {
         let line = SimPort::new()?;
         let ssi_port = SimPort::new()?;
-        let portal = SimPort::new()?;
+        let portal = SimPort::new()?.into_r2000_reader(R2000Reader::new(1, 4))?;
         let mut cfg = Config {
             bridge_id: "simulator".into(),
             server_url: opts.server_url.clone(),
@@ -268,18 +287,15 @@ impl SimRig {
                         }
                     );
                     let epc = folder_epc(&opts.company_prefix, serial);
-                    self.portal
-                        .portal_passage(&epc, a, b, rng.gen_range(40..200))?;
-                    // a stray tag from another organisation
-                    self.portal.portal_passage(
-                        &hex::decode("341816E80000000000010015").unwrap_or_default(),
-                        1,
-                        1,
-                        10,
-                    )?;
+                    let each = Duration::from_millis(rng.gen_range(300..700));
+                    self.portal.thread.passage(&epc, a, b, each);
+                    // a stray tag from another organisation, read on the corridor side
+                    let stray = hex::decode("341816E80000000000010015").unwrap_or_default();
+                    self.portal.thread.tag_at(&stray, 1, 40);
+                    std::thread::sleep(Duration::from_millis(100));
+                    self.portal.thread.tag_gone(&stray);
                 }
             }
-            self.portal.drain();
             let pause = opts.pace_s * rng.gen_range(0.5..1.5);
             crate::delivery::sleep_unless(stop, Duration::from_secs_f64(pause.max(0.05)));
         }
