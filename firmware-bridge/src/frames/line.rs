@@ -35,10 +35,14 @@ pub struct LineConfig {
     /// Bytes the scanner sends after each barcode, before the terminator (stripped).
     pub suffix: String,
     pub terminator: Terminator,
-    /// Inter-byte idle timeout that ends a frame (0 = off, except with `terminator = "idle"`
-    /// where 0 means 50 ms).
+    /// A line quiet for this long ends the frame in progress (0 = off; with
+    /// `terminator = "idle"`, 0 means 50 ms). With a terminator, a frame cut off this way had
+    /// none: it is dropped with a warning, so a line of noise cannot swallow the next scan.
+    /// A scanner sends a whole barcode with a few ms between bytes; people do not scan twice
+    /// within 200 ms.
     pub idle_timeout_ms: u64,
-    /// Longest frame accepted; longer input is discarded as noise.
+    /// Longest frame accepted; longer input is dropped as noise and the framer starts afresh at
+    /// the next terminator or quiet gap.
     pub max_len: usize,
 }
 
@@ -48,8 +52,8 @@ impl Default for LineConfig {
             prefix: String::new(),
             suffix: String::new(),
             terminator: Terminator::Any,
-            idle_timeout_ms: 0,
-            max_len: 4096,
+            idle_timeout_ms: 200,
+            max_len: 1024,
         }
     }
 }
@@ -63,6 +67,8 @@ pub enum LineError {
     ControlByte(u8),
     #[error("frame does not start with the configured prefix")]
     MissingPrefix,
+    #[error("{0} bytes without a terminator dropped after the line went quiet")]
+    Unterminated(usize),
 }
 
 /// Incremental line framer.
@@ -129,7 +135,15 @@ impl LineFramer {
         match self.last_byte_ms {
             Some(last) if idle > 0 && now_ms.saturating_sub(last) >= idle => {
                 self.last_byte_ms = None;
-                self.finish()
+                if self.cfg.terminator == Terminator::Idle {
+                    return self.finish();
+                }
+                // A terminator was expected: what came is noise or half a read. Drop it.
+                let n = std::mem::take(&mut self.buf).len();
+                if std::mem::take(&mut self.overflow) {
+                    return Some(Err(LineError::TooLong(self.cfg.max_len)));
+                }
+                (n > 0).then_some(Err(LineError::Unterminated(n)))
             }
             _ => None,
         }
@@ -270,9 +284,37 @@ mod tests {
             got.extend(ok(f.push(&[*b], 0)));
         }
         assert_eq!(got, vec!["]C0LWARD5", "]A0NR"]);
-        // truncated: no terminator, no idle timeout configured -> nothing yet
+        // truncated: no terminator -> nothing yet; once the line is quiet, dropped
         assert!(f.push(b"]C0F00", 10).is_empty());
-        assert!(f.poll_idle(100_000).is_none());
+        assert!(f.poll_idle(100).is_none());
+        assert_eq!(f.poll_idle(300), Some(Err(LineError::Unterminated(6))));
+    }
+
+    #[test]
+    fn an_overlong_line_without_terminator_does_not_swallow_the_next_scan() {
+        // the default settings: a glitch sends 2,000 bytes of noise with no terminator
+        let mut f = LineFramer::new(LineConfig::default());
+        let noise = vec![b'Z'; 2000];
+        let r = f.push(&noise, 0);
+        assert!(r.is_empty(), "{r:?}");
+        // the porter scans a folder a second later: the noise is dropped, the scan is read
+        let r = f.push(b"]C0F0000001U\r", 1000);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[0], Err(LineError::TooLong(1024)));
+        assert_eq!(r[1].as_ref().unwrap().raw, "]C0F0000001U");
+        // a short unterminated fragment before a scan is dropped the same way
+        let r = f.push(b"]C0LWA", 2000);
+        assert!(r.is_empty());
+        let r = f.push(b"]C0LWARD5\r", 2400);
+        assert_eq!(r[0], Err(LineError::Unterminated(6)));
+        assert_eq!(r[1].as_ref().unwrap().raw, "]C0LWARD5");
+        // with the quiet gap switched off, the old behaviour: the fragment and the scan merge
+        let mut f = LineFramer::new(LineConfig {
+            idle_timeout_ms: 0,
+            ..Default::default()
+        });
+        f.push(b"]C0LWA", 0);
+        assert_eq!(ok(f.push(b"]C0LWARD5\r", 400)), vec!["]C0LWA]C0LWARD5"]);
     }
 
     #[test]
@@ -319,7 +361,11 @@ mod tests {
 
     #[test]
     fn idle_timeout_framing() {
-        let mut f = framer(Terminator::Idle);
+        let mut f = LineFramer::new(LineConfig {
+            terminator: Terminator::Idle,
+            idle_timeout_ms: 50,
+            ..Default::default()
+        });
         assert!(f.push(b"]C0F00", 0).is_empty());
         assert!(f.push(b"00123457", 20).is_empty());
         assert!(f.poll_idle(60).is_none());
