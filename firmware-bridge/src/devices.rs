@@ -321,22 +321,22 @@ impl Device {
             Logic::Portal(p) => p.tick(Utc::now().timestamp_millis()),
             Logic::Handheld(_) => return Ok(()),
         };
-        for e in events {
-            self.commit(&e)?;
-        }
-        Ok(())
+        // A trolley of folders through the door: one transaction, one fsync.
+        self.commit(&events)
     }
 
-    fn commit(&self, e: &ScanEvent) -> Result<(), QueueError> {
-        self.queue.push(e)?;
-        lock(&self.health).events += 1;
-        tracing::info!(
-            device = %self.cfg.id,
-            event_id = %e.event_id,
-            action = ?e.action,
-            location = %e.location,
-            "event queued"
-        );
+    fn commit(&self, events: &[ScanEvent]) -> Result<(), QueueError> {
+        self.queue.push_all(events)?;
+        lock(&self.health).events += events.len() as u64;
+        for e in events {
+            tracing::info!(
+                device = %self.cfg.id,
+                event_id = %e.event_id,
+                action = ?e.action,
+                location = %e.location,
+                "event queued"
+            );
+        }
         Ok(())
     }
 
@@ -351,7 +351,7 @@ impl Device {
             return Ok(());
         };
         match hh.on_scan(read, now, &self.scan) {
-            HandheldOutcome::Event(e) => self.commit(&e)?,
+            HandheldOutcome::Event(e) => self.commit(std::slice::from_ref(&e))?,
             HandheldOutcome::LocationSet(code) => {
                 tracing::info!(device = %self.cfg.id, location = %code, "location set")
             }

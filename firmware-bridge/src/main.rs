@@ -63,12 +63,29 @@ enum Cmd {
         #[arg(long)]
         print_config: bool,
     },
-    /// Measure portal throughput (tag reads per second on one core).
+    /// Measure portal throughput (tag reads per second on one core) and the durable queue
+    /// (events committed to disk per second: one fsync per event vs group commit).
     Bench {
         #[arg(long, default_value_t = 2_000_000)]
         reads: u64,
         #[arg(long, default_value_t = 2_000)]
         tags: u64,
+        /// Events committed per queue run.
+        #[arg(long, default_value_t = 2_000)]
+        queue_events: usize,
+        /// Devices pushing at once in the concurrent queue run.
+        #[arg(long, default_value_t = 8)]
+        queue_devices: usize,
+        /// Events per portal burst (a trolley of folders through a door).
+        #[arg(long, default_value_t = 50)]
+        queue_burst: usize,
+        /// Runs of each queue measurement (min/median/max are printed).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Folder in which a scratch folder for the queue files is made and removed again
+        /// (default: the system's temporary folder; use the disk the bridge's queue lives on).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -192,7 +209,15 @@ fn main() -> Result<()> {
             );
             bridge.shutdown();
         }
-        Cmd::Bench { reads, tags } => {
+        Cmd::Bench {
+            reads,
+            tags,
+            queue_events,
+            queue_devices,
+            queue_burst,
+            runs,
+            dir,
+        } => {
             let r = bench::run(reads, tags);
             println!(
                 "tag reads: {} over {} folders, movements: {}",
@@ -205,6 +230,31 @@ fn main() -> Result<()> {
             println!(
                 "portal logic only:     {:.0} reads/s",
                 r.portal_only_reads_per_s
+            );
+            // A fresh folder of our own inside the one given, removed afterwards.
+            let dir = dir
+                .unwrap_or_else(std::env::temp_dir)
+                .join(format!("bridge-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let q = bench::queue(&dir, queue_events, queue_devices, queue_burst, runs);
+            let _ = std::fs::remove_dir_all(&dir);
+            let q = q?;
+            let f = |v: [f64; 3]| format!("{:.0} / {:.0} / {:.0}", v[0], v[1], v[2]);
+            println!(
+                "durable queue, {} events x {} runs, events/s min / median / max:",
+                q.events, q.runs
+            );
+            println!("  one fsync per event (baseline):   {}", f(q.unbatched));
+            println!(
+                "  {} devices at once (group commit): {}  ({:.1} events per fsync)",
+                q.devices,
+                f(q.concurrent),
+                q.events_per_commit
+            );
+            println!(
+                "  portal bursts of {}:              {}",
+                q.burst,
+                f(q.bursts)
             );
         }
     }
