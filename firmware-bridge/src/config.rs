@@ -243,6 +243,9 @@ pub struct PortalConfig {
     /// Reads weaker than this (dBm) are ignored.
     pub min_rssi_dbm: Option<i16>,
     pub undetermined: Undetermined,
+    /// Use the reader's own time stamp of a read (LLRP FirstSeenTimestampUTC) when it is
+    /// within this many ms of the bridge's clock; otherwise, or with 0, the bridge's clock.
+    pub reader_clock_max_skew_ms: u64,
 }
 
 impl Default for PortalConfig {
@@ -259,6 +262,7 @@ impl Default for PortalConfig {
             min_reads: 2,
             min_rssi_dbm: None,
             undetermined: Undetermined::Seen,
+            reader_clock_max_skew_ms: 2000,
         }
     }
 }

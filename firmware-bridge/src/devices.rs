@@ -221,6 +221,7 @@ impl Device {
         let mut steps: Vec<Step> = Vec::new();
         let mut tags: Vec<TagRead> = Vec::new();
         let mut foreign_warned: Option<Instant> = None;
+        let (mut clock_warned, mut clock_off_seen): (Option<Instant>, u64) = (None, 0);
         let mut reader_errors_warned: std::collections::HashMap<String, Instant> =
             Default::default();
         loop {
@@ -279,10 +280,25 @@ impl Device {
                         p.on_read(r, wall);
                     }
                 }
-                let foreign = match &self.logic {
-                    Logic::Portal(p) => Some(p.stats.foreign_reads),
-                    _ => None,
+                let (foreign, clock_off) = match &self.logic {
+                    Logic::Portal(p) => (
+                        Some(p.stats.foreign_reads),
+                        (p.stats.reader_clock_off, p.stats.reader_clock_off_ms),
+                    ),
+                    _ => (None, (0, 0)),
                 };
+                if clock_off.0 > clock_off_seen
+                    && clock_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(600))
+                {
+                    tracing::warn!(
+                        device = %self.cfg.id,
+                        reader_minus_bridge_ms = clock_off.1,
+                        reads = clock_off.0,
+                        "the reader's clock is too far from the bridge's: its time stamps are ignored and the bridge's clock is used; set the reader's time (NTP) or raise portal.reader_clock_max_skew_ms"
+                    );
+                    clock_warned = Some(Instant::now());
+                }
+                clock_off_seen = clock_off.0;
                 let mut h = lock(&self.health);
                 h.reads += tags.len() as u64;
                 h.last_read_at = Some(Utc::now());

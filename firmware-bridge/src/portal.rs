@@ -7,12 +7,17 @@
 //! last read (`antenna_order`) or which zone's RSSI peaked first (`rssi_peak`). After a
 //! movement, reads within `dwell_ms` extend a quiet period instead of starting a new passage,
 //! which stops a folder left by the door from ping-ponging in and out.
+//!
+//! Time: a movement's `read_at` is the reader's own time stamp of the first read when the
+//! reader sends one (LLRP FirstSeenTimestampUTC) and it is within `reader_clock_max_skew_ms`
+//! of the bridge's clock; otherwise the bridge's clock. The event says which (`clock`).
+//! Passages end by the bridge's clock either way.
 
 use crate::config::{DirectionMethod, PortalConfig, Undetermined};
 use crate::frames::TagRead;
 use casenote_core::identifiers::scan::Symbology;
 use casenote_core::identifiers::Giai96;
-use casenote_core::wire::{Action, Method, ScanEvent};
+use casenote_core::wire::{Action, Method, ReadClock, ScanEvent};
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashMap;
 
@@ -33,7 +38,10 @@ pub enum Direction {
 
 #[derive(Debug, Clone)]
 struct Passage {
+    /// Time of the first read (reader's or bridge's clock, see `clock`).
     first_ms: i64,
+    clock: ReadClock,
+    /// Bridge time of the last read (passages end by the bridge's clock).
     last_ms: i64,
     first_zone: Option<Zone>,
     last_zone: Option<Zone>,
@@ -62,6 +70,11 @@ pub struct PortalStats {
     pub passages: u64,
     pub movements: u64,
     pub suppressed: u64,
+    /// Reads whose reader time stamp was further than the allowed skew from the bridge's
+    /// clock (the bridge's clock was used).
+    pub reader_clock_off: u64,
+    /// The last such difference, reader minus bridge, in ms.
+    pub reader_clock_off_ms: i64,
 }
 
 pub struct Portal {
@@ -108,10 +121,28 @@ impl Portal {
         }
     }
 
-    /// Record one read at `now_ms` (milliseconds since the Unix epoch). Movements come out of
-    /// [`Portal::tick`].
+    /// The time of a read and whose clock it is: the reader's, when it sent one within the
+    /// allowed skew of `now_ms`, else `now_ms`.
+    fn read_time(&mut self, read: &TagRead, now_ms: i64) -> (i64, ReadClock) {
+        let Some(us) = read.seen_at_us else {
+            return (now_ms, ReadClock::Bridge);
+        };
+        let at = i64::try_from(us / 1000).unwrap_or(i64::MAX);
+        let max = i64::try_from(self.cfg.reader_clock_max_skew_ms).unwrap_or(i64::MAX);
+        if max > 0 && at.abs_diff(now_ms) <= max.unsigned_abs() {
+            (at, ReadClock::Reader)
+        } else {
+            self.stats.reader_clock_off += 1;
+            self.stats.reader_clock_off_ms = at.saturating_sub(now_ms);
+            (now_ms, ReadClock::Bridge)
+        }
+    }
+
+    /// Record one read arriving at `now_ms` (milliseconds since the Unix epoch, bridge clock).
+    /// Movements come out of [`Portal::tick`].
     pub fn on_read(&mut self, read: &TagRead, now_ms: i64) {
         self.stats.reads += 1;
+        let (at, clock) = self.read_time(read, now_ms);
         let Ok(key) = <[u8; 12]>::try_from(read.epc.as_slice()) else {
             self.stats.foreign_reads += 1;
             return;
@@ -151,7 +182,8 @@ impl Portal {
                     return;
                 }
                 let p = passage.get_or_insert_with(|| Passage {
-                    first_ms: now_ms,
+                    first_ms: at,
+                    clock,
                     last_ms: now_ms,
                     first_zone: None,
                     last_zone: None,
@@ -166,7 +198,7 @@ impl Portal {
                     if let Some(r) = read.rssi_dbm {
                         let slot = &mut p.peak[zone_index(z)];
                         if slot.is_none_or(|(best, _)| r > best) {
-                            *slot = Some((r, now_ms));
+                            *slot = Some((r, at));
                         }
                     }
                 }
@@ -241,7 +273,7 @@ impl Portal {
             .timestamp_millis_opt(p.first_ms)
             .single()
             .unwrap_or_else(Utc::now);
-        Some(ScanEvent::new(
+        let mut e = ScanEvent::new(
             &self.device_id,
             None,
             read_at,
@@ -251,7 +283,9 @@ impl Portal {
             self.cfg.location.clone(),
             action,
             destination,
-        ))
+        );
+        e.clock = Some(p.clock);
+        Some(e)
     }
 
     /// Tags currently tracked (ours, in a passage or quiet period).
@@ -296,9 +330,50 @@ mod tests {
                 epc: epc(asset),
                 antenna: ant,
                 rssi_dbm: Some(rssi),
+                seen_at_us: None,
             },
             t,
         );
+    }
+
+    /// The reader's time is used when it is close to the bridge's, and the event says so; a
+    /// reader clock an hour out is not trusted.
+    #[test]
+    fn reader_time_when_sane_else_bridge_time() {
+        let t0: i64 = 1_800_000_000_000;
+        let pass = |skew_ms: i64| {
+            let mut p = portal(cfg());
+            for i in 0..10 {
+                let arrive = t0 + i * 50;
+                p.on_read(
+                    &TagRead {
+                        epc: epc(9),
+                        antenna: if i < 5 { 1 } else { 2 },
+                        rssi_dbm: Some(-60),
+                        // the reader saw it 300 ms before the report reached the bridge
+                        seen_at_us: Some(((arrive - 300 + skew_ms) * 1000) as u64),
+                    },
+                    arrive,
+                );
+            }
+            let e = p.tick(t0 + 10_000).remove(0);
+            (e, p.stats)
+        };
+        let (e, stats) = pass(0);
+        assert_eq!(e.read_at.timestamp_millis(), t0 - 300);
+        assert_eq!(e.clock, Some(ReadClock::Reader));
+        assert_eq!(e.action, Action::Receive);
+        assert_eq!(stats.reader_clock_off, 0);
+        let (e, stats) = pass(3_600_000);
+        assert_eq!(e.read_at.timestamp_millis(), t0, "the bridge's time");
+        assert_eq!(e.clock, Some(ReadClock::Bridge));
+        assert_eq!(stats.reader_clock_off, 10);
+        assert_eq!(stats.reader_clock_off_ms, 3_600_000 - 300);
+        // a reader that sends no time: the bridge's clock, and the event says so
+        let mut p = portal(cfg());
+        read(&mut p, 9, 1, -60, t0);
+        read(&mut p, 9, 2, -60, t0 + 50);
+        assert_eq!(p.tick(t0 + 10_000)[0].clock, Some(ReadClock::Bridge));
     }
 
     /// A folder carried from the corridor (antenna 1) into the ward (antenna 2), read
@@ -347,6 +422,7 @@ mod tests {
                     epc: hex::decode("341816E80000000000010015").unwrap(),
                     antenna: 1,
                     rssi_dbm: None,
+                    seen_at_us: None,
                 },
                 t0 + i * 10,
             );
@@ -355,6 +431,7 @@ mod tests {
                     epc: hex::decode("E200301666130121155074EF").unwrap(),
                     antenna: 2,
                     rssi_dbm: None,
+                    seen_at_us: None,
                 },
                 t0 + i * 10,
             );

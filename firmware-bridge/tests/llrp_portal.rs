@@ -110,16 +110,19 @@ fn llrp_reader_passage() {
                 epc: epc.clone(),
                 antenna: 1,
                 rssi_dbm: Some(-40 - i),
+                seen_at_us: None,
             },
             TagRead {
                 epc: epc.clone(),
                 antenna: 2,
                 rssi_dbm: Some(-80 + i),
+                seen_at_us: None,
             },
             TagRead {
                 epc: foreign.clone(),
                 antenna: 1,
                 rssi_dbm: Some(-50),
+                seen_at_us: None,
             },
         ];
         s.write_all(&llrp::ro_access_report(100 + i as u32, &tags))

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
             epc: c[..12].to_vec(),
             antenna: u16::from_be_bytes([c[12], c[13]]),
             rssi_dbm: (c[14] & 1 == 1).then_some(i16::from(c[15] as i8)),
+            seen_at_us: (c[14] & 2 == 2).then_some(u64::from(c[15]) * 1_000_003),
         })
         .collect();
     let msg = ro_access_report(7, &tags);

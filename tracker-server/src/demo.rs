@@ -337,6 +337,7 @@ pub fn week_of_movements(
             location: loc.into(),
             action,
             destination: dest.map(String::from),
+            clock: None,
         });
     };
     for &f in folders {

@@ -99,6 +99,18 @@ macro_rules! words {
 words!(Method);
 words!(Action);
 
+/// Whose clock `read_at` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadClock {
+    /// The reader's own time stamp (LLRP FirstSeenTimestampUTC), within the allowed skew of
+    /// the bridge's clock.
+    Reader,
+    /// The bridge's clock when the read arrived (the reader sent no time, or its clock was
+    /// too far from the bridge's to trust).
+    Bridge,
+}
+
 /// One event, exactly as posted to `POST /api/v1/events`. The `event_id` is made when the read
 /// happens (UUID version 7), so a replay after a crash or an outage is recognised by the server
 /// and stored once.
@@ -129,6 +141,9 @@ pub struct ScanEvent {
     /// Where a dispatched folder is going (required with `dispatch`).
     #[serde(default)]
     pub destination: Option<String>,
+    /// Whose clock `read_at` is from, when the sender says (RFID portals do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ReadClock>,
 }
 
 fn rfc3339_millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -176,6 +191,7 @@ impl ScanEvent {
             location,
             action,
             destination,
+            clock: None,
         }
     }
 

@@ -10,6 +10,6 @@ mod event;
 mod heartbeat;
 mod result;
 
-pub use event::{Action, Method, ScanEvent, MAX_BATCH};
+pub use event::{Action, Method, ReadClock, ScanEvent, MAX_BATCH};
 pub use heartbeat::{DeviceReport, Heartbeat};
 pub use result::{BatchResult, EventResult, EventStatus, RejectCode};

@@ -46,6 +46,8 @@ pub const P_LLRP_STATUS: u16 = 287;
 
 pub const TV_ANTENNA_ID: u8 = 1;
 pub const TV_PEAK_RSSI: u8 = 6;
+/// FirstSeenTimestampUTC: microseconds since 1970-01-01 UTC by the reader's clock.
+pub const TV_FIRST_SEEN_UTC: u8 = 2;
 pub const TV_EPC96: u8 = 13;
 
 /// Errors that mean the stream can no longer be trusted (the device reconnects).
@@ -222,8 +224,10 @@ pub fn ro_access_report(id: u32, tags: &[TagRead]) -> Vec<u8> {
             d.push(0x80 | TV_PEAK_RSSI);
             d.push(r.clamp(-128, 127) as i8 as u8);
         }
-        d.push(0x80 | 2); // FirstSeenTimestampUTC
-        d.extend_from_slice(&0u64.to_be_bytes());
+        if let Some(us) = t.seen_at_us {
+            d.push(0x80 | TV_FIRST_SEEN_UTC);
+            d.extend_from_slice(&us.to_be_bytes());
+        }
         body.extend(tlv(P_TAG_REPORT_DATA, &d));
     }
     message(RO_ACCESS_REPORT, id, &body)
@@ -354,6 +358,7 @@ fn tag_report(mut b: &[u8], msg_type: u16) -> Result<Option<TagRead>, LlrpError>
     let mut epc = None;
     let mut antenna = 0u16;
     let mut rssi = None;
+    let mut seen_at_us = None;
     while !b.is_empty() {
         if b[0] & 0x80 != 0 {
             let t = b[0] & 0x7F;
@@ -363,6 +368,10 @@ fn tag_report(mut b: &[u8], msg_type: u16) -> Result<Option<TagRead>, LlrpError>
                 TV_EPC96 => epc = Some(v.to_vec()),
                 TV_ANTENNA_ID => antenna = u16::from_be_bytes([v[0], v[1]]),
                 TV_PEAK_RSSI => rssi = Some(v[0] as i8 as i16),
+                // microseconds since the Unix epoch, by the reader's clock
+                TV_FIRST_SEEN_UTC => {
+                    seen_at_us = v.try_into().ok().map(u64::from_be_bytes);
+                }
                 _ => {}
             }
             b = &b[1 + n..];
@@ -388,6 +397,7 @@ fn tag_report(mut b: &[u8], msg_type: u16) -> Result<Option<TagRead>, LlrpError>
         epc,
         antenna,
         rssi_dbm: rssi,
+        seen_at_us,
     }))
 }
 
@@ -514,7 +524,9 @@ mod tests {
         trd.extend(epc());
         trd.extend([0x81, 0x00, 0x02]); // AntennaID 2
         trd.extend([0x86, 0xC4]); // PeakRSSI -60
-        trd.extend([0x82, 0, 0, 0, 0, 0, 0, 0, 1]); // FirstSeenTimestampUTC
+                                  // FirstSeenTimestampUTC, microseconds: 2026-12-04T09:00:00.123456Z
+        trd.push(0x82);
+        trd.extend(1_796_374_800_123_456u64.to_be_bytes());
         let mut body = vec![0x00, 0xF0];
         body.extend(((trd.len() + 4) as u16).to_be_bytes());
         body.extend(&trd);
@@ -530,7 +542,8 @@ mod tests {
                 tags: vec![TagRead {
                     epc: epc(),
                     antenna: 2,
-                    rssi_dbm: Some(-60)
+                    rssi_dbm: Some(-60),
+                    seen_at_us: Some(1_796_374_800_123_456),
                 }]
             })]
         );
@@ -543,11 +556,13 @@ mod tests {
                 epc: epc(),
                 antenna: 1,
                 rssi_dbm: Some(-55),
+                seen_at_us: None,
             },
             TagRead {
                 epc: vec![0xAB; 16],
                 antenna: 2,
                 rssi_dbm: None,
+                seen_at_us: None,
             },
         ];
         let mut stream = keepalive(5);
@@ -582,6 +597,7 @@ mod tests {
             epc: vec![b; 12],
             antenna: 1,
             rssi_dbm: Some(-50),
+            seen_at_us: None,
         };
         let mut bytes = ro_access_report(1, &[tag(1)]);
         // a report whose TagReportData is cut short inside its EPC parameter

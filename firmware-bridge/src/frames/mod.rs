@@ -87,6 +87,9 @@ pub struct TagRead {
     pub antenna: u16,
     /// Signal strength in dBm, when the reader reports it.
     pub rssi_dbm: Option<i16>,
+    /// When the reader first saw the tag, by the reader's clock (microseconds since the Unix
+    /// epoch), when the protocol carries it (LLRP FirstSeenTimestampUTC).
+    pub seen_at_us: Option<u64>,
 }
 
 /// Sum of bytes, wrapping, as used by several checksums.

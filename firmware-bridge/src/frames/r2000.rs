@@ -294,6 +294,8 @@ fn parse(cmd: u8, d: &[u8]) -> R2000Item {
                     epc: d[3..n - 1].to_vec(),
                     antenna,
                     rssi_dbm: Some(rssi_dbm(rssi_raw)),
+                    // The R2000 protocol carries no time: the bridge's clock is used.
+                    seen_at_us: None,
                 },
                 pc,
                 freq: freq_ant >> 2,

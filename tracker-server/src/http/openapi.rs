@@ -177,7 +177,8 @@ fn wire_schemas() -> Value {
             "read_at": {"type":"string","format":"date-time"}, "raw": str_,
             "symbology": {"enum": words(&Symbology::ALL)},
             "method": {"enum": words(&wire::Method::ALL)}, "location": str_,
-            "action": {"enum": words(&wire::Action::ALL), "default": "seen"}, "destination": str_}),
+            "action": {"enum": words(&wire::Action::ALL), "default": "seen"}, "destination": str_,
+            "clock": {"enum": ["reader", "bridge"], "description": "whose clock read_at is from, when the sender says"}}),
             &["event_id","device_id","read_at","raw","method","location"]),
         "EventBatch": s(json!({"events": {"type":"array","maxItems": wire::MAX_BATCH, "items": {"$ref":"#/components/schemas/Event"}}}), &["events"]),
         "EventResult": s(json!({
@@ -328,7 +329,7 @@ mod tests {
             "event_id": "0192f0c1-0000-7000-8000-000000000001", "device_id": "door",
             "staff_id": "S00042", "read_at": "2026-11-25T08:00:00.000Z", "raw": "]C0F0000001U",
             "symbology": "code128", "method": "barcode", "location": "LWARD5",
-            "action": "dispatch", "destination": "LWARD7"
+            "action": "dispatch", "destination": "LWARD7", "clock": "reader"
         }))
         .expect("a full event");
         agrees("Event", &ev);
