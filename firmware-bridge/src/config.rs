@@ -184,6 +184,22 @@ pub struct HandheldConfig {
     pub action: Action,
     /// The same payload again within this window is a double read and is ignored.
     pub repeat_suppress_ms: u64,
+    /// A folder scanned before any location card: `hold` it (stored durably) until the next
+    /// location card of the session, or `refuse` it (not stored; the porter scans it again).
+    pub without_location: WithoutLocation,
+}
+
+/// What happens to a folder scanned before any location card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WithoutLocation {
+    /// Stored and sent with the next location card's location; a dead letter (that says so)
+    /// if the session ends first.
+    #[default]
+    Hold,
+    /// Not stored: the porter is told (warning, scanner beep where the scanner can) and scans
+    /// it again after the location card.
+    Refuse,
 }
 
 impl Default for HandheldConfig {
@@ -193,6 +209,7 @@ impl Default for HandheldConfig {
             default_location: None,
             action: Action::Receive,
             repeat_suppress_ms: 1500,
+            without_location: WithoutLocation::Hold,
         }
     }
 }

@@ -80,6 +80,7 @@ struct Device {
     stop: Arc<AtomicBool>,
     logic: Logic,
     started: Instant,
+    last_held_check: Instant,
 }
 
 /// Start a device thread.
@@ -91,7 +92,23 @@ pub fn spawn(
 ) -> (JoinHandle<()>, SharedHealth) {
     let health = SharedHealth::default();
     let logic = match cfg.role {
-        Role::Handheld => Logic::Handheld(Handheld::new(&cfg.id, cfg.handheld.clone())),
+        Role::Handheld => {
+            let mut hh = Handheld::new(&cfg.id, cfg.handheld.clone());
+            // A porter's session survives a bridge restart (until it would have expired).
+            match queue.load_session(&cfg.id) {
+                Ok(Some(s)) => {
+                    hh.restore(s, Utc::now());
+                    if let Some(l) = hh.location() {
+                        tracing::info!(device = %cfg.id, location = %l, "porter's session restored");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(device = %cfg.id, error = %e, "cannot read the stored session")
+                }
+            }
+            Logic::Handheld(hh)
+        }
         Role::Portal => Logic::Portal(Portal::new(
             &cfg.id,
             cfg.portal.clone(),
@@ -106,6 +123,7 @@ pub fn spawn(
         stop,
         logic,
         started: Instant::now(),
+        last_held_check: Instant::now(),
     };
     let name = format!("dev-{}", dev.cfg.id);
     let h = std::thread::Builder::new()
@@ -241,9 +259,15 @@ impl Device {
                     Step::Barcode { read, ack } => {
                         // Durable first, then ACK: if the queue write fails the scanner gets
                         // no ACK and keeps the barcode.
-                        self.on_barcode(&read)?;
+                        let beep = self.on_barcode(&read)?;
                         if !ack.is_empty() {
                             t.write_all(&ack)?;
+                            // A scanner that takes commands hears that it was not accepted.
+                            if beep && self.cfg.protocol == Protocol::Ssi {
+                                t.write_all(&crate::frames::ssi::beep(
+                                    crate::frames::ssi::BEEP_REFUSED,
+                                ))?;
+                            }
                         }
                     }
                     Step::Tag(read) => tags.push(read),
@@ -335,7 +359,7 @@ impl Device {
     fn tick_logic_checked(&mut self) -> Result<(), QueueError> {
         let events = match &mut self.logic {
             Logic::Portal(p) => p.tick(Utc::now().timestamp_millis()),
-            Logic::Handheld(_) => return Ok(()),
+            Logic::Handheld(_) => return self.expire_held(),
         };
         // A trolley of folders through the door: one transaction, one fsync.
         self.commit(&events)
@@ -356,7 +380,9 @@ impl Device {
         Ok(())
     }
 
-    fn on_barcode(&mut self, read: &BarcodeRead) -> Result<(), QueueError> {
+    /// Handle a barcode from a handheld scanner. Returns whether the porter should hear an
+    /// error beep (the scan was not a case-note barcode, or has no location yet).
+    fn on_barcode(&mut self, read: &BarcodeRead) -> Result<bool, QueueError> {
         let now = Utc::now();
         {
             let mut h = lock(&self.health);
@@ -364,26 +390,69 @@ impl Device {
             h.last_read_at = Some(now);
         }
         let Logic::Handheld(hh) = &mut self.logic else {
-            return Ok(());
+            return Ok(false);
         };
-        match hh.on_scan(read, now, &self.scan) {
-            HandheldOutcome::Event(e) => self.commit(std::slice::from_ref(&e))?,
+        let id = self.cfg.id.clone();
+        let outcome = hh.on_scan(read, now, &self.scan);
+        let session = hh.session();
+        let mut beep = false;
+        match outcome {
+            HandheldOutcome::Event(e) => {
+                self.commit(std::slice::from_ref(&e))?;
+                self.queue.save_session(&id, &session)?;
+            }
             HandheldOutcome::LocationSet(code) => {
-                tracing::info!(device = %self.cfg.id, location = %code, "location set")
+                self.queue.save_session(&id, &session)?;
+                tracing::info!(device = %id, location = %code, "location set");
+                let released = self.queue.release_held(&id, &code)?;
+                if !released.is_empty() {
+                    lock(&self.health).events += released.len() as u64;
+                    tracing::info!(device = %id, location = %code, events = released.len(), "folder scans held for a location card queued with this location");
+                }
             }
             HandheldOutcome::StaffSet(_) => {
-                tracing::info!(device = %self.cfg.id, "staff badge scanned")
+                self.queue.save_session(&id, &session)?;
+                tracing::info!(device = %id, "staff badge scanned")
             }
             HandheldOutcome::Repeat => {
-                tracing::debug!(device = %self.cfg.id, "repeat read ignored")
+                tracing::debug!(device = %id, "repeat read ignored")
+            }
+            HandheldOutcome::Held(e) => {
+                self.queue.hold(&e)?;
+                self.queue.save_session(&id, &session)?;
+                let waiting = self.queue.held_count(&id)?;
+                beep = true;
+                tracing::warn!(device = %id, waiting, "folder scanned before a location card: held, and sent with the next location card scanned (scan the location card)")
             }
             HandheldOutcome::NoLocation => {
                 lock(&self.health).refused += 1;
-                tracing::warn!(device = %self.cfg.id, "folder scanned before a location card; scan a location card first (not queued)")
+                beep = true;
+                tracing::warn!(device = %id, "folder scanned before a location card; scan a location card first (not queued)")
             }
             HandheldOutcome::Ignored(kind) => {
-                tracing::warn!(device = %self.cfg.id, kind = %kind, len = read.raw.len(), "unrecognised barcode ignored")
+                lock(&self.health).refused += 1;
+                beep = true;
+                tracing::warn!(device = %id, kind = %kind, len = read.raw.len(), "not a case-note barcode: ignored (not a folder, location card or staff badge)")
             }
+        }
+        Ok(beep)
+    }
+
+    /// Held folder scans whose session ended with no location card become dead letters that
+    /// say so (checked every few seconds).
+    fn expire_held(&mut self) -> Result<(), QueueError> {
+        let Logic::Handheld(hh) = &self.logic else {
+            return Ok(());
+        };
+        if self.last_held_check.elapsed() < Duration::from_secs(5) {
+            return Ok(());
+        }
+        self.last_held_check = Instant::now();
+        let n = self
+            .queue
+            .expire_held(&self.cfg.id, Utc::now() - hh.timeout())?;
+        if n > 0 {
+            tracing::warn!(device = %self.cfg.id, scans = n, "folder scans held for a location card that never came are now dead letters; see `firmware-bridge queue-status` and `firmware-bridge requeue --location`");
         }
         Ok(())
     }

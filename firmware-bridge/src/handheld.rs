@@ -1,9 +1,13 @@
 //! Handheld scanner sessions: scan a location card (or ward door label), optionally a staff
 //! badge, then folders. Only folder scans become events; location and badge scans change the
 //! session. The session is forgotten after `session_timeout_s` without a scan.
+//!
+//! This is the pure logic; the device thread keeps the session and held scans durable in the
+//! queue's database ([`crate::handheld_store`]) so that a bridge restart loses neither.
 
-use crate::config::HandheldConfig;
+use crate::config::{HandheldConfig, WithoutLocation};
 use crate::frames::BarcodeRead;
+use crate::handheld_store::SessionState;
 use casenote_core::identifiers::scan::{classify, ScanConfig, ScanTarget};
 use casenote_core::wire::{Method, ScanEvent};
 use chrono::{DateTime, Utc};
@@ -19,9 +23,13 @@ pub enum HandheldOutcome {
     Repeat,
     /// Not a folder, place or badge. The reason never contains the payload.
     Ignored(String),
-    /// A folder scanned before any location card (and no default location): not queued, since
-    /// the server cannot place it. The porter is told to scan a location card first.
+    /// A folder scanned before any location card (and no default location), with
+    /// `without_location = "refuse"`: not queued, since the server cannot place it. The porter
+    /// is told to scan a location card first.
     NoLocation,
+    /// A folder scanned before any location card, with `without_location = "hold"`: this
+    /// event (its `location` empty) is to be held until the next location card.
+    Held(ScanEvent),
 }
 
 #[derive(Debug)]
@@ -56,13 +64,40 @@ impl Handheld {
         self.staff.as_deref()
     }
 
+    /// The session, to be stored.
+    pub fn session(&self) -> SessionState {
+        SessionState {
+            location: self.location.clone(),
+            staff: self.staff.clone(),
+            last_scan: self.last_scan,
+        }
+    }
+
+    /// Take up a stored session (after a restart), unless it has expired by `now`.
+    pub fn restore(&mut self, s: SessionState, now: DateTime<Utc>) {
+        self.location = s.location;
+        self.staff = s.staff;
+        self.last_scan = s.last_scan;
+        self.expire(now);
+    }
+
+    /// Whether the session has a location or badge that `now` is past the timeout of.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        (self.location.is_some() || self.staff.is_some())
+            && self.last_scan.is_some_and(|last| {
+                (now - last).num_milliseconds() > (self.cfg.session_timeout_s * 1000) as i64
+            })
+    }
+
+    /// How long a session lasts without a scan.
+    pub fn timeout(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.cfg.session_timeout_s as i64)
+    }
+
     fn expire(&mut self, now: DateTime<Utc>) {
-        if let Some(last) = self.last_scan {
-            let idle = (now - last).num_milliseconds();
-            if idle > (self.cfg.session_timeout_s * 1000) as i64 {
-                self.location = None;
-                self.staff = None;
-            }
+        if self.expired(now) {
+            self.location = None;
+            self.staff = None;
         }
     }
 
@@ -82,20 +117,26 @@ impl Handheld {
         }
         self.last_payload = Some((read.raw.clone(), now));
         let outcome = match classify(&read.raw, scan) {
-            ScanTarget::Folder { .. } => match self.location() {
-                Some(location) => HandheldOutcome::Event(ScanEvent::new(
-                    &self.device_id,
-                    self.staff.clone(),
-                    now,
-                    read.raw.clone(),
-                    read.symbology,
-                    Method::Barcode,
-                    location.to_string(),
-                    self.cfg.action,
-                    None,
-                )),
-                None => HandheldOutcome::NoLocation,
-            },
+            ScanTarget::Folder { .. } => {
+                let event = |location: &str| {
+                    ScanEvent::new(
+                        &self.device_id,
+                        self.staff.clone(),
+                        now,
+                        read.raw.clone(),
+                        read.symbology,
+                        Method::Barcode,
+                        location.to_string(),
+                        self.cfg.action,
+                        None,
+                    )
+                };
+                match (self.location(), self.cfg.without_location) {
+                    (Some(location), _) => HandheldOutcome::Event(event(location)),
+                    (None, WithoutLocation::Hold) => HandheldOutcome::Held(event("")),
+                    (None, WithoutLocation::Refuse) => HandheldOutcome::NoLocation,
+                }
+            }
             ScanTarget::Location { code } => {
                 self.location = Some(code.clone());
                 HandheldOutcome::LocationSet(code)
@@ -137,10 +178,22 @@ mod tests {
     }
 
     #[test]
-    fn a_folder_before_any_location_is_refused_not_queued() {
+    fn a_folder_before_any_location_is_held_or_refused_never_sent_without_one() {
         let sc = scan_cfg();
         let folder = sc.folder.format(7).text;
         let mut h = Handheld::new("hh1", HandheldConfig::default());
+        let t0 = Utc::now();
+        let HandheldOutcome::Held(e) = h.on_scan(&read(&format!("]C0{folder}")), t0, &sc) else {
+            panic!("held by default")
+        };
+        assert_eq!(e.location, "", "no location yet: held, not sent");
+        let mut h = Handheld::new(
+            "hh1",
+            HandheldConfig {
+                without_location: WithoutLocation::Refuse,
+                ..Default::default()
+            },
+        );
         let t0 = Utc::now();
         assert_eq!(
             h.on_scan(&read(&format!("]C0{folder}")), t0, &sc),
@@ -196,6 +249,29 @@ mod tests {
         };
         assert_eq!(e.location, "0614141000005");
         assert_eq!(e.symbology, Some(Symbology::Gs1DataMatrix));
+    }
+
+    #[test]
+    fn a_restored_session_keeps_its_location_until_it_expires() {
+        let sc = scan_cfg();
+        let folder = sc.folder.format(5).text;
+        let t0 = Utc::now();
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        h.on_scan(&read("]C0LWARD5"), t0, &sc);
+        let stored = h.session();
+        // the bridge restarts a minute later: same location
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        h.restore(stored.clone(), t0 + chrono::Duration::seconds(60));
+        assert_eq!(h.location(), Some("LWARD5"));
+        let t1 = t0 + chrono::Duration::seconds(61);
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t1, &sc) else {
+            panic!()
+        };
+        assert_eq!(e.location, "LWARD5");
+        // restarted after the session time: forgotten
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        h.restore(stored, t0 + chrono::Duration::seconds(301));
+        assert_eq!(h.location(), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! reads into scan events, queues them durably and delivers them to the tracking server.
 //!
 //! Modules, one per concept: [`config`], [`frames`] (pure protocol decoders), [`transports`],
-//! [`devices`], [`handheld`], [`portal`], [`queue`], [`delivery`], [`bridge`]
+//! [`devices`], [`handheld`], [`handheld_store`], [`portal`], [`queue`], [`delivery`], [`bridge`]
 //! (the running daemon), [`simulate`] and [`bench`].
 #![forbid(unsafe_code)]
 
@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod devices;
 pub mod frames;
 pub mod handheld;
+pub mod handheld_store;
 pub mod portal;
 pub mod queue;
 pub mod simulate;

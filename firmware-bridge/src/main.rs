@@ -29,13 +29,30 @@ enum Cmd {
         #[arg(long, env = "BRIDGE_CONFIG")]
         config: PathBuf,
     },
-    /// Show queue depth, oldest event age and dead letters.
+    /// Show queue depth, oldest event age, held scans and dead letters (each explained).
     QueueStatus {
         #[arg(long, env = "BRIDGE_CONFIG")]
         config: PathBuf,
-        /// Put dead-lettered events back in the queue (after fixing the cause on the server).
+        /// Put every dead-lettered event that has a location back in the queue (same as
+        /// `requeue --all`).
         #[arg(long)]
         requeue_dead_letters: bool,
+    },
+    /// Put dead-lettered events back in the queue, after fixing the cause on the server; with
+    /// `--location`, send them with that location (for scans that had none, or a wrong one).
+    /// Stop the bridge service first, or run it while the bridge runs: both are safe.
+    Requeue {
+        #[arg(long, env = "BRIDGE_CONFIG")]
+        config: PathBuf,
+        /// The event id of a dead letter (as `queue-status` shows it); repeat for several.
+        #[arg(long = "event", required_unless_present = "all")]
+        events: Vec<String>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "events")]
+        all: bool,
+        /// Location code (or GLN) to send the events with.
+        #[arg(long)]
+        location: Option<String>,
     },
     /// List USB barcode scanners (Honeywell, Zebra, Datalogic) on this machine.
     UsbList,
@@ -89,6 +106,13 @@ enum Cmd {
     },
 }
 
+fn print_requeued(r: &firmware_bridge::handheld_store::Requeued) {
+    println!("requeued {} dead-lettered events", r.requeued);
+    for id in &r.need_location {
+        println!("left {id}: it has no location; give one with --location <code>");
+    }
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -136,10 +160,7 @@ fn main() -> Result<()> {
             let cfg = Config::load(&config)?;
             let q = Queue::open(&cfg.queue_path)?;
             if requeue_dead_letters {
-                println!(
-                    "requeued {} dead-lettered events",
-                    q.requeue_dead_letters()?
-                );
+                print_requeued(&q.requeue(None, None)?);
             }
             let s = q.stats()?;
             println!("queue depth: {}", s.depth);
@@ -147,13 +168,46 @@ fn main() -> Result<()> {
                 Some(a) => println!("oldest event: {a} s"),
                 None => println!("oldest event: -"),
             }
+            for d in &cfg.devices {
+                let held = q.held_count(&d.id)?;
+                if held > 0 {
+                    println!(
+                        "{}: {held} folder scans held until a location card is scanned",
+                        d.id
+                    );
+                }
+            }
             println!("dead letters: {}", s.dead_letters);
             for d in q.dead_letters(50)? {
-                println!(
-                    "  {} code={} field={} message={}",
-                    d.event_id, d.code, d.field, d.message
-                );
+                println!("- {}", d.event_id);
+                println!("  {}", d.sentence());
             }
+        }
+        Cmd::Requeue {
+            config,
+            events,
+            all,
+            location,
+        } => {
+            let cfg = Config::load(&config)?;
+            let q = Queue::open(&cfg.queue_path)?;
+            let ids = (!all).then_some(events.as_slice());
+            if let Some(ids) = ids {
+                let known: Vec<String> = q
+                    .dead_letters(usize::MAX >> 1)?
+                    .into_iter()
+                    .map(|d| d.event_id)
+                    .collect();
+                if let Some(missing) = ids.iter().find(|i| !known.contains(i)) {
+                    anyhow::bail!("--event {missing}: no dead letter has this event id (see `firmware-bridge queue-status`)");
+                }
+            }
+            if let Some(l) = location.as_deref() {
+                if l.trim().is_empty() || l.len() > 100 {
+                    anyhow::bail!("--location: must be a location code or GLN of 1-100 characters");
+                }
+            }
+            print_requeued(&q.requeue(ids, location.as_deref().map(str::trim))?);
         }
         Cmd::UsbList => {
             let found = transports::list_usb_scanners();

@@ -113,6 +113,18 @@ impl Queue {
                 field TEXT NOT NULL,
                 message TEXT NOT NULL,
                 body TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS handheld_sessions (
+                device_id TEXT PRIMARY KEY,
+                location TEXT,
+                staff TEXT,
+                last_scan_ms INTEGER
+            );
+            CREATE TABLE IF NOT EXISTS held_scans (
+                event_id TEXT PRIMARY KEY,
+                device_id TEXT NOT NULL,
+                held_at_ms INTEGER NOT NULL,
+                body TEXT NOT NULL
             );",
         )?;
         Ok(Self {
@@ -129,8 +141,15 @@ impl Queue {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wake the delivery thread: events were added outside [`Queue::push_all`].
+    pub(crate) fn notify(&self) {
+        let (m, c) = &self.signal;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        c.notify_all();
     }
 
     /// Commit an event (durable when this returns). A second push of the same `event_id` is
@@ -188,9 +207,7 @@ impl Queue {
         if let Some(cause) = failed {
             return Err(QueueError::Group(cause));
         }
-        let (m, c) = &self.signal;
-        *m.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        c.notify_all();
+        self.notify();
         Ok(())
     }
 
@@ -320,20 +337,6 @@ impl Queue {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Put dead-lettered events back in the queue (after the cause was fixed on the server).
-    pub fn requeue_dead_letters(&self) -> Result<usize, QueueError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
-            "INSERT OR IGNORE INTO events (event_id, queued_at_ms, body)
-             SELECT event_id, queued_at_ms, body FROM dead_letter ORDER BY queued_at_ms",
-            [],
-        )?;
-        tx.execute("DELETE FROM dead_letter", [])?;
-        tx.commit()?;
-        Ok(n)
     }
 
     pub fn depth(&self) -> Result<u64, QueueError> {
@@ -494,7 +497,7 @@ mod tests {
         assert_eq!(dl.len(), 1);
         assert_eq!(dl[0].code, "unknown_folder");
         assert_eq!(q.stats().unwrap().dead_letters, 1);
-        assert_eq!(q.requeue_dead_letters().unwrap(), 1);
+        assert_eq!(q.requeue(None, None).unwrap().requeued, 1);
         assert_eq!(q.depth().unwrap(), 2);
         // queue order is kept: the requeued event comes after the one still waiting
         assert_eq!(q.peek(10).unwrap()[0].event_id, ids[2]);

@@ -253,3 +253,132 @@ fn sigkill_and_restart_replays_queue() {
         assert_eq!(raw_count(&events, &folder(n)), 1, "folder {n}");
     }
 }
+
+/// A porter's session survives a bridge restart, and folders scanned before the location card
+/// are held (through a restart too) and sent with the card's location, never without one.
+#[test]
+fn porter_session_and_held_scans_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(TOKEN);
+    let mut scanner = SimPort::new().unwrap();
+    let cfg = {
+        let mut c = base_config(&server, dir.path());
+        c.devices.push(DeviceConfig::new(
+            "ward5-porter",
+            Role::Handheld,
+            Protocol::Line,
+            DeviceTransport::Serial(scanner.serial()),
+        ));
+        c
+    };
+    let bridge = Bridge::start(cfg.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    scanner.scan_line("]C0LWARD5").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    bridge.shutdown(); // a restart (Restart=always after a crash)
+    let bridge = Bridge::start(cfg.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    scanner.scan_line(&folder(1)).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || server.count() == 1));
+    assert_eq!(server.stored()[0]["location"], "LWARD5", "session kept");
+    bridge.shutdown();
+
+    // another scanner with no session: folders first, then a restart, then the card
+    let mut cfg = cfg;
+    cfg.devices[0].id = "ward7-porter".into();
+    let bridge = Bridge::start(cfg.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    scanner.scan_line(&folder(2)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    scanner.scan_line(&folder(3)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.count(), 1, "held, not sent without a location");
+    bridge.shutdown();
+    assert_eq!(
+        Queue::open(&cfg.queue_path)
+            .unwrap()
+            .held_count("ward7-porter")
+            .unwrap(),
+        2
+    );
+    let bridge = Bridge::start(cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    scanner.scan_line("]C0LWARD7").unwrap();
+    assert!(wait_until(Duration::from_secs(10), || server.count() == 3));
+    let events = server.stored();
+    assert_eq!(events[1]["raw"], folder(2));
+    assert_eq!(events[2]["raw"], folder(3));
+    assert!(events[1..].iter().all(|e| e["location"] == "LWARD7"));
+    assert!(
+        events[1]["read_at"].as_str() < events[2]["read_at"].as_str(),
+        "each keeps the time it was scanned"
+    );
+    bridge.shutdown();
+}
+
+/// An engineer reads the dead letters as sentences and repairs them with `requeue`.
+#[test]
+fn queue_status_explains_and_requeue_repairs() {
+    use casenote_core::identifiers::scan::Symbology;
+    use casenote_core::wire::{Action, Method, ScanEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(TOKEN);
+    let cfg = base_config(&server, dir.path());
+    let cfg_path = dir.path().join("bridge.toml");
+    std::fs::write(&cfg_path, toml::to_string(&cfg).unwrap()).unwrap();
+    let q = Queue::open(&cfg.queue_path).unwrap();
+    let e = ScanEvent::new(
+        "ward5-porter",
+        None,
+        chrono::Utc::now() - chrono::Duration::minutes(10),
+        folder(4),
+        Symbology::Code128,
+        Method::Barcode,
+        String::new(),
+        Action::Receive,
+        None,
+    );
+    q.hold(&e).unwrap();
+    q.expire_held(
+        "ward5-porter",
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+    )
+    .unwrap();
+    drop(q);
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_firmware-bridge"))
+            .args(args)
+            .arg("--config")
+            .arg(&cfg_path)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let id = e.event_id.to_string();
+    let (ok, out) = run(&["queue-status"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("dead letters: 1"), "{out}");
+    assert!(
+        out.contains("was not sent: it was scanned with no location card before it or after it in the same session"),
+        "{out}"
+    );
+    let (ok, out) = run(&["requeue", "--event", "not-an-id"]);
+    assert!(
+        !ok && out.contains("--event not-an-id: no dead letter"),
+        "{out}"
+    );
+    let (ok, out) = run(&["requeue", "--event", &id]);
+    assert!(ok && out.contains("it has no location"), "{out}");
+    let (ok, out) = run(&["requeue", "--event", &id, "--location", "LWARD5"]);
+    assert!(ok && out.contains("requeued 1"), "{out}");
+    let q = Queue::open(&cfg.queue_path).unwrap();
+    let queued: ScanEvent = serde_json::from_str(&q.peek(1).unwrap()[0].body).unwrap();
+    assert_eq!(
+        (queued.event_id, queued.location.as_str()),
+        (e.event_id, "LWARD5")
+    );
+}

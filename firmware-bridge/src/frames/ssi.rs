@@ -46,6 +46,16 @@ pub fn host_ack() -> Vec<u8> {
 }
 
 /// Host negative acknowledgement asking for a resend.
+/// BEEP opcode: the host asks the scanner to sound a tone.
+pub const BEEP: u8 = 0xE6;
+/// Beep code "three short low" tones: this bridge's "not accepted" signal.
+pub const BEEP_REFUSED: u8 = 0x07;
+
+/// BEEP command (`beep_code` from the scanner's beep table).
+pub fn beep(beep_code: u8) -> Vec<u8> {
+    encode(BEEP, SRC_HOST, 0, &[beep_code])
+}
+
 pub fn host_nak() -> Vec<u8> {
     encode(CMD_NAK, SRC_HOST, 0, &[NAK_RESEND])
 }
