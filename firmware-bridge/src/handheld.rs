@@ -170,6 +170,11 @@ mod tests {
         BarcodeRead::from_bytes(s.as_bytes(), Symbology::Unknown)
     }
 
+    /// A location card or badge as printed: code, '/', check character.
+    fn card(code: &str) -> String {
+        casenote_core::identifiers::card_payload(code).unwrap()
+    }
+
     fn scan_cfg() -> ScanConfig {
         ScanConfig {
             gs1_company_prefix: Some("0614141".into()),
@@ -199,7 +204,7 @@ mod tests {
             h.on_scan(&read(&format!("]C0{folder}")), t0, &sc),
             HandheldOutcome::NoLocation
         );
-        h.on_scan(&read("]C0LWARD5"), t0, &sc);
+        h.on_scan(&read(&format!("]C0{}", card("LWARD5"))), t0, &sc);
         let t1 = t0 + chrono::Duration::seconds(1);
         let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t1, &sc) else {
             panic!("a folder after a location card is an event")
@@ -214,11 +219,11 @@ mod tests {
         let mut h = Handheld::new("hh1", HandheldConfig::default());
         let t0 = Utc::now();
         assert_eq!(
-            h.on_scan(&read("]C0LWARD5"), t0, &sc),
+            h.on_scan(&read(&format!("]C0{}", card("LWARD5"))), t0, &sc),
             HandheldOutcome::LocationSet("LWARD5".into())
         );
         assert_eq!(
-            h.on_scan(&read("S00042"), t0, &sc),
+            h.on_scan(&read(&card("S00042")), t0, &sc),
             HandheldOutcome::StaffSet("S00042".into())
         );
         let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t0, &sc) else {
@@ -251,13 +256,39 @@ mod tests {
         assert_eq!(e.symbology, Some(Symbology::Gs1DataMatrix));
     }
 
+    /// A drug or lab label starting with L or S read between the ward card and the folders
+    /// does not replace the location or badge: it is ignored, and the folder goes to the ward.
+    #[test]
+    fn a_lab_label_is_not_a_location_card() {
+        let sc = scan_cfg();
+        let folder = sc.folder.format(11).text;
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        let t0 = Utc::now();
+        h.on_scan(&read(&format!("]C0{}", card("LWARD5"))), t0, &sc);
+        h.on_scan(&read(&format!("]C0{}", card("S00042"))), t0, &sc);
+        for label in ["]C0LOT2024A", "]C0SAMPLE7", "]C0LWARD9"] {
+            assert!(
+                matches!(
+                    h.on_scan(&read(label), t0, &sc),
+                    HandheldOutcome::Ignored(_)
+                ),
+                "{label}"
+            );
+        }
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t0, &sc) else {
+            panic!()
+        };
+        assert_eq!(e.location, "LWARD5");
+        assert_eq!(e.staff_id.as_deref(), Some("S00042"));
+    }
+
     #[test]
     fn a_restored_session_keeps_its_location_until_it_expires() {
         let sc = scan_cfg();
         let folder = sc.folder.format(5).text;
         let t0 = Utc::now();
         let mut h = Handheld::new("hh1", HandheldConfig::default());
-        h.on_scan(&read("]C0LWARD5"), t0, &sc);
+        h.on_scan(&read(&format!("]C0{}", card("LWARD5"))), t0, &sc);
         let stored = h.session();
         // the bridge restarts a minute later: same location
         let mut h = Handheld::new("hh1", HandheldConfig::default());
@@ -287,8 +318,8 @@ mod tests {
             },
         );
         let t0 = Utc::now();
-        h.on_scan(&read("LWARD5"), t0, &sc);
-        h.on_scan(&read("S1"), t0, &sc);
+        h.on_scan(&read(&card("LWARD5")), t0, &sc);
+        h.on_scan(&read(&card("S1")), t0, &sc);
         let later = t0 + chrono::Duration::seconds(61);
         let HandheldOutcome::Event(e) = h.on_scan(&read(&folder), later, &sc) else {
             panic!()

@@ -7,7 +7,7 @@ use common::{raw_count, wait_until, FakeServer, Mode};
 use firmware_bridge::bridge::Bridge;
 use firmware_bridge::config::{Config, DeviceConfig, DeviceTransport, Protocol, Role};
 use firmware_bridge::queue::Queue;
-use firmware_bridge::simulate::SimPort;
+use firmware_bridge::simulate::{card, SimPort};
 use std::time::Duration;
 
 const TOKEN: &str = "test-token";
@@ -52,8 +52,12 @@ fn server_outage_mid_stream_loses_and_doubles_nothing() {
     cfg.devices.push(d);
     let bridge = Bridge::start(cfg).unwrap();
 
-    scanner.scan_line("]C0S00042").unwrap();
-    scanner.scan_line("]C0LWARD5").unwrap();
+    scanner
+        .scan_line(&format!("]C0{}", card("S00042")))
+        .unwrap();
+    scanner
+        .scan_line(&format!("]C0{}", card("LWARD5")))
+        .unwrap();
     for n in 1..=60u64 {
         if n == 21 {
             server.stop();
@@ -66,7 +70,9 @@ fn server_outage_mid_stream_loses_and_doubles_nothing() {
         std::thread::sleep(Duration::from_millis(15));
     }
     // a location the server rejects: its folder scan must end up dead-lettered
-    scanner.scan_line("]C0LREJECT").unwrap();
+    scanner
+        .scan_line(&format!("]C0{}", card("LREJECT")))
+        .unwrap();
     scanner.scan_line(&folder(61)).unwrap();
 
     assert!(
@@ -273,7 +279,9 @@ fn porter_session_and_held_scans_survive_a_restart() {
     };
     let bridge = Bridge::start(cfg.clone()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    scanner.scan_line("]C0LWARD5").unwrap();
+    scanner
+        .scan_line(&format!("]C0{}", card("LWARD5")))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     bridge.shutdown(); // a restart (Restart=always after a crash)
     let bridge = Bridge::start(cfg.clone()).unwrap();
@@ -303,7 +311,9 @@ fn porter_session_and_held_scans_survive_a_restart() {
     );
     let bridge = Bridge::start(cfg).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    scanner.scan_line("]C0LWARD7").unwrap();
+    scanner
+        .scan_line(&format!("]C0{}", card("LWARD7")))
+        .unwrap();
     assert!(wait_until(Duration::from_secs(10), || server.count() == 3));
     let events = server.stored();
     assert_eq!(events[1]["raw"], folder(2));

@@ -5,7 +5,9 @@
 //! patient's name, CHI and date of birth are printed as text only. [`FolderLabel::validate`]
 //! refuses a label whose barcode or EPC would carry the CHI.
 
-use casenote_core::identifiers::{parse_element_string, validate_chi, validate_gln, FilingNumber};
+use casenote_core::identifiers::{
+    card_payload, parse_element_string, validate_chi, validate_gln, FilingNumber,
+};
 use serde::{Deserialize, Serialize};
 
 /// Why a label's content was refused before layout.
@@ -54,7 +56,8 @@ pub struct FolderLabel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationCard {
     pub name: String,
-    /// Local code (`LWARD5`) or a 13-digit GLN, which is printed as GS1-128 `(414)GLN`.
+    /// Local code (`LWARD5`, printed as `LWARD5/` + check character) or a 13-digit GLN,
+    /// which is printed as GS1-128 `(414)GLN`.
     pub code: String,
 }
 
@@ -63,7 +66,7 @@ pub struct LocationCard {
 pub struct StaffBadge {
     pub name: String,
     pub role: String,
-    /// Badge number, the Code 128 payload.
+    /// Badge number (A-Z, 0-9); the Code 128 payload is this, `/` and a check character.
     pub badge: String,
 }
 
@@ -231,8 +234,15 @@ impl LocationCard {
         non_empty("location code", &self.code)?;
         if self.is_gln() {
             validate_gln(&self.code).map_err(|e| field("location code (GLN)", e.to_string()))?;
+        } else {
+            card_payload(&self.code).map_err(|e| field("location code", e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// The barcode payload of a local code: the code, `/` and its check character.
+    pub fn payload(&self) -> String {
+        card_payload(&self.code).unwrap_or_else(|_| self.code.clone())
     }
 
     /// A 13-digit code is a GLN and is printed as GS1-128 `(414)`.
@@ -245,7 +255,14 @@ impl StaffBadge {
     pub fn validate(&self) -> Result<(), LabelError> {
         non_empty("staff name", &self.name)?;
         non_empty("role", &self.role)?;
-        non_empty("badge", &self.badge)
+        non_empty("badge", &self.badge)?;
+        card_payload(&self.badge).map_err(|e| field("badge", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The barcode payload: the badge number, `/` and its check character.
+    pub fn payload(&self) -> String {
+        card_payload(&self.badge).unwrap_or_else(|_| self.badge.clone())
     }
 }
 

@@ -469,16 +469,17 @@ pub fn layout_location(l: &LocationCard, stock: &LabelStock) -> Result<Layout, L
     let code = if l.is_gln() {
         Code128Data::gs1_numeric(&format!("414{}", l.code), &format!("(414){}", l.code))?
     } else {
-        Code128Data::new(&l.code)?
+        // code, '/', check character: a scanner cannot take another label for this card
+        Code128Data::new(&l.payload())?
     };
     two_part("location", &l.name, None, code, stock)
 }
 
-/// Staff badge: name and role, Code 128 of the badge number.
+/// Staff badge: name and role, Code 128 of the badge number with its check character.
 pub fn layout_badge(b: &StaffBadge, stock: &LabelStock) -> Result<Layout, LayoutError> {
     b.validate()?;
     stock.validate()?;
-    let code = Code128Data::new(&b.badge)?;
+    let code = Code128Data::new(&b.payload())?;
     two_part("badge", &b.name, Some(&b.role), code, stock)
 }
 
@@ -730,7 +731,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             texts(&l),
-            ["Jean Brown", "Medical Records Officer", "S004512"]
+            // the human-readable line under the bars shows the whole payload
+            ["Jean Brown", "Medical Records Officer", "S004512/4"]
         );
     }
 }

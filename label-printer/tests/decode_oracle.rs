@@ -132,8 +132,22 @@ fn location_gln_decodes_as_gs1_128_and_badge_as_code128() {
     });
     let got = decode(&png_of(&badge, &LabelStock::parse("86x54", 300).unwrap()));
     assert_eq!(got.len(), 1, "{got:?}");
+    // the badge number, '/', and its ISO/IEC 7064 MOD 37,36 check character
+    let want = casenote_core::identifiers::card_payload("S004512").unwrap();
     assert_eq!(
         (got[0].text.as_str(), got[0].sid.as_str()),
-        ("S004512", "]C0")
+        (want.as_str(), "]C0")
+    );
+    assert!(got[0].text.starts_with("S004512/"));
+
+    let loc = Label::Location(LocationCard {
+        name: "Ward 5".into(),
+        code: "LWARD5".into(),
+    });
+    let got = decode(&png_of(&loc, &LabelStock::default()));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].text,
+        casenote_core::identifiers::card_payload("LWARD5").unwrap()
     );
 }

@@ -35,7 +35,7 @@ use casenote_core::identifiers::FolderIdScheme;
 use firmware_bridge::config::{
     Config as BridgeConfig, DeviceConfig, DeviceTransport, Protocol, Role,
 };
-use firmware_bridge::simulate::SimPort;
+use firmware_bridge::simulate::{card, SimPort};
 
 const NODE: &str = env!("CARGO_BIN_EXE_casenote-e2e-node");
 const BRIDGES: usize = 3;
@@ -255,8 +255,9 @@ impl Rig {
         let (lp, sp) = (&mut self.line, &mut self.ssi);
         std::thread::scope(|s| {
             s.spawn(|| {
-                lp.scan_line(&format!("]C0S0010{idx}")).unwrap();
-                lp.scan_line(&format!("]C0{ward}")).unwrap();
+                lp.scan_line(&format!("]C0{}", card(&format!("S0010{idx}"))))
+                    .unwrap();
+                lp.scan_line(&format!("]C0{}", card(ward))).unwrap();
                 for &f in &line {
                     lp.scan_line(&format!("]C0{}", scheme.format(f).text))
                         .unwrap();

@@ -338,12 +338,20 @@ async fn web_interface_in_chromium() {
         "Skip to main content"
     );
     a.goto(format!("{base}/scan?mode=porter")).await.unwrap();
-    wedge(&a, "LWARD5").await;
+    // a label that merely starts with L is not a location card
+    wedge(&a, "LOT2024A").await;
     let (class, text) = feedback_after(&a, 0).await;
+    assert_eq!(class, "error", "{text}");
+    assert!(text.contains("not a case-note barcode"), "{text}");
+    // the ward's location card as printed: code, '/', check character
+    let ward5 = casenote_core::identifiers::card_payload("LWARD5").unwrap();
+    let logged = a.find_all(By::Css("#log li")).await.unwrap().len();
+    wedge(&a, &ward5).await;
+    let (class, text) = feedback_after(&a, logged).await;
     assert_eq!(class, "ok", "{text}");
     assert!(text.contains("Ward 5"), "{text}");
     wedge(&a, &folder).await;
-    let (class, text) = feedback_after(&a, 1).await;
+    let (class, text) = feedback_after(&a, logged + 1).await;
     assert_eq!(class, "ok", "{text}");
     assert!(text.contains(&folder) && text.contains("LWARD5"), "{text}");
     // The feedback box is green.

@@ -4,6 +4,7 @@
 //! Nothing in this module ever puts a patient identifier (CHI, NHS number, name) into a
 //! machine-readable payload: folder barcodes and RFID EPCs are opaque serial numbers.
 
+pub mod card;
 pub mod chi;
 pub mod epc;
 pub mod folder_id;
@@ -12,6 +13,7 @@ pub mod nhs;
 pub mod scan;
 pub mod terminal_digit;
 
+pub use card::{card_payload, parse_card, Card};
 pub use chi::{validate_chi, CheckScheme, Chi, Sex};
 pub use epc::{EpcError, Giai96};
 pub use folder_id::{FolderId, FolderIdScheme};

@@ -1,5 +1,6 @@
 //! What a scanned payload refers to: a folder, a place, a staff badge, or nothing we know.
 
+use super::card::{self, Card};
 use super::{epc::Giai96, folder_id::FolderIdScheme, gs1};
 use serde::{Deserialize, Serialize};
 
@@ -140,11 +141,29 @@ pub fn classify(payload: &str, cfg: &ScanConfig) -> ScanTarget {
             return ScanTarget::Folder { serial: id.serial };
         }
     }
-    if upper.starts_with(&cfg.location_prefix) && upper.len() > cfg.location_prefix.len() {
-        return ScanTarget::Location { code: upper };
+    // Location cards and staff badges: code, '/', check character. Anything else that
+    // merely starts with the same letter (a drug or lab label) is not a card.
+    match card::parse_card(&upper, &cfg.location_prefix) {
+        Card::Valid(code) => return ScanTarget::Location { code },
+        Card::BadCheck => {
+            return ScanTarget::Unknown {
+                reason:
+                    "location card: the check character does not match (misread or hand-made card)"
+                        .into(),
+            }
+        }
+        Card::NotACard => {}
     }
-    if upper.starts_with(&cfg.staff_prefix) && upper.len() > cfg.staff_prefix.len() {
-        return ScanTarget::Staff { badge: upper };
+    match card::parse_card(&upper, &cfg.staff_prefix) {
+        Card::Valid(badge) => return ScanTarget::Staff { badge },
+        Card::BadCheck => {
+            return ScanTarget::Unknown {
+                reason:
+                    "staff badge: the check character does not match (misread or hand-made badge)"
+                        .into(),
+            }
+        }
+        Card::NotACard => {}
     }
     if upper.starts_with(&cfg.folder.prefix) {
         if let Err(e) = cfg.folder.parse(&upper) {
@@ -154,7 +173,7 @@ pub fn classify(payload: &str, cfg: &ScanConfig) -> ScanTarget {
         }
     }
     ScanTarget::Unknown {
-        reason: "not a folder, location or staff barcode".into(),
+        reason: "not a case-note barcode: not a folder, location card or staff badge".into(),
     }
 }
 
@@ -187,9 +206,17 @@ fn classify_gs1(elements: &[gs1::ElementString], cfg: &ScanConfig) -> ScanTarget
                     reason: "GIAI (8004) is not one of this organisation's folders".into(),
                 };
             }
+            // GSRN provider: a member of staff.
             "8017" => {
                 return ScanTarget::Staff {
                     badge: e.value.clone(),
+                }
+            }
+            // GSRN recipient: a patient's wristband. Not a case-note barcode, and never a badge.
+            "8018" => {
+                return ScanTarget::Unknown {
+                    reason: "patient wristband (GSRN recipient, AI 8018): not a case-note barcode"
+                        .into(),
                 }
             }
             _ => {}
@@ -243,14 +270,16 @@ mod tests {
             classify("3434257BF400000000003039", &c),
             ScanTarget::Folder { serial: 12345 }
         );
+        let ward5 = card::card_payload("LWARD5").unwrap();
         assert_eq!(
-            classify("LWARD5", &c),
+            classify(&format!("]C0{ward5}"), &c),
             ScanTarget::Location {
                 code: "LWARD5".into()
             }
         );
+        let badge = card::card_payload("S00042").unwrap();
         assert_eq!(
-            classify("s00042", &c),
+            classify(&badge.to_lowercase(), &c),
             ScanTarget::Staff {
                 badge: "S00042".into()
             }
@@ -266,5 +295,54 @@ mod tests {
             classify("341816E80000000000010015", &c),
             ScanTarget::Unknown { .. }
         ));
+    }
+
+    /// A drug or lab label starting with L or S is not a location card or badge, so it can
+    /// never replace the porter's location; a wristband (GSRN recipient) is not a badge.
+    #[test]
+    fn only_checked_cards_set_a_location_or_badge() {
+        let c = cfg();
+        for other in [
+            "]C0LOT2024A",
+            "]C0LWARD5",
+            "SAMPLE12",
+            "]C0S00042",
+            "LOT/2024",
+        ] {
+            match classify(other, &c) {
+                ScanTarget::Unknown { reason } => {
+                    assert!(
+                        reason.starts_with("not a case-note barcode"),
+                        "{other}: {reason}"
+                    );
+                    assert!(
+                        !reason.contains("2024") && !reason.contains("WARD5"),
+                        "{reason}"
+                    );
+                }
+                t => panic!("{other}: {t:?}"),
+            }
+        }
+        let misread = card::card_payload("LWARD5").unwrap().replace("5/", "6/");
+        assert!(matches!(
+            classify(&misread, &c),
+            ScanTarget::Unknown { reason } if reason.contains("check character")
+        ));
+        // GSRN provider (8017) is a badge; GSRN recipient (8018) is a patient, never a badge
+        assert_eq!(
+            classify("]C18017061414112345678902", &c),
+            ScanTarget::Staff {
+                badge: "061414112345678902".into()
+            }
+        );
+        match classify("]C18018061414112345678902", &c) {
+            ScanTarget::Unknown { reason } => {
+                assert!(
+                    reason.contains("wristband") && !reason.contains("0614141"),
+                    "{reason}"
+                )
+            }
+            t => panic!("{t:?}"),
+        }
     }
 }

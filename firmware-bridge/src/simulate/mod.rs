@@ -142,6 +142,12 @@ impl SimReader {
     }
 }
 
+/// A location card or staff badge as printed (code, '/', check character); empty if the code
+/// cannot be a card.
+pub fn card(code: &str) -> String {
+    casenote_core::identifiers::card_payload(code).unwrap_or_default()
+}
+
 /// GIAI-96 EPC bytes for a folder serial.
 pub fn folder_epc(company_prefix: &str, serial: u64) -> Vec<u8> {
     Giai96 {
@@ -258,8 +264,8 @@ impl SimRig {
                         "[line scanner] porter S00042 at LWARD5 receives {}",
                         folders.join(", ")
                     );
-                    self.line.scan_line("]C0S00042")?;
-                    self.line.scan_line("]C0LWARD5")?;
+                    self.line.scan_line(&format!("]C0{}", card("S00042")))?;
+                    self.line.scan_line(&format!("]C0{}", card("LWARD5")))?;
                     for f in &folders {
                         self.line.scan_line(&format!("]C0{f}"))?;
                     }
