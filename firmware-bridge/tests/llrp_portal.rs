@@ -208,3 +208,113 @@ fn a_refusing_reader_is_retried_ever_more_slowly() {
         "retried too fast: {attempts} connections in 3 s"
     );
 }
+
+fn sim_config(
+    server: &FakeServer,
+    dir: &std::path::Path,
+    reader: &firmware_bridge::simulate::llrp_reader::LlrpReaderSim,
+) -> Config {
+    let mut cfg = bridge_config(server, dir);
+    cfg.scan.gs1_company_prefix = Some("0614141".into());
+    cfg.delivery.idle_poll_ms = 50;
+    let mut d = DeviceConfig::new(
+        "door-portal",
+        Role::Portal,
+        Protocol::Llrp,
+        DeviceTransport::Tcp(TcpConfig {
+            address: reader.addr.to_string(),
+        }),
+    );
+    d.llrp.antennas = vec![1, 2];
+    d.reopen_min_ms = 200;
+    d.portal.location = "LWARD5".into();
+    d.portal.outside_location = Some("LCORRIDOR".into());
+    d.portal.exit_gap_ms = 400;
+    cfg.devices.push(d);
+    cfg
+}
+
+/// Against a reader simulated from the LLRP 1.1 text: the bridge answers its KEEPALIVEs, a
+/// passage corridor -> ward is one `receive` with the reader's time stamp (`clock: reader`),
+/// and a reader whose clock is an hour out is not trusted (`clock: bridge`).
+#[test]
+fn simulated_reader_passage_keepalives_and_clock() {
+    use firmware_bridge::simulate::llrp_reader::LlrpReaderSim;
+    for (offset_ms, clock) in [(0i64, "reader"), (3_600_000, "bridge")] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = FakeServer::start("t");
+        let reader = LlrpReaderSim::start(Duration::from_millis(200)).unwrap();
+        reader.with(|s| s.faults.clock_offset_ms = offset_ms);
+        let bridge = Bridge::start(sim_config(&server, dir.path(), &reader)).unwrap();
+        assert!(wait_until(Duration::from_secs(5), || reader
+            .with(|s| s.received.contains(&llrp::START_ROSPEC))));
+        let epc = folder_epc("0614141", 901);
+        reader.tag_at(&epc, 1, -50);
+        std::thread::sleep(Duration::from_millis(300));
+        reader.tag_at(&epc, 2, -45);
+        std::thread::sleep(Duration::from_millis(300));
+        reader.tag_gone(&epc);
+        assert!(wait_until(Duration::from_secs(10), || server.count() == 1));
+        let e = &server.stored()[0];
+        assert_eq!(e["action"], "receive", "{e}");
+        assert_eq!(e["clock"], clock, "{e}");
+        assert!(
+            reader.with(|s| s.keepalive_acks) >= 1,
+            "keepalives acknowledged"
+        );
+        bridge.shutdown();
+    }
+}
+
+/// A reader held by another LLRP client refuses the bridge with ConnectionAttemptEvent
+/// status 2: the device's last error names the cause, not "connection closed". Reader errors
+/// (ERROR_MESSAGE, an unplugged antenna) are counted and named too.
+#[test]
+fn another_client_and_reader_errors_are_named() {
+    use firmware_bridge::simulate::llrp_reader::LlrpReaderSim;
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start("t");
+    let reader = LlrpReaderSim::start(Duration::from_secs(5)).unwrap();
+    // another program (ItemTest) holds the reader
+    let other = std::net::TcpStream::connect(reader.addr).unwrap();
+    assert!(wait_until(Duration::from_secs(2), || reader.with(|s| s.accepted == 1)));
+    let bridge = Bridge::start(sim_config(&server, dir.path(), &reader)).unwrap();
+    let health = bridge.devices[0].1.clone();
+    assert!(wait_until(Duration::from_secs(5), || {
+        health
+            .lock()
+            .unwrap()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("another LLRP client is connected to the reader"))
+    }));
+    assert!(reader.with(|s| s.refused) >= 1);
+    // the other program goes; the reader now has an unplugged antenna and does not support
+    // ENABLE_EVENTS_AND_REPORTS
+    reader.with(|s| {
+        s.faults.unplugged = vec![2];
+        s.faults.unsupported = vec![llrp::ENABLE_EVENTS_AND_REPORTS];
+    });
+    drop(other);
+    assert!(wait_until(Duration::from_secs(10), || {
+        let h = health.lock().unwrap();
+        h.online && h.reader_errors >= 2
+    }));
+    let h = health.lock().unwrap().clone();
+    let last = h.last_error.unwrap_or_default();
+    assert!(
+        last.contains("M_UnsupportedMessage") || last.contains("antenna 2 disconnected"),
+        "{last}"
+    );
+    // a corrupt message among the reports is dropped alone
+    reader.with(|s| s.faults.corrupt_next = true);
+    let epc = folder_epc("0614141", 902);
+    reader.tag_at(&epc, 1, -50);
+    assert!(wait_until(Duration::from_secs(5), || health
+        .lock()
+        .unwrap()
+        .corrupt
+        > 0));
+    reader.tag_gone(&epc);
+    bridge.shutdown();
+}

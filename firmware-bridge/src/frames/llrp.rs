@@ -7,7 +7,10 @@
 //! The bridge sends DELETE_ROSPEC, ADD_ROSPEC, ENABLE_ROSPEC, START_ROSPEC and
 //! ENABLE_EVENTS_AND_REPORTS, answers KEEPALIVE with KEEPALIVE_ACK, and reads tags from
 //! RO_ACCESS_REPORT / TagReportData (EPC-96 TV 13 or EPCData TLV 241, AntennaID TV 1,
-//! PeakRSSI TV 6).
+//! PeakRSSI TV 6, FirstSeenTimestampUTC TV 2). READER_EVENT_NOTIFICATION is read for what a
+//! portal needs to say why it stopped: ConnectionAttemptEvent (another client holds the
+//! reader), ConnectionCloseEvent, AntennaEvent (an antenna unplugged) and ReaderExceptionEvent.
+//! ERROR_MESSAGE and failed responses are named by their LLRPStatus code (LLRP 1.1 §14).
 
 use super::TagRead;
 
@@ -43,6 +46,11 @@ pub const P_TAG_REPORT_CONTENT_SELECTOR: u16 = 238;
 pub const P_TAG_REPORT_DATA: u16 = 240;
 pub const P_EPC_DATA: u16 = 241;
 pub const P_LLRP_STATUS: u16 = 287;
+pub const P_READER_EVENT_NOTIFICATION_DATA: u16 = 246;
+pub const P_READER_EXCEPTION_EVENT: u16 = 252;
+pub const P_ANTENNA_EVENT: u16 = 255;
+pub const P_CONNECTION_ATTEMPT_EVENT: u16 = 256;
+pub const P_CONNECTION_CLOSE_EVENT: u16 = 257;
 
 pub const TV_ANTENNA_ID: u8 = 1;
 pub const TV_PEAK_RSSI: u8 = 6;
@@ -63,6 +71,56 @@ pub enum LlrpError {
     UnknownTv(u8),
 }
 
+/// An event in a READER_EVENT_NOTIFICATION.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderEvent {
+    /// ConnectionAttemptEvent status: 0 success, 1 a reader-initiated connection already
+    /// exists, 2 a client-initiated connection already exists, 3 failed for another reason,
+    /// 4 another connection was attempted (sent to the client already connected).
+    ConnectionAttempt(u16),
+    /// The reader is closing the connection.
+    ConnectionClose,
+    /// An antenna was connected or disconnected.
+    Antenna { antenna: u16, connected: bool },
+    /// The reader reports an exception, in its words.
+    ReaderException(String),
+    /// Another event (hopping, GPI, ROSpec, AISpec, buffer level...): not needed here.
+    Other(u16),
+}
+
+/// The name of an LLRPStatus code (LLRP 1.1 §14.2.3.1 StatusCode).
+pub fn status_name(code: u16) -> &'static str {
+    match code {
+        0 => "M_Success",
+        100 => "M_ParameterError",
+        101 => "M_FieldError",
+        102 => "M_UnexpectedParameter",
+        103 => "M_MissingParameter",
+        104 => "M_DuplicateParameter",
+        105 => "M_OverflowParameter",
+        106 => "M_OverflowField",
+        107 => "M_UnknownParameter",
+        108 => "M_UnknownField",
+        109 => "M_UnsupportedMessage",
+        110 => "M_UnsupportedVersion",
+        111 => "M_UnsupportedParameter",
+        200 => "P_ParameterError",
+        201 => "P_FieldError",
+        202 => "P_UnexpectedParameter",
+        203 => "P_MissingParameter",
+        204 => "P_DuplicateParameter",
+        205 => "P_OverflowParameter",
+        206 => "P_OverflowField",
+        207 => "P_UnknownParameter",
+        208 => "P_UnknownField",
+        209 => "P_UnsupportedParameter",
+        300 => "A_Invalid",
+        301 => "A_OutOfRange",
+        401 => "R_DeviceError",
+        _ => "unknown status",
+    }
+}
+
 /// A decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LlrpMessage {
@@ -75,6 +133,7 @@ pub enum LlrpMessage {
     },
     ReaderEventNotification {
         id: u32,
+        events: Vec<ReaderEvent>,
     },
     /// Any *_RESPONSE or ERROR_MESSAGE with its LLRPStatus code (0 = success).
     Response {
@@ -308,7 +367,15 @@ fn decode_body(msg_type: u16, id: u32, body: &[u8]) -> Result<LlrpMessage, LlrpE
             LlrpMessage::RoAccessReport { id, tags }
         }
         KEEPALIVE => LlrpMessage::Keepalive { id },
-        READER_EVENT_NOTIFICATION => LlrpMessage::ReaderEventNotification { id },
+        READER_EVENT_NOTIFICATION => {
+            let mut events = Vec::new();
+            for (t, v) in tlvs(body, msg_type)? {
+                if t == P_READER_EVENT_NOTIFICATION_DATA {
+                    events.extend(reader_events(v, msg_type)?);
+                }
+            }
+            LlrpMessage::ReaderEventNotification { id, events }
+        }
         t if (30..=60).contains(&t) || t == ERROR_MESSAGE || t == 13 || t == 12 => {
             let mut status = 0;
             let mut description = String::new();
@@ -329,6 +396,38 @@ fn decode_body(msg_type: u16, id: u32, body: &[u8]) -> Result<LlrpMessage, LlrpE
         }
         _ => LlrpMessage::Other { msg_type, id },
     })
+}
+
+/// The events in a ReaderEventNotificationData (its timestamp is skipped).
+fn reader_events(b: &[u8], msg_type: u16) -> Result<Vec<ReaderEvent>, LlrpError> {
+    let bad = || LlrpError::Parameter(msg_type);
+    let mut out = Vec::new();
+    for (t, v) in tlvs(b, msg_type)? {
+        out.push(match t {
+            // UTCTimestamp (128) / Uptime (129)
+            128 | 129 => continue,
+            P_CONNECTION_ATTEMPT_EVENT => {
+                let s = v.get(..2).ok_or_else(bad)?;
+                ReaderEvent::ConnectionAttempt(u16::from_be_bytes([s[0], s[1]]))
+            }
+            P_CONNECTION_CLOSE_EVENT => ReaderEvent::ConnectionClose,
+            P_ANTENNA_EVENT => {
+                let s = v.get(..3).ok_or_else(bad)?;
+                ReaderEvent::Antenna {
+                    connected: s[0] == 1,
+                    antenna: u16::from_be_bytes([s[1], s[2]]),
+                }
+            }
+            P_READER_EXCEPTION_EVENT => {
+                let n = v.get(..2).ok_or_else(bad)?;
+                let n = u16::from_be_bytes([n[0], n[1]]) as usize;
+                let text = v.get(2..2 + n).ok_or_else(bad)?;
+                ReaderEvent::ReaderException(String::from_utf8_lossy(text).into_owned())
+            }
+            other => ReaderEvent::Other(other),
+        });
+    }
+    Ok(out)
 }
 
 /// Split a run of TLV parameters (TV parameters at this level are skipped where known).
@@ -460,6 +559,17 @@ impl super::ProtocolSession for LlrpSession {
                     out.extend(tags.into_iter().map(super::Step::Tag))
                 }
                 LlrpMessage::Keepalive { id } => out.push(super::Step::Send(keepalive_ack(id))),
+                // An ERROR_MESSAGE answers a message the reader could not take; the ROSpec
+                // may still run, so it is reported, not fatal.
+                LlrpMessage::Response {
+                    msg_type: ERROR_MESSAGE,
+                    status,
+                    description,
+                    ..
+                } => out.push(super::Step::ReaderError(format!(
+                    "reader ERROR_MESSAGE: status {status} {} {description}",
+                    status_name(status)
+                ))),
                 LlrpMessage::Response {
                     msg_type,
                     status,
@@ -468,15 +578,60 @@ impl super::ProtocolSession for LlrpSession {
                 } => {
                     if status != 0 && msg_type != DELETE_ROSPEC_RESPONSE {
                         return Err(super::SessionFault(format!(
-                            "reader refused message type {msg_type}: status {status} {description}"
+                            "reader refused message type {msg_type}: status {status} {} {description}",
+                            status_name(status)
                         )));
                     }
                 }
-                LlrpMessage::ReaderEventNotification { .. } | LlrpMessage::Other { .. } => {}
+                LlrpMessage::ReaderEventNotification { events, .. } => {
+                    for e in events {
+                        reader_event(e, out)?;
+                    }
+                }
+                LlrpMessage::Other { .. } => {}
             }
         }
         Ok(())
     }
+}
+
+/// What a reader event means for the connection.
+fn reader_event(e: ReaderEvent, out: &mut Vec<super::Step>) -> Result<(), super::SessionFault> {
+    use super::{SessionFault, Step};
+    match e {
+        ReaderEvent::ConnectionAttempt(0) => {
+            out.push(Step::Debug("the reader accepted the connection".into()))
+        }
+        ReaderEvent::ConnectionAttempt(1 | 2) => {
+            return Err(SessionFault(
+                "another LLRP client is connected to the reader and holds it (ConnectionAttemptEvent: a connection already exists); stop the other program (ItemTest, MultiReader, another bridge)".into(),
+            ))
+        }
+        ReaderEvent::ConnectionAttempt(4) => out.push(Step::Warn(
+            "another LLRP client tried to connect to this reader (ConnectionAttemptEvent: another connection attempted); the bridge keeps the connection".into(),
+        )),
+        ReaderEvent::ConnectionAttempt(s) => {
+            return Err(SessionFault(format!(
+                "the reader refused the connection (ConnectionAttemptEvent status {s})"
+            )))
+        }
+        ReaderEvent::ConnectionClose => out.push(Step::Warn(
+            "the reader is closing the connection (ConnectionCloseEvent)".into(),
+        )),
+        ReaderEvent::Antenna {
+            antenna,
+            connected: false,
+        } => out.push(Step::ReaderError(format!("antenna {antenna} disconnected (AntennaEvent)"))),
+        ReaderEvent::Antenna {
+            antenna,
+            connected: true,
+        } => out.push(Step::Warn(format!("antenna {antenna} connected (AntennaEvent)"))),
+        ReaderEvent::ReaderException(m) => {
+            out.push(Step::ReaderError(format!("reader exception: {m}")))
+        }
+        ReaderEvent::Other(_) => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -514,6 +669,78 @@ mod tests {
         assert_eq!(
             u16::from_be_bytes([add[12], add[13]]) as usize,
             add.len() - 10
+        );
+    }
+
+    /// READER_EVENT_NOTIFICATION as LLRP 1.1 §13.2.6 lays it out: ReaderEventNotificationData
+    /// (246) holding a UTCTimestamp (128) and one event.
+    #[test]
+    fn reader_event_notifications() {
+        use crate::frames::ProtocolSession;
+        let rend = |event: &[u8]| {
+            let mut d = vec![0x00, 0x80, 0x00, 0x0C, 0, 0, 0, 0, 0, 0, 0, 1]; // UTCTimestamp
+            d.extend_from_slice(event);
+            let mut p = vec![0x00, 0xF6];
+            p.extend(((d.len() + 4) as u16).to_be_bytes());
+            p.extend(d);
+            let mut m = vec![0x04, 0x3F];
+            m.extend(((p.len() + 10) as u32).to_be_bytes());
+            m.extend([0, 0, 0, 0]);
+            m.extend(p);
+            m
+        };
+        let events = |m: Vec<u8>| match LlrpDecoder::new().push(&m).remove(0) {
+            Ok(LlrpMessage::ReaderEventNotification { events, .. }) => events,
+            other => panic!("{other:?}"),
+        };
+        // ConnectionAttemptEvent (256), status 2: a client initiated connection already exists
+        let m = rend(&[0x01, 0x00, 0x00, 0x06, 0x00, 0x02]);
+        assert_eq!(events(m.clone()), vec![ReaderEvent::ConnectionAttempt(2)]);
+        let mut s = LlrpSession::new(
+            RoSpecParams {
+                rospec_id: 1,
+                antennas: vec![1],
+                report_every_n_tags: 1,
+            },
+            60,
+        );
+        let mut out = Vec::new();
+        let e = s.feed(&m, 0, 0, &mut out).unwrap_err();
+        assert!(e.0.contains("another LLRP client"), "{e}");
+        // AntennaEvent (255): disconnected, antenna 2
+        let m = rend(&[0x00, 0xFF, 0x00, 0x07, 0x00, 0x00, 0x02]);
+        assert_eq!(
+            events(m.clone()),
+            vec![ReaderEvent::Antenna {
+                antenna: 2,
+                connected: false
+            }]
+        );
+        let mut out = Vec::new();
+        s.feed(&m, 0, 0, &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![crate::frames::Step::ReaderError(
+                "antenna 2 disconnected (AntennaEvent)".into()
+            )]
+        );
+        // ReaderExceptionEvent (252): a UTF-8 message
+        let m = rend(&[
+            0x00, 0xFC, 0x00, 0x0B, 0x00, 0x05, b'h', b'o', b't', b' ', b'!',
+        ]);
+        assert_eq!(
+            events(m),
+            vec![ReaderEvent::ReaderException("hot !".into())]
+        );
+        // ERROR_MESSAGE (100) with LLRPStatus M_UnsupportedMessage: reported, not fatal
+        let mut out = Vec::new();
+        s.feed(&response(ERROR_MESSAGE, 9, 109, "no"), 0, 0, &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![crate::frames::Step::ReaderError(
+                "reader ERROR_MESSAGE: status 109 M_UnsupportedMessage no".into()
+            )]
         );
     }
 

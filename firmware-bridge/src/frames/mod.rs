@@ -204,7 +204,7 @@ mod session_tests {
         let mut out = Vec::new();
         let refused = llrp::response(llrp::ADD_ROSPEC_RESPONSE, 2, 101, "bad antenna");
         let e = s.feed(&refused, 2, 0, &mut out).unwrap_err();
-        assert!(e.0.contains("status 101 bad antenna"), "{e}");
+        assert!(e.0.contains("status 101 M_FieldError bad antenna"), "{e}");
         let mut out = Vec::new();
         assert!(
             s.feed(&[], 70_000, 61_000, &mut out).is_err(),

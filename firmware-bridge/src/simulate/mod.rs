@@ -3,6 +3,7 @@
 //! reader that answers the bridge's commands, with folders passing in and out of a ward. Used by `firmware-bridge simulate` for
 //! demos and by the tests.
 
+pub mod llrp_reader;
 pub mod r2000_reader;
 
 use crate::config::{Config, DeviceConfig, DeviceTransport, Protocol, Role, SerialConfig};
