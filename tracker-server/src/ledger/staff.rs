@@ -56,6 +56,23 @@ pub fn list(c: &Connection) -> Result<Vec<Badge>> {
     Ok(v)
 }
 
+/// Every known, active badge: registered ones and those of active users (for the scan page,
+/// which checks a badge the moment it is scanned, even offline).
+pub fn all_known(c: &Connection, prefix: &str) -> Result<Vec<String>> {
+    let mut v: Vec<String> = c
+        .prepare_cached("SELECT badge FROM staff_badges WHERE active=1")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ids: Vec<i64> = c
+        .prepare_cached("SELECT id FROM users WHERE active=1")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    v.extend(ids.into_iter().map(|id| user_badge(prefix, id)));
+    v.sort();
+    v.dedup();
+    Ok(v)
+}
+
 /// Is `badge` a known, active badge? `prefix` is the staff prefix of user badges (`S`).
 pub fn known(c: &Connection, prefix: &str, badge: &str) -> Result<bool> {
     let badge = badge.trim().to_ascii_uppercase();

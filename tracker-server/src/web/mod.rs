@@ -30,6 +30,11 @@ const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
 const DESK_JS: &str = include_str!("assets/desk.js");
 const PROGRESS_JS: &str = include_str!("assets/progress.js");
+const SERVICE_WORKER_JS: &str = include_str!("assets/sw.js");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
+/// The scan page as an installable app (Android handheld computers whose scanners type as a
+/// keyboard): opens on the porter's scan page.
+const MANIFEST: &str = r##"{"name":"Casenote Tracker: scan folders","short_name":"Casenote scan","start_url":"/scan?mode=porter","scope":"/","display":"standalone","background_color":"#ffffff","theme_color":"#005eb8","icons":[{"src":"/static/icon.svg","sizes":"any","type":"image/svg+xml","purpose":"any"}]}"##;
 
 fn script(body: &'static str) -> Response {
     (
@@ -89,6 +94,44 @@ pub fn routes() -> Router<AppState> {
             get(labels_pages::printers).post(labels_pages::add_printer),
         )
         .route("/static/desk.js", get(|| async { script(DESK_JS) }))
+        // The service worker must be served from the root to control the scan page, and is
+        // never cached by the HTTP cache so an update reaches handhelds at once.
+        .route(
+            "/sw.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    SERVICE_WORKER_JS,
+                )
+            }),
+        )
+        .route(
+            "/manifest.webmanifest",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/manifest+json"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    MANIFEST,
+                )
+            }),
+        )
+        .route(
+            "/static/icon.svg",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "image/svg+xml"),
+                        (header::CACHE_CONTROL, "max-age=86400"),
+                    ],
+                    ICON_SVG,
+                )
+            }),
+        )
         .route("/static/progress.js", get(|| async { script(PROGRESS_JS) }))
         .route(
             "/static/app.css",
@@ -293,6 +336,8 @@ pub fn layout(user: &WebUser, current: &str, title: &str, body: Markup) -> Marku
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " - Casenote Tracker" }
                 link rel="stylesheet" href="/static/app.css";
+                link rel="manifest" href="/manifest.webmanifest";
+                meta name="theme-color" content="#005eb8";
             }
             body {
                 a.skip href="#main" { "Skip to main content" }

@@ -7,6 +7,14 @@
     b.addEventListener("click", function () { window.print(); });
   });
 })();
+// The scan page. Every scan is decided here the moment it is read:
+// - location cards and badges take effect at once (the page knows their formats, the places
+//   and the known badges), so a folder scanned 30 ms after a card goes to that card's place;
+// - every folder scan gets its event id (UUID version 7) here and is stored in the browser
+//   (IndexedDB) before anything else; a queue sends the stored scans in order, and the
+//   server's idempotency makes delivery exactly once, through outages and expired sessions;
+// - keystrokes that come as a scanner types them (a few ms apart, ending in Enter) go to the
+//   scan box wherever the focus is, and a scanner's Enter never presses a button or a link.
 (function () {
   "use strict";
   var form = document.getElementById("scan-form");
@@ -15,8 +23,11 @@
   var feedback = document.getElementById("feedback");
   var log = document.getElementById("log");
   var here = document.getElementById("here");
+  var waitingEl = document.getElementById("waiting");
   var csrf = form.getAttribute("data-csrf");
   var mode = form.getAttribute("data-mode");
+  var me = form.getAttribute("data-user");
+  var cfg = JSON.parse(form.getAttribute("data-config") || "{}");
   var state = { location: form.getAttribute("data-location") || null, staff: null };
   var audio = null;
 
@@ -29,13 +40,6 @@
       o.start(); o.stop(audio.currentTime + (ok ? 0.12 : 0.4));
     } catch (e) { /* no sound available */ }
   }
-  function uuid() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    var b = new Uint8Array(16); crypto.getRandomValues(b);
-    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
-    var h = Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
-    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
-  }
   function show(level, text) {
     feedback.className = level; feedback.textContent = text;
     var li = document.createElement("li"); li.className = level;
@@ -43,23 +47,214 @@
     log.insertBefore(li, log.firstChild);
     beep(level === "ok");
   }
+
+  // ---- identifiers, as casenote-core defines them ----
+  var ALPHA = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  // ISO/IEC 7064 MOD 37,36 check character (folder ids, location cards, badges).
+  function mod37(data) {
+    var m = 36, p = m;
+    for (var i = 0; i < data.length; i++) {
+      var v = ALPHA.indexOf(data.charAt(i));
+      if (v < 0) return null;
+      var t = (p + v) % m; if (t === 0) t = m;
+      p = (t * 2) % (m + 1);
+    }
+    return ALPHA.charAt((m + 1 - p) % m);
+  }
+  function gs1Check(digits) {
+    var sum = 0;
+    for (var i = digits.length - 1, w = 3; i >= 0; i--, w = 4 - w) sum += w * (+digits.charAt(i));
+    return (10 - sum % 10) % 10;
+  }
+  function stripAim(raw) { return /^\][A-Za-z][0-9A-Za-z]/.test(raw) ? raw.slice(3) : raw; }
+  // A card: code, "/", check character. null = not a card of this kind.
+  function card(data, prefix) {
+    var i = data.lastIndexOf("/");
+    if (i < 0) return null;
+    var code = data.slice(0, i), chk = data.slice(i + 1);
+    if (chk.length !== 1 || code.indexOf(prefix) !== 0 || code.length <= prefix.length ||
+        code.length < 2 || code.length > 20 || !/^[A-Z0-9]+$/.test(code)) return null;
+    return mod37(code) === chk ? { code: code } : { bad: true };
+  }
+  function place(code) {
+    var l = cfg.locations || [];
+    for (var i = 0; i < l.length; i++) if (l[i].code === code || l[i].gln === code) return l[i];
+    return null;
+  }
+  // What a scan is: location, staff, folder (sent to the server) or an error said at once.
+  function classify(raw) {
+    var data = stripAim(raw.replace(/[\r\n]+$/, "")).trim().toUpperCase();
+    var gs = data.replace(/^\u001d/, "");
+    var gln = /^\(414\)(\d{13})/.exec(gs) || (/^\]/.test(raw) && /^414(\d{13})/.exec(gs));
+    if (gln) {
+      if (gs1Check(gln[1].slice(0, 12)) !== +gln[1].charAt(12)) return { kind: "error", message: "Location card misread (check digit): scan it again." };
+      var g = place(gln[1]);
+      return g ? { kind: "location", place: g } : { kind: "error", message: "Unknown location card (GLN " + gln[1] + "): it is not registered." };
+    }
+    var c = card(data, cfg.location_prefix || "L");
+    if (c && c.bad) return { kind: "error", message: "Location card misread (check character): scan it again." };
+    if (c) {
+      var p = place(c.code);
+      return p ? { kind: "location", place: p } : { kind: "error", message: "Unknown location card " + c.code + ": it is not registered." };
+    }
+    c = card(data, cfg.staff_prefix || "S");
+    if (c && c.bad) return { kind: "error", message: "Badge misread (check character): scan it again." };
+    if (c) {
+      return (cfg.badges || []).indexOf(c.code) >= 0 ? { kind: "staff", badge: c.code }
+        : { kind: "error", message: "Badge " + c.code + " is not registered: ask the records team to print you a badge." };
+    }
+    var fp = cfg.folder_prefix || "F", fd = cfg.folder_digits || 9;
+    var folder = new RegExp("^" + fp + "\\d{" + fd + "}[0-9A-Z]$");
+    if (folder.test(data)) {
+      return mod37(data.slice(0, -1)) === data.slice(-1) ? { kind: "folder" }
+        : { kind: "error", message: "Folder label misread (check character): scan it again." };
+    }
+    // GS1 element strings and RFID EPCs are folders or not as the server decides.
+    if (/^\]/.test(raw) || /^\(/.test(data) || /^[0-9A-F]{24}$/.test(data)) return { kind: "folder" };
+    return { kind: "error", message: "Not a case-note barcode: not a folder, location card or staff badge." };
+  }
+
+  // ---- UUID version 7: 48-bit ms time, version, random ----
+  var lastMs = 0, seq = 0;
+  function uuid7() {
+    var b = new Uint8Array(16); crypto.getRandomValues(b);
+    var ms = Date.now();
+    if (ms <= lastMs) { seq++; ms = lastMs; } else { seq = 0; lastMs = ms; }
+    for (var i = 5; i >= 0; i--) { b[i] = ms % 256; ms = Math.floor(ms / 256); }
+    b[6] = 0x70 | ((seq >> 8) & 0x0f); b[7] = seq & 0xff; // keeps order within one ms
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  // ---- the browser's durable queue ----
+  var memory = []; // only if IndexedDB is unavailable (then the page says so)
+  var dbp = new Promise(function (resolve) {
+    try {
+      var r = indexedDB.open("casenote-scans", 1);
+      r.onupgradeneeded = function () { r.result.createObjectStore("queue", { keyPath: "event_id" }); };
+      r.onsuccess = function () { resolve(r.result); };
+      r.onerror = function () { resolve(null); };
+    } catch (e) { resolve(null); }
+  });
+  function tx(store, modeRW, fn) {
+    return dbp.then(function (db) {
+      if (!db) return fn(null);
+      return new Promise(function (resolve, reject) {
+        var t = db.transaction(store, modeRW), out = fn(t.objectStore(store));
+        t.oncomplete = function () { resolve(out && out.result !== undefined ? out.result : out); };
+        t.onerror = function () { reject(t.error); };
+        t.onabort = function () { reject(t.error); };
+      });
+    });
+  }
+  function put(item) { return tx("queue", "readwrite", function (s) { if (!s) { memory.push(item); return null; } return s.put(item); }); }
+  function del(id) { return tx("queue", "readwrite", function (s) { if (!s) { memory = memory.filter(function (i) { return i.event_id !== id; }); return null; } return s.delete(id); }); }
+  function all() {
+    return tx("queue", "readonly", function (s) { return s ? s.getAll() : null; })
+      .then(function (items) { return (items || memory.slice()).sort(function (a, b) { return a.event_id < b.event_id ? -1 : 1; }); });
+  }
+
+  var sending = false, delay = 1000, blocked = null;
+  function showWaiting(items) {
+    var mine = items.filter(function (i) { return i.user === me; }).length;
+    var others = items.length - mine;
+    var text = "";
+    if (blocked === "signin" && mine) {
+      text = "Sign in again: " + mine + (mine === 1 ? " scan" : " scans") + " waiting on this device.";
+    } else if (mine) {
+      text = mine + (mine === 1 ? " scan" : " scans") + " waiting to be sent" + (blocked === "offline" ? " (no connection: they are kept on this device and sent when it is back)." : ".");
+    }
+    if (others) text += (text ? " " : "") + others + " scans of another user wait for them to sign in on this device.";
+    waitingEl.hidden = !text;
+    waitingEl.textContent = text;
+    if (blocked === "signin" && mine) {
+      var a = document.createElement("a");
+      a.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      a.textContent = " Sign in";
+      waitingEl.appendChild(a);
+    }
+    form.setAttribute("data-waiting", String(mine));
+  }
+  function refresh() { return all().then(showWaiting); }
+  function pump() {
+    if (sending) return;
+    sending = true;
+    all().then(function (items) {
+      showWaiting(items);
+      var next = items.filter(function (i) { return i.user === me; })[0];
+      if (!next) { sending = false; return; }
+      return fetch("/web/scan", { method: "POST", credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify(next) })
+        .then(function (r) {
+          // an expired session is sent to the sign-in page; a stale page gets 403
+          if (r.status === 401 || r.status === 403 || (r.redirected && /\/login/.test(r.url))) { blocked = "signin"; throw "stop"; }
+          if (!r.ok) { throw "retry"; }
+          return r.json();
+        })
+        .then(function (res) {
+          blocked = null; delay = 1000;
+          return del(next.event_id).then(function () {
+            show(res.level, res.message);
+            sending = false; pump();
+          });
+        });
+    }).catch(function (why) {
+      sending = false;
+      if (why !== "stop") { blocked = "offline"; setTimeout(pump, delay); delay = Math.min(delay * 2, 15000); }
+      refresh();
+    });
+  }
+
+  function scan(raw) {
+    if (!raw.trim()) return;
+    var c = classify(raw);
+    if (c.kind === "location") {
+      state.location = c.place.code;
+      here.textContent = c.place.name + " (" + c.place.code + ")";
+      show("ok", "Location set: " + c.place.name + " (" + c.place.code + ")");
+      return;
+    }
+    if (c.kind === "staff") { state.staff = c.badge; show("ok", "Badge " + c.badge + " recorded for the next scans"); return; }
+    if (c.kind === "error") { show("error", c.message); return; }
+    if (!state.location) { show("error", "Scan a location card first, so we know where this folder is."); return; }
+    var dest = document.getElementById("destination");
+    if (mode === "dispatch" && !(dest && dest.value)) { show("error", "Choose where the folders are going first."); return; }
+    var item = { event_id: uuid7(), user: me, raw: raw, mode: mode, location: state.location,
+                 staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now() };
+    put(item).then(pump, function () { show("error", "Not saved on this device (storage full?): scan again."); });
+  }
+
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var raw = input.value; input.value = "";
-    if (!raw.trim()) return;
-    var dest = document.getElementById("destination");
-    var body = { event_id: uuid(), raw: raw, mode: mode, location: state.location, staff: state.staff,
-                 destination: dest ? dest.value : null };
-    fetch("/web/scan", { method: "POST", credentials: "same-origin",
-      headers: { "content-type": "application/json", "x-csrf-token": csrf }, body: JSON.stringify(body) })
-      .then(function (r) { return r.json(); })
-      .then(function (res) {
-        if (res.kind === "location") { state.location = res.code; here.textContent = res.name + " (" + res.code + ")"; }
-        if (res.kind === "staff") { state.staff = res.badge; }
-        show(res.level, res.message);
-      })
-      .catch(function () { show("error", "Not sent: the server could not be reached. Scan again when the connection is back."); })
-      .then(function () { input.focus(); });
+    scan(raw);
+    input.focus();
   });
+
+  // Keystrokes typed as a scanner types them go to the scan box wherever the focus is.
+  var burst = "", lastKey = 0;
+  document.addEventListener("keydown", function (ev) {
+    var t = ev.target;
+    if (t === input || ev.ctrlKey || ev.altKey || ev.metaKey) return;
+    var typing = t && (t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && !/^(button|submit|checkbox|radio)$/i.test(t.type)));
+    if (typing) return;
+    var now = Date.now();
+    if (ev.key === "Enter") {
+      if (burst && now - lastKey < 200) { ev.preventDefault(); ev.stopPropagation(); var raw = burst; burst = ""; scan(raw); input.focus(); }
+      return;
+    }
+    if (ev.key.length === 1) {
+      ev.preventDefault(); ev.stopPropagation();
+      if (now - lastKey > 200) burst = "";
+      burst += ev.key; lastKey = now;
+    }
+  }, true);
+
+  window.addEventListener("online", pump);
+  setInterval(pump, 5000);
+  if ("serviceWorker" in navigator) { navigator.serviceWorker.register("/sw.js").catch(function () {}); }
+  pump();
   input.focus();
 })();

@@ -34,6 +34,22 @@ pub async fn scan_page(
     } else {
         libraries.first().map(|l| l.code.clone())
     };
+    // What the page needs to tell cards, badges and folders apart the moment they are scanned,
+    // even with no network: the formats, the places and the known badges.
+    let prefix = s.cfg.identifiers.staff_prefix.clone();
+    let badges =
+        s.db.read(move |c| crate::ledger::staff::all_known(c, &prefix))
+            .await?;
+    let ids = &s.cfg.identifiers;
+    let config = json!({
+        "location_prefix": ids.location_prefix,
+        "staff_prefix": ids.staff_prefix,
+        "folder_prefix": ids.folder.prefix,
+        "folder_digits": ids.folder.digits,
+        "locations": locs.iter().map(|l| json!({"code": l.code, "name": l.name, "gln": l.gln})).collect::<Vec<_>>(),
+        "badges": badges,
+    })
+    .to_string();
     Ok(layout(
         &user,
         if mode == "porter" {
@@ -47,7 +63,7 @@ pub async fn scan_page(
             @if mode != "porter" {
                 nav.card aria-label="Desk mode" { "Desk: " a href="/scan?mode=dispatch" { "dispatch" } " | " a href="/scan?mode=receive" { "receive" } " | " a href="/scan?mode=refile" { "re-file" } }
             }
-            form.card id="scan-form" data-csrf=(user.csrf) data-mode=(mode) data-location=[preset.as_deref()] {
+            form.card id="scan-form" data-csrf=(user.csrf) data-mode=(mode) data-user=(user.username()) data-config=(config) data-location=[preset.as_deref()] {
                 @if mode == "porter" {
                     p { "Location: " strong id="here" { "none yet - scan a location card" } }
                 } @else {
@@ -55,7 +71,10 @@ pub async fn scan_page(
                 }
                 @if mode == "dispatch" {
                     label for="destination" { "Sending to" }
-                    select id="destination" name="destination" {
+                    // No place is chosen for the clerk: a folder sent to the wrong ward is worse
+                    // than a scan refused until a destination is picked.
+                    select id="destination" name="destination" required {
+                        option value="" selected disabled { "Choose where the folders are going" }
                         @for l in &others { option value=(l.code) { (l.name) " (" (l.code) ")" } }
                     }
                 }
@@ -65,6 +84,7 @@ pub async fn scan_page(
                 div { button type="submit" { "Record scan" } }
             }
             div id="feedback" role="status" aria-live="assertive" { "Ready." }
+            p id="waiting" role="status" aria-live="polite" hidden {}
             h2 { "This session" }
             ol id="log" {}
             script src="/static/app.js" defer {}
@@ -75,6 +95,10 @@ pub async fn scan_page(
 #[derive(Deserialize)]
 pub struct WebScan {
     event_id: String,
+    /// When the page read the scan (ms since the Unix epoch, the device's clock): a scan kept
+    /// in the browser while offline is recorded at the time it was made.
+    #[serde(default)]
+    scanned_at: Option<i64>,
     raw: String,
     mode: String,
     #[serde(default)]
@@ -114,9 +138,24 @@ pub async fn scan(
                 )),
             }
         }
-        ScanTarget::Staff { badge } => Ok(Json(
-            json!({"kind": "staff", "level": "ok", "badge": badge, "message": format!("Badge {badge} recorded for the next scans")}),
-        )),
+        ScanTarget::Staff { badge } => {
+            let prefix = s.cfg.identifiers.staff_prefix.clone();
+            let b2 = badge.clone();
+            if !s
+                .db
+                .read(move |c| crate::ledger::staff::known(c, &prefix, &b2))
+                .await?
+            {
+                return Ok(answer(
+                    "error",
+                    "error",
+                    format!("Badge {badge} is not registered: ask the records team to print you a badge."),
+                ));
+            }
+            Ok(Json(
+                json!({"kind": "staff", "level": "ok", "badge": badge, "message": format!("Badge {badge} recorded for the next scans")}),
+            ))
+        }
         ScanTarget::Unknown { reason } => Ok(answer(
             "error",
             "error",
@@ -135,10 +174,22 @@ pub async fn scan(
                     "Scan a location card first, so we know where this folder is.",
                 ));
             };
+            if b.mode == "dispatch" && b.destination.as_deref().is_none_or(str::is_empty) {
+                return Ok(answer(
+                    "error",
+                    "error",
+                    "Choose where the folders are going first.",
+                ));
+            }
+            let read_at = b
+                .scanned_at
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_else(crate::util::now_rfc3339);
             let ev = json!({
                 "event_id": b.event_id, "device_id": format!("web:{}", user.username()),
                 "staff_id": b.staff.clone().unwrap_or_else(|| user.username().to_string()),
-                "read_at": crate::util::now_rfc3339(), "raw": b.raw, "method": "barcode",
+                "read_at": read_at, "raw": b.raw, "method": "barcode",
                 "location": location, "action": action, "destination": destination,
             });
             let out = crate::workflow::scans::ingest_batch(

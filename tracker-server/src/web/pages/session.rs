@@ -2,7 +2,22 @@
 
 use super::*;
 
+/// Where to go after signing in: a path on this site only (never another site).
+fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.len() < 300
+            && !n.contains(['\\', '\r', '\n'])
+            && !n.starts_with("/login")
+    })
+}
+
 pub(crate) fn login_page(error: Option<&str>, login_csrf: &str) -> Markup {
+    login_page_to(error, login_csrf, None)
+}
+
+fn login_page_to(error: Option<&str>, login_csrf: &str, next: Option<&str>) -> Markup {
     html! {
         (maud::DOCTYPE)
         html lang="en-GB" {
@@ -14,6 +29,7 @@ pub(crate) fn login_page(error: Option<&str>, login_csrf: &str) -> Markup {
                     @if let Some(e) = error { div.error-summary role="alert" { h2 { "There is a problem" } p { (e) } } }
                     form.card method="post" action="/login" {
                         input type="hidden" name="csrf" value=(login_csrf);
+                        @if let Some(n) = safe_next(next) { input type="hidden" name="next" value=(n); }
                         label for="username" { "User name" }
                         input type="text" id="username" name="username" autocomplete="username" required autofocus;
                         label for="password" { "Password" }
@@ -33,14 +49,14 @@ pub(crate) fn login_cookie(value: &str, secure: bool) -> String {
     )
 }
 
-pub async fn login_form(State(s): State<AppState>) -> Response {
+pub async fn login_form(State(s): State<AppState>, Query(q): Query<Params>) -> Response {
     let t = auth::new_token("");
     (
         [(
             header::SET_COOKIE,
             login_cookie(&t, s.cfg.server.secure_cookies),
         )],
-        login_page(None, &t),
+        login_page_to(None, &t, param(&q, "next")),
     )
         .into_response()
 }
@@ -80,7 +96,8 @@ pub async fn login(
                     ""
                 }
             );
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+            let to = safe_next(param(&f, "next")).unwrap_or("/");
+            ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
         }
         Err(Error::RateLimited(secs)) => (
             StatusCode::TOO_MANY_REQUESTS,
