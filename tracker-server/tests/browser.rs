@@ -604,3 +604,246 @@ async fn web_interface_in_chromium() {
     );
     println!("screenshots: {}", shots_dir.display());
 }
+
+// ---------- issue 14: the porter's scan page at full speed, offline and signed out ----------
+
+/// A TCP proxy in front of the server that the test can cut (the hospital Wi-Fi dropping, or
+/// the server stopped) and restore: while down, connections are refused and open ones cut.
+struct Cable {
+    addr: SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Cable {
+    async fn start(to: String) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (u, g) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !u.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let (u, g, to) = (u.clone(), g.clone(), to.clone());
+                let born = g.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while u.load(Ordering::SeqCst) && g.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, _ = cut => {} }
+                });
+            }
+        });
+        Cable {
+            addr,
+            up,
+            generation,
+        }
+    }
+    fn set(&self, up: bool) {
+        use std::sync::atomic::Ordering;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.up.store(up, Ordering::SeqCst);
+    }
+}
+
+/// Movements of a folder barcode: (location code, count).
+async fn movements_of(s: &TestServer, barcode: &str) -> Vec<String> {
+    let b = barcode.to_string();
+    s.db.read(move |c| {
+        let mut st = c.prepare(
+            "SELECT l.code FROM movements m JOIN locations l ON l.id = m.location_id
+             WHERE m.raw = ?1 ORDER BY m.read_at",
+        )?;
+        let v = st
+            .query_map([&b], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    })
+    .await
+    .unwrap()
+}
+
+async fn waiting_text(d: &WebDriver) -> String {
+    text_of(d, "#waiting").await
+}
+
+/// Type as a wedge scanner: the whole payload then Enter into whatever has the focus.
+async fn burst(d: &WebDriver, data: &str) {
+    let e = d.active_element().await.unwrap();
+    e.send_keys(format!("{data}\u{E007}")).await.unwrap(); // WebDriver's Enter key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_page_keeps_every_scan_at_the_right_place() {
+    if !tools_present() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+        return;
+    }
+    let s = start().await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    s.seed_locations(&manager).await;
+    let r = s
+        .post(
+            Some(&manager),
+            "/api/v1/locations",
+            json!({"code": "LWARD7", "name": "Ward 7", "kind": "ward", "parent": "LSITE"}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    s.patient(&library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let mut folders = Vec::new();
+    for _ in 0..7 {
+        folders.push(
+            s.folder(&library, "1904851231", "main").await["barcode"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let cable = Cable::start(s.base.trim_start_matches("http://").to_string()).await;
+    let base = format!("http://{}", cable.addr);
+    let driver = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let d = browser(&driver, profile.path()).await;
+    sign_in(&d, &base, "porter").await;
+    d.goto(format!("{base}/scan?mode=porter")).await.unwrap();
+    focused(&d, "scan-input", "the scan box").await;
+    let ward5 = casenote_core::identifiers::card_payload("LWARD5").unwrap();
+    let ward7 = casenote_core::identifiers::card_payload("LWARD7").unwrap();
+
+    // 1. A burst: the Ward 5 card, then the Ward 7 card, then a folder 30 ms later: the folder
+    //    is at Ward 7, although no answer from the server has come back yet.
+    burst(&d, &ward5).await;
+    burst(&d, &ward7).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    burst(&d, &folders[0]).await;
+    let f0 = folders[0].clone();
+    wait_until("the first folder stored", 10, || async {
+        movements_of(&s, &f0).await.len() == 1
+    })
+    .await;
+    assert_eq!(movements_of(&s, &folders[0]).await, ["LWARD7"]);
+    assert!(text_of(&d, "#here").await.contains("Ward 7"));
+
+    // 2. The focus is on "Sign out": the scanner's keys still go to the scan box and its Enter
+    //    does not sign the porter out.
+    d.execute(
+        "document.querySelector('header .who button').focus();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    burst(&d, &folders[1]).await;
+    let f1 = folders[1].clone();
+    wait_until(
+        "the folder scanned with the focus elsewhere",
+        10,
+        || async { movements_of(&s, &f1).await.len() == 1 },
+    )
+    .await;
+    assert_eq!(text_of(&d, "h1").await, "Scan folders", "still signed in");
+    assert_eq!(movements_of(&s, &folders[1]).await, ["LWARD7"]);
+
+    // 3. The network drops: scans are kept in the browser and counted; when it is back they
+    //    are sent, each exactly once.
+    cable.set(false);
+    d.find(By::Id("scan-input"))
+        .await
+        .unwrap()
+        .focus()
+        .await
+        .unwrap();
+    burst(&d, &folders[2]).await;
+    burst(&d, &folders[3]).await;
+    wait_until("two scans waiting", 10, || async {
+        waiting_text(&d).await.starts_with("2 scans waiting")
+    })
+    .await;
+    // the page itself loads with no network (service worker), and takes a scan
+    d.refresh().await.unwrap();
+    focused(&d, "scan-input", "the scan box after an offline reload").await;
+    burst(&d, &ward7).await;
+    burst(&d, &folders[4]).await;
+    wait_until("three scans waiting", 10, || async {
+        waiting_text(&d).await.starts_with("3 scans waiting")
+    })
+    .await;
+    for f in &folders[2..5] {
+        assert!(
+            movements_of(&s, f).await.is_empty(),
+            "nothing sent while offline"
+        );
+    }
+    cable.set(true);
+    wait_until("the waiting scans delivered", 30, || async {
+        waiting_text(&d).await.is_empty()
+    })
+    .await;
+    for f in &folders[2..5] {
+        assert_eq!(movements_of(&s, f).await, ["LWARD7"], "{f} exactly once");
+    }
+
+    // 4. The session expires mid-round: the page says so with the count; after signing in
+    //    again the scans are sent.
+    s.db.write(|c| {
+        c.execute("DELETE FROM sessions", [])?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    burst(&d, &folders[5]).await;
+    burst(&d, &folders[6]).await;
+    wait_until("the sign-in message", 15, || async {
+        waiting_text(&d)
+            .await
+            .starts_with("Sign in again: 2 scans waiting")
+    })
+    .await;
+    d.find(By::Css("#waiting a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let f = focused(&d, "username", "the sign-in form").await;
+    f.send_keys("porter").await.unwrap();
+    let p = d.find(By::Id("password")).await.unwrap();
+    p.send_keys(PW).await.unwrap();
+    p.send_keys(Key::Enter).await.unwrap();
+    wait_until("back on the scan page", 10, || async {
+        text_of(&d, "h1").await == "Scan folders"
+    })
+    .await;
+    wait_until("the scans made while signed out delivered", 30, || async {
+        waiting_text(&d).await.is_empty()
+    })
+    .await;
+    for f in &folders[5..7] {
+        assert_eq!(movements_of(&s, f).await, ["LWARD7"], "{f} exactly once");
+    }
+    // every scan of the round: stored once, at the right place
+    for f in &folders {
+        assert_eq!(movements_of(&s, f).await.len(), 1, "{f}");
+    }
+    d.quit().await.unwrap();
+}
