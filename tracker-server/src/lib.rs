@@ -65,6 +65,7 @@ pub async fn serve(
         background.push(tokio::spawn(hl7::listener::listen(l, state.clone())));
     }
     background.push(tokio::spawn(watch_overdue(state.clone())));
+    background.push(tokio::spawn(watch_request_changes(state.clone())));
     background.push(tokio::spawn(anchor_audit(state.clone())));
     let last_anchor = state.clone();
     // (with each connection's peer address, for sign-in throttling)
@@ -137,6 +138,33 @@ pub fn tls_acceptor(
             std::io::ErrorKind::InvalidInput,
             "set both server.tls_cert and server.tls_key (or neither)",
         )),
+    }
+}
+
+/// Publish every change of a request's state to the open desk views, whatever made it (the
+/// desk, the API, a scan of the folder, the HL7 feed): the request history is the one record
+/// of changes, so it is followed rather than each code path remembering to publish.
+async fn watch_request_changes(state: app::AppState) {
+    let mut last = match state.db.read(workflow::requests::last_change).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot follow request changes");
+            return;
+        }
+    };
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        match state
+            .db
+            .read(move |c| workflow::requests::changed_since(c, last))
+            .await
+        {
+            Ok((events, l)) => {
+                last = l;
+                state.desk.publish(events);
+            }
+            Err(e) => tracing::warn!(error = %e, "request change check failed"),
+        }
     }
 }
 

@@ -847,3 +847,120 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
     }
     d.quit().await.unwrap();
 }
+
+/// Issue 14: every change of a request reaches an open desk page: pulled by another clerk,
+/// dispatched and received by scans, cancelled by the clinician.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desk_follows_every_change() {
+    if !tools_present() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+        return;
+    }
+    let s = start().await;
+    let admin = s.login("admin").await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    let clinician = s.login("clinician").await;
+    s.seed_locations(&manager).await;
+    s.patient(&library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let folder = s.folder(&library, "1904851231", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let device = s.device_token(&admin, "library-desk").await;
+    let ask = |dest: &'static str| {
+        let s = &s;
+        let clinician = clinician.clone();
+        async move {
+            let r = s
+                .post(
+                    Some(&clinician),
+                    "/api/v1/requests",
+                    json!({"patient": "1904851231", "destination": dest, "urgency": "urgent", "reason": "clinic"}),
+                )
+                .await;
+            s.ok_json(r).await["id"].as_i64().unwrap()
+        }
+    };
+    let first = ask("LCLINA").await;
+    let driver = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let d = browser(&driver, profile.path()).await;
+    sign_in(&d, &s.base, "library").await;
+    d.goto(format!("{}/desk", s.base)).await.unwrap();
+    wait_until("the live connection", 10, || async {
+        text_of(&d, "#live").await == "Live"
+    })
+    .await;
+    let state_of = |id: i64| {
+        let d = &d;
+        async move { text_of(d, &format!("#req-{id} td.state")).await }
+    };
+    assert!(state_of(first).await.starts_with("requested"));
+
+    // another clerk pulls it (through the API, as another desk or a handheld would)
+    let r = s
+        .put(
+            &library,
+            &format!("/api/v1/requests/{first}/state"),
+            json!({"state": "pulled", "note": "pulled by the other clerk"}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    wait_until("pulled on the open desk", 10, || async {
+        state_of(first).await.starts_with("pulled")
+    })
+    .await;
+    assert!(
+        !state_of(first).await.contains("Pulled"),
+        "no Pulled button once pulled"
+    );
+    // dispatched and received by scans
+    let now = chrono::Utc::now();
+    let at = |s: i64| (now + chrono::Duration::seconds(s)).to_rfc3339();
+    for (loc, secs, action, dest, want) in [
+        ("LLIB", 1, "dispatch", Some("LCLINA"), "dispatched"),
+        ("LCLINA", 2, "receive", None, "received"),
+    ] {
+        let r = s
+            .post(
+                Some(&device),
+                "/api/v1/events",
+                json!({"events": [event(&folder, loc, &at(secs), action, dest)]}),
+            )
+            .await;
+        s.ok_json(r).await;
+        wait_until(want, 10, || async {
+            state_of(first).await.starts_with(want)
+        })
+        .await;
+    }
+    // a second request, cancelled by the clinician who asked: it leaves the queue
+    let second = ask("LWARD5").await;
+    // (the folder is at the clinic, so the request may start "located" there)
+    wait_until("the new request on the desk", 10, || async {
+        !state_of(second).await.is_empty()
+    })
+    .await;
+    let r = s
+        .put(
+            &clinician,
+            &format!("/api/v1/requests/{second}/state"),
+            json!({"state": "cancelled", "note": "not needed after all"}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    wait_until("the cancelled request off the desk", 10, || async {
+        d.find_all(By::Id(format!("req-{second}")))
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    assert_eq!(text_of(&d, "#desk-count").await, "1");
+    d.quit().await.unwrap();
+}

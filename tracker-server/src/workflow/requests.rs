@@ -64,7 +64,8 @@ pub struct Spec {
 /// Published on the live desk view.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeskEvent {
-    /// `request.new`, `request.overdue` or `request.rerouted`.
+    /// `request.new`, `request.changed` (any change of state: located, pulled, dispatched,
+    /// received, cancelled, returned), `request.overdue` or `request.rerouted`.
     pub kind: &'static str,
     pub request_id: i64,
     pub urgency: String,
@@ -72,6 +73,8 @@ pub struct DeskEvent {
     pub destination: String,
     pub due_at: String,
     pub source: String,
+    /// Still on the desk queue (not cancelled or closed).
+    pub open: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -609,9 +612,9 @@ pub fn for_patient(c: &Connection, patient_id: i64) -> Result<Vec<RequestView>> 
 
 /// A desk event for request `id`.
 pub fn desk_event(c: &Connection, kind: &'static str, id: i64) -> Result<DeskEvent> {
-    let (urgency, state, dest, due, source): (String, String, String, i64, String) = c
-        .prepare_cached("SELECT r.urgency, r.state, l.code, r.due_at, r.source FROM requests r JOIN locations l ON l.id = r.destination_id WHERE r.id=?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let (urgency, state, dest, due, source, open): (String, String, String, i64, String, bool) = c
+        .prepare_cached("SELECT r.urgency, r.state, l.code, r.due_at, r.source, r.closed_at IS NULL AND r.state != 'cancelled' FROM requests r JOIN locations l ON l.id = r.destination_id WHERE r.id=?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
     Ok(DeskEvent {
         kind,
         request_id: id,
@@ -620,7 +623,34 @@ pub fn desk_event(c: &Connection, kind: &'static str, id: i64) -> Result<DeskEve
         destination: dest,
         due_at: ms_to_rfc3339(due),
         source,
+        open,
     })
+}
+
+/// Requests whose history grew after entry `after` (any change of state, by any path: the
+/// desk, the API, a scan, the HL7 feed), as `request.changed` events, and the last entry seen.
+pub fn changed_since(c: &Connection, after: i64) -> Result<(Vec<DeskEvent>, i64)> {
+    let rows: Vec<(i64, i64)> = c
+        .prepare_cached(
+            "SELECT request_id, MAX(id) FROM request_history WHERE id > ?1 GROUP BY request_id ORDER BY 2 LIMIT 500",
+        )?
+        .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let last = rows.iter().map(|r| r.1).max().unwrap_or(after);
+    let events = rows
+        .iter()
+        .map(|(id, _)| desk_event(c, "request.changed", *id))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((events, last))
+}
+
+/// The newest request history entry (where change watching starts).
+pub fn last_change(c: &Connection) -> Result<i64> {
+    Ok(c.query_row(
+        "SELECT COALESCE(MAX(id), 0) FROM request_history",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// Manual state change by library staff: located (with where), pulled, or cancelled.

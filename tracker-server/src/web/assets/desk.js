@@ -1,4 +1,5 @@
-// Casenote Tracker library desk: live queue. New requests arrive as server-sent events
+// Casenote Tracker library desk: live queue. New requests and every change of state arrive as
+// server-sent events
 // (/web/desk/stream, signed in by the session cookie); each new row is fetched already
 // rendered (and escaped) by the server and put in due order. Overdue rows turn red, from the
 // server's overdue events and from a clock check here, without reloading the page.
@@ -67,6 +68,20 @@
     var d = data(ev);
     fetchRow(d.request_id, false).catch(function () {});
     say("Request " + d.request_id + " now goes to " + d.destination + ".");
+  });
+  // Any change of state (located, pulled, dispatched, received, cancelled...), by anyone:
+  // the row is fetched again, or taken off the queue when the request is no longer open.
+  source.addEventListener("request.changed", function (ev) {
+    var d = data(ev);
+    var row = document.getElementById("req-" + d.request_id);
+    if (!d.open) {
+      if (row) { row.parentNode.removeChild(row); recount(); }
+      say("Request " + d.request_id + " is " + d.state + ": off the queue.");
+      return;
+    }
+    fetchRow(d.request_id, false).then(function () {
+      say("Request " + d.request_id + " is now " + d.state + ".");
+    }).catch(function () {});
   });
   source.addEventListener("request.overdue", function (ev) {
     var d = data(ev);
