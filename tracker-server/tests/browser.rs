@@ -964,3 +964,126 @@ async fn desk_follows_every_change() {
     assert_eq!(text_of(&d, "#desk-count").await, "1");
     d.quit().await.unwrap();
 }
+
+/// Issue 14: no place is preselected for the clerk or the clinician; a requested folder
+/// dispatched with no destination chosen goes where it was asked for, and one scanned for
+/// another place is held until the clerk chooses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_follows_the_request_or_asks() {
+    if !tools_present() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+        return;
+    }
+    let s = start().await;
+    let manager = s.login("records_manager").await;
+    let library = s.login("library").await;
+    let clinician = s.login("clinician").await;
+    s.seed_locations(&manager).await;
+    let mut folders = Vec::new();
+    for (chi, family, dob) in [
+        ("1904851231", "Macdonald", "1985-04-19"),
+        ("0101011237", "Stewart", "2001-01-01"),
+    ] {
+        s.patient(&library, chi, family, "Ann", dob).await;
+        folders.push(
+            s.folder(&library, chi, "main").await["barcode"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        let r = s
+            .post(
+                Some(&clinician),
+                "/api/v1/requests",
+                json!({"patient": chi, "destination": "LWARD5", "urgency": "urgent", "reason": "ward round"}),
+            )
+            .await;
+        s.ok_json(r).await;
+    }
+    let dest_of = |barcode: String| {
+        let db = s.db.clone();
+        async move {
+            db.read(move |c| {
+                let v = c
+                    .prepare("SELECT l.code FROM movements m JOIN locations l ON l.id = m.destination_id WHERE m.raw LIKE '%' || ?1")?
+                    .query_map([&barcode], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(v)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let driver = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let d = browser(&driver, profile.path()).await;
+    sign_in(&d, &s.base, "clinician").await;
+    d.goto(format!("{}/requests/new", s.base)).await.unwrap();
+    let chosen = d
+        .execute(
+            "return document.getElementById('destination').value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chosen.json(), &json!(""), "no destination preselected");
+    sign_out(&d).await;
+
+    sign_in(&d, &s.base, "library").await;
+    d.goto(format!("{}/scan?mode=dispatch", s.base))
+        .await
+        .unwrap();
+    focused(&d, "scan-input", "the scan box").await;
+    let chosen = d
+        .execute(
+            "return document.getElementById('destination').value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chosen.json(), &json!(""), "no destination preselected");
+    // nothing chosen: the folder goes where it was asked for
+    burst(&d, &folders[0]).await;
+    let f0 = folders[0].clone();
+    wait_until("the first dispatch", 10, || async {
+        dest_of(f0.clone()).await == ["LWARD5"]
+    })
+    .await;
+    // Clinic A chosen, but the folder was asked for at Ward 5: the clerk is asked
+    d.execute(
+        "var s = document.getElementById('destination'); s.value = 'LCLINA'; document.getElementById('scan-input').focus();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    burst(&d, &folders[1]).await;
+    wait_until("the question", 10, || async {
+        d.find(By::Id("confirm"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(text_of(&d, "#confirm-text").await.contains("Ward 5"));
+    assert!(
+        dest_of(folders[1].clone()).await.is_empty(),
+        "not sent before the clerk chose"
+    );
+    d.find(By::Id("confirm-request"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let f1 = folders[1].clone();
+    wait_until("the second dispatch", 10, || async {
+        dest_of(f1.clone()).await == ["LWARD5"]
+    })
+    .await;
+    d.quit().await.unwrap();
+}

@@ -88,6 +88,8 @@ fn request_form_page(
                 input type="text" id="volume" name="volume" autocomplete="off" value=(v("volume"));
                 label for="destination" { "Send to" }
                 select id="destination" name="destination" required {
+                    // nothing chosen for the clinician: the wrong ward is worse than a prompt
+                    option value="" disabled selected[dest.is_empty()] { "Choose where the notes should go" }
                     @for l in destinations(locs) {
                         option value=(l.code) selected[l.code == dest] { (l.name) " (" (l.code) ")" }
                     }

@@ -287,6 +287,21 @@ struct Row {
     created_at: i64,
 }
 
+/// The destination (code, name) of the earliest-due open request covering folder `folder_id`,
+/// if any: where a dispatched folder is expected to go.
+pub fn expected_destination(c: &Connection, folder_id: i64) -> Result<Option<(String, String)>> {
+    let Some(r) = open_for_folder(c, folder_id)?
+        .into_iter()
+        .find(|r| !matches!(r.state, RequestState::Received | RequestState::Returned))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        c.prepare_cached("SELECT code, name FROM locations WHERE id=?1")?
+            .query_row([r.destination_id], |x| Ok((x.get(0)?, x.get(1)?)))?,
+    ))
+}
+
 /// Open requests that cover folder `folder_id`.
 fn open_for_folder(c: &Connection, folder_id: i64) -> Result<Vec<Row>> {
     let mut st = c.prepare_cached(

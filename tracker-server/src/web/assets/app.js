@@ -197,6 +197,7 @@
           blocked = null; delay = 1000;
           return del(next.event_id).then(function () {
             show(res.level, res.message);
+            if (res.kind === "confirm") ask(next, res);
             sending = false; pump();
           });
         });
@@ -205,6 +206,25 @@
       if (why !== "stop") { blocked = "offline"; setTimeout(pump, delay); delay = Math.min(delay * 2, 15000); }
       refresh();
     });
+  }
+
+  // A requested folder scanned for another place: the clerk chooses, with a click (a scanner's
+  // Enter never answers this).
+  var confirmBox = document.getElementById("confirm");
+  function ask(item, res) {
+    var a = document.getElementById("confirm-request"), b = document.getElementById("confirm-chosen");
+    document.getElementById("confirm-text").textContent = res.message;
+    a.textContent = "Send to " + res.request_destination_name + " (" + res.request_destination + ")";
+    b.textContent = "Send to " + res.chosen + " anyway";
+    function choose(to) {
+      confirmBox.hidden = true; a.onclick = b.onclick = null;
+      item.destination = to; item.confirmed = true;
+      put(item).then(pump);
+      input.focus();
+    }
+    a.onclick = function () { choose(res.request_destination); };
+    b.onclick = function () { choose(res.chosen); };
+    confirmBox.hidden = false;
   }
 
   function scan(raw) {
@@ -220,7 +240,6 @@
     if (c.kind === "error") { show("error", c.message); return; }
     if (!state.location) { show("error", "Scan a location card first, so we know where this folder is."); return; }
     var dest = document.getElementById("destination");
-    if (mode === "dispatch" && !(dest && dest.value)) { show("error", "Choose where the folders are going first."); return; }
     var item = { event_id: uuid7(), user: me, raw: raw, mode: mode, location: state.location,
                  staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now() };
     put(item).then(pump, function () { show("error", "Not saved on this device (storage full?): scan again."); });

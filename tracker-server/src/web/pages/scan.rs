@@ -63,7 +63,9 @@ pub async fn scan_page(
             @if mode != "porter" {
                 nav.card aria-label="Desk mode" { "Desk: " a href="/scan?mode=dispatch" { "dispatch" } " | " a href="/scan?mode=receive" { "receive" } " | " a href="/scan?mode=refile" { "re-file" } }
             }
-            form.card id="scan-form" data-csrf=(user.csrf) data-mode=(mode) data-user=(user.username()) data-config=(config) data-location=[preset.as_deref()] {
+            // novalidate: the page checks scans itself (an empty destination is allowed: a
+            // requested folder goes where it was asked for)
+            form.card id="scan-form" novalidate data-csrf=(user.csrf) data-mode=(mode) data-user=(user.username()) data-config=(config) data-location=[preset.as_deref()] {
                 @if mode == "porter" {
                     p { "Location: " strong id="here" { "none yet - scan a location card" } }
                 } @else {
@@ -73,7 +75,7 @@ pub async fn scan_page(
                     label for="destination" { "Sending to" }
                     // No place is chosen for the clerk: a folder sent to the wrong ward is worse
                     // than a scan refused until a destination is picked.
-                    select id="destination" name="destination" required {
+                    select id="destination" name="destination" {
                         option value="" selected disabled { "Choose where the folders are going" }
                         @for l in &others { option value=(l.code) { (l.name) " (" (l.code) ")" } }
                     }
@@ -85,6 +87,12 @@ pub async fn scan_page(
             }
             div id="feedback" role="status" aria-live="assertive" { "Ready." }
             p id="waiting" role="status" aria-live="polite" hidden {}
+            div.card.warn id="confirm" role="alertdialog" aria-labelledby="confirm-text" hidden {
+                p id="confirm-text" {}
+                button type="button" id="confirm-request" {}
+                " "
+                button type="button" id="confirm-chosen" {}
+            }
             h2 { "This session" }
             ol id="log" {}
             script src="/static/app.js" defer {}
@@ -107,6 +115,10 @@ pub struct WebScan {
     staff: Option<String>,
     #[serde(default)]
     destination: Option<String>,
+    /// The clerk confirmed sending a requested folder somewhere other than the request's
+    /// destination.
+    #[serde(default)]
+    confirmed: bool,
 }
 
 pub(crate) fn answer(kind: &str, level: &str, message: impl Into<String>) -> Json<Value> {
@@ -161,12 +173,34 @@ pub async fn scan(
             "error",
             format!("Not recognised ({reason}). Check the label and scan again."),
         )),
-        ScanTarget::Folder { .. } => {
-            let (action, destination) = match b.mode.as_str() {
-                "dispatch" => ("dispatch", b.destination.clone()),
+        ScanTarget::Folder { serial } => {
+            let (action, mut destination) = match b.mode.as_str() {
+                "dispatch" => ("dispatch", b.destination.clone().filter(|d| !d.is_empty())),
                 "receive" => ("receive", None),
                 _ => ("seen", None),
             };
+            if action == "dispatch" {
+                // A folder someone asked for goes where they asked, unless the clerk says
+                // otherwise: default to the request's destination, and ask before sending it
+                // anywhere else.
+                let expected =
+                    s.db.read(move |c| {
+                        crate::workflow::requests::expected_destination(c, serial as i64)
+                    })
+                    .await?;
+                match (&destination, expected) {
+                    (None, Some((code, _))) => destination = Some(code),
+                    (Some(chosen), Some((code, name))) if *chosen != code && !b.confirmed => {
+                        return Ok(Json(json!({
+                            "kind": "confirm", "level": "warn",
+                            "request_destination": code, "request_destination_name": name,
+                            "chosen": chosen,
+                            "message": format!("This folder was requested for {name} ({code}), not {chosen}. Choose where it goes."),
+                        })));
+                    }
+                    _ => {}
+                }
+            }
             let Some(location) = b.location.clone().filter(|l| !l.is_empty()) else {
                 return Ok(answer(
                     "error",
@@ -174,11 +208,11 @@ pub async fn scan(
                     "Scan a location card first, so we know where this folder is.",
                 ));
             };
-            if b.mode == "dispatch" && b.destination.as_deref().is_none_or(str::is_empty) {
+            if action == "dispatch" && destination.is_none() {
                 return Ok(answer(
                     "error",
                     "error",
-                    "Choose where the folders are going first.",
+                    "Choose where the folders are going first (no request names a place for this folder).",
                 ));
             }
             let read_at = b
