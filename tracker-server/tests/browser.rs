@@ -382,6 +382,10 @@ async fn web_interface_in_chromium() {
     a.goto(format!("{base}/whereis?q={folder}")).await.unwrap();
     let answer = text_of(&a, ".answer .where").await;
     assert!(answer.contains("Ward 5 (LWARD5)"), "{answer}");
+    // names, not codes: the device is the scan page of the porter who scanned
+    let seen = text_of(&a, ".answer").await;
+    assert!(seen.contains("with scan page (porter)"), "{seen}");
+    assert!(!seen.contains("web:porter"), "{seen}");
     sign_out(&a).await;
 
     // 3. The library desk is open in one browser; a clinician asks for notes in another.

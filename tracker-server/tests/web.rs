@@ -436,3 +436,68 @@ async fn pull_list_labels_and_printers_pages() {
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["total"], 1);
 }
+
+/// Issue 14: where-is speaks in names, offers "Request these notes", and a porter who types a
+/// CHI is told what porters can look up, on a page with the menu.
+#[tokio::test]
+async fn whereis_names_request_button_and_porter_help() {
+    let (s, barcode) = world().await;
+    // a scan by a device that reported its description, carried by a registered badge
+    let admin = s.login("admin").await;
+    let device = s.device_token(&admin, "ward5-bridge").await;
+    let hb = json!({"bridge_id": "ward5-pc", "devices": [{"device_id": "ward5-porter-scanner",
+        "description": "Ward 5 porter scanner", "online": true}]});
+    s.ok_json(s.post(Some(&device), "/api/v1/devices/heartbeat", hb).await)
+        .await;
+    let mut ev = event(
+        &barcode,
+        "LWARD5",
+        &chrono::Utc::now().to_rfc3339(),
+        "receive",
+        None,
+    );
+    ev["device_id"] = json!("ward5-porter-scanner");
+    s.ok_json(
+        s.post(Some(&device), "/api/v1/events", json!({"events": [ev]}))
+            .await,
+    )
+    .await;
+    let clinician = sign_in(&s, "clinician").await;
+    let (st, page) = clinician.get(&format!("/whereis?q={barcode}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("Ward 5 (LWARD5)"), "{page}");
+    assert!(
+        page.contains("Test Porter (S00042)"),
+        "staff by name: {page}"
+    );
+    assert!(
+        page.contains("Ward 5 porter scanner (ward5-porter-scanner)"),
+        "device by name: {page}"
+    );
+    let href = format!("/requests/new?volume={barcode}");
+    assert!(page.contains(&href), "Request these notes: {page}");
+    let (st, form) = clinician.get(&href).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        form.contains(&format!("value=\"{CHI}\"")),
+        "patient filled in: {form}"
+    );
+    assert!(
+        form.contains(&format!("value=\"{barcode}\"")),
+        "volume filled in"
+    );
+
+    // a porter typing a CHI: an answer with the menu, not a bare refusal, and no patient data
+    let porter = sign_in(&s, "porter").await;
+    let (st, page) = porter.get(&format!("/whereis?q={CHI}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("Porters can find a folder by its barcode"),
+        "{page}"
+    );
+    assert!(
+        page.contains("aria-label=\"Main menu\""),
+        "the menu is there"
+    );
+    assert!(!page.contains(EVIL_FAMILY) && !page.contains("Request these notes"));
+}

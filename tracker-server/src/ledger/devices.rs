@@ -1,7 +1,7 @@
 //! Device health reported by bridges: online, last read, queue depth, oldest queued event.
 
 use crate::{Error, Result};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 pub use casenote_core::wire::{DeviceReport, Heartbeat};
@@ -61,6 +61,27 @@ pub fn record(c: &Connection, h: &Heartbeat, now: &str) -> Result<()> {
             d.last_error.as_deref().map(|e| e.chars().take(300).collect::<String>())])?;
     }
     Ok(())
+}
+
+/// A device's name for people: its description from the bridge's heartbeat, or "scan page
+/// (user)" for scans made in the browser. `None` when nothing better than the id is known.
+pub fn display_name(c: &Connection, device_id: &str) -> Result<Option<String>> {
+    if let Some(user) = device_id.strip_prefix("web:") {
+        let name: Option<String> = c
+            .prepare_cached("SELECT display_name FROM users WHERE username=?1")?
+            .query_row([user], |r| r.get(0))
+            .optional()?;
+        return Ok(Some(format!(
+            "scan page ({})",
+            name.as_deref().unwrap_or(user)
+        )));
+    }
+    Ok(
+        c.prepare_cached("SELECT description FROM devices WHERE device_id=?1")?
+            .query_row([device_id], |r| r.get::<_, String>(0))
+            .optional()?
+            .filter(|d| !d.trim().is_empty()),
+    )
 }
 
 pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {

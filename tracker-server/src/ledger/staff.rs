@@ -56,6 +56,37 @@ pub fn list(c: &Connection) -> Result<Vec<Badge>> {
     Ok(v)
 }
 
+/// The name of whoever a movement's `staff_id` names: a registered badge's name, the user a
+/// user badge belongs to, or the user whose user name it is (the scan page records the signed-in
+/// user when no badge was scanned). `None` when nobody is known by it.
+pub fn display_name(c: &Connection, staff_id: &str) -> Result<Option<String>> {
+    let id = staff_id.trim().to_ascii_uppercase();
+    if let Some(n) = c
+        .prepare_cached("SELECT name FROM staff_badges WHERE badge=?1")?
+        .query_row([&id], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        return Ok(Some(n));
+    }
+    let letters: String = id.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    if let Ok(n) = id[letters.len()..].parse::<i64>() {
+        if !letters.is_empty() && user_badge(&letters, n) == id {
+            if let Some(name) = c
+                .prepare_cached("SELECT display_name FROM users WHERE id=?1")?
+                .query_row([n], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                return Ok(Some(name));
+            }
+        }
+    }
+    Ok(
+        c.prepare_cached("SELECT display_name FROM users WHERE username=?1")?
+            .query_row([staff_id.trim()], |r| r.get::<_, String>(0))
+            .optional()?,
+    )
+}
+
 /// Every known, active badge: registered ones and those of active users (for the scan page,
 /// which checks a badge the moment it is scanned, even offline).
 pub fn all_known(c: &Connection, prefix: &str) -> Result<Vec<String>> {

@@ -53,13 +53,42 @@ fn local_to_rfc3339(v: &str) -> crate::Result<String> {
 
 // ---------- asking for notes ----------
 
+/// The request form; `?volume=<barcode>` (the "Request these notes" button on a where-is
+/// answer) fills in that volume and its patient.
 pub async fn new_request_form(
     State(s): State<AppState>,
     user: WebUser,
+    axum::extract::Query(q): axum::extract::Query<Params>,
 ) -> Result<Markup, WebError> {
     user.who.require(Permission::RequestNotes)?;
     let locs = s.db.read(locations::list).await?;
-    Ok(request_form_page(&user, &locs, &Params::new(), None))
+    let mut f = Params::new();
+    if let Some(volume) = param(&q, "volume").map(str::to_string) {
+        f.insert("volume".into(), volume.clone());
+        if user.who.can(Permission::ReadPatient) {
+            let scheme = s.cfg.identifiers.folder.clone();
+            let found =
+                s.db.read(move |c| {
+                    let folder = crate::ledger::folders::by_barcode(c, &scheme, &volume)?;
+                    crate::ledger::patients::get(c, folder.patient_id)
+                })
+                .await;
+            if let Ok(p) = found {
+                audit_read(
+                    &s,
+                    &user.who,
+                    "patient.read",
+                    vec![(Some(p.id), None)],
+                    "request form filled from a where-is answer".into(),
+                )
+                .await?;
+                if let Some(chi) = p.chi.or(p.nhs_number) {
+                    f.insert("patient".into(), chi);
+                }
+            }
+        }
+    }
+    Ok(request_form_page(&user, &locs, &f, None))
 }
 
 fn request_form_page(

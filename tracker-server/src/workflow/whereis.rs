@@ -21,7 +21,11 @@ pub struct TrailEntry {
     pub action: Action,
     pub destination: Option<String>,
     pub device_id: String,
+    /// The device's name for people (its description, or "scan page (user)").
+    pub device_name: Option<String>,
     pub staff_id: Option<String>,
+    /// The name of the member of staff the badge (or user name) belongs to.
+    pub staff_name: Option<String>,
     pub method: String,
     pub received_at: String,
     /// Who sent the scan to the server: the signed-in user (`user:<name>`) or the API token
@@ -36,7 +40,9 @@ pub struct Current {
     pub since: String,
     pub last_seen_at: String,
     pub seen_by_staff: Option<String>,
+    pub seen_by_staff_name: Option<String>,
     pub seen_by_device: String,
+    pub seen_by_device_name: Option<String>,
     pub method: String,
     pub in_transit: bool,
     pub destination: Option<Place>,
@@ -89,13 +95,34 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
                 action: r.get(4)?,
                 destination: r.get(5)?,
                 device_id: r.get(6)?,
+                device_name: None,
                 staff_id: r.get(7)?,
+                staff_name: None,
                 method: r.get(8)?,
                 received_at: ms_to_rfc3339(r.get(9)?),
                 sent_by: r.get(10)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    // Names, not codes: who carried it and with what (looked up once per distinct id).
+    let mut trail = trail;
+    let mut staff = std::collections::HashMap::new();
+    let mut devices = std::collections::HashMap::new();
+    for t in &mut trail {
+        if let Some(id) = &t.staff_id {
+            if !staff.contains_key(id) {
+                staff.insert(id.clone(), crate::ledger::staff::display_name(c, id)?);
+            }
+            t.staff_name = staff[id].clone();
+        }
+        if !devices.contains_key(&t.device_id) {
+            devices.insert(
+                t.device_id.clone(),
+                crate::ledger::devices::display_name(c, &t.device_id)?,
+            );
+        }
+        t.device_name = devices[&t.device_id].clone();
+    }
     let cur: Option<(i64, i64, Option<i64>)> = c
         .prepare_cached("SELECT cur_location_id, cur_since, cur_destination_id FROM folders WHERE id=?1 AND cur_location_id IS NOT NULL")?
         .query_row([folder.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -106,7 +133,9 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
             since: ms_to_rfc3339(since),
             last_seen_at: last.read_at.clone(),
             seen_by_staff: last.staff_id.clone(),
+            seen_by_staff_name: last.staff_name.clone(),
             seen_by_device: last.device_id.clone(),
+            seen_by_device_name: last.device_name.clone(),
             method: last.method.clone(),
             in_transit: last.action == Action::Dispatch,
             destination: dest.map(|d| place(c, d)).transpose()?,

@@ -17,7 +17,23 @@ pub(crate) fn time_text(rfc: &str) -> String {
         .unwrap_or_else(|_| rfc.to_string())
 }
 
-pub(crate) fn whereis_answer(w: &WhereIs) -> Markup {
+/// "Ann Porter (S00042)", or the id alone when no name is known.
+fn named(name: Option<&str>, id: &str) -> String {
+    match name {
+        Some(n) if n != id => format!("{n} ({id})"),
+        _ => id.to_string(),
+    }
+}
+
+/// A device by name: "Ward 5 porter scanner (ward5-porter)", or "scan page (Ann Porter)".
+fn device_text(name: Option<&str>, id: &str) -> String {
+    match name {
+        Some(n) if id.starts_with("web:") => n.to_string(),
+        _ => named(name, id),
+    }
+}
+
+pub(crate) fn whereis_answer(w: &WhereIs, can_request: bool) -> Markup {
     let f = &w.folder;
     html! {
         section.card aria-label={"Folder " (f.barcode)} {
@@ -40,19 +56,26 @@ pub(crate) fn whereis_answer(w: &WhereIs) -> Markup {
                         } @else {
                             p.where { (place_text(&c.location)) }
                         }
-                        p { "Since " (time_text(&c.since)) ". Last seen " (time_text(&c.last_seen_at)) " by " (c.seen_by_staff.as_deref().unwrap_or("unknown staff")) " on " (c.seen_by_device) " (" (c.method) ")." }
+                        p { "Since " (time_text(&c.since)) ". Last seen " (time_text(&c.last_seen_at))
+                            " by " (c.seen_by_staff.as_deref().map(|s| named(c.seen_by_staff_name.as_deref(), s)).unwrap_or_else(|| "someone who did not scan a badge".into()))
+                            " with " (device_text(c.seen_by_device_name.as_deref(), &c.seen_by_device)) " (" (c.method) ")." }
                     }
                 }
                 None => { div.answer { p.where { "Never scanned: expected at its home, " (w.home_location) } } }
+            }
+            @if can_request {
+                p { a.button href={"/requests/new?volume=" (f.barcode)} { "Request these notes" } }
             }
             @if !w.trail.is_empty() {
                 details open[w.trail.len() <= 10] {
                     summary { "Trail (" (w.trail.len()) " scans, newest first)" }
                     ol.timeline {
                         @for t in &w.trail {
-                            li { time datetime=(t.read_at) { (time_text(&t.read_at)) } " - " (t.action) " at " (place_text(&t.location))
+                            li { time datetime=(t.read_at) { (time_text(&t.read_at)) } " - " (t.action.as_str()) " at " (place_text(&t.location))
                                 @if let Some(d) = &t.destination { " to " (d) }
-                                " - " (t.staff_id.as_deref().unwrap_or("-")) ", " (t.device_id)
+                                " - "
+                                @if let Some(sid) = &t.staff_id { "by " (named(t.staff_name.as_deref(), sid)) ", " }
+                                "with " (device_text(t.device_name.as_deref(), &t.device_id))
                                 @if let Some(by) = &t.sent_by { " (sent by " (by) ")" } }
                         }
                     }
@@ -62,6 +85,12 @@ pub(crate) fn whereis_answer(w: &WhereIs) -> Markup {
     }
 }
 
+/// What a porter (who may not look patients up) is told on typing a CHI or NHS number.
+const PORTER_LOOKUP: &str = "Porters can find a folder by its barcode: scan the folder label \
+    (or type the code printed under the bars, such as F000012345X). Looking up a patient by CHI \
+    or NHS number, or by name, is for clinical, library and records staff: ask the records \
+    library if you need a patient's notes.";
+
 pub async fn whereis(
     State(s): State<AppState>,
     user: WebUser,
@@ -69,6 +98,7 @@ pub async fn whereis(
 ) -> Result<Markup, WebError> {
     user.who.require(Permission::LocateFolders)?;
     let can_read = user.who.can(Permission::ReadPatient);
+    let can_request = user.who.can(Permission::RequestNotes);
     let mut results: Vec<WhereIs> = Vec::new();
     let mut error: Option<String> = None;
     let mut searched = false;
@@ -82,8 +112,10 @@ pub async fn whereis(
                 Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
                 Err(e) => error = Some(e.to_string()),
             },
+            search::SearchTerm::Patient(_) if !can_read => {
+                error = Some(PORTER_LOOKUP.into());
+            }
             search::SearchTerm::Patient(id) => {
-                user.who.require(Permission::ReadPatient)?;
                 match search::patient(&s, &user.who, "q", id, true).await {
                     Ok((_, list)) => {
                         if list.is_empty() {
@@ -96,9 +128,14 @@ pub async fn whereis(
                 }
             }
         }
-    } else if let (Some(name), Some(dob)) = (param(&q, "name"), param(&q, "dob")) {
+    } else if let (Some(_), Some(_)) = (param(&q, "name"), param(&q, "dob")) {
+        if !can_read {
+            searched = true;
+            error = Some(PORTER_LOOKUP.into());
+        }
+    }
+    if let (true, Some(name), Some(dob)) = (can_read, param(&q, "name"), param(&q, "dob")) {
         searched = true;
-        user.who.require(Permission::ReadPatient)?;
         match search::by_name(&s, &user.who, name.to_string(), dob.to_string(), true).await {
             Ok(found) => results = found.into_iter().flat_map(|(_, w)| w).collect(),
             Err(e) if e.kind() == crate::error::ErrorKind::Internal => return Err(e.into()),
@@ -129,7 +166,7 @@ pub async fn whereis(
             }
             @if let Some(e) = &error { div.error-summary role="alert" { h2 { "No answer" } p { (e) } } }
             @if searched && error.is_none() && results.is_empty() { div.error-summary role="alert" { p { "No matching patients or folders." } } }
-            @for w in &results { (whereis_answer(w)) }
+            @for w in &results { (whereis_answer(w, can_request)) }
         },
     ))
 }
