@@ -686,10 +686,15 @@ async fn waiting_text(d: &WebDriver) -> String {
     text_of(d, "#waiting").await
 }
 
-/// Type as a wedge scanner: the whole payload then Enter into whatever has the focus.
+/// Type as a wedge scanner does: each key of the payload, then Enter, into whatever has the
+/// focus, with a WebDriver pause of 6 ms before each key-down and key-up (keys about 5-30 ms
+/// apart, as scanners type).
 async fn burst(d: &WebDriver, data: &str) {
-    let e = d.active_element().await.unwrap();
-    e.send_keys(format!("{data}\u{E007}")).await.unwrap(); // WebDriver's Enter key
+    d.action_chain_with_delay(Some(Duration::from_millis(6)), None)
+        .send_keys(format!("{data}\u{E007}")) // U+E007: WebDriver's Enter key
+        .perform()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -734,6 +739,30 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
     focused(&d, "scan-input", "the scan box").await;
     let ward5 = casenote_core::identifiers::card_payload("LWARD5").unwrap();
     let ward7 = casenote_core::identifiers::card_payload("LWARD7").unwrap();
+    // Chromium itself says the page can be installed (manifest, icons, service worker)
+    // (chromedriver's DevTools command endpoint: Page.getInstallabilityErrors)
+    let cdp_url = format!("{}/session/{}/goog/cdp/execute", driver.url, d.session_id());
+    let mut errors = Value::Null;
+    for _ in 0..50 {
+        let r: Value = reqwest::Client::new()
+            .post(&cdp_url)
+            .json(&json!({"cmd": "Page.getInstallabilityErrors", "params": {}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        errors = r["value"].clone();
+        if errors["installabilityErrors"]
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(errors["installabilityErrors"], json!([]), "{errors}");
 
     // 1. A burst: the Ward 5 card, then the Ward 7 card, then a folder 30 ms later: the folder
     //    is at Ward 7, although no answer from the server has come back yet.

@@ -32,9 +32,22 @@ const DESK_JS: &str = include_str!("assets/desk.js");
 const PROGRESS_JS: &str = include_str!("assets/progress.js");
 const SERVICE_WORKER_JS: &str = include_str!("assets/sw.js");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
+const ICON_192: &[u8] = include_bytes!("assets/icon-192.png");
+const ICON_512: &[u8] = include_bytes!("assets/icon-512.png");
 /// The scan page as an installable app (Android handheld computers whose scanners type as a
 /// keyboard): opens on the porter's scan page.
-const MANIFEST: &str = r##"{"name":"Casenote Tracker: scan folders","short_name":"Casenote scan","start_url":"/scan?mode=porter","scope":"/","display":"standalone","background_color":"#ffffff","theme_color":"#005eb8","icons":[{"src":"/static/icon.svg","sizes":"any","type":"image/svg+xml","purpose":"any"}]}"##;
+const MANIFEST: &str = r##"{"name":"Casenote Tracker: scan folders","short_name":"Casenote scan","start_url":"/scan?mode=porter","scope":"/","display":"standalone","background_color":"#ffffff","theme_color":"#005eb8","icons":[{"src":"/static/icon-192.png","sizes":"192x192","type":"image/png"},{"src":"/static/icon-512.png","sizes":"512x512","type":"image/png"},{"src":"/static/icon.svg","sizes":"any","type":"image/svg+xml"}]}"##;
+
+fn png(body: &'static [u8]) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 fn script(body: &'static str) -> Response {
     (
@@ -120,6 +133,8 @@ pub fn routes() -> Router<AppState> {
                 )
             }),
         )
+        .route("/static/icon-192.png", get(|| async { png(ICON_192) }))
+        .route("/static/icon-512.png", get(|| async { png(ICON_512) }))
         .route(
             "/static/icon.svg",
             get(|| async {

@@ -3,7 +3,8 @@
 // patient details) is ever cached. Scans themselves are kept by the page in IndexedDB.
 "use strict";
 var CACHE = "casenote-scan-v1";
-var SHELL = ["/scan?mode=porter", "/static/app.js", "/static/app.css", "/manifest.webmanifest", "/static/icon.svg"];
+var SHELL = ["/scan?mode=porter", "/static/app.js", "/static/app.css", "/manifest.webmanifest",
+  "/static/icon.svg", "/static/icon-192.png", "/static/icon-512.png"];
 
 self.addEventListener("install", function (ev) {
   ev.waitUntil(caches.open(CACHE).then(function (c) {
