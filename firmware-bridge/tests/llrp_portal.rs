@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{wait_until, FakeServer};
+use common::{bridge_config, portal_bridge_config, wait_until, FakeServer};
 use firmware_bridge::bridge::Bridge;
 use firmware_bridge::config::{
     Config, DeviceConfig, DeviceTransport, DirectionMethod, Protocol, Role, TcpConfig,
@@ -40,17 +40,6 @@ fn read_messages(s: &mut std::net::TcpStream, want: usize, timeout: Duration) ->
         }
     }
     out
-}
-
-/// A bridge delivering to `server`, its queue in `dir`, no heartbeats.
-fn bridge_config(server: &FakeServer, dir: &std::path::Path) -> Config {
-    Config {
-        server_url: server.url(),
-        token: "t".into(),
-        queue_path: dir.join("q.sqlite3"),
-        heartbeat_interval_s: 0,
-        ..Default::default()
-    }
 }
 
 #[test]
@@ -214,9 +203,7 @@ fn sim_config(
     dir: &std::path::Path,
     reader: &firmware_bridge::simulate::llrp_reader::LlrpReaderSim,
 ) -> Config {
-    let mut cfg = bridge_config(server, dir);
-    cfg.scan.gs1_company_prefix = Some("0614141".into());
-    cfg.delivery.idle_poll_ms = 50;
+    let mut cfg = portal_bridge_config(server, dir);
     let mut d = DeviceConfig::new(
         "door-portal",
         Role::Portal,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{wait_until, FakeServer};
+use common::{portal_bridge_config, wait_until, FakeServer};
 use firmware_bridge::bridge::Bridge;
 use firmware_bridge::config::{
     AntennaSwitching, Config, DeviceConfig, DeviceTransport, Protocol, Role,
@@ -15,16 +15,7 @@ use firmware_bridge::simulate::{folder_epc, SimPort, SimReader};
 use std::time::Duration;
 
 fn config(server: &FakeServer, dir: &std::path::Path, reader: &SimReader) -> Config {
-    let mut c = Config {
-        bridge_id: "test-bridge".into(),
-        server_url: server.url(),
-        token: "t".into(),
-        queue_path: dir.join("queue.sqlite3"),
-        heartbeat_interval_s: 0,
-        ..Default::default()
-    };
-    c.scan.gs1_company_prefix = Some("0614141".into());
-    c.delivery.idle_poll_ms = 50;
+    let mut c = portal_bridge_config(server, dir);
     let mut d = DeviceConfig::new(
         "ward5-portal",
         Role::Portal,

@@ -66,6 +66,38 @@ fn start_chromedriver() -> Driver {
     d
 }
 
+/// chromedriver and one Chromium session with its own profile, closed on drop.
+struct OneBrowser {
+    d: WebDriver,
+    _profile: tempfile::TempDir,
+    driver: Driver,
+}
+
+async fn one_browser() -> OneBrowser {
+    let driver = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let d = browser(&driver, profile.path()).await;
+    OneBrowser {
+        d,
+        _profile: profile,
+        driver,
+    }
+}
+
+impl OneBrowser {
+    async fn quit(self) {
+        self.d.quit().await.unwrap();
+    }
+}
+
+/// A new folder (the next volume) of `chi`'s main notes: its barcode.
+async fn new_folder(s: &TestServer, library: &str, chi: &str) -> String {
+    s.folder(library, chi, "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn browser(driver: &Driver, profile: &Path) -> WebDriver {
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(CHROMIUM).unwrap();
@@ -221,6 +253,21 @@ async fn shot(d: &WebDriver, dir: &Path, name: &str, width: u32) -> PathBuf {
     p
 }
 
+/// Whether Chromium and chromedriver are here. Without them a browser test is skipped, except
+/// under `CI=true`, where it fails.
+fn browser_available() -> bool {
+    if tools_present() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)"
+        );
+    }
+    eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+    false
+}
+
 fn tools_present() -> bool {
     Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()
 }
@@ -229,11 +276,7 @@ fn tools_present() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_interface_in_chromium() {
-    if !tools_present() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
-        }
-        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+    if !browser_available() {
         return;
     }
     let started = Instant::now();
@@ -699,11 +742,7 @@ async fn burst(d: &WebDriver, data: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_page_keeps_every_scan_at_the_right_place() {
-    if !tools_present() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
-        }
-        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+    if !browser_available() {
         return;
     }
     let s = start().await;
@@ -722,26 +761,24 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
         .await;
     let mut folders = Vec::new();
     for _ in 0..7 {
-        folders.push(
-            s.folder(&library, "1904851231", "main").await["barcode"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        folders.push(new_folder(&s, &library, "1904851231").await);
     }
     let cable = Cable::start(s.base.trim_start_matches("http://").to_string()).await;
     let base = format!("http://{}", cable.addr);
-    let driver = start_chromedriver();
-    let profile = tempfile::tempdir().unwrap();
-    let d = browser(&driver, profile.path()).await;
-    sign_in(&d, &base, "porter").await;
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &base, "porter").await;
     d.goto(format!("{base}/scan?mode=porter")).await.unwrap();
-    focused(&d, "scan-input", "the scan box").await;
+    focused(d, "scan-input", "the scan box").await;
     let ward5 = casenote_core::identifiers::card_payload("LWARD5").unwrap();
     let ward7 = casenote_core::identifiers::card_payload("LWARD7").unwrap();
     // Chromium itself says the page can be installed (manifest, icons, service worker)
     // (chromedriver's DevTools command endpoint: Page.getInstallabilityErrors)
-    let cdp_url = format!("{}/session/{}/goog/cdp/execute", driver.url, d.session_id());
+    let cdp_url = format!(
+        "{}/session/{}/goog/cdp/execute",
+        b.driver.url,
+        d.session_id()
+    );
     let mut errors = Value::Null;
     for _ in 0..50 {
         let r: Value = reqwest::Client::new()
@@ -766,17 +803,17 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
 
     // 1. A burst: the Ward 5 card, then the Ward 7 card, then a folder 30 ms later: the folder
     //    is at Ward 7, although no answer from the server has come back yet.
-    burst(&d, &ward5).await;
-    burst(&d, &ward7).await;
+    burst(d, &ward5).await;
+    burst(d, &ward7).await;
     tokio::time::sleep(Duration::from_millis(30)).await;
-    burst(&d, &folders[0]).await;
+    burst(d, &folders[0]).await;
     let f0 = folders[0].clone();
     wait_until("the first folder stored", 10, || async {
         movements_of(&s, &f0).await.len() == 1
     })
     .await;
     assert_eq!(movements_of(&s, &folders[0]).await, ["LWARD7"]);
-    assert!(text_of(&d, "#here").await.contains("Ward 7"));
+    assert!(text_of(d, "#here").await.contains("Ward 7"));
 
     // 2. The focus is on "Sign out": the scanner's keys still go to the scan box and its Enter
     //    does not sign the porter out.
@@ -786,7 +823,7 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
     )
     .await
     .unwrap();
-    burst(&d, &folders[1]).await;
+    burst(d, &folders[1]).await;
     let f1 = folders[1].clone();
     wait_until(
         "the folder scanned with the focus elsewhere",
@@ -794,7 +831,7 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
         || async { movements_of(&s, &f1).await.len() == 1 },
     )
     .await;
-    assert_eq!(text_of(&d, "h1").await, "Scan folders", "still signed in");
+    assert_eq!(text_of(d, "h1").await, "Scan folders", "still signed in");
     assert_eq!(movements_of(&s, &folders[1]).await, ["LWARD7"]);
 
     // 3. The network drops: scans are kept in the browser and counted; when it is back they
@@ -806,19 +843,19 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
         .focus()
         .await
         .unwrap();
-    burst(&d, &folders[2]).await;
-    burst(&d, &folders[3]).await;
+    burst(d, &folders[2]).await;
+    burst(d, &folders[3]).await;
     wait_until("two scans waiting", 10, || async {
-        waiting_text(&d).await.starts_with("2 scans waiting")
+        waiting_text(d).await.starts_with("2 scans waiting")
     })
     .await;
     // the page itself loads with no network (service worker), and takes a scan
     d.refresh().await.unwrap();
-    focused(&d, "scan-input", "the scan box after an offline reload").await;
-    burst(&d, &ward7).await;
-    burst(&d, &folders[4]).await;
+    focused(d, "scan-input", "the scan box after an offline reload").await;
+    burst(d, &ward7).await;
+    burst(d, &folders[4]).await;
     wait_until("three scans waiting", 10, || async {
-        waiting_text(&d).await.starts_with("3 scans waiting")
+        waiting_text(d).await.starts_with("3 scans waiting")
     })
     .await;
     for f in &folders[2..5] {
@@ -829,7 +866,7 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
     }
     cable.set(true);
     wait_until("the waiting scans delivered", 30, || async {
-        waiting_text(&d).await.is_empty()
+        waiting_text(d).await.is_empty()
     })
     .await;
     for f in &folders[2..5] {
@@ -844,10 +881,10 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
     })
     .await
     .unwrap();
-    burst(&d, &folders[5]).await;
-    burst(&d, &folders[6]).await;
+    burst(d, &folders[5]).await;
+    burst(d, &folders[6]).await;
     wait_until("the sign-in message", 15, || async {
-        waiting_text(&d)
+        waiting_text(d)
             .await
             .starts_with("Sign in again: 2 scans waiting")
     })
@@ -858,17 +895,17 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
         .click()
         .await
         .unwrap();
-    let f = focused(&d, "username", "the sign-in form").await;
+    let f = focused(d, "username", "the sign-in form").await;
     f.send_keys("porter").await.unwrap();
     let p = d.find(By::Id("password")).await.unwrap();
     p.send_keys(PW).await.unwrap();
     p.send_keys(Key::Enter).await.unwrap();
     wait_until("back on the scan page", 10, || async {
-        text_of(&d, "h1").await == "Scan folders"
+        text_of(d, "h1").await == "Scan folders"
     })
     .await;
     wait_until("the scans made while signed out delivered", 30, || async {
-        waiting_text(&d).await.is_empty()
+        waiting_text(d).await.is_empty()
     })
     .await;
     for f in &folders[5..7] {
@@ -878,18 +915,14 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
     for f in &folders {
         assert_eq!(movements_of(&s, f).await.len(), 1, "{f}");
     }
-    d.quit().await.unwrap();
+    b.quit().await;
 }
 
 /// Issue 14: every change of a request reaches an open desk page: pulled by another clerk,
 /// dispatched and received by scans, cancelled by the clinician.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desk_follows_every_change() {
-    if !tools_present() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
-        }
-        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+    if !browser_available() {
         return;
     }
     let s = start().await;
@@ -900,10 +933,7 @@ async fn desk_follows_every_change() {
     s.seed_locations(&manager).await;
     s.patient(&library, "1904851231", "Macdonald", "Morag", "1985-04-19")
         .await;
-    let folder = s.folder(&library, "1904851231", "main").await["barcode"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let folder = new_folder(&s, &library, "1904851231").await;
     let device = s.device_token(&admin, "library-desk").await;
     let ask = |dest: &'static str| {
         let s = &s;
@@ -920,13 +950,12 @@ async fn desk_follows_every_change() {
         }
     };
     let first = ask("LCLINA").await;
-    let driver = start_chromedriver();
-    let profile = tempfile::tempdir().unwrap();
-    let d = browser(&driver, profile.path()).await;
-    sign_in(&d, &s.base, "library").await;
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "library").await;
     d.goto(format!("{}/desk", s.base)).await.unwrap();
     wait_until("the live connection", 10, || async {
-        text_of(&d, "#live").await == "Live"
+        text_of(d, "#live").await == "Live"
     })
     .await;
     let state_of = |id: i64| {
@@ -994,8 +1023,8 @@ async fn desk_follows_every_change() {
             .is_empty()
     })
     .await;
-    assert_eq!(text_of(&d, "#desk-count").await, "1");
-    d.quit().await.unwrap();
+    assert_eq!(text_of(d, "#desk-count").await, "1");
+    b.quit().await;
 }
 
 /// Issue 14: no place is preselected for the clerk or the clinician; a requested folder
@@ -1003,11 +1032,7 @@ async fn desk_follows_every_change() {
 /// another place is held until the clerk chooses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_follows_the_request_or_asks() {
-    if !tools_present() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)");
-        }
-        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
+    if !browser_available() {
         return;
     }
     let s = start().await;
@@ -1021,12 +1046,7 @@ async fn dispatch_follows_the_request_or_asks() {
         ("0101011237", "Stewart", "2001-01-01"),
     ] {
         s.patient(&library, chi, family, "Ann", dob).await;
-        folders.push(
-            s.folder(&library, chi, "main").await["barcode"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        folders.push(new_folder(&s, &library, chi).await);
         let r = s
             .post(
                 Some(&clinician),
@@ -1050,10 +1070,9 @@ async fn dispatch_follows_the_request_or_asks() {
             .unwrap()
         }
     };
-    let driver = start_chromedriver();
-    let profile = tempfile::tempdir().unwrap();
-    let d = browser(&driver, profile.path()).await;
-    sign_in(&d, &s.base, "clinician").await;
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "clinician").await;
     d.goto(format!("{}/requests/new", s.base)).await.unwrap();
     let chosen = d
         .execute(
@@ -1063,13 +1082,13 @@ async fn dispatch_follows_the_request_or_asks() {
         .await
         .unwrap();
     assert_eq!(chosen.json(), &json!(""), "no destination preselected");
-    sign_out(&d).await;
+    sign_out(d).await;
 
-    sign_in(&d, &s.base, "library").await;
+    sign_in(d, &s.base, "library").await;
     d.goto(format!("{}/scan?mode=dispatch", s.base))
         .await
         .unwrap();
-    focused(&d, "scan-input", "the scan box").await;
+    focused(d, "scan-input", "the scan box").await;
     let chosen = d
         .execute(
             "return document.getElementById('destination').value",
@@ -1079,7 +1098,7 @@ async fn dispatch_follows_the_request_or_asks() {
         .unwrap();
     assert_eq!(chosen.json(), &json!(""), "no destination preselected");
     // nothing chosen: the folder goes where it was asked for
-    burst(&d, &folders[0]).await;
+    burst(d, &folders[0]).await;
     let f0 = folders[0].clone();
     wait_until("the first dispatch", 10, || async {
         dest_of(f0.clone()).await == ["LWARD5"]
@@ -1092,7 +1111,7 @@ async fn dispatch_follows_the_request_or_asks() {
     )
     .await
     .unwrap();
-    burst(&d, &folders[1]).await;
+    burst(d, &folders[1]).await;
     wait_until("the question", 10, || async {
         d.find(By::Id("confirm"))
             .await
@@ -1102,7 +1121,7 @@ async fn dispatch_follows_the_request_or_asks() {
             .unwrap_or(false)
     })
     .await;
-    assert!(text_of(&d, "#confirm-text").await.contains("Ward 5"));
+    assert!(text_of(d, "#confirm-text").await.contains("Ward 5"));
     assert!(
         dest_of(folders[1].clone()).await.is_empty(),
         "not sent before the clerk chose"
@@ -1118,5 +1137,5 @@ async fn dispatch_follows_the_request_or_asks() {
         dest_of(f1.clone()).await == ["LWARD5"]
     })
     .await;
-    d.quit().await.unwrap();
+    b.quit().await;
 }

@@ -241,3 +241,29 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn raw_count(events: &[Value], raw: &str) -> usize {
     events.iter().filter(|e| e["raw"] == raw).count()
 }
+
+/// A bridge delivering to `server` (token "t"), its queue in `dir`, no heartbeats.
+pub fn bridge_config(
+    server: &FakeServer,
+    dir: &std::path::Path,
+) -> firmware_bridge::config::Config {
+    firmware_bridge::config::Config {
+        server_url: server.url(),
+        token: "t".into(),
+        queue_path: dir.join("q.sqlite3"),
+        heartbeat_interval_s: 0,
+        ..Default::default()
+    }
+}
+
+/// [`bridge_config`] for a portal test: the GS1 company prefix of the test folders and a
+/// quick delivery poll.
+pub fn portal_bridge_config(
+    server: &FakeServer,
+    dir: &std::path::Path,
+) -> firmware_bridge::config::Config {
+    let mut c = bridge_config(server, dir);
+    c.scan.gs1_company_prefix = Some("0614141".into());
+    c.delivery.idle_poll_ms = 50;
+    c
+}

@@ -38,11 +38,16 @@ const ICON_512: &[u8] = include_bytes!("assets/icon-512.png");
 /// keyboard): opens on the porter's scan page.
 const MANIFEST: &str = r##"{"name":"Casenote Tracker: scan folders","short_name":"Casenote scan","start_url":"/scan?mode=porter","scope":"/","display":"standalone","background_color":"#ffffff","theme_color":"#005eb8","icons":[{"src":"/static/icon-192.png","sizes":"192x192","type":"image/png"},{"src":"/static/icon-512.png","sizes":"512x512","type":"image/png"},{"src":"/static/icon.svg","sizes":"any","type":"image/svg+xml"}]}"##;
 
-fn png(body: &'static [u8]) -> Response {
+const JS_TYPE: &str = "text/javascript; charset=utf-8";
+const HOUR: &str = "max-age=3600";
+const DAY: &str = "max-age=86400";
+
+/// A file built into the server, with its type and caching policy.
+fn asset(content_type: &'static str, cache: &'static str, body: impl IntoResponse) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "image/png"),
-            (header::CACHE_CONTROL, "max-age=86400"),
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, cache),
         ],
         body,
     )
@@ -50,14 +55,7 @@ fn png(body: &'static [u8]) -> Response {
 }
 
 fn script(body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
+    asset(JS_TYPE, HOUR, body)
 }
 
 pub fn routes() -> Router<AppState> {
@@ -108,70 +106,33 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/static/desk.js", get(|| async { script(DESK_JS) }))
         // The service worker must be served from the root to control the scan page, and is
-        // never cached by the HTTP cache so an update reaches handhelds at once.
+        // never kept by the HTTP cache so an update reaches handhelds at once.
         .route(
             "/sw.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                        (header::CACHE_CONTROL, "no-cache"),
-                    ],
-                    SERVICE_WORKER_JS,
-                )
-            }),
+            get(|| async { asset(JS_TYPE, "no-cache", SERVICE_WORKER_JS) }),
         )
         .route(
             "/manifest.webmanifest",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "application/manifest+json"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    MANIFEST,
-                )
-            }),
+            get(|| async { asset("application/manifest+json", HOUR, MANIFEST) }),
         )
-        .route("/static/icon-192.png", get(|| async { png(ICON_192) }))
-        .route("/static/icon-512.png", get(|| async { png(ICON_512) }))
+        .route(
+            "/static/icon-192.png",
+            get(|| async { asset("image/png", DAY, ICON_192) }),
+        )
+        .route(
+            "/static/icon-512.png",
+            get(|| async { asset("image/png", DAY, ICON_512) }),
+        )
         .route(
             "/static/icon.svg",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "image/svg+xml"),
-                        (header::CACHE_CONTROL, "max-age=86400"),
-                    ],
-                    ICON_SVG,
-                )
-            }),
+            get(|| async { asset("image/svg+xml", DAY, ICON_SVG) }),
         )
         .route("/static/progress.js", get(|| async { script(PROGRESS_JS) }))
         .route(
             "/static/app.css",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    CSS,
-                )
-            }),
+            get(|| async { asset("text/css; charset=utf-8", HOUR, CSS) }),
         )
-        .route(
-            "/static/app.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    JS,
-                )
-            }),
-        )
+        .route("/static/app.js", get(|| async { script(JS) }))
 }
 
 /// The CSRF token for a session: derived, so nothing more is stored.
