@@ -20,6 +20,7 @@ pub struct Config {
     pub digitisation: crate::lifecycle::digitisation::DigitisationConfig,
     pub retention: crate::lifecycle::retention::RetentionConfig,
     pub external_requests: crate::lifecycle::external_requests::ExternalRequestsConfig,
+    pub device_health: crate::ledger::read_norms::DeviceHealthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -368,6 +369,21 @@ impl Config {
         env_parse("CASENOTE_DATABASE", &mut cfg.database.path)?;
         env_parse("CASENOTE_READERS", &mut cfg.database.readers)?;
         env_parse("CASENOTE_SESSION_HOURS", &mut cfg.auth.session_hours)?;
+        let dh = &mut cfg.device_health;
+        env_parse("CASENOTE_DEVICE_HEALTH_WINDOW_HOURS", &mut dh.window_hours)?;
+        env_parse(
+            "CASENOTE_DEVICE_HEALTH_BELOW_NORMAL_RATIO",
+            &mut dh.below_normal_ratio,
+        )?;
+        env_parse(
+            "CASENOTE_DEVICE_HEALTH_SILENT_AFTER_HOURS",
+            &mut dh.silent_after_hours,
+        )?;
+        env_parse(
+            "CASENOTE_DEVICE_HEALTH_MIN_HISTORY_DAYS",
+            &mut dh.min_history_days,
+        )?;
+        env_parse("CASENOTE_DEVICE_HEALTH_HISTORY_DAYS", &mut dh.history_days)?;
         if let Ok(v) = std::env::var("CASENOTE_TLS_CERT") {
             cfg.server.tls_cert = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }

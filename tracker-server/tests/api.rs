@@ -779,3 +779,86 @@ async fn device_heartbeat_is_listed() {
         "{page}"
     );
 }
+
+/// Issue 13: the server keeps each device's read rate against its own norm: a portal whose
+/// reads fell to a tenth of the same hours on earlier days is "reads below normal" on the API,
+/// the Devices page and the report (CSV too); one with no read for hours is "silent".
+#[tokio::test]
+async fn device_read_rate_against_its_norm() {
+    let w = world().await;
+    let s = &w.s;
+    let now_hour = tracker_server::util::now_ms().div_euclid(3_600_000);
+    // ten days of history, 100 reads an hour around the clock, for two portals
+    s.db.write(move |c| {
+        for dev in ["ward5-portal", "ward7-portal"] {
+            for h in (now_hour - 24 * 10)..now_hour {
+                c.execute(
+                    "INSERT INTO device_read_hours(device_id, hour, reads) VALUES (?1, ?2, 100)",
+                    rusqlite::params![dev, h],
+                )?;
+            }
+        }
+        // today ward 5's antenna is detuned: 10 an hour for the last 6 hours; ward 7 is silent
+        for h in (now_hour - 5)..now_hour {
+            c.execute("UPDATE device_read_hours SET reads = 10 WHERE device_id = 'ward5-portal' AND hour = ?1", [h])?;
+            c.execute("DELETE FROM device_read_hours WHERE device_id = 'ward7-portal' AND hour = ?1", [h])?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // the bridge reports: 10 reads this hour for ward 5, none for ward 7
+    let hb = json!({"bridge_id": "wards-pc", "devices": [
+        {"device_id": "ward5-portal", "online": true, "reads": 10},
+        {"device_id": "ward7-portal", "online": true, "reads": 0}]});
+    s.ok_json(
+        s.post(Some(&w.device), "/api/v1/devices/heartbeat", hb)
+            .await,
+    )
+    .await;
+    let d = s
+        .ok_json(s.get(Some(&w.library), "/api/v1/devices").await)
+        .await;
+    let by_id = |id: &str| {
+        d.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["device_id"] == id)
+            .unwrap()["read_health"]
+            .clone()
+    };
+    assert_eq!(by_id("ward5-portal")["verdict"], "below_normal", "{d}");
+    assert_eq!(by_id("ward5-portal")["recent"], 60);
+    assert_eq!(by_id("ward5-portal")["norm"], 600);
+    assert_eq!(by_id("ward7-portal")["verdict"], "silent", "{d}");
+    let page = |path: &'static str| {
+        let s = &w.s;
+        let cookie = format!("cn_session={}", w.library);
+        async move {
+            s.client
+                .get(format!("{}{path}", s.base))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let devices = page("/admin/devices").await;
+    assert!(
+        devices.contains("reads below normal: 60 in 6 h, norm 600"),
+        "{devices}"
+    );
+    let report = page("/reports/device-health").await;
+    assert!(
+        report.contains("2</strong> of 2 device(s) flagged"),
+        "{report}"
+    );
+    let csv = page("/reports/device-health?format=csv").await;
+    assert!(
+        csv.contains("ward7-portal") && csv.contains("silent for"),
+        "{csv}"
+    );
+}

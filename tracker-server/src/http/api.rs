@@ -659,7 +659,11 @@ async fn list_devices(
     Caller(who): Caller,
 ) -> ApiResult<Json<Vec<devices::DeviceStatus>>> {
     who.require(Permission::ReadReports)?;
-    Ok(Json(s.db.read(devices::list).await?))
+    let cfg = s.cfg.device_health.clone();
+    Ok(Json(
+        s.db.read(move |c| devices::list_with_health(c, &cfg, crate::util::now_ms()))
+            .await?,
+    ))
 }
 
 // ---------- audit ----------

@@ -25,6 +25,24 @@ pub struct DeviceStatus {
     pub reads: i64,
     pub reader_errors: i64,
     pub last_error: Option<String>,
+    /// The read rate against the device's own norm (filled in by [`list_with_health`]).
+    pub read_health: Option<super::read_norms::ReadHealth>,
+}
+
+/// [`list`] with each device's read health at `now_ms`.
+pub fn list_with_health(
+    c: &Connection,
+    cfg: &super::read_norms::DeviceHealthConfig,
+    now_ms: i64,
+) -> Result<Vec<DeviceStatus>> {
+    let now_hour = super::read_norms::hour_of(now_ms);
+    let from = now_hour - 24 * (i64::from(cfg.history_days) + 1) - i64::from(cfg.window_hours);
+    let mut v = list(c)?;
+    for d in &mut v {
+        let h = super::read_norms::hours(c, &d.device_id, from)?;
+        d.read_health = Some(super::read_norms::verdict(&h, now_hour, cfg));
+    }
+    Ok(v)
 }
 
 pub fn validate(h: &Heartbeat) -> Result<()> {
@@ -46,8 +64,16 @@ pub fn validate(h: &Heartbeat) -> Result<()> {
 }
 
 pub fn record(c: &Connection, h: &Heartbeat, now: &str) -> Result<()> {
+    let now_ms = chrono::DateTime::parse_from_rfc3339(now)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|_| crate::util::now_ms());
     for d in &h.devices {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let previous: Option<i64> = c
+            .prepare_cached("SELECT reads FROM devices WHERE device_id=?1")?
+            .query_row([&d.device_id], |r| r.get(0))
+            .optional()?;
+        super::read_norms::record_reads(c, &d.device_id, previous, now_ms, n(d.reads))?;
         c.prepare_cached(
             "INSERT INTO devices(device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans, reads, reader_errors, last_error)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)
@@ -103,6 +129,7 @@ pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {
                 reads: r.get(11)?,
                 reader_errors: r.get(12)?,
                 last_error: r.get(13)?,
+                read_health: None,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -9,4 +9,5 @@ pub mod import;
 pub mod locations;
 pub mod movements;
 pub mod patients;
+pub mod read_norms;
 pub mod staff;

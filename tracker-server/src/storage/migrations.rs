@@ -452,6 +452,15 @@ ALTER TABLE devices ADD COLUMN reads INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN reader_errors INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN last_error TEXT;
 "#,
+    // 12: reads per device per hour, for reader health (read rate against its own norm)
+    r#"
+CREATE TABLE device_read_hours (
+  device_id TEXT NOT NULL,
+  hour INTEGER NOT NULL,
+  reads INTEGER NOT NULL,
+  PRIMARY KEY (device_id, hour)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

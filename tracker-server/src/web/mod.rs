@@ -69,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/out-of-library", get(pages::out_of_library))
         .route("/statistics", get(statistics_pages::statistics_page))
         .route("/admin/devices", get(pages::devices))
+        .route("/reports/device-health", get(pages::device_health))
         .route("/admin/users", get(pages::users).post(pages::add_user))
         .route("/admin/users/{username}/{action}", post(pages::change_user))
         .route("/admin/tokens", get(pages::tokens))

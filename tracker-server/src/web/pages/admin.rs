@@ -1,11 +1,16 @@
 //! Admin.
 
 use super::*;
+use crate::ledger::read_norms::ReadHealth;
 use axum::extract::Path;
 
 pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     user.who.require(Permission::ReadReports)?;
-    let list = s.db.read(devices::list).await?;
+    let cfg = s.cfg.device_health.clone();
+    let window = cfg.window_hours;
+    let list =
+        s.db.read(move |c| devices::list_with_health(c, &cfg, now_ms()))
+            .await?;
     Ok(layout(
         &user,
         "/admin/devices",
@@ -13,7 +18,7 @@ pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup,
         html! {
             @if list.is_empty() { p { "No bridge has reported yet." } }
             table {
-                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Dropped" } th { "Reader errors" } th { "Last report" } } }
+                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Dropped" } th { "Reader errors" } th { "Read rate" } th { "Last report" } } }
                 tbody { @for d in &list {
                     tr {
                         td { (d.device_id) br; span.hint { (d.description) } }
@@ -33,12 +38,98 @@ pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup,
                             @else { "0" }
                             @if let Some(e) = &d.last_error { br; span.hint { (e) } }
                         }
+                        td { (read_health_cell(d.read_health.as_ref(), window)) }
                         td { (time_text(&d.last_heartbeat)) }
                     }
                 } }
             }
         },
     ))
+}
+
+/// The read rate against the device's norm, flagged when someone should look.
+pub(crate) fn read_health_cell(h: Option<&ReadHealth>, window: u32) -> Markup {
+    let Some(h) = h else { return html! { "-" } };
+    let class = match h {
+        ReadHealth::Silent { .. } | ReadHealth::BelowNormal { .. } => "tag bad",
+        ReadHealth::Learning => "tag info",
+        ReadHealth::Normal { .. } => "tag ok",
+    };
+    html! { span class=(class) { (h.text(window)) } }
+}
+
+/// `GET /reports/device-health`: every device's read rate against its own norm, flagged ones
+/// first (`?format=csv` for a CSV).
+pub async fn device_health(
+    State(s): State<AppState>,
+    user: WebUser,
+    Query(q): Query<Params>,
+) -> Result<Response, WebError> {
+    user.who.require(Permission::ReadReports)?;
+    let cfg = s.cfg.device_health.clone();
+    let window = cfg.window_hours;
+    let mut list =
+        s.db.read(move |c| devices::list_with_health(c, &cfg, now_ms()))
+            .await?;
+    list.sort_by_key(|d| !d.read_health.is_some_and(|h| h.flagged()));
+    if param(&q, "format") == Some("csv") {
+        let mut w = crate::csv_export::Writer::new();
+        let _ = w.write_record([
+            "device_id",
+            "description",
+            "bridge_id",
+            "online",
+            "read_rate",
+            "flagged",
+            "reader_errors",
+            "last_error",
+            "last_report",
+        ]);
+        for d in &list {
+            let h = d.read_health.as_ref();
+            let _ = w.write_record([
+                d.device_id.clone(),
+                d.description.clone(),
+                d.bridge_id.clone(),
+                d.online.to_string(),
+                h.map(|h| h.text(window)).unwrap_or_default(),
+                h.is_some_and(|h| h.flagged()).to_string(),
+                d.reader_errors.to_string(),
+                d.last_error.clone().unwrap_or_default(),
+                d.last_heartbeat.clone(),
+            ]);
+        }
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"device-health.csv\"",
+                ),
+            ],
+            w.into_inner().unwrap_or_default(),
+        )
+            .into_response());
+    }
+    let flagged = list
+        .iter()
+        .filter(|d| d.read_health.is_some_and(|h| h.flagged()))
+        .count();
+    Ok(layout(&user, "/reports/device-health", "Reader and scanner health", html! {
+        p { "Each device's reads in the last " (window) " hours against the median of the same hours on earlier days. "
+            "\"Silent\" and \"reads below normal\" mean someone should look: an antenna cable, a reader knocked out of line, a scanner not charged or not in use." }
+        p { strong { (flagged) } " of " (list.len()) " device(s) flagged. " a.button.secondary href="/reports/device-health?format=csv" { "Download CSV" } }
+        table {
+            thead { tr { th { "Device" } th { "Bridge" } th { "Read rate" } th { "Reader errors" } th { "Last report" } } }
+            tbody { @for d in &list { tr {
+                td { (d.device_id) br; span.hint { (d.description) } }
+                td { (d.bridge_id) }
+                td { (read_health_cell(d.read_health.as_ref(), window)) }
+                td { (d.reader_errors) @if let Some(e) = &d.last_error { br; span.hint { (e) } } }
+                td { (time_text(&d.last_heartbeat)) }
+            } } }
+        }
+    }).into_response())
 }
 
 pub async fn users(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {

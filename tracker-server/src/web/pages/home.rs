@@ -63,7 +63,13 @@ pub async fn home(user: WebUser) -> Markup {
             Permission::ReadReports,
             "/admin/devices",
             "Devices",
-            "Scanners and portals: online, last read, queue depth.",
+            "Scanners and portals: online, last read, queue depth, read rate.",
+        ),
+        (
+            Permission::ReadReports,
+            "/reports/device-health",
+            "Reader health",
+            "Devices silent or reading below their normal rate (a detuned antenna).",
         ),
         (
             Permission::ManageLocations,
