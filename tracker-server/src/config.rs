@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`. Env: CASENOTE_TLS_KEY.
     pub tls_key: Option<PathBuf>,
+    /// The site's time zone: every time shown in pages, CSVs and PDFs is in it, and "today"
+    /// (pull lists, working days) is its date. Env: CASENOTE_TIMEZONE.
+    pub timezone: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +174,9 @@ pub struct RequestsConfig {
     pub coding_location: String,
     /// How often (seconds) the server looks for requests that have become overdue.
     pub overdue_check_secs: u64,
+    /// Local holidays on top of Scotland's bank holidays (which are built in), as dates
+    /// `YYYY-MM-DD`: not working days for pull lists.
+    pub local_holidays: Vec<chrono::NaiveDate>,
 }
 
 impl Default for RequestsConfig {
@@ -182,11 +188,17 @@ impl Default for RequestsConfig {
             pull_list_days_ahead: 2,
             coding_location: "LCODING".into(),
             overdue_check_secs: 30,
+            local_holidays: Vec::new(),
         }
     }
 }
 
 impl RequestsConfig {
+    /// Working days here: weekdays less Scottish bank holidays and `local_holidays`.
+    pub fn calendar(&self) -> crate::workflow::working_days::Calendar {
+        crate::workflow::working_days::Calendar::new(&self.local_holidays)
+    }
+
     /// Target in milliseconds for an urgency (emergency, urgent, routine).
     pub fn target_ms(&self, urgency: &str) -> i64 {
         match urgency {
@@ -273,6 +285,7 @@ impl Default for ServerConfig {
             secure_cookies: true,
             tls_cert: None,
             tls_key: None,
+            timezone: "Europe/London".into(),
         }
     }
 }
@@ -415,6 +428,13 @@ impl Config {
             cfg.hl7.patient_number = v
                 .parse()
                 .map_err(|e| ConfigError::Hl7(format!("CASENOTE_HL7_PATIENT_NUMBER: {e}")))?;
+        }
+        env_parse("CASENOTE_TIMEZONE", &mut cfg.server.timezone)?;
+        if cfg.server.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Server(format!(
+                "timezone {:?} is not a time zone name such as Europe/London",
+                cfg.server.timezone
+            )));
         }
         if cfg.hl7.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ConfigError::Hl7(format!(

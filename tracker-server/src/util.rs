@@ -2,6 +2,44 @@
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 
+static SITE_TZ: std::sync::OnceLock<chrono_tz::Tz> = std::sync::OnceLock::new();
+
+/// Set the site's time zone (once, when the server starts; later calls are ignored).
+pub fn set_site_timezone(name: &str) {
+    if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
+        let _ = SITE_TZ.set(tz);
+    }
+}
+
+/// The site's time zone (`[server] timezone`, Europe/London unless set).
+pub fn site_tz() -> chrono_tz::Tz {
+    SITE_TZ.get().copied().unwrap_or(chrono_tz::Europe::London)
+}
+
+/// Today's date at the site.
+pub fn site_today() -> chrono::NaiveDate {
+    Utc::now().with_timezone(&site_tz()).date_naive()
+}
+
+/// An RFC 3339 time as the site's local time, for people: `Sun 29 Mar 2026 03:30 BST`.
+pub fn local_text(rfc: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc)
+        .map(|t| {
+            t.with_timezone(&site_tz())
+                .format("%a %d %b %Y %H:%M %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc.to_string())
+}
+
+/// An RFC 3339 time as the site's local time with its offset, for CSVs and exports
+/// (`2026-07-01T10:00:00+01:00`).
+pub fn local_rfc3339(rfc: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc)
+        .map(|t| t.with_timezone(&site_tz()).to_rfc3339_opts(SecondsFormat::Secs, false))
+        .unwrap_or_else(|_| rfc.to_string())
+}
+
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -22,4 +60,23 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// UK local time across the clock changes (the site's zone is Europe/London unless set).
+    #[test]
+    fn local_time_follows_the_clock_changes() {
+        assert_eq!(local_text("2026-01-10T12:00:00Z"), "Sat 10 Jan 2026 12:00 GMT");
+        // clocks go forward at 01:00 UTC on Sunday 29 March 2026
+        assert_eq!(local_text("2026-03-29T00:59:00Z"), "Sun 29 Mar 2026 00:59 GMT");
+        assert_eq!(local_text("2026-03-29T01:00:00Z"), "Sun 29 Mar 2026 02:00 BST");
+        assert_eq!(local_rfc3339("2026-07-01T09:00:00.000Z"), "2026-07-01T10:00:00+01:00");
+        // and back at 01:00 UTC on Sunday 25 October 2026
+        assert_eq!(local_text("2026-10-25T00:30:00Z"), "Sun 25 Oct 2026 01:30 BST");
+        assert_eq!(local_text("2026-10-25T01:30:00Z"), "Sun 25 Oct 2026 01:30 GMT");
+        assert_eq!(local_text("not a time"), "not a time");
+    }
 }

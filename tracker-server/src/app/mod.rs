@@ -30,6 +30,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, cfg: Config) -> Self {
+        crate::util::set_site_timezone(&cfg.server.timezone);
         let limiter = LoginLimiter::new(
             cfg.auth.login_max_failures,
             cfg.auth.login_max_failures_per_address,

@@ -353,10 +353,7 @@ async fn no_show(
 fn list_date(s: &AppState, q: &HashMap<String, String>) -> ApiResult<chrono::NaiveDate> {
     Ok(match q.get("date") {
         Some(d) => appointments::parse_date("date", d)?,
-        None => pulllists::working_days_ahead(
-            chrono::Utc::now().date_naive(),
-            s.cfg.requests.pull_list_days_ahead,
-        ),
+        None => pulllists::default_date(&s.cfg.requests),
     })
 }
 

@@ -18,10 +18,7 @@ use maud::html;
 fn list_date(s: &AppState, q: &Params) -> crate::Result<chrono::NaiveDate> {
     Ok(match param(q, "date") {
         Some(d) => appointments::parse_date("date", d)?,
-        None => pulllists::working_days_ahead(
-            chrono::Utc::now().date_naive(),
-            s.cfg.requests.pull_list_days_ahead,
-        ),
+        None => pulllists::default_date(&s.cfg.requests),
     })
 }
 

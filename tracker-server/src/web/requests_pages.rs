@@ -45,7 +45,7 @@ fn local_to_rfc3339(v: &str) -> crate::Result<String> {
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| Error::invalid("needed_by", "enter a date and time"))?;
     naive
-        .and_local_timezone(chrono::Local)
+        .and_local_timezone(crate::util::site_tz())
         .earliest()
         .map(|t| t.to_rfc3339())
         .ok_or_else(|| Error::invalid("needed_by", "that local time does not exist"))

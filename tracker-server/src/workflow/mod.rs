@@ -9,3 +9,4 @@ pub mod request_state;
 pub mod requests;
 pub mod scans;
 pub mod whereis;
+pub mod working_days;

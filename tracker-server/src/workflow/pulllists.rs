@@ -12,21 +12,15 @@ use crate::{
     Result,
 };
 use casenote_core::identifiers::FilingNumber;
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::NaiveDate;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-/// The date `n` working days (Monday to Friday) after `from`.
-pub fn working_days_ahead(from: NaiveDate, n: i64) -> NaiveDate {
-    let mut d = from;
-    let mut left = n.max(0);
-    while left > 0 {
-        d = d.succ_opt().unwrap_or(d);
-        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
-            left -= 1;
-        }
-    }
-    d
+/// The day pull lists are prepared for by default: `pull_list_days_ahead` working days after
+/// today at the site (weekends, Scottish bank holidays and local holidays skipped).
+pub fn default_date(cfg: &crate::config::RequestsConfig) -> NaiveDate {
+    cfg.calendar()
+        .add(crate::util::site_today(), cfg.pull_list_days_ahead)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -465,13 +459,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn working_days_skip_weekends() {
+    fn working_days_skip_weekends_and_st_andrews_day() {
+        let cal = crate::config::RequestsConfig::default().calendar();
         let fri = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-        assert_eq!(working_days_ahead(fri, 1).to_string(), "2026-11-30");
-        assert_eq!(working_days_ahead(fri, 2).to_string(), "2026-12-01");
-        assert_eq!(working_days_ahead(fri, 0), fri);
+        // Monday 30 November 2026 is St Andrew's Day, a bank holiday in Scotland
+        assert_eq!(cal.add(fri, 1).to_string(), "2026-12-01");
+        assert_eq!(cal.add(fri, 2).to_string(), "2026-12-02");
+        assert_eq!(cal.add(fri, 0), fri);
         let sat = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
-        assert_eq!(working_days_ahead(sat, 1).to_string(), "2026-11-30");
+        assert_eq!(cal.add(sat, 1).to_string(), "2026-12-01");
     }
 
     #[test]

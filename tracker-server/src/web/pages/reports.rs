@@ -68,7 +68,7 @@ pub async fn out_of_library(
                 f.volume.to_string(),
                 f.volume_count.to_string(),
                 f.location.clone(),
-                f.since.clone(),
+                crate::util::local_rfc3339(&f.since),
                 f.days_out.unwrap_or(0).to_string(),
             ]);
         }

@@ -7,14 +7,9 @@ pub(crate) fn place_text(p: &whereis::Place) -> String {
     format!("{} ({})", p.name, p.code)
 }
 
+/// A time for people, in the site's local time (GMT or BST in the UK).
 pub(crate) fn time_text(rfc: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%a %d %b %Y %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| rfc.to_string())
+    crate::util::local_text(rfc)
 }
 
 /// "Ann Porter (S00042)", or the id alone when no name is known.
