@@ -344,6 +344,8 @@ pub enum ConfigError {
     Server(String),
     #[error("hl7: {0}")]
     Hl7(String),
+    #[error("device_health: {0}")]
+    DeviceHealth(String),
 }
 
 fn env_parse<T: std::str::FromStr>(name: &'static str, slot: &mut T) -> Result<(), ConfigError> {
@@ -397,6 +399,11 @@ impl Config {
             &mut dh.min_history_days,
         )?;
         env_parse("CASENOTE_DEVICE_HEALTH_HISTORY_DAYS", &mut dh.history_days)?;
+        env_parse(
+            "CASENOTE_DEVICE_HEALTH_MIN_NORM_READS",
+            &mut dh.min_norm_reads,
+        )?;
+        dh.validate().map_err(ConfigError::DeviceHealth)?;
         if let Ok(v) = std::env::var("CASENOTE_TLS_CERT") {
             cfg.server.tls_cert = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }
@@ -514,6 +521,11 @@ mod tests {
         );
         assert_eq!(c.coding.backlog_weeks, vec![4, 6, 13]);
         assert_eq!(c.external_requests.ahra_days, 40);
+        assert_eq!(
+            c.device_health,
+            crate::ledger::read_norms::DeviceHealthConfig::default(),
+            "the example shows the defaults"
+        );
         let names: Vec<&str> = c.retention.rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
             names,
@@ -530,6 +542,25 @@ mod tests {
             serde_json::to_value(&c.retention.rules).unwrap(),
             serde_json::to_value(&shipped.rules).unwrap()
         );
+    }
+
+    #[test]
+    fn device_health_settings_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(
+            &p,
+            "[device_health]\nwindow_hours = 8\nmin_norm_reads = 50\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(
+            (c.device_health.window_hours, c.device_health.min_norm_reads),
+            (8, 50)
+        );
+        std::fs::write(&p, "[device_health]\nbelow_normal_ratio = 1.5\n").unwrap();
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("device_health: below_normal_ratio"), "{e}");
     }
 
     #[test]

@@ -780,85 +780,219 @@ async fn device_heartbeat_is_listed() {
     );
 }
 
-/// Issue 13: the server keeps each device's read rate against its own norm: a portal whose
-/// reads fell to a tenth of the same hours on earlier days is "reads below normal" on the API,
-/// the Devices page and the report (CSV too); one with no read for hours is "silent".
+/// Issue 13: the server keeps each device's read rate against its own norm. With ten days of
+/// history in the hourly counts (back-dated through the ledger) and heartbeats over HTTP: a
+/// portal whose reads fell to a tenth is "below normal", one with no read for twelve hours is
+/// "silent", one reading as usual is "normal" and a scanner heard two days ago is "learning";
+/// on the API, the Devices page and the report (page and CSV, silent first), which porters may
+/// not see. A bridge restart (its counter going down) counts the new reads.
 #[tokio::test]
 async fn device_read_rate_against_its_norm() {
+    use tracker_server::ledger::read_norms::{hours, record_reads};
+    const HOUR: i64 = 3_600_000;
+    // the whole test within one clock hour, so that "the last six whole hours" do not move
+    let into_hour = tracker_server::util::now_ms().rem_euclid(HOUR);
+    if into_hour > HOUR - 30_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(
+            (HOUR - into_hour + 1_000) as u64,
+        ))
+        .await;
+    }
     let w = world().await;
     let s = &w.s;
-    let now_hour = tracker_server::util::now_ms().div_euclid(3_600_000);
-    // ten days of history, 100 reads an hour around the clock, for two portals
+    let now_hour = tracker_server::util::now_ms().div_euclid(HOUR);
+    // Ten days of 100 reads an hour up to the last whole hour, as the heartbeats would have
+    // left them. For the last 12 hours ward 5's antenna is detuned (10 an hour) and ward 7's
+    // reader is off (its bridge still reports: 0 reads).
     s.db.write(move |c| {
-        for dev in ["ward5-portal", "ward7-portal"] {
-            for h in (now_hour - 24 * 10)..now_hour {
-                c.execute(
-                    "INSERT INTO device_read_hours(device_id, hour, reads) VALUES (?1, ?2, 100)",
-                    rusqlite::params![dev, h],
-                )?;
+        for h in (now_hour - 24 * 10)..now_hour {
+            let t = h * HOUR + 60_000;
+            let recent = h >= now_hour - 12;
+            record_reads(c, "ward5-portal", None, t, if recent { 10 } else { 100 })?;
+            record_reads(c, "ward7-portal", None, t, if recent { 0 } else { 100 })?;
+            record_reads(c, "ward9-portal", None, t, 100)?;
+            if h >= now_hour - 48 {
+                record_reads(c, "library-scanner", None, t, 100)?;
             }
-        }
-        // today ward 5's antenna is detuned: 10 an hour for the last 6 hours; ward 7 is silent
-        for h in (now_hour - 5)..now_hour {
-            c.execute("UPDATE device_read_hours SET reads = 10 WHERE device_id = 'ward5-portal' AND hour = ?1", [h])?;
-            c.execute("DELETE FROM device_read_hours WHERE device_id = 'ward7-portal' AND hour = ?1", [h])?;
         }
         Ok(())
     })
     .await
     .unwrap();
-    // the bridge reports: 10 reads this hour for ward 5, none for ward 7
-    let hb = json!({"bridge_id": "wards-pc", "devices": [
-        {"device_id": "ward5-portal", "online": true, "reads": 10},
-        {"device_id": "ward7-portal", "online": true, "reads": 0}]});
-    s.ok_json(
-        s.post(Some(&w.device), "/api/v1/devices/heartbeat", hb)
-            .await,
-    )
-    .await;
+    let hb = |ward5: u64, ward9: u64| {
+        json!({"bridge_id": "wards-pc", "devices": [
+            {"device_id": "ward5-portal", "description": "Ward 5 door", "online": true, "reads": ward5},
+            {"device_id": "ward7-portal", "description": "Ward 7 door", "online": true, "reads": 0},
+            {"device_id": "ward9-portal", "online": true, "reads": ward9},
+            {"device_id": "library-scanner", "online": true, "reads": 4, "last_error": "@SUM(A1)"}]})
+    };
+    // ward 9's counter: 100, 150, then the bridge restarts and has counted 30 since
+    for ward9 in [100, 150, 30] {
+        s.ok_json(
+            s.post(Some(&w.device), "/api/v1/devices/heartbeat", hb(10, ward9))
+                .await,
+        )
+        .await;
+    }
+    let this_hour =
+        s.db.read(move |c| hours(c, "ward9-portal", now_hour))
+            .await
+            .unwrap();
+    assert_eq!(
+        this_hour.into_iter().collect::<Vec<_>>(),
+        [(now_hour, 100 + 50 + 30)],
+        "the restart's 30 reads are new reads"
+    );
+    let ward5_now =
+        s.db.read(move |c| hours(c, "ward5-portal", now_hour))
+            .await
+            .unwrap();
+    assert_eq!(
+        ward5_now.get(&now_hour),
+        Some(&10),
+        "10 once, then no change"
+    );
+
     let d = s
         .ok_json(s.get(Some(&w.library), "/api/v1/devices").await)
         .await;
-    let by_id = |id: &str| {
+    let health = |id: &str| {
         d.as_array()
             .unwrap()
             .iter()
             .find(|x| x["device_id"] == id)
-            .unwrap()["read_health"]
+            .unwrap_or_else(|| panic!("{id} in {d}"))["read_health"]
             .clone()
     };
-    assert_eq!(by_id("ward5-portal")["verdict"], "below_normal", "{d}");
-    assert_eq!(by_id("ward5-portal")["recent"], 60);
-    assert_eq!(by_id("ward5-portal")["norm"], 600);
-    assert_eq!(by_id("ward7-portal")["verdict"], "silent", "{d}");
-    let page = |path: &'static str| {
+    let ward5 = health("ward5-portal");
+    assert_eq!(
+        (&ward5["verdict"], &ward5["recent"], &ward5["norm"]),
+        (&json!("below_normal"), &json!(60), &json!(600)),
+        "{d}"
+    );
+    assert_eq!(
+        (&ward5["window_hours"], &ward5["history_days"]),
+        (&json!(6), &json!(9))
+    );
+    assert_eq!(ward5["summary"], "below normal: 60 in 6 h, norm 600");
+    let ward7 = health("ward7-portal");
+    assert_eq!(
+        (
+            &ward7["verdict"],
+            &ward7["silent_hours"],
+            &ward7["usual_when_silent"]
+        ),
+        (&json!("silent"), &json!(12), &json!(1_200)),
+        "{d}"
+    );
+    assert_eq!(
+        ward7["summary"],
+        "silent for 12 h (usually 1,200 reads in those hours)"
+    );
+    let ward9 = health("ward9-portal");
+    assert_eq!(
+        (&ward9["verdict"], &ward9["recent"], &ward9["norm"]),
+        (&json!("normal"), &json!(600), &json!(600)),
+        "{d}"
+    );
+    assert_eq!(ward9["silent_hours"], Value::Null);
+    let library = health("library-scanner");
+    assert_eq!(
+        (
+            &library["verdict"],
+            &library["norm"],
+            &library["history_days"]
+        ),
+        (&json!("learning"), &Value::Null, &json!(1)),
+        "{d}"
+    );
+
+    let page = |token: String, path: &'static str| {
         let s = &w.s;
-        let cookie = format!("cn_session={}", w.library);
         async move {
-            s.client
+            let r = s
+                .client
                 .get(format!("{}{path}", s.base))
-                .header("cookie", cookie)
+                .header("cookie", format!("cn_session={token}"))
                 .send()
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
         }
     };
-    let devices = page("/admin/devices").await;
+    let (st, devices) = page(w.library.clone(), "/admin/devices").await;
+    assert_eq!(st, StatusCode::OK);
+    for (class, text) in [
+        ("tag bad", "below normal: 60 in 6 h, norm 600"),
+        (
+            "tag bad",
+            "silent for 12 h (usually 1,200 reads in those hours)",
+        ),
+        ("tag ok", "normal (600 in 6 h, norm 600)"),
+        ("tag info", "learning (1 of 3 days of history)"),
+    ] {
+        assert!(
+            devices.contains(&format!("<span class=\"{class}\">{text}</span>")),
+            "{class} {text}: {devices}"
+        );
+    }
+    assert!(devices.contains("href=\"/reports/device-health\""));
+
+    let (st, report) = page(w.manager.clone(), "/reports/device-health").await;
+    assert_eq!(st, StatusCode::OK);
     assert!(
-        devices.contains("reads below normal: 60 in 6 h, norm 600"),
-        "{devices}"
-    );
-    let report = page("/reports/device-health").await;
-    assert!(
-        report.contains("2</strong> of 2 device(s) flagged"),
+        report.contains("<strong>1</strong> silent, <strong>1</strong> below normal, 1 learning, of 4 device(s)"),
         "{report}"
     );
-    let csv = page("/reports/device-health?format=csv").await;
-    assert!(
-        csv.contains("ward7-portal") && csv.contains("silent for"),
-        "{csv}"
+    // silent first, then below normal, learning, normal
+    let at = |id: &str| {
+        report
+            .find(&format!("<td>{id}<br>"))
+            .unwrap_or_else(|| panic!("{id}: {report}"))
+    };
+    assert!(at("ward7-portal") < at("ward5-portal"));
+    assert!(at("ward5-portal") < at("library-scanner"));
+    assert!(at("library-scanner") < at("ward9-portal"));
+
+    let (st, csv) = page(w.library.clone(), "/reports/device-health?format=csv").await;
+    assert_eq!(st, StatusCode::OK);
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "ward7-portal",
+            "ward5-portal",
+            "library-scanner",
+            "ward9-portal"
+        ]
     );
+    assert_eq!(
+        rows[1][..10],
+        [
+            "ward5-portal",
+            "Ward 5 door",
+            "wards-pc",
+            "true",
+            "below_normal",
+            "below normal: 60 in 6 h, norm 600",
+            "6",
+            "60",
+            "600",
+            "9"
+        ]
+    );
+    assert_eq!(rows[0][10..12], ["12", "1200"]);
+    // what a bridge reports is text, never a formula, in a spreadsheet
+    assert_eq!(rows[2][14], "'@SUM(A1)");
+
+    // the report is for those who may read reports, like the Devices page
+    for token in [w.porter.clone(), w.clinician.clone()] {
+        let (st, body) = page(token, "/reports/device-health").await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        assert!(!body.contains("ward7-portal"));
+    }
 }

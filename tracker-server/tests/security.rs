@@ -340,6 +340,7 @@ async fn no_patient_data_without_a_session_or_token() {
         "/reports/out-of-library".to_string(),
         "/admin/users".into(),
         "/admin/devices".into(),
+        "/reports/device-health?format=csv".into(),
         "/".into(),
     ] {
         let r = client

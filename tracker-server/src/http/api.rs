@@ -10,7 +10,7 @@ use crate::{
     ledger::locations,
     ledger::movements,
     ledger::patients,
-    util::{now_ms, now_rfc3339},
+    util::now_ms,
     workflow::whereis,
     Error,
 };
@@ -649,7 +649,7 @@ async fn device_heartbeat(
 ) -> ApiResult<Json<Value>> {
     who.require(Permission::ReportDeviceHealth)?;
     devices::validate(&h)?;
-    s.db.write(move |c| devices::record(c, &h, &now_rfc3339()))
+    s.db.write(move |c| devices::record(c, &h, now_ms()))
         .await?;
     Ok(Json(json!({"ok": true})))
 }
@@ -660,8 +660,9 @@ async fn list_devices(
 ) -> ApiResult<Json<Vec<devices::DeviceStatus>>> {
     who.require(Permission::ReadReports)?;
     let cfg = s.cfg.device_health.clone();
+    let tz = crate::util::site_tz();
     Ok(Json(
-        s.db.read(move |c| devices::list_with_health(c, &cfg, crate::util::now_ms()))
+        s.db.read(move |c| devices::list(c, &cfg, now_ms(), tz))
             .await?,
     ))
 }

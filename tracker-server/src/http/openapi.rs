@@ -35,7 +35,7 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("get", "/api/v1/whereis/patient/{id}", "Where are all volumes of this patient's notes (CHI or NHS number)", "library, clinician, records_manager, admin", None),
     ("get", "/api/v1/whereis/search", "Where are the notes of patients matching family name and dob (query: name, dob)", "library, clinician, records_manager, admin", None),
     ("get", "/api/v1/reports/out-of-library", "Folders out of the library longer than N days (query: days, limit)", "library, records_manager, admin", None),
-    ("get", "/api/v1/devices", "Devices reported by bridges: online, last read, queue depth", "library, records_manager, admin", None),
+    ("get", "/api/v1/devices", "Devices reported by bridges: online, last read, queue depth, and the read rate against the device's own norm (learning, normal, below_normal, silent)", "library, records_manager, admin", None),
     ("post", "/api/v1/devices/heartbeat", "Bridge reports device health", "device, admin", Some("Heartbeat")),
     ("get", "/api/v1/audit", "Audit log, newest first (query: patient, limit)", "records_manager, admin", None),
     ("get", "/api/v1/printers", "Registered label printers", "library, records_manager, admin", None),
@@ -107,6 +107,9 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("get", "/api/v1/reports/monthly", "The monthly report as PDF (query: month=YYYY-MM)", "library, records_manager, admin", None),
 ];
 
+/// Answers described by a schema: (method, path, schema of the 200 answer).
+pub const RESPONSES: &[(&str, &str, &str)] = &[("get", "/api/v1/devices", "DeviceList")];
+
 fn schemas() -> Value {
     let s = |props: Value, req: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": req});
     let str_ = json!({"type": "string"});
@@ -148,7 +151,7 @@ fn schemas() -> Value {
         "Error": {"type":"object","properties":{"error":{"type":"object","properties":{"code":str_,"field":{"type":["string","null"]},"message":str_}}}}
     });
     if let Some(m) = v.as_object_mut() {
-        for extra in [lifecycle_schemas(), wire_schemas()] {
+        for extra in [lifecycle_schemas(), wire_schemas(), response_schemas()] {
             if let Value::Object(extra) = extra {
                 m.extend(extra);
             }
@@ -199,6 +202,43 @@ fn wire_schemas() -> Value {
     })
 }
 
+/// Schemas of answers ([`RESPONSES`]). Every field is always present (`null` when it has no
+/// value); `answers_match_the_types` checks them against the types the server sends.
+fn response_schemas() -> Value {
+    use crate::ledger::read_norms::ReadVerdict;
+    let s = |props: Value| {
+        let req: Vec<String> = props
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        json!({"type": "object", "properties": props, "required": req})
+    };
+    let str_ = json!({"type": "string"});
+    let int = json!({"type": "integer"});
+    let opt_int = json!({"type": ["integer", "null"]});
+    json!({
+        "DeviceList": {"type": "array", "items": {"$ref": "#/components/schemas/DeviceStatus"}},
+        "DeviceStatus": s(json!({
+            "device_id": str_, "bridge_id": str_, "description": str_, "online": {"type": "boolean"},
+            "last_read_at": {"type": ["string", "null"], "format": "date-time"},
+            "queue_depth": int, "oldest_event_age_s": opt_int,
+            "last_heartbeat": {"type": "string", "format": "date-time"},
+            "foreign_reads": int, "corrupt_messages": int, "refused_scans": int,
+            "reads": {"type": "integer", "description": "reads since the bridge started"},
+            "reader_errors": int, "last_error": {"type": ["string", "null"]},
+            "read_health": {"$ref": "#/components/schemas/ReadHealth"}})),
+        "ReadHealth": s(json!({
+            "verdict": {"enum": ReadVerdict::WORDS, "description": "learning: too little history; silent: no read for hours in which the device normally reads; below_normal: reads in the window under the configured share of the norm"},
+            "window_hours": int,
+            "recent": {"type": "integer", "description": "reads in the last window_hours whole hours"},
+            "norm": {"type": ["integer", "null"], "description": "median of the reads in the same clock hours on earlier days; null while learning"},
+            "history_days": {"type": "integer", "description": "earlier days the norm was taken from"},
+            "silent_hours": {"type": ["integer", "null"], "description": "when silent: whole hours since the last read"},
+            "usual_when_silent": {"type": ["integer", "null"], "description": "when silent: the usual reads in those hours before the silence began (in a day, for a silence of a day or more)"},
+            "summary": {"type": "string", "description": "in words, as on the Devices page"}})),
+    })
+}
+
 /// Schemas of the records-lifecycle endpoints (coding, digitisation, retention, requests).
 fn lifecycle_schemas() -> Value {
     let s = |props: Value, req: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": req});
@@ -234,6 +274,9 @@ pub fn document() -> Value {
         });
         if *who != "anyone" {
             op["security"] = json!([{"bearer": []}]);
+        }
+        if let Some((_, _, answer)) = RESPONSES.iter().find(|r| r.0 == *method && r.1 == *path) {
+            op["responses"]["200"]["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{answer}")}}});
         }
         if let Some(b) = body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
@@ -321,6 +364,148 @@ mod tests {
                 && name != "BatchResult",
             "{name}: unknown fields"
         );
+    }
+
+    /// The JSON types a schema property allows ("object" for a `$ref`).
+    fn types(prop: &Value) -> Vec<&str> {
+        match &prop["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ if prop.get("$ref").is_some() => vec!["object"],
+            _ if prop.get("enum").is_some() => vec!["string"],
+            _ => vec![],
+        }
+    }
+
+    fn type_of(v: &Value) -> &'static str {
+        match v {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// An answer's schema agrees with what the server sends: `full` (every optional value
+    /// set) has exactly the schema's properties, all required, each of an allowed type; in
+    /// `bare` (no optional value set) exactly the nullable properties are null.
+    fn answer_agrees(name: &str, full: &Value, bare: &Value) {
+        let doc = document();
+        let schema = &doc["components"]["schemas"][name];
+        let props = schema["properties"].as_object().expect(name);
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .expect(name)
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let (full, bare) = (full.as_object().expect(name), bare.as_object().expect(name));
+        let mut keys: Vec<&str> = full.keys().map(String::as_str).collect();
+        let mut documented: Vec<&str> = props.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        documented.sort_unstable();
+        required.sort_unstable();
+        assert_eq!(
+            keys, documented,
+            "{name}: schema properties vs the type's fields"
+        );
+        assert_eq!(required, documented, "{name}: every field is always sent");
+        for (key, prop) in props {
+            let allowed = types(prop);
+            assert!(
+                allowed.contains(&type_of(&full[key])),
+                "{name}.{key}: sent as {}, documented as {allowed:?}",
+                full[key]
+            );
+            assert_eq!(
+                bare[key].is_null(),
+                allowed.contains(&"null"),
+                "{name}.{key}: null in the schema must mean sent as null when unset"
+            );
+        }
+    }
+
+    #[test]
+    fn answers_match_the_types() {
+        use crate::ledger::{
+            devices::DeviceStatus,
+            read_norms::{ReadHealth, ReadVerdict},
+        };
+        let silent = ReadHealth {
+            verdict: ReadVerdict::Silent,
+            window_hours: 6,
+            recent: 0,
+            norm: Some(1_300),
+            history_days: 14,
+            silent_hours: Some(5),
+            usual_when_silent: Some(1_100),
+            summary: "silent for 5 h (usually 1,100 reads in those hours)".into(),
+        };
+        let learning = ReadHealth {
+            verdict: ReadVerdict::Learning,
+            norm: None,
+            history_days: 1,
+            silent_hours: None,
+            usual_when_silent: None,
+            summary: "learning (1 of 3 days of history)".into(),
+            ..silent.clone()
+        };
+        let device = |read_health: ReadHealth, set: bool| DeviceStatus {
+            device_id: "ward5-portal".into(),
+            bridge_id: "ward5-pc".into(),
+            description: "Ward 5 door".into(),
+            online: true,
+            last_read_at: set.then(|| "2026-11-25T08:00:00.000Z".into()),
+            queue_depth: 0,
+            oldest_event_age_s: set.then_some(4),
+            last_heartbeat: "2026-11-25T08:00:05.000Z".into(),
+            foreign_reads: 0,
+            corrupt_messages: 0,
+            refused_scans: 0,
+            reads: 5_210,
+            reader_errors: 0,
+            last_error: set.then(|| "antenna 2 missing".into()),
+            read_health,
+        };
+        let full = serde_json::to_value(device(silent.clone(), true)).unwrap();
+        let bare = serde_json::to_value(device(learning.clone(), false)).unwrap();
+        answer_agrees("DeviceStatus", &full, &bare);
+        answer_agrees(
+            "ReadHealth",
+            &serde_json::to_value(&silent).unwrap(),
+            &serde_json::to_value(&learning).unwrap(),
+        );
+        let doc = document();
+        assert_eq!(
+            doc["components"]["schemas"]["ReadHealth"]["properties"]["verdict"]["enum"],
+            json!(ReadVerdict::WORDS)
+        );
+        for v in ReadVerdict::ALL {
+            let h = ReadHealth {
+                verdict: *v,
+                ..silent.clone()
+            };
+            assert_eq!(
+                serde_json::to_value(h).unwrap()["verdict"],
+                json!(v.as_str())
+            );
+        }
+        // the list endpoint names its answer, and every answer named is described
+        assert_eq!(
+            doc["paths"]["/api/v1/devices"]["get"]["responses"]["200"]["content"]
+                ["application/json"]["schema"]["$ref"],
+            "#/components/schemas/DeviceList"
+        );
+        for (method, path, answer) in RESPONSES {
+            assert!(
+                ENDPOINTS.iter().any(|e| e.0 == *method && e.1 == *path),
+                "{path}"
+            );
+            assert!(doc["components"]["schemas"][answer].is_object(), "{answer}");
+        }
     }
 
     #[test]

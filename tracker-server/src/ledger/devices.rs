@@ -1,5 +1,7 @@
-//! Device health reported by bridges: online, last read, queue depth, oldest queued event.
+//! Device health reported by bridges: online, last read, queue depth, oldest queued event, and
+//! each device's read rate against its own norm ([`read_norms`]).
 
+use super::read_norms::{self, DeviceHealthConfig, ReadHealth};
 use crate::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -25,24 +27,8 @@ pub struct DeviceStatus {
     pub reads: i64,
     pub reader_errors: i64,
     pub last_error: Option<String>,
-    /// The read rate against the device's own norm (filled in by [`list_with_health`]).
-    pub read_health: Option<super::read_norms::ReadHealth>,
-}
-
-/// [`list`] with each device's read health at `now_ms`.
-pub fn list_with_health(
-    c: &Connection,
-    cfg: &super::read_norms::DeviceHealthConfig,
-    now_ms: i64,
-) -> Result<Vec<DeviceStatus>> {
-    let now_hour = super::read_norms::hour_of(now_ms);
-    let from = now_hour - 24 * (i64::from(cfg.history_days) + 1) - i64::from(cfg.window_hours);
-    let mut v = list(c)?;
-    for d in &mut v {
-        let h = super::read_norms::hours(c, &d.device_id, from)?;
-        d.read_health = Some(super::read_norms::verdict(&h, now_hour, cfg));
-    }
-    Ok(v)
+    /// The read rate against the device's own norm ([`read_norms::verdict`]).
+    pub read_health: ReadHealth,
 }
 
 pub fn validate(h: &Heartbeat) -> Result<()> {
@@ -63,17 +49,18 @@ pub fn validate(h: &Heartbeat) -> Result<()> {
     Ok(())
 }
 
-pub fn record(c: &Connection, h: &Heartbeat, now: &str) -> Result<()> {
-    let now_ms = chrono::DateTime::parse_from_rfc3339(now)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|_| crate::util::now_ms());
+/// Store a heartbeat received at `now_ms`: each device's latest report, and the reads since
+/// its previous report into its hourly counts (the `reads` stored from the previous report is
+/// the counter's last value, so the increase is exact).
+pub fn record(c: &Connection, h: &Heartbeat, now_ms: i64) -> Result<()> {
+    let now = crate::util::ms_to_rfc3339(now_ms);
     for d in &h.devices {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let previous: Option<i64> = c
             .prepare_cached("SELECT reads FROM devices WHERE device_id=?1")?
             .query_row([&d.device_id], |r| r.get(0))
             .optional()?;
-        super::read_norms::record_reads(c, &d.device_id, previous, now_ms, n(d.reads))?;
+        read_norms::record_reads(c, &d.device_id, previous, now_ms, n(d.reads))?;
         c.prepare_cached(
             "INSERT INTO devices(device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans, reads, reader_errors, last_error)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)
@@ -110,28 +97,48 @@ pub fn display_name(c: &Connection, device_id: &str) -> Result<Option<String>> {
     )
 }
 
-pub fn list(c: &Connection) -> Result<Vec<DeviceStatus>> {
+/// Every device with its latest report and its read health at `now_ms` (days counted in
+/// `tz`), by device id.
+pub fn list(
+    c: &Connection,
+    cfg: &DeviceHealthConfig,
+    now_ms: i64,
+    tz: chrono_tz::Tz,
+) -> Result<Vec<DeviceStatus>> {
     let mut st = c.prepare("SELECT device_id, bridge_id, description, online, last_read_at, queue_depth, oldest_event_age_s, last_heartbeat, foreign_reads, corrupt_messages, refused_scans, reads, reader_errors, last_error FROM devices ORDER BY device_id")?;
-    let v = st
+    let rows = st
         .query_map([], |r| {
-            Ok(DeviceStatus {
-                device_id: r.get(0)?,
-                bridge_id: r.get(1)?,
-                description: r.get(2)?,
-                online: r.get(3)?,
-                last_read_at: r.get(4)?,
-                queue_depth: r.get(5)?,
-                oldest_event_age_s: r.get(6)?,
-                last_heartbeat: r.get(7)?,
-                foreign_reads: r.get(8)?,
-                corrupt_messages: r.get(9)?,
-                refused_scans: r.get(10)?,
-                reads: r.get(11)?,
-                reader_errors: r.get(12)?,
-                last_error: r.get(13)?,
-                read_health: None,
-            })
+            Ok((
+                (r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+                [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+                r.get(13)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut v = Vec::with_capacity(rows.len());
+    for (ids, state, counts, last_error) in rows {
+        let (device_id, bridge_id, description, online) = ids;
+        let (last_read_at, queue_depth, oldest_event_age_s, last_heartbeat) = state;
+        let [foreign_reads, corrupt_messages, refused_scans, reads, reader_errors] = counts;
+        let read_health = read_norms::health_of(c, &device_id, now_ms, cfg, tz)?;
+        v.push(DeviceStatus {
+            device_id,
+            bridge_id,
+            description,
+            online,
+            last_read_at,
+            queue_depth,
+            oldest_event_age_s,
+            last_heartbeat,
+            foreign_reads,
+            corrupt_messages,
+            refused_scans,
+            reads,
+            reader_errors,
+            last_error,
+            read_health,
+        });
+    }
     Ok(v)
 }

@@ -1,30 +1,37 @@
 //! Admin.
 
 use super::*;
-use crate::ledger::read_norms::ReadHealth;
+use crate::ledger::read_norms::{ReadHealth, ReadVerdict};
 use axum::extract::Path;
+
+/// Every device with its read health now (days counted in the site's time zone).
+async fn devices_now(s: &AppState) -> Result<Vec<devices::DeviceStatus>, WebError> {
+    let cfg = s.cfg.device_health.clone();
+    let tz = crate::util::site_tz();
+    Ok(s.db
+        .read(move |c| devices::list(c, &cfg, now_ms(), tz))
+        .await?)
+}
 
 pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     user.who.require(Permission::ReadReports)?;
-    let cfg = s.cfg.device_health.clone();
-    let window = cfg.window_hours;
-    let list =
-        s.db.read(move |c| devices::list_with_health(c, &cfg, now_ms()))
-            .await?;
+    let list = devices_now(&s).await?;
     Ok(layout(
         &user,
         "/admin/devices",
         "Devices",
         html! {
             @if list.is_empty() { p { "No bridge has reported yet." } }
-            table {
-                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Queue" } th { "Oldest queued" } th { "Dropped" } th { "Reader errors" } th { "Read rate" } th { "Last report" } } }
+            @else { p { "Read rate: each device's reads against its own norm. " a href="/reports/device-health" { "Reader health report" } } }
+            div.table-wrap { table {
+                thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Last read" } th { "Read rate" } th { "Queue" } th { "Oldest queued" } th { "Dropped" } th { "Reader errors" } th { "Last report" } } }
                 tbody { @for d in &list {
                     tr {
                         td { (d.device_id) br; span.hint { (d.description) } }
                         td { (d.bridge_id) }
                         td { @if d.online { span.tag.ok { "online" } } @else { span.tag.bad { "offline" } } }
                         td { (d.last_read_at.as_deref().map(time_text).unwrap_or_else(|| "never".into())) }
+                        td { (read_health_tag(&d.read_health)) }
                         td { @if d.queue_depth > 0 { span.tag.warn { (d.queue_depth) } } @else { "0" } }
                         td { (d.oldest_event_age_s.map(|s| format!("{s} s")).unwrap_or_else(|| "-".into())) }
                         td {
@@ -38,40 +45,35 @@ pub async fn devices(State(s): State<AppState>, user: WebUser) -> Result<Markup,
                             @else { "0" }
                             @if let Some(e) = &d.last_error { br; span.hint { (e) } }
                         }
-                        td { (read_health_cell(d.read_health.as_ref(), window)) }
                         td { (time_text(&d.last_heartbeat)) }
                     }
                 } }
-            }
+            } }
         },
     ))
 }
 
-/// The read rate against the device's norm, flagged when someone should look.
-pub(crate) fn read_health_cell(h: Option<&ReadHealth>, window: u32) -> Markup {
-    let Some(h) = h else { return html! { "-" } };
-    let class = match h {
-        ReadHealth::Silent { .. } | ReadHealth::BelowNormal { .. } => "tag bad",
-        ReadHealth::Learning => "tag info",
-        ReadHealth::Normal { .. } => "tag ok",
+/// The read rate in words, in a tag: red when someone should look.
+fn read_health_tag(h: &ReadHealth) -> Markup {
+    let class = match h.verdict {
+        ReadVerdict::Silent | ReadVerdict::BelowNormal => "tag bad",
+        ReadVerdict::Learning => "tag info",
+        ReadVerdict::Normal => "tag ok",
     };
-    html! { span class=(class) { (h.text(window)) } }
+    html! { span class=(class) { (h.summary) } }
 }
 
-/// `GET /reports/device-health`: every device's read rate against its own norm, flagged ones
-/// first (`?format=csv` for a CSV).
+/// `GET /reports/device-health`: every device's read rate against its own norm, silent and
+/// below-normal devices first (`?format=csv` for a CSV).
 pub async fn device_health(
     State(s): State<AppState>,
     user: WebUser,
     Query(q): Query<Params>,
 ) -> Result<Response, WebError> {
     user.who.require(Permission::ReadReports)?;
-    let cfg = s.cfg.device_health.clone();
-    let window = cfg.window_hours;
-    let mut list =
-        s.db.read(move |c| devices::list_with_health(c, &cfg, now_ms()))
-            .await?;
-    list.sort_by_key(|d| !d.read_health.is_some_and(|h| h.flagged()));
+    let mut list = devices_now(&s).await?;
+    list.sort_by_key(|d| d.read_health.verdict.urgency_rank());
+    let cfg = &s.cfg.device_health;
     if param(&q, "format") == Some("csv") {
         let mut w = crate::csv_export::Writer::new();
         let _ = w.write_record([
@@ -79,24 +81,42 @@ pub async fn device_health(
             "description",
             "bridge_id",
             "online",
+            "verdict",
             "read_rate",
-            "flagged",
+            "window_hours",
+            "reads_in_window",
+            "norm",
+            "history_days",
+            "silent_hours",
+            "usual_reads_when_silent",
+            "last_read",
             "reader_errors",
             "last_error",
             "last_report",
         ]);
+        let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
         for d in &list {
-            let h = d.read_health.as_ref();
+            let h = &d.read_health;
             let _ = w.write_record([
                 d.device_id.clone(),
                 d.description.clone(),
                 d.bridge_id.clone(),
                 d.online.to_string(),
-                h.map(|h| h.text(window)).unwrap_or_default(),
-                h.is_some_and(|h| h.flagged()).to_string(),
+                h.verdict.to_string(),
+                h.summary.clone(),
+                h.window_hours.to_string(),
+                h.recent.to_string(),
+                opt(h.norm),
+                h.history_days.to_string(),
+                opt(h.silent_hours),
+                opt(h.usual_when_silent),
+                d.last_read_at
+                    .as_deref()
+                    .map(crate::util::local_rfc3339)
+                    .unwrap_or_default(),
                 d.reader_errors.to_string(),
                 d.last_error.clone().unwrap_or_default(),
-                d.last_heartbeat.clone(),
+                crate::util::local_rfc3339(&d.last_heartbeat),
             ]);
         }
         return Ok((
@@ -111,24 +131,32 @@ pub async fn device_health(
         )
             .into_response());
     }
-    let flagged = list
-        .iter()
-        .filter(|d| d.read_health.is_some_and(|h| h.flagged()))
-        .count();
-    Ok(layout(&user, "/reports/device-health", "Reader and scanner health", html! {
-        p { "Each device's reads in the last " (window) " hours against the median of the same hours on earlier days. "
-            "\"Silent\" and \"reads below normal\" mean someone should look: an antenna cable, a reader knocked out of line, a scanner not charged or not in use." }
-        p { strong { (flagged) } " of " (list.len()) " device(s) flagged. " a.button.secondary href="/reports/device-health?format=csv" { "Download CSV" } }
-        table {
-            thead { tr { th { "Device" } th { "Bridge" } th { "Read rate" } th { "Reader errors" } th { "Last report" } } }
+    let count = |v: ReadVerdict| list.iter().filter(|d| d.read_health.verdict == v).count();
+    let (silent, below, learning) = (
+        count(ReadVerdict::Silent),
+        count(ReadVerdict::BelowNormal),
+        count(ReadVerdict::Learning),
+    );
+    Ok(layout(&user, "/reports/device-health", "Reader health", html! {
+        p { "Each scanner's and portal's reads in the last " (cfg.window_hours) " whole hours, against its norm: the median of its reads in the same clock hours on each of the previous "
+            (cfg.history_days) " days. " strong { "Silent" } " (no read for " (cfg.silent_after_hours) " hours or more when it normally reads then) and "
+            strong { "below normal" } " (under " (format!("{:.0}", cfg.below_normal_ratio * 100.0)) "% of its norm) mean someone should look: the reader's power, its antenna cable and tuning, whether it was moved, whether a handheld scanner is charged and in use. A new device is "
+            strong { "learning" } " for its first " (cfg.min_history_days) " days." }
+        p { strong { (silent) } " silent, " strong { (below) } " below normal, " (learning) " learning, of " (list.len()) " device(s). "
+            a.button.secondary href="/reports/device-health?format=csv" { "Download CSV" } }
+        @if list.is_empty() { p { "No bridge has reported yet." } }
+        @else { div.table-wrap { table {
+            thead { tr { th { "Device" } th { "Bridge" } th { "State" } th { "Read rate" } th { "Last read" } th { "Reader errors" } th { "Last report" } } }
             tbody { @for d in &list { tr {
                 td { (d.device_id) br; span.hint { (d.description) } }
                 td { (d.bridge_id) }
-                td { (read_health_cell(d.read_health.as_ref(), window)) }
+                td { @if d.online { span.tag.ok { "online" } } @else { span.tag.bad { "offline" } } }
+                td { (read_health_tag(&d.read_health)) }
+                td { (d.last_read_at.as_deref().map(time_text).unwrap_or_else(|| "never".into())) }
                 td { (d.reader_errors) @if let Some(e) = &d.last_error { br; span.hint { (e) } } }
                 td { (time_text(&d.last_heartbeat)) }
             } } }
-        }
+        } } }
     }).into_response())
 }
 
