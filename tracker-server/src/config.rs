@@ -194,11 +194,6 @@ impl Default for RequestsConfig {
 }
 
 impl RequestsConfig {
-    /// Working days here: weekdays less Scottish bank holidays and `local_holidays`.
-    pub fn calendar(&self) -> crate::workflow::working_days::Calendar {
-        crate::workflow::working_days::Calendar::new(&self.local_holidays)
-    }
-
     /// Target in milliseconds for an urgency (emergency, urgent, routine).
     pub fn target_ms(&self, urgency: &str) -> i64 {
         match urgency {

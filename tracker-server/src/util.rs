@@ -36,7 +36,10 @@ pub fn local_text(rfc: &str) -> String {
 /// (`2026-07-01T10:00:00+01:00`).
 pub fn local_rfc3339(rfc: &str) -> String {
     DateTime::parse_from_rfc3339(rfc)
-        .map(|t| t.with_timezone(&site_tz()).to_rfc3339_opts(SecondsFormat::Secs, false))
+        .map(|t| {
+            t.with_timezone(&site_tz())
+                .to_rfc3339_opts(SecondsFormat::Secs, false)
+        })
         .unwrap_or_else(|_| rfc.to_string())
 }
 
@@ -69,14 +72,32 @@ mod tests {
     /// UK local time across the clock changes (the site's zone is Europe/London unless set).
     #[test]
     fn local_time_follows_the_clock_changes() {
-        assert_eq!(local_text("2026-01-10T12:00:00Z"), "Sat 10 Jan 2026 12:00 GMT");
+        assert_eq!(
+            local_text("2026-01-10T12:00:00Z"),
+            "Sat 10 Jan 2026 12:00 GMT"
+        );
         // clocks go forward at 01:00 UTC on Sunday 29 March 2026
-        assert_eq!(local_text("2026-03-29T00:59:00Z"), "Sun 29 Mar 2026 00:59 GMT");
-        assert_eq!(local_text("2026-03-29T01:00:00Z"), "Sun 29 Mar 2026 02:00 BST");
-        assert_eq!(local_rfc3339("2026-07-01T09:00:00.000Z"), "2026-07-01T10:00:00+01:00");
+        assert_eq!(
+            local_text("2026-03-29T00:59:00Z"),
+            "Sun 29 Mar 2026 00:59 GMT"
+        );
+        assert_eq!(
+            local_text("2026-03-29T01:00:00Z"),
+            "Sun 29 Mar 2026 02:00 BST"
+        );
+        assert_eq!(
+            local_rfc3339("2026-07-01T09:00:00.000Z"),
+            "2026-07-01T10:00:00+01:00"
+        );
         // and back at 01:00 UTC on Sunday 25 October 2026
-        assert_eq!(local_text("2026-10-25T00:30:00Z"), "Sun 25 Oct 2026 01:30 BST");
-        assert_eq!(local_text("2026-10-25T01:30:00Z"), "Sun 25 Oct 2026 01:30 GMT");
+        assert_eq!(
+            local_text("2026-10-25T00:30:00Z"),
+            "Sun 25 Oct 2026 01:30 BST"
+        );
+        assert_eq!(
+            local_text("2026-10-25T01:30:00Z"),
+            "Sun 25 Oct 2026 01:30 GMT"
+        );
         assert_eq!(local_text("not a time"), "not a time");
     }
 }

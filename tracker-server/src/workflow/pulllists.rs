@@ -19,7 +19,7 @@ use serde::Serialize;
 /// The day pull lists are prepared for by default: `pull_list_days_ahead` working days after
 /// today at the site (weekends, Scottish bank holidays and local holidays skipped).
 pub fn default_date(cfg: &crate::config::RequestsConfig) -> NaiveDate {
-    cfg.calendar()
+    super::working_days::Calendar::new(&cfg.local_holidays)
         .add(crate::util::site_today(), cfg.pull_list_days_ahead)
 }
 
@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn working_days_skip_weekends_and_st_andrews_day() {
-        let cal = crate::config::RequestsConfig::default().calendar();
+        let cal = crate::workflow::working_days::Calendar::default();
         let fri = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
         // Monday 30 November 2026 is St Andrew's Day, a bank holiday in Scotland
         assert_eq!(cal.add(fri, 1).to_string(), "2026-12-01");
