@@ -28,7 +28,8 @@ fn config(server: &FakeServer, dir: &std::path::Path, reader: &SimReader) -> Con
     d.portal.location = "LWARD5".into();
     d.portal.outside_location = Some("LCORRIDOR".into());
     d.portal.exit_gap_ms = 400;
-    d.portal.dwell_ms = 1500;
+    // After a movement, reads within 2.5 s (and as long as they go on) are the same visit.
+    d.portal.dwell_ms = 2500;
     c.devices.push(d);
     c
 }
@@ -71,12 +72,13 @@ fn in_and_out(switching: AntennaSwitching) {
     assert_eq!(e["action"], "receive", "{e}");
     assert_eq!(e["location"], "LWARD5");
     assert_eq!(e["method"], "rfid");
-    // the tag lingers by the door on the ward side: no second movement
-    std::thread::sleep(Duration::from_millis(1000));
+    // the tag lingers by the door on the ward side, within the dwell time of its last read
+    // (the movement is stored 0.4 s after that read): no second movement
     reader.thread.tag_at(&epc, 2, 60);
     std::thread::sleep(Duration::from_millis(300));
     reader.thread.tag_gone(&epc);
-    std::thread::sleep(Duration::from_millis(2000));
+    // longer than the dwell time after the last read: the next passage is a new movement
+    std::thread::sleep(Duration::from_millis(3500));
     assert_eq!(server.count(), 1, "{:?}", server.stored());
     // carried out to the corridor
     reader.thread.passage(&epc, 2, 1, EACH);
