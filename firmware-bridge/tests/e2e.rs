@@ -282,7 +282,11 @@ fn porter_session_and_held_scans_survive_a_restart() {
     scanner
         .scan_line(&format!("]C0{}", card("LWARD5")))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let q = Queue::open(&cfg.queue_path).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || q
+        .load_session("ward5-porter")
+        .unwrap()
+        .is_some_and(|s| s.location.as_deref() == Some("LWARD5"))));
     bridge.shutdown(); // a restart (Restart=always after a crash)
     let bridge = Bridge::start(cfg.clone()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -299,16 +303,13 @@ fn porter_session_and_held_scans_survive_a_restart() {
     scanner.scan_line(&folder(2)).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     scanner.scan_line(&folder(3)).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(wait_until(Duration::from_secs(10), || q
+        .held_count("ward7-porter")
+        .unwrap()
+        == 2));
     assert_eq!(server.count(), 1, "held, not sent without a location");
     bridge.shutdown();
-    assert_eq!(
-        Queue::open(&cfg.queue_path)
-            .unwrap()
-            .held_count("ward7-porter")
-            .unwrap(),
-        2
-    );
+    assert_eq!(q.held_count("ward7-porter").unwrap(), 2);
     let bridge = Bridge::start(cfg).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     scanner

@@ -154,8 +154,11 @@ fn missing_antenna_and_foreign_tags_show_in_health() {
     assert!(wait_until(Duration::from_secs(5), || {
         health.lock().unwrap().corrupt > 0
     }));
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(server.count(), 1, "{:?}", server.stored());
+    assert!(
+        wait_until(Duration::from_secs(10), || server.count() == 1),
+        "{:?}",
+        server.stored()
+    );
     assert_eq!(server.stored()[0]["action"], "seen", "one zone only: seen");
     bridge.shutdown();
 }
