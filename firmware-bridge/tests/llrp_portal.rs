@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bridge_config, portal_bridge_config, wait_until, FakeServer};
+use common::{bridge_config, portal_bridge_config, wait_for_last_error, wait_until, FakeServer};
 use firmware_bridge::bridge::Bridge;
 use firmware_bridge::config::{
     Config, DeviceConfig, DeviceTransport, DirectionMethod, Protocol, Role, TcpConfig,
@@ -267,14 +267,11 @@ fn another_client_and_reader_errors_are_named() {
     assert!(wait_until(Duration::from_secs(2), || reader.with(|s| s.accepted == 1)));
     let bridge = Bridge::start(sim_config(&server, dir.path(), &reader)).unwrap();
     let health = bridge.devices[0].1.clone();
-    assert!(wait_until(Duration::from_secs(5), || {
-        health
-            .lock()
-            .unwrap()
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("another LLRP client is connected to the reader"))
-    }));
+    assert!(wait_for_last_error(
+        &health,
+        "another LLRP client is connected to the reader",
+        Duration::from_secs(5)
+    ));
     assert!(reader.with(|s| s.refused) >= 1);
     // the other program goes; the reader now has an unplugged antenna and does not support
     // ENABLE_EVENTS_AND_REPORTS

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{portal_bridge_config, wait_until, FakeServer};
+use common::{portal_bridge_config, wait_for_last_error, wait_until, FakeServer};
 use firmware_bridge::bridge::Bridge;
 use firmware_bridge::config::{
     AntennaSwitching, Config, DeviceConfig, DeviceTransport, Protocol, Role,
@@ -139,14 +139,11 @@ fn missing_antenna_and_foreign_tags_show_in_health() {
         r.faults.missing_antennas.clear();
         r.faults.error_replies.push_back(0x31)
     });
-    assert!(wait_until(Duration::from_secs(5), || {
-        health
-            .lock()
-            .unwrap()
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("error during inventory (reader error 0x31"))
-    }));
+    assert!(wait_for_last_error(
+        &health,
+        "error during inventory (reader error 0x31",
+        Duration::from_secs(5)
+    ));
     // corrupt frames are counted, and the good reads around them still count
     reader.thread.with(|r| r.faults.bad_checks = 3);
     let epc = folder_epc("0614141", 78);

@@ -762,16 +762,7 @@ async fn device_heartbeat_is_listed() {
         ),
         (&json!(340), &json!(2), &json!(1))
     );
-    let page = s
-        .client
-        .get(format!("{}/admin/devices", s.base))
-        .header("cookie", format!("cn_session={}", w.library))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = s.page(&w.library, "/admin/devices").await;
     assert!(
         page.contains("340 other tags")
             && page.contains("2 corrupt")
@@ -907,20 +898,7 @@ async fn device_read_rate_against_its_norm() {
         "{d}"
     );
 
-    let page = |token: String, path: &'static str| {
-        let s = &w.s;
-        async move {
-            let r = s
-                .client
-                .get(format!("{}{path}", s.base))
-                .header("cookie", format!("cn_session={token}"))
-                .send()
-                .await
-                .unwrap();
-            (r.status(), r.text().await.unwrap())
-        }
-    };
-    let (st, devices) = page(w.library.clone(), "/admin/devices").await;
+    let (st, devices) = w.s.page(&w.library, "/admin/devices").await;
     assert_eq!(st, StatusCode::OK);
     for (class, text) in [
         ("tag bad", "below normal: 60 in 6 h, norm 600"),
@@ -938,7 +916,7 @@ async fn device_read_rate_against_its_norm() {
     }
     assert!(devices.contains("href=\"/reports/device-health\""));
 
-    let (st, report) = page(w.manager.clone(), "/reports/device-health").await;
+    let (st, report) = w.s.page(&w.manager, "/reports/device-health").await;
     assert_eq!(st, StatusCode::OK);
     assert!(
         report.contains("<strong>1</strong> silent, <strong>1</strong> below normal, 1 learning, of 4 device(s)"),
@@ -954,7 +932,9 @@ async fn device_read_rate_against_its_norm() {
     assert!(at("ward5-portal") < at("library-scanner"));
     assert!(at("library-scanner") < at("ward9-portal"));
 
-    let (st, csv) = page(w.library.clone(), "/reports/device-health?format=csv").await;
+    let (st, csv) =
+        w.s.page(&w.library, "/reports/device-health?format=csv")
+            .await;
     assert_eq!(st, StatusCode::OK);
     let rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes())
         .records()
@@ -990,8 +970,8 @@ async fn device_read_rate_against_its_norm() {
     assert_eq!(rows[2][14], "'@SUM(A1)");
 
     // the report is for those who may read reports, like the Devices page
-    for token in [w.porter.clone(), w.clinician.clone()] {
-        let (st, body) = page(token, "/reports/device-health").await;
+    for token in [&w.porter, &w.clinician] {
+        let (st, body) = w.s.page(token, "/reports/device-health").await;
         assert_eq!(st, StatusCode::FORBIDDEN);
         assert!(!body.contains("ward7-portal"));
     }

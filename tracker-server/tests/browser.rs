@@ -745,10 +745,12 @@ async fn scan_page_keeps_every_scan_at_the_right_place() {
     if !browser_available() {
         return;
     }
-    let s = start().await;
-    let manager = s.login("records_manager").await;
-    let library = s.login("library").await;
-    s.seed_locations(&manager).await;
+    let World {
+        s,
+        manager,
+        library,
+        ..
+    } = world().await;
     let r = s
         .post(
             Some(&manager),
@@ -925,16 +927,16 @@ async fn desk_follows_every_change() {
     if !browser_available() {
         return;
     }
-    let s = start().await;
-    let admin = s.login("admin").await;
-    let manager = s.login("records_manager").await;
-    let library = s.login("library").await;
-    let clinician = s.login("clinician").await;
-    s.seed_locations(&manager).await;
+    let World {
+        s,
+        library,
+        clinician,
+        device,
+        ..
+    } = world().await;
     s.patient(&library, "1904851231", "Macdonald", "Morag", "1985-04-19")
         .await;
     let folder = new_folder(&s, &library, "1904851231").await;
-    let device = s.device_token(&admin, "library-desk").await;
     let ask = |dest: &'static str| {
         let s = &s;
         let clinician = clinician.clone();
@@ -1035,11 +1037,12 @@ async fn dispatch_follows_the_request_or_asks() {
     if !browser_available() {
         return;
     }
-    let s = start().await;
-    let manager = s.login("records_manager").await;
-    let library = s.login("library").await;
-    let clinician = s.login("clinician").await;
-    s.seed_locations(&manager).await;
+    let World {
+        s,
+        library,
+        clinician,
+        ..
+    } = world().await;
     let mut folders = Vec::new();
     for (chi, family, dob) in [
         ("1904851231", "Macdonald", "1985-04-19"),

@@ -267,3 +267,19 @@ pub fn portal_bridge_config(
     c.delivery.idle_poll_ms = 50;
     c
 }
+
+/// Wait (up to `timeout`) until the device's last error contains `part`.
+pub fn wait_for_last_error(
+    health: &firmware_bridge::devices::SharedHealth,
+    part: &str,
+    timeout: Duration,
+) -> bool {
+    wait_until(timeout, || {
+        health
+            .lock()
+            .unwrap()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(part))
+    })
+}

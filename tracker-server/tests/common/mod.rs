@@ -136,6 +136,18 @@ impl TestServer {
         rb.send().await.unwrap()
     }
 
+    /// A web page as the signed-in user of session `session` sees it: status and body.
+    pub async fn page(&self, session: &str, path: &str) -> (StatusCode, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("cn_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
     pub async fn ok_json(&self, r: Response) -> Value {
         let s = r.status();
         let v: Value = r.json().await.unwrap();
