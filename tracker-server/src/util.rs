@@ -32,6 +32,30 @@ pub fn local_text(rfc: &str) -> String {
         .unwrap_or_else(|_| rfc.to_string())
 }
 
+/// A wall-clock date and time at the site (a clinic's 09:00) as UTC milliseconds. In the hour
+/// skipped when the clocks go forward the time is read an hour later; in the hour repeated when
+/// they go back, the first (summer-time) one.
+pub fn local_to_ms(naive: chrono::NaiveDateTime) -> i64 {
+    use chrono::TimeZone;
+    let tz = site_tz();
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => t.timestamp_millis(),
+        chrono::LocalResult::Ambiguous(first, _) => first.timestamp_millis(),
+        chrono::LocalResult::None => tz
+            .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+            .earliest()
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_else(|| naive.and_utc().timestamp_millis()),
+    }
+}
+
+/// The local clock time of an RFC 3339 time, `HH:MM` (slot times on printed pull lists).
+pub fn local_clock(rfc: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc)
+        .map(|t| t.with_timezone(&site_tz()).format("%H:%M").to_string())
+        .unwrap_or_default()
+}
+
 /// An RFC 3339 time as the site's local time with its offset, for CSVs and exports
 /// (`2026-07-01T10:00:00+01:00`).
 pub fn local_rfc3339(rfc: &str) -> String {
@@ -88,6 +112,25 @@ mod tests {
         assert_eq!(
             local_rfc3339("2026-07-01T09:00:00.000Z"),
             "2026-07-01T10:00:00+01:00"
+        );
+        assert_eq!(local_clock("2026-07-01T09:00:00.000Z"), "10:00");
+        assert_eq!(local_clock("2026-01-10T09:00:00Z"), "09:00");
+        let at = |s: &str| {
+            ms_to_rfc3339(local_to_ms(
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap(),
+            ))
+        };
+        assert_eq!(at("2026-07-01 09:00"), "2026-07-01T08:00:00.000Z");
+        assert_eq!(at("2026-01-10 09:00"), "2026-01-10T09:00:00.000Z");
+        assert_eq!(
+            at("2026-03-29 01:30"),
+            "2026-03-29T01:30:00.000Z",
+            "skipped hour"
+        );
+        assert_eq!(
+            at("2026-10-25 01:30"),
+            "2026-10-25T00:30:00.000Z",
+            "repeated hour"
         );
         // and back at 01:00 UTC on Sunday 25 October 2026
         assert_eq!(

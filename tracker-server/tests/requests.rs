@@ -420,6 +420,72 @@ async fn siu_bookings_over_mllp_and_hl7_recorded_by_staff() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
+/// In summer the slot times printed and exported are the clinic's local time (BST), not UTC.
+#[tokio::test]
+async fn pull_list_exports_show_local_times_in_summer() {
+    let w = hl7_world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "Alpha", "Pat", "1985-04-19")
+        .await;
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/folders",
+            json!({"patient": "1904851231", "folder_type": "main", "home_location": "LLIB"}),
+        )
+        .await;
+    let barcode = s.ok_json(r).await["barcode"].as_str().unwrap().to_string();
+    // Out on ward 5 since 14:20 BST (13:20 UTC) on 30 June 2026.
+    let r = s
+        .post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": [common::event(&barcode, "LWARD5", "2026-06-30T13:20:00Z", "receive", None)]}),
+        )
+        .await;
+    assert_eq!(s.ok_json(r).await["stored"], 1);
+    let r = s
+        .post(Some(&w.library), "/api/v1/clinic-sessions", json!({"clinic": "LCLINA", "name": "Ortho AM", "date": "2030-07-01", "start": "09:00", "end": "12:00"}))
+        .await;
+    let session = s.ok_json(r).await["id"].as_i64().unwrap();
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/appointments",
+            json!({"patient": "1904851231", "session": session, "start": "09:30"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let csv = s
+        .get(
+            Some(&w.library),
+            "/api/v1/pull-lists?date=2030-07-01&format=csv",
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains(",2030-07-01T09:30:00+01:00,"), "{csv}");
+    assert!(csv.contains(",2026-06-30T14:20:00+01:00"), "{csv}");
+    let pdf = s
+        .get(
+            Some(&w.library),
+            "/api/v1/pull-lists?date=2030-07-01&format=pdf",
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(text.contains(" 09:30 "), "the slot in local time");
+    assert!(!text.contains(" 08:30 "), "not the slot in UTC");
+    assert!(
+        text.contains("OUT: LWARD5 Tue 30 Jun 2026 14:20 BST"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn pull_list_in_terminal_digit_order_with_exports() {
     let w = hl7_world().await;

@@ -90,8 +90,9 @@ fn parse_time(field: &str, s: &str) -> Result<NaiveTime> {
         .map_err(|_| Error::invalid(field, "must be a time written HH:MM"))
 }
 
+/// A clinic's date and wall-clock time (UK local time, as clinics are booked) in UTC ms.
 fn at(date: NaiveDate, t: NaiveTime) -> i64 {
-    date.and_time(t).and_utc().timestamp_millis()
+    crate::util::local_to_ms(date.and_time(t))
 }
 
 fn clinic_id(c: &Connection, code: &str) -> Result<i64> {

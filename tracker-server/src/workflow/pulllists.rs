@@ -7,7 +7,7 @@ use crate::ledger::locations::LocationKind;
 use crate::{
     auth::Principal,
     config::RequestsConfig,
-    util::ms_to_rfc3339,
+    util::{local_clock, local_rfc3339, local_text, ms_to_rfc3339},
     workflow::requests::{self, Spec},
     Result,
 };
@@ -216,10 +216,10 @@ pub fn to_csv(list: &PullList) -> Result<String> {
             &i.family_name,
             &i.given_name,
             &i.clinic,
-            &i.slot_start,
+            &local_rfc3339(&i.slot_start),
             if i.in_library { "yes" } else { "no" },
             i.current_location.as_deref().unwrap_or(""),
-            i.since.as_deref().unwrap_or(""),
+            &i.since.as_deref().map(local_rfc3339).unwrap_or_default(),
         ])
         .map_err(e)?;
     }
@@ -234,7 +234,7 @@ pub fn to_csv(list: &PullList) -> Result<String> {
             &n.family_name,
             &n.given_name,
             &n.clinic,
-            &n.slot_start,
+            &local_rfc3339(&n.slot_start),
             "no",
             n.action,
             "",
@@ -285,14 +285,14 @@ pub fn to_pdf(list: &PullList) -> Vec<u8> {
         );
         for (i, it) in chunk.iter().enumerate() {
             let name = format!("{}, {}", it.family_name, it.given_name);
-            let slot = it.slot_start.get(11..16).unwrap_or("");
+            let slot = local_clock(&it.slot_start);
             let wher = if it.in_library {
                 String::new()
             } else {
                 format!(
                     "OUT: {} {}",
                     it.current_location.as_deref().unwrap_or("?"),
-                    it.since.as_deref().unwrap_or("")
+                    it.since.as_deref().map(local_text).unwrap_or_default()
                 )
             };
             let text = format!(
@@ -339,7 +339,7 @@ pub fn to_pdf(list: &PullList) -> Vec<u8> {
                     .take(29)
                     .collect::<String>(),
                 nf.clinic,
-                nf.slot_start.get(11..16).unwrap_or(""),
+                local_clock(&nf.slot_start),
                 nf.action
             );
             line(535 - 12 * i as i32, 8, &text);
