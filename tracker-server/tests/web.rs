@@ -1158,10 +1158,20 @@ async fn printer_edit_page_and_labels_by_nhs_number() {
     assert_eq!(audit_rows(s, "printer.update").await, 1);
     // Back in use.
     let r = a
-        .post(&path, &[("url", "tcp://10.0.0.1:9100"), ("stock", "102x64"), ("dpi", "300"), ("active", "1")])
+        .post(
+            &path,
+            &[
+                ("url", "tcp://10.0.0.1:9100"),
+                ("stock", "102x64"),
+                ("dpi", "300"),
+                ("active", "1"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let p = s.ok_json(s.get(Some(&w.admin), "/api/v1/printers").await).await;
+    let p = s
+        .ok_json(s.get(Some(&w.admin), "/api/v1/printers").await)
+        .await;
     assert_eq!(p[0]["active"], true);
 
     // Labels by NHS number: the check digit is checked and the field named.

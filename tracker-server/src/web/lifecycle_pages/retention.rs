@@ -124,7 +124,7 @@ async fn retention_page(
                             td {
                                 @if d.legal_hold { span.tag.bad { "legal hold" } }
                                 @else if let Some(p) = d.pending_destruction { span.tag.info { "destruction " (p) " waiting for approval" } }
-                                @else if d.action == RetentionAction::Destroy { a href={"/retention?folder=" (d.barcode) "#propose"} { "Propose destruction" } }
+                                @else { a href={"/retention?folder=" (d.barcode) "#propose"} aria-label={"Propose destruction of " (d.barcode)} { "Propose destruction" } }
                             }
                         }
                     } }
