@@ -680,6 +680,22 @@ async fn external_requests_page_logs_extends_completes_and_marks_overdue() {
         .await;
     refused_to_porter_and_clinician(s, "/external-requests", "/external-requests").await;
     let m = sign_in(s, "records_manager").await;
+    // Without the form's CSRF token nothing is logged.
+    let r = m
+        .client
+        .post(format!("{}/external-requests", s.base))
+        .header("cookie", &m.cookie)
+        .form(&[
+            ("kind", "sar"),
+            ("patient", CHI),
+            ("requester", "Mallory"),
+            ("received_on", "2026-01-31"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.count("external_requests").await, 0);
     let (st, html) = m.get("/external-requests").await;
     assert_eq!(st, StatusCode::OK);
     assert!(html.contains("one calendar month from receipt"));
