@@ -852,15 +852,6 @@ async fn retention_page_two_people_and_legal_hold() {
         .as_str()
         .unwrap()
         .to_string();
-    // Deceased 15 January 2020: due for destruction 15 January 2023.
-    let r = s
-        .post(
-            Some(&w.library),
-            &format!("/api/v1/patients/{CHI}/death"),
-            json!({"date_of_death": "2020-01-15"}),
-        )
-        .await;
-    s.ok_json(r).await;
     let hash = tracker_server::auth::hash_password(PW).unwrap();
     s.db.write(move |c| {
         tracker_server::auth::insert_user(
@@ -880,6 +871,27 @@ async fn retention_page_two_people_and_legal_hold() {
     assert_eq!(l.get("/retention").await.0, StatusCode::FORBIDDEN);
 
     let m = sign_in(s, "records_manager").await;
+    // Deceased 15 January 2020: due for destruction 15 January 2023.
+    let r = m
+        .post(
+            "/retention/deaths",
+            &[("patient", CHI), ("date_of_death", "1980-01-01")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Date of death: is before the date of birth"));
+    let r = m
+        .post(
+            "/retention/deaths",
+            &[("patient", CHI), ("date_of_death", "2020-01-15")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(audit_rows(s, "patient.death").await, 1);
     let before = audit_rows(s, "retention.due").await;
     let (st, html) = m.get("/retention").await;
     assert_eq!(st, StatusCode::OK);
@@ -971,11 +983,43 @@ async fn retention_page_two_people_and_legal_hold() {
             .await
             .unwrap();
     assert_eq!(status, "destroyed");
+    // A second volume: proposed, then rejected by the second manager, who must say why.
+    let bc2 = s.folder(&w.library, CHI, "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = m
+        .post(
+            "/retention/destructions",
+            &[("folder", &bc2), ("reason", "retention over")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let decide = format!("/retention/destructions/{}/decide", id + 1);
+    let r = m2
+        .post(&decide, &[("decision", "reject"), ("note", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Note: say why the destruction is rejected"));
+    let r = m2
+        .post(
+            &decide,
+            &[("decision", "reject"), ("note", "open complaint on file")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = m2.get("/retention?done=rejected").await;
+    assert!(html.contains("Destruction rejected; the folder is kept."));
+    assert!(html.contains("rejected: kept") && html.contains("open complaint on file"));
     for action in [
         "retention.hold",
         "retention.hold.release",
-        "retention.destruction.request",
         "retention.destruction.approve",
+        "retention.destruction.reject",
     ] {
         assert_eq!(audit_rows(s, action).await, 1, "{action}");
     }

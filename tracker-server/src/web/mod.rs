@@ -130,6 +130,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/retention", get(lifecycle_pages::retention_home))
         .route("/retention/holds", post(lifecycle_pages::place_hold))
+        .route("/retention/deaths", post(lifecycle_pages::record_death))
         .route(
             "/retention/holds/release",
             post(lifecycle_pages::release_hold),

@@ -24,6 +24,7 @@ fn done_text(q: &Params) -> Option<Note> {
             "Destruction approved. The folder is recorded as destroyed; its certificate is below."
         }
         "rejected" => "Destruction rejected; the folder is kept.",
+        "death" => "Date of death recorded; the patient's folders now follow the retention rule for deceased patients.",
         _ => return None,
     };
     Some(Note::Ok(t.into()))
@@ -163,6 +164,18 @@ async fn retention_page(
                     }
                 }
             }
+            @if user.who.can(Permission::EditRecords) {
+                form.card method="post" action="/retention/deaths" {
+                    h2 { "Record a date of death" }
+                    p.hint { "Retention for a deceased patient counts from the date of death." }
+                    input type="hidden" name="csrf" value=(user.csrf);
+                    label for="death-patient" { "Patient (CHI or NHS number)" }
+                    input type="text" id="death-patient" name="patient" inputmode="numeric" autocomplete="off" required value=(v("patient"));
+                    label for="date_of_death" { "Date of death" }
+                    input type="date" id="date_of_death" name="date_of_death" required value=(v("date_of_death"));
+                    div { button type="submit" { "Record date of death" } }
+                }
+            }
             h2 { "Legal holds in force" }
             @if holds.is_empty() { p { "None." } } @else {
                 div.table-wrap { table id="legal-holds" {
@@ -286,6 +299,27 @@ fn folder_by_barcode(
         Error::Invalid { message, .. } => Error::invalid("folder", message),
         e => e,
     })
+}
+
+/// `POST /retention/deaths`: record a patient's date of death (as the API's
+/// `POST /api/v1/patients/{id}/death`).
+pub async fn record_death(
+    State(s): State<AppState>,
+    user: WebUser,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManageRetention)?;
+    user.who.require(Permission::EditRecords)?;
+    let (patient, date) = (
+        param(&f, "patient").unwrap_or_default().to_string(),
+        param(&f, "date_of_death").unwrap_or_default().to_string(),
+    );
+    let who = user.who.clone();
+    let r =
+        s.db.write(move |c| retention::record_death(c, &who, &patient, &date))
+            .await;
+    after(&s, &user, r, "death", &f).await
 }
 
 /// `POST /retention/holds/release`.
