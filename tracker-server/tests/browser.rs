@@ -1389,6 +1389,30 @@ async fn destruction_proposed_by_one_manager_and_approved_by_another() {
             .await
             .unwrap();
     assert_eq!(status, "destroyed");
+    // The records manager's pages fit a tablet: no sideways scrolling of the page.
+    d.set_window_rect(0, 0, 768, 1024).await.unwrap();
+    for path in [
+        "/retention",
+        "/coding",
+        "/digitisation",
+        "/external-requests",
+    ] {
+        d.goto(format!("{}{path}", s.base)).await.unwrap();
+        wait_until("the page", 10, || async {
+            !text_of(d, "h1").await.is_empty()
+        })
+        .await;
+        let wide = d
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .json()
+            .clone();
+        assert_eq!(wide, json!(false), "{path} scrolls sideways at 768px");
+    }
     b.quit().await;
 }
 
