@@ -650,7 +650,32 @@ async fn coding_queue_page_in_age_order_with_where_the_notes_are() {
     assert_eq!(st, StatusCode::OK);
     assert!(html.contains("Ward 5 (LWARD5)"));
     assert!(audit_rows(s, "episode.read").await >= 1);
+    // The records manager loads the ICD-10 list (the library may not); a line in the wrong
+    // shape is named.
+    let list = "code,description\nJ18.9,Pneumonia, unspecified\n";
+    let l = sign_in(s, "library").await;
+    let r = l
+        .post("/coding/code-lists", &[("scheme", "icd10"), ("list", list)])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = m
+        .post(
+            "/coding/code-lists",
+            &[("scheme", "icd10"), ("list", "J18.9,x\nbanana,y\n")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Codes, line 2:"));
+    let r = m
+        .post("/coding/code-lists", &[("scheme", "icd10"), ("list", list)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Loaded 1 ICD-10 codes."));
     let path = format!("/coding/episodes/{id}/codes");
+    // A well-formed code that is not on the loaded list is refused.
+    let r = m.post(&path, &[("diagnoses", "J99.9")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Diagnoses, line 1:"));
     let r = m
         .post(
             &path,

@@ -109,6 +109,7 @@ pub fn routes() -> Router<AppState> {
         // The records manager's lifecycle pages (issue 16 point 1).
         .route("/coding", get(lifecycle_pages::coding_queue))
         .route("/coding/episodes", post(lifecycle_pages::create_episode))
+        .route("/coding/code-lists", post(lifecycle_pages::load_code_list))
         .route("/coding/episodes/{id}", get(lifecycle_pages::episode))
         .route(
             "/coding/episodes/{id}/codes",

@@ -122,6 +122,20 @@ async fn queue_page(
                     } }
                 } }
             }
+            @if user.who.can(Permission::ManageCodeLists) {
+                form.card method="post" action="/coding/code-lists" {
+                    h2 { "Load a code list" }
+                    p.hint { "Paste the list as CSV or tab-separated text, one code and its description per line. It replaces the list loaded before; once a list is loaded, codes not on it are refused." }
+                    input type="hidden" name="csrf" value=(user.csrf);
+                    label for="scheme" { "Classification" }
+                    select id="scheme" name="scheme" {
+                        @for sch in coding::Scheme::ALL { option value=(sch.as_str()) { (sch.title()) } }
+                    }
+                    label for="code-list" { "Codes" }
+                    textarea id="code-list" name="list" rows="4" required {}
+                    div { button.secondary type="submit" { "Load code list" } }
+                }
+            }
             form.card method="post" action="/coding/episodes" {
                 h2 { "Record an episode by hand" }
                 p.hint { "For a discharge the patient administration system did not send." }
@@ -314,4 +328,40 @@ pub async fn code_episode(
             ))
         }
     }
+}
+
+/// `POST /coding/code-lists`: replace the ICD-10 or OPCS-4 code list (as the API's
+/// `POST /api/v1/coding/code-lists/{scheme}`).
+pub async fn load_code_list(
+    State(s): State<AppState>,
+    user: WebUser,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManageCodeLists)?;
+    let scheme = param(&f, "scheme").unwrap_or_default().to_string();
+    let list = f.get("list").cloned().unwrap_or_default();
+    let who = user.who.clone();
+    let note = match s
+        .db
+        .write(move |c| coding::load_code_list(c, &who, &scheme, &list))
+        .await
+    {
+        Ok(l) => {
+            let title = l
+                .scheme
+                .parse::<coding::Scheme>()
+                .map(|s| s.title())
+                .unwrap_or("");
+            (
+                StatusCode::OK,
+                Note::Ok(format!("Loaded {} {title} codes.", l.entries)),
+            )
+        }
+        Err(e) => refusal(e)?,
+    };
+    Ok(page_with(
+        note.0,
+        queue_page(&s, &user, Some(note.1), &Params::new()).await?,
+    ))
 }

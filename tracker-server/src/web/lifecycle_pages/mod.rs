@@ -51,6 +51,9 @@ pub(super) fn field_label(field: &str) -> String {
         };
         return format!("{what}, line {}", n + 1);
     }
+    if let Some(n) = field.strip_prefix("line ") {
+        return format!("Codes, line {n}");
+    }
     match field {
         "patient" => "Patient (CHI or NHS number)",
         "received_on" => "Date received",
@@ -74,6 +77,7 @@ pub(super) fn field_label(field: &str) -> String {
         "date_of_death" => "Date of death",
         "as_of" => "Due on or before",
         "decision" => "Decision",
+        "scheme" => "Classification",
         other => return other.replace('_', " "),
     }
     .to_string()
