@@ -1147,6 +1147,12 @@ async fn digitisation_pages_send_qa_and_paper() {
     // The paper: one returned by the library; destroying the other is a retention decision,
     // refused to the library and raised as a two-person destruction by the manager.
     let disp = format!("/digitisation/batches/{batch}/disposition");
+    let (_, html) = l.get(&to).await;
+    assert!(html.contains("option value=\"retained\""));
+    assert!(
+        !html.contains("option value=\"destroyed\""),
+        "not offered to the library"
+    );
     let r = l
         .post(&disp, &[("barcode", &a), ("disposition", "returned")])
         .await;
@@ -1156,6 +1162,8 @@ async fn digitisation_pages_send_qa_and_paper() {
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let m = sign_in(s, "records_manager").await;
+    let (_, html) = m.get(&to).await;
+    assert!(html.contains("option value=\"destroyed\""));
     let r = m
         .post(&disp, &[("barcode", &b), ("disposition", "destroyed")])
         .await;

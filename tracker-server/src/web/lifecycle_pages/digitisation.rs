@@ -156,6 +156,10 @@ async fn batch_page(
         .iter()
         .copied()
         .filter(|d| cfg.allowed_dispositions.iter().any(|a| a == d))
+        // Destroying paper is a retention decision: offered only to those who may make it.
+        .filter(|d| {
+            *d != Disposition::Destroyed.as_str() || user.who.can(Permission::ManageRetention)
+        })
         .collect();
     Ok(layout(
         user,
