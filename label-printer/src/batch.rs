@@ -94,6 +94,7 @@ impl FolderRecord {
         let label = FolderLabel {
             patient_name: self.name.trim().to_string(),
             chi: self.chi.trim().to_string(),
+            number_kind: crate::labels::PatientNumber::Chi,
             dob: self.dob.trim().to_string(),
             volume: self.volume.unwrap_or(1),
             volume_count: self.of.unwrap_or(1),

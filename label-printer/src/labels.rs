@@ -6,7 +6,8 @@
 //! refuses a label whose barcode or EPC would carry the CHI.
 
 use casenote_core::identifiers::{
-    card_payload, parse_element_string, validate_chi, validate_gln, FilingNumber,
+    card_payload, parse_element_string, validate_chi, validate_gln, validate_nhs_number,
+    FilingNumber,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,12 +27,27 @@ fn field(field: &'static str, reason: impl Into<String>) -> LabelError {
     }
 }
 
+/// Which national number a folder label prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatientNumber {
+    /// The CHI number (NHS Scotland), printed `CHI 1904851231`.
+    #[default]
+    Chi,
+    /// The NHS number (England, Wales, Isle of Man), printed `NHS 943 476 5919`, for a
+    /// patient known only by it.
+    NhsNumber,
+}
+
 /// The label of one case-note folder (one volume).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FolderLabel {
     pub patient_name: String,
-    /// CHI number, printed as text only.
+    /// The patient's number, printed as text only: the CHI number, or the NHS number when
+    /// `number_kind` says so.
     pub chi: String,
+    /// Which number `chi` holds.
+    pub number_kind: PatientNumber,
     /// Date of birth as printed, e.g. `19-Apr-1985`.
     pub dob: String,
     /// This volume (1-based) ...
@@ -189,7 +205,14 @@ impl FolderLabel {
         non_empty("date of birth", &self.dob)?;
         non_empty("folder type", &self.folder_type)?;
         non_empty("folder id", &self.folder_id)?;
-        validate_chi(&self.chi).map_err(|e| field("CHI", e.to_string()))?;
+        match self.number_kind {
+            PatientNumber::Chi => {
+                validate_chi(&self.chi).map_err(|e| field("CHI", e.to_string()))?;
+            }
+            PatientNumber::NhsNumber => {
+                validate_nhs_number(&self.chi).map_err(|e| field("NHS number", e.to_string()))?;
+            }
+        }
         if self.volume == 0 || self.volume_count == 0 || self.volume > self.volume_count {
             return Err(field(
                 "volume",
@@ -203,7 +226,7 @@ impl FolderLabel {
         if self.folder_id.contains(chi) {
             return Err(field(
                 "folder id",
-                "must be opaque: it contains the CHI number",
+                "must be opaque: it contains the patient's number",
             ));
         }
         if let Some(g) = &self.gs1_giai {
@@ -217,7 +240,7 @@ impl FolderLabel {
             if g.contains(chi) {
                 return Err(field(
                     "GS1 GIAI",
-                    "must be opaque: it contains the CHI number",
+                    "must be opaque: it contains the patient's number",
                 ));
             }
         }
@@ -281,6 +304,7 @@ pub fn sample_folder_label() -> FolderLabel {
     FolderLabel {
         patient_name: "MACDONALD, Morag Elizabeth".into(),
         chi: "1904851231".into(),
+        number_kind: PatientNumber::Chi,
         dob: "19-Apr-1985".into(),
         volume: 2,
         volume_count: 3,
@@ -324,9 +348,17 @@ mod tests {
         let mut bad = ok.clone();
         bad.epc_hex = Some("3434257BF40000000000303".into());
         assert!(bad.validate().is_err());
-        let mut bad = ok;
+        let mut bad = ok.clone();
         bad.gs1_giai = Some("4140614141000005".into());
         assert!(bad.validate().is_err());
+        // A patient known only by an NHS number: its Mod-11 check digit is checked.
+        let mut nhs = ok;
+        nhs.number_kind = PatientNumber::NhsNumber;
+        nhs.chi = "9434765919".into();
+        nhs.validate().unwrap();
+        nhs.chi = "9434765918".into();
+        let e = nhs.validate().unwrap_err().to_string();
+        assert!(e.starts_with("NHS number"), "{e}");
     }
 
     #[test]

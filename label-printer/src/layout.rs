@@ -416,7 +416,11 @@ pub fn layout_folder(f: &FolderLabel, stock: &LabelStock) -> Result<Layout, Layo
         },
     )?;
     p.push(Primitive::Text(name));
-    let ids = format!("CHI {}   DOB {}", f.chi.trim(), f.dob.trim());
+    let number = match f.number_kind {
+        crate::labels::PatientNumber::Chi => format!("CHI {}", f.chi.trim()),
+        crate::labels::PatientNumber::NhsNumber => format!("NHS {}", nhs_spaced(f.chi.trim())),
+    };
+    let ids = format!("{number}   DOB {}", f.dob.trim());
     p.push(Primitive::Text(fit_text(
         "CHI/DOB",
         &ids,
@@ -551,6 +555,15 @@ fn two_part(
     })
 }
 
+/// An NHS number as it is written for people: `943 476 5919`.
+fn nhs_spaced(n: &str) -> String {
+    if n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{} {} {}", &n[..3], &n[3..6], &n[6..])
+    } else {
+        n.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,6 +681,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn nhs_number_only_patient_prints_the_nhs_number() {
+        let mut f = sample_folder_label();
+        f.number_kind = crate::labels::PatientNumber::NhsNumber;
+        f.chi = "9434765919".into();
+        let l = layout_folder(&f, &LabelStock::default()).unwrap();
+        let t = texts(&l);
+        assert!(
+            t.contains(&"NHS 943 476 5919   DOB 19-Apr-1985".to_string()),
+            "{t:?}"
+        );
+        assert!(!t.iter().any(|x| x.contains("CHI")), "{t:?}");
     }
 
     #[test]

@@ -1142,3 +1142,492 @@ async fn dispatch_follows_the_request_or_asks() {
     .await;
     b.quit().await;
 }
+
+// ---------- issue 16 point 1: the records manager's lifecycle pages ----------
+
+async fn type_into(d: &WebDriver, id: &str, text: &str) {
+    let e = d.find(By::Id(id)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(d: &WebDriver, css: &str) {
+    d.find(By::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+/// Follow a menu link by its words, as a person does, and wait for the page's heading.
+async fn menu(d: &WebDriver, link: &str, heading: &str) {
+    d.find(By::LinkText(link))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(d, heading).await;
+}
+
+async fn wait_for_heading(d: &WebDriver, heading: &str) {
+    wait_until(heading, 10, || async {
+        text_of(d, "h1").await.starts_with(heading)
+    })
+    .await;
+}
+
+async fn wait_for_text(d: &WebDriver, css: &str, text: &str) {
+    wait_until(text, 10, || async { text_of(d, css).await.contains(text) }).await;
+}
+
+async fn style_of(d: &WebDriver, css: &str, prop: &str) -> String {
+    d.execute(
+        &format!("return getComputedStyle(document.querySelector('{css}')).{prop}"),
+        vec![],
+    )
+    .await
+    .unwrap()
+    .json()
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_access_request_logged_extended_and_shown_overdue() {
+    if !browser_available() {
+        return;
+    }
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "records_manager").await;
+    menu(
+        d,
+        "GP queries and SARs",
+        "GP queries and subject access requests",
+    )
+    .await;
+    // Log a subject access request received today (the date field starts at today).
+    click(d, "#kind-sar").await;
+    type_into(d, "patient", "1904851231").await;
+    type_into(d, "requester", "The patient, by email").await;
+    click(d, "form[action='/external-requests'] button[type=submit]").await;
+    wait_for_heading(d, "Subject access request").await;
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .date_naive();
+    let month = today.checked_add_months(chrono::Months::new(1)).unwrap();
+    let due = text_of(d, "#due").await;
+    assert!(
+        due.contains(&month.format("%a %d %b %Y").to_string()),
+        "one calendar month: {due}"
+    );
+    assert!(due.contains("day(s) left"), "{due}");
+    // Extend by one month, giving the reason.
+    click(d, "#months option[value='1']").await;
+    type_into(d, "extend-reason", "Records held at three sites").await;
+    click(d, "form[action$='/extend'] button[type=submit]").await;
+    wait_for_text(d, "#result", "Extension recorded").await;
+    let two = today.checked_add_months(chrono::Months::new(2)).unwrap();
+    assert!(text_of(d, "#due")
+        .await
+        .contains(&two.format("%a %d %b %Y").to_string()));
+    // The request was in fact received long ago: move its dates; it is overdue, in red, in words.
+    let id: i64 =
+        s.db.write(|c| {
+            c.execute(
+                "UPDATE external_requests SET received_on='2026-01-05', due_on='2026-04-05'",
+                [],
+            )?;
+            Ok(c.query_row("SELECT id FROM external_requests", [], |r| r.get(0))?)
+        })
+        .await
+        .unwrap();
+    menu(
+        d,
+        "GP queries and SARs",
+        "GP queries and subject access requests",
+    )
+    .await;
+    let row = format!("#ext-{id}");
+    assert_eq!(
+        d.find(By::Css(&row))
+            .await
+            .unwrap()
+            .class_name()
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("overdue")
+    );
+    let text = text_of(d, &row).await;
+    assert!(
+        text.contains("Overdue") && text.contains("day(s) late"),
+        "{text}"
+    );
+    assert!(text.contains("Sun 05 Apr 2026"), "{text}");
+    assert_eq!(text_of(d, "#ext-overdue").await, "1");
+    assert_eq!(
+        style_of(d, &format!("{row} .tag.bad"), "color").await,
+        "rgb(138, 26, 17)"
+    );
+    assert_eq!(
+        style_of(d, &format!("{row} td"), "backgroundColor").await,
+        "rgb(251, 228, 226)"
+    );
+    // Completed: it leaves the open list.
+    click(d, &format!("{row} a")).await;
+    wait_for_heading(d, "Subject access request").await;
+    click(d, "#new-status option[value='completed']").await;
+    type_into(d, "status-note", "Copy sent by secure email").await;
+    click(d, "form[action$='/status'] button[type=submit]").await;
+    wait_for_text(d, "#status", "completed").await;
+    menu(
+        d,
+        "GP queries and SARs",
+        "GP queries and subject access requests",
+    )
+    .await;
+    assert_eq!(text_of(d, "#ext-count").await, "0");
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destruction_proposed_by_one_manager_and_approved_by_another() {
+    if !browser_available() {
+        return;
+    }
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let bc = new_folder(s, &w.library, "1904851231").await;
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/patients/1904851231/death",
+            json!({"date_of_death": "2020-01-15"}),
+        )
+        .await;
+    s.ok_json(r).await;
+    let hash = tracker_server::auth::hash_password(PW).unwrap();
+    s.db.write(move |c| {
+        tracker_server::auth::insert_user(
+            c,
+            "second_manager",
+            "Second Manager",
+            tracker_server::auth::Role::RecordsManager,
+            &hash,
+        )?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "records_manager").await;
+    menu(d, "Retention", "Retention and destruction").await;
+    let row = format!("#due-{bc}");
+    assert!(text_of(d, &row).await.contains("2023-01-15"));
+    // A legal hold first: the folder cannot be proposed.
+    type_into(d, "hold-folder", &bc).await;
+    type_into(d, "hold-reason", "Complaint 2026/04").await;
+    click(d, "form[action='/retention/holds'] button[type=submit]").await;
+    wait_for_text(d, "#result", "Legal hold placed").await;
+    assert!(text_of(d, &row).await.contains("legal hold"));
+    type_into(d, &format!("release-{}", 1), "Complaint closed").await;
+    click(
+        d,
+        "form[action='/retention/holds/release'] button[type=submit]",
+    )
+    .await;
+    wait_for_text(d, "#result", "Legal hold released").await;
+    // Propose it from its row.
+    click(d, &format!("{row} a[href*='folder=']")).await;
+    wait_for_heading(d, "Retention and destruction").await;
+    let filled = d
+        .find(By::Id("destroy-folder"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(filled.as_deref(), Some(bc.as_str()));
+    type_into(d, "destroy-reason", "Retention period over").await;
+    click(d, "#propose button[type=submit]").await;
+    wait_for_text(d, "#result", "Destruction proposed").await;
+    // The proposer is told a second person must decide, and is offered no button.
+    let pending = text_of(d, "#pending-destructions").await;
+    assert!(pending.contains("Waiting for a second person"), "{pending}");
+    assert!(d
+        .find_all(By::Css("#pending-destructions button"))
+        .await
+        .unwrap()
+        .is_empty());
+    sign_out(d).await;
+    sign_in(d, &s.base, "second_manager").await;
+    menu(d, "Retention", "Retention and destruction").await;
+    type_into(d, "note-1", "Checked against the register").await;
+    click(d, "#pending-destructions button[value=approve]").await;
+    wait_for_text(d, "#result", "Destruction approved").await;
+    let decided = text_of(d, "#decided-destructions").await;
+    assert!(
+        decided.contains("destroyed") && decided.contains("user:second_manager"),
+        "{decided}"
+    );
+    click(d, "#decided-destructions a").await;
+    wait_until("the certificate", 10, || async {
+        d.source()
+            .await
+            .unwrap_or_default()
+            .contains("CERTIFICATE OF DESTRUCTION")
+    })
+    .await;
+    let status: String =
+        s.db.read(|c| Ok(c.query_row("SELECT status FROM folders", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+    assert_eq!(status, "destroyed");
+    // The records manager's pages fit a tablet: no sideways scrolling of the page.
+    d.set_window_rect(0, 0, 768, 1024).await.unwrap();
+    for path in [
+        "/retention",
+        "/coding",
+        "/digitisation",
+        "/external-requests",
+    ] {
+        d.goto(format!("{}{path}", s.base)).await.unwrap();
+        wait_until("the page", 10, || async {
+            !text_of(d, "h1").await.is_empty()
+        })
+        .await;
+        let wide = d
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .json()
+            .clone();
+        assert_eq!(wide, json!(false), "{path} scrolls sideways at 768px");
+    }
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bureau_batch_sent_checked_and_paper_returned() {
+    if !browser_available() {
+        return;
+    }
+    let scans = tempfile::tempdir().unwrap();
+    let dir = scans.path().join("store");
+    let w = world_with(move |c| c.digitisation.storage_dir = dir).await;
+    let s = &w.s;
+    let r = s
+        .post(
+            Some(&w.manager),
+            "/api/v1/locations",
+            json!({"code": "LBUREAU", "name": "Scanning bureau", "kind": "scanning_bureau"}),
+        )
+        .await;
+    s.ok_json(r).await;
+    s.patient(&w.library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let a = new_folder(s, &w.library, "1904851231").await;
+    let bb = new_folder(s, &w.library, "1904851231").await;
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "library").await;
+    menu(d, "Scanning", "Scanning bureau batches").await;
+    // Scan the folders into the list, one per line, as a wedge scanner types them.
+    let list = d.find(By::Id("folders")).await.unwrap();
+    for bc in [&a, &bb] {
+        list.send_keys(bc.as_str()).await.unwrap();
+        list.send_keys(Key::Enter).await.unwrap();
+    }
+    type_into(d, "batch-note", "Box 1").await;
+    click(
+        d,
+        "form[action='/digitisation/batches'] button[type=submit]",
+    )
+    .await;
+    wait_for_heading(d, "Scanning batch").await;
+    wait_for_text(d, "#result", "sent to the scanning bureau").await;
+    assert!(text_of(d, "#batch-folders")
+        .await
+        .contains("sent for scanning"));
+    // The bureau uploads the scans through the API.
+    for bc in [&a, &bb] {
+        let r = s
+            .client
+            .post(format!("{}/api/v1/folders/{bc}/documents", s.base))
+            .bearer_auth(&w.library)
+            .body(b"%PDF-1.4\nscanned notes\n".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    }
+    d.refresh().await.unwrap();
+    wait_for_heading(d, "Scanning batch").await;
+    for bc in [&a, &bb] {
+        click(
+            d,
+            &format!("#folder-{bc} select[name=result] option[value=passed]"),
+        )
+        .await;
+        click(d, &format!("#folder-{bc} form[action$='/qa'] button")).await;
+        wait_for_text(d, "#result", "QA result recorded").await;
+        assert!(text_of(d, &format!("#folder-{bc}"))
+            .await
+            .contains("QA passed"));
+        click(
+            d,
+            &format!("#folder-{bc} select[name=disposition] option[value=returned]"),
+        )
+        .await;
+        click(
+            d,
+            &format!("#folder-{bc} form[action$='/disposition'] button"),
+        )
+        .await;
+        wait_for_text(d, "#result", "What happens to the paper is recorded").await;
+        assert!(text_of(d, &format!("#folder-{bc}"))
+            .await
+            .contains("returned to the library"));
+    }
+    menu(d, "Scanning", "Scanning bureau batches").await;
+    let row = text_of(d, "#batches tbody tr").await;
+    assert!(
+        row.contains("completed") && row.contains("Scanning bureau (LBUREAU)"),
+        "{row}"
+    );
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coding_queue_shows_where_the_notes_are_and_takes_codes() {
+    if !browser_available() {
+        return;
+    }
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let bc = new_folder(s, &w.library, "1904851231").await;
+    let at = chrono::Utc::now().to_rfc3339();
+    let r = s
+        .post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": [event(&bc, "LWARD5", &at, "receive", None)]}),
+        )
+        .await;
+    s.ok_json(r).await;
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/coding/episodes",
+            json!({"patient": "1904851231", "discharged_at": "2026-10-01T09:30:00Z"}),
+        )
+        .await;
+    let ep = s.ok_json(r).await;
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "library").await;
+    menu(d, "Coding", "Coding queue").await;
+    let row = format!("#episode-{}", ep["id"]);
+    let text = text_of(d, &row).await;
+    assert!(text.contains("MACDONALD, Morag"), "{text}");
+    assert!(
+        text.contains("Ward 5 (LWARD5)"),
+        "where the notes are: {text}"
+    );
+    assert!(
+        text.contains("Thu 01 Oct 2026 10:30 BST"),
+        "local time: {text}"
+    );
+    click(d, &format!("{row} a.button")).await;
+    wait_for_heading(d, "Episode").await;
+    // A wrong code is named; the codes typed stay.
+    type_into(d, "diagnoses", "J18.9\nJ99999").await;
+    click(d, "form[action$='/codes'] button[type=submit]").await;
+    wait_for_text(d, "#result", "Diagnoses, line 2").await;
+    let kept = d
+        .find(By::Id("diagnoses"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(kept.contains("J99999"), "{kept}");
+    type_into(d, "diagnoses", "J18.9").await;
+    type_into(d, "procedures", "W37.1").await;
+    click(d, "form[action$='/codes'] button[type=submit]").await;
+    wait_for_heading(d, "Coding queue").await;
+    wait_for_text(d, "#result", "Episode coded").await;
+    assert_eq!(text_of(d, "#queue-count").await, "0");
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printer_edited_test_printed_and_nhs_number_label() {
+    if !browser_available() {
+        return;
+    }
+    let w = world().await;
+    let s = &w.s;
+    let zebra = FakePrinter::start();
+    let r = s
+        .post(
+            Some(&w.admin),
+            "/api/v1/printers",
+            json!({"name": "library-zebra-1", "url": "tcp://127.0.0.1:9"}),
+        )
+        .await;
+    s.ok_json(r).await;
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/patients",
+            json!({"nhs_number": "9434765919", "family_name": "Jones", "given_name": "Gareth", "dob": "1970-02-03", "sex": "male"}),
+        )
+        .await;
+    s.ok_json(r).await;
+    let bc = new_folder(s, &w.library, "9434765919").await;
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "admin").await;
+    menu(d, "Printers", "Printers").await;
+    click(d, "a[aria-label='Edit printer library-zebra-1']").await;
+    wait_for_heading(d, "Printer library-zebra-1").await;
+    // The printer moved: its new address.
+    type_into(d, "url", &format!("tcp://{}", zebra.addr)).await;
+    click(d, "form[action^='/admin/printers/'] button[type=submit]").await;
+    wait_for_text(d, "#print-result", "Printer library-zebra-1 changed.").await;
+    click(d, "a[aria-label='Edit printer library-zebra-1']").await;
+    wait_for_heading(d, "Printer library-zebra-1").await;
+    click(d, "form[action$='/test'] button").await;
+    wait_for_text(d, "#print-result", "Test card sent").await;
+    let sent = zebra.text();
+    assert!(
+        sent.contains("Test print") && sent.contains("library-zebra-1"),
+        "{sent}"
+    );
+    sign_out(d).await;
+    // The library prints the folder label of a patient known only by an NHS number.
+    sign_in(d, &s.base, "library").await;
+    menu(d, "Labels", "Labels").await;
+    type_into(d, "nhs-number", "943 476 5918").await;
+    click(d, "form[action='/labels/folder-by-nhs'] button").await;
+    wait_for_text(d, "#print-result", "NHS number:").await;
+    type_into(d, "nhs-number", "943 476 5919").await;
+    click(d, "form[action='/labels/folder-by-nhs'] button").await;
+    wait_for_text(d, "#print-result", &format!("Sent 1 folder label(s): {bc}")).await;
+    let zpl = zebra.text();
+    assert!(zpl.contains("NHS 943 476 5919"), "{zpl}");
+    b.quit().await;
+}

@@ -501,3 +501,833 @@ async fn whereis_names_request_button_and_porter_help() {
     );
     assert!(!page.contains(EVIL_FAMILY) && !page.contains("Request these notes"));
 }
+
+// ---------- issue 16 point 1: the records manager's lifecycle pages ----------
+
+async fn audit_rows(s: &TestServer, action: &'static str) -> i64 {
+    s.db.read(move |c| {
+        Ok(c.query_row(
+            "SELECT count(*) FROM audit_log WHERE action=?1",
+            [action],
+            |r| r.get(0),
+        )?)
+    })
+    .await
+    .unwrap()
+}
+
+/// Porters and clinicians get 403 for a page and its form, as the API refuses them.
+async fn refused_to_porter_and_clinician(s: &TestServer, get: &str, post: &str) {
+    for user in ["porter", "clinician"] {
+        let w = sign_in(s, user).await;
+        assert_eq!(w.get(get).await.0, StatusCode::FORBIDDEN, "{user} {get}");
+        let r = w.post(post, &[("patient", "1904851231")]).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{user} {post}");
+        let (_, home) = w.get("/").await;
+        assert!(!home.contains(&format!("href=\"{get}\"")), "{user} menu");
+    }
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn coding_queue_page_in_age_order_with_where_the_notes_are() {
+    let w = common::world().await;
+    let s = &w.s;
+    s.patient(&w.library, CHI, "Macdonald", "Morag", "1985-04-19")
+        .await;
+    s.patient(&w.library, "0101011237", "Stewart", "Ann", "2001-01-01")
+        .await;
+    let bc = s.folder(&w.library, CHI, "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Morag's notes arrive on Ward 5; Ann's folder is never scanned.
+    s.folder(&w.library, "0101011237", "main").await;
+    let at = chrono::Utc::now().to_rfc3339();
+    let r = s
+        .post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": [event(&bc, "LWARD5", &at, "receive", None)]}),
+        )
+        .await;
+    s.ok_json(r).await;
+    refused_to_porter_and_clinician(s, "/coding", "/coding/episodes").await;
+
+    let m = sign_in(s, "records_manager").await;
+    let (_, home) = m.get("/").await;
+    for h in [
+        "/coding",
+        "/digitisation",
+        "/retention",
+        "/external-requests",
+    ] {
+        assert!(
+            home.contains(&format!("href=\"{h}\"")),
+            "manager menu has {h}"
+        );
+    }
+    // A mistake names the field in words and keeps what was typed.
+    let r = m
+        .post(
+            "/coding/episodes",
+            &[("patient", CHI), ("discharged_at", "yesterday")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Discharged: enter a date and time"), "{html}");
+    assert!(html.contains(&format!("value=\"{CHI}\"")));
+    let r = m
+        .post(
+            "/coding/episodes",
+            &[
+                ("patient", "1904851232"),
+                ("discharged_at", "2026-10-01T10:30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Patient (CHI or NHS number): not a valid CHI or NHS number"));
+    assert_eq!(s.count("episodes").await, 0);
+
+    // Morag discharged 1 October (BST), Ann 15 August: Ann is older, so first.
+    for (patient, admitted, discharged) in [
+        (CHI, "2026-09-28T09:00", "2026-10-01T10:30"),
+        ("0101011237", "", "2026-08-15T16:00"),
+    ] {
+        let r = m
+            .post(
+                "/coding/episodes",
+                &[
+                    ("patient", patient),
+                    ("admitted_at", admitted),
+                    ("discharged_at", discharged),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/coding?done=recorded");
+    }
+    let before = audit_rows(s, "coding.queue").await;
+    let (st, html) = m.get("/coding").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("<strong id=\"queue-count\">2</strong>"),
+        "{html}"
+    );
+    let (morag, ann) = (
+        html.find("MACDONALD, Morag").unwrap(),
+        html.find("STEWART, Ann").unwrap(),
+    );
+    assert!(ann < morag, "oldest discharge first");
+    // Local time (BST on 1 October), and where each patient's notes are now.
+    assert!(html.contains("Thu 01 Oct 2026 10:30 BST"), "{html}");
+    assert!(html.contains("Ward 5 (LWARD5)"));
+    assert!(html.contains("never scanned (expected at Records Library (LLIB))"));
+    assert_eq!(audit_rows(s, "coding.queue").await, before + 2);
+
+    // Coding: a malformed code is named by its line; good codes take it off the queue.
+    let id: i64 = s
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT e.id FROM episodes e JOIN patients p ON p.id = e.patient_id WHERE p.chi = '1904851231'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let (st, html) = m.get(&format!("/coding/episodes/{id}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("Ward 5 (LWARD5)"));
+    assert!(audit_rows(s, "episode.read").await >= 1);
+    // The records manager loads the ICD-10 list (the library may not); a line in the wrong
+    // shape is named.
+    let list = "code,description\nJ18.9,Pneumonia, unspecified\n";
+    let l = sign_in(s, "library").await;
+    let r = l
+        .post("/coding/code-lists", &[("scheme", "icd10"), ("list", list)])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = m
+        .post(
+            "/coding/code-lists",
+            &[("scheme", "icd10"), ("list", "J18.9,x\nbanana,y\n")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Codes, line 2:"));
+    let r = m
+        .post("/coding/code-lists", &[("scheme", "icd10"), ("list", list)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Loaded 1 ICD-10 codes."));
+    let path = format!("/coding/episodes/{id}/codes");
+    // A well-formed code that is not on the loaded list is refused.
+    let r = m.post(&path, &[("diagnoses", "J99.9")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Diagnoses, line 1:"));
+    let r = m
+        .post(
+            &path,
+            &[("diagnoses", "J18.9\nnonsense"), ("procedures", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Diagnoses, line 2:"), "{html}");
+    assert!(html.contains("J18.9\nnonsense"), "what was typed is kept");
+    let r = m
+        .post(&path, &[("diagnoses", "J18.9"), ("procedures", "W37.1")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = m.get("/coding?done=coded").await;
+    assert!(html.contains("Episode coded"));
+    assert!(html.contains("<strong id=\"queue-count\">1</strong>"));
+    assert!(!html.contains("MACDONALD, Morag"));
+    assert_eq!(audit_rows(s, "episode.code").await, 1);
+}
+
+#[tokio::test]
+async fn external_requests_page_logs_extends_completes_and_marks_overdue() {
+    let w = common::world().await;
+    let s = &w.s;
+    s.patient(&w.library, CHI, "Macdonald", "Morag", "1985-04-19")
+        .await;
+    refused_to_porter_and_clinician(s, "/external-requests", "/external-requests").await;
+    let m = sign_in(s, "records_manager").await;
+    // Without the form's CSRF token nothing is logged.
+    let r = m
+        .client
+        .post(format!("{}/external-requests", s.base))
+        .header("cookie", &m.cookie)
+        .form(&[
+            ("kind", "sar"),
+            ("patient", CHI),
+            ("requester", "Mallory"),
+            ("received_on", "2026-01-31"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.count("external_requests").await, 0);
+    let (st, html) = m.get("/external-requests").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("one calendar month from receipt"));
+
+    // Refusals name the field in words; nothing is stored.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2))
+        .date_naive()
+        .to_string();
+    for (received, requester, says) in [
+        (
+            "31/01/2026",
+            "Patient",
+            "Date received: must be a real date",
+        ),
+        (
+            tomorrow.as_str(),
+            "Patient",
+            "Date received: is in the future",
+        ),
+        ("2026-01-31", "", "Who asked: say who asked"),
+    ] {
+        let r = m
+            .post(
+                "/external-requests",
+                &[
+                    ("kind", "sar"),
+                    ("patient", CHI),
+                    ("requester", requester),
+                    ("received_on", received),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = r.text().await.unwrap();
+        assert!(html.contains(says), "{says}: {html}");
+    }
+    assert_eq!(s.count("external_requests").await, 0);
+
+    // A subject access request received 31 January is due 28 February (one calendar month).
+    let r = m
+        .post(
+            "/external-requests",
+            &[
+                ("kind", "sar"),
+                ("patient", CHI),
+                ("requester", "The patient, by post"),
+                ("received_on", "2026-01-31"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = location(&r);
+    let id: i64 = to
+        .trim_start_matches("/external-requests/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (_, html) = m.get(&to).await;
+    assert!(html.contains("Request logged"));
+    assert!(html.contains("Sat 28 Feb 2026"), "{html}");
+    assert!(html.contains("Overdue"));
+    assert!(html.contains("MACDONALD, Morag"));
+    // In the list: overdue in words, and the row is marked for the red style.
+    let (_, html) = m.get("/external-requests").await;
+    assert!(
+        html.contains(&format!("<tr id=\"ext-{id}\" class=\"overdue\">")),
+        "{html}"
+    );
+    assert!(html.contains("<strong id=\"ext-overdue\">1</strong>"));
+
+    // Extend by two months: due 30 April; a third month is refused naming the field.
+    let ext = format!("/external-requests/{id}/extend");
+    let r = m.post(&ext, &[("months", "2"), ("reason", "")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Reason: say why"));
+    let r = m
+        .post(
+            &ext,
+            &[
+                ("months", "2"),
+                ("reason", "numerous records across three sites"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = m.get(&format!("/external-requests/{id}")).await;
+    assert!(html.contains("Thu 30 Apr 2026"), "{html}");
+    assert!(
+        !html.contains("Extend the due date"),
+        "no more extension offered"
+    );
+    let r = m.post(&ext, &[("months", "1"), ("reason", "more")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Extra months: may be 1 or 2 in total"));
+
+    // Complete: a note is required; then it is no longer open or overdue.
+    let st = format!("/external-requests/{id}/status");
+    let r = m.post(&st, &[("status", "completed"), ("note", "")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Note: say what was sent"));
+    let r = m
+        .post(
+            &st,
+            &[
+                ("status", "completed"),
+                ("note", "copy sent by recorded delivery"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = m.get("/external-requests").await;
+    assert!(html.contains("<strong id=\"ext-count\">0</strong>"));
+    let (_, html) = m.get("/external-requests?all=1").await;
+    assert!(html.contains("completed") && !html.contains("class=\"overdue\""));
+
+    // A library clerk may log a GP query too (same rule as the API); due in 5 days.
+    let l = sign_in(s, "library").await;
+    let r = l
+        .post(
+            "/external-requests",
+            &[
+                ("kind", "gp_query"),
+                ("patient", CHI),
+                ("requester", "Dr Brown, Riverside Practice"),
+                ("received_on", &chrono::Utc::now().date_naive().to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for (action, at_least) in [
+        ("external_request.create", 2),
+        ("external_request.extend", 1),
+        ("external_request.status", 1),
+        ("external_request.read", 2),
+        ("external_request.list", 2),
+    ] {
+        assert!(audit_rows(s, action).await >= at_least, "{action}");
+    }
+}
+
+#[tokio::test]
+async fn retention_page_two_people_and_legal_hold() {
+    let w = common::world().await;
+    let s = &w.s;
+    s.patient(&w.library, CHI, "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let bc = s.folder(&w.library, CHI, "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hash = tracker_server::auth::hash_password(PW).unwrap();
+    s.db.write(move |c| {
+        tracker_server::auth::insert_user(
+            c,
+            "second_manager",
+            "Second Manager",
+            tracker_server::auth::Role::RecordsManager,
+            &hash,
+        )?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    refused_to_porter_and_clinician(s, "/retention", "/retention/destructions").await;
+    // The library may not either (retention is the records manager's).
+    let l = sign_in(s, "library").await;
+    assert_eq!(l.get("/retention").await.0, StatusCode::FORBIDDEN);
+
+    let m = sign_in(s, "records_manager").await;
+    // Deceased 15 January 2020: due for destruction 15 January 2023.
+    let r = m
+        .post(
+            "/retention/deaths",
+            &[("patient", CHI), ("date_of_death", "1980-01-01")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Date of death: is before the date of birth"));
+    let r = m
+        .post(
+            "/retention/deaths",
+            &[("patient", CHI), ("date_of_death", "2020-01-15")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(audit_rows(s, "patient.death").await, 1);
+    let before = audit_rows(s, "retention.due").await;
+    let (st, html) = m.get("/retention").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains(&format!("id=\"due-{bc}\"")), "{html}");
+    assert!(html.contains("2023-01-15") && html.contains("deceased"));
+    assert_eq!(audit_rows(s, "retention.due").await, before + 1);
+    let (_, html) = m.get("/retention?as_of=soon").await;
+    assert!(html.contains("Due on or before: must be a real date"));
+
+    // A legal hold blocks the proposal, named on the page.
+    let r = m
+        .post(
+            "/retention/holds",
+            &[("folder", &bc), ("reason", "claim 2026/17")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = m.get("/retention").await;
+    assert!(html.contains(&format!("id=\"hold-{bc}\"")) && html.contains("claim 2026/17"));
+    let r = m
+        .post(
+            "/retention/destructions",
+            &[("folder", &bc), ("reason", "retention over")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Folder barcode: the folder is under a legal hold"));
+    let r = m
+        .post("/retention/holds/release", &[("folder", &bc), ("note", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = m
+        .post(
+            "/retention/holds/release",
+            &[("folder", &bc), ("note", "claim settled")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Proposed by one manager ...
+    let r = m
+        .post(
+            "/retention/destructions",
+            &[("folder", &bc), ("reason", "retention over")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let id: i64 =
+        s.db.read(|c| Ok(c.query_row("SELECT id FROM destructions", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+    let (_, html) = m.get("/retention").await;
+    assert!(html.contains("You proposed this destruction, so you cannot approve"));
+    assert!(!html.contains(&format!("Approve destruction {id}")));
+    // ... who cannot approve it, even by posting the form.
+    let decide = format!("/retention/destructions/{id}/decide");
+    let r = m
+        .post(&decide, &[("decision", "approve"), ("note", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("a second person must decide"), "{html}");
+    assert!(html.contains("There is a problem"));
+    // ... and approved by a second, different one.
+    let m2 = sign_in(s, "second_manager").await;
+    let (_, html) = m2.get("/retention").await;
+    assert!(html.contains(&format!("Approve destruction {id}")));
+    let r = m2
+        .post(&decide, &[("decision", "approve"), ("note", "checked")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = m2.get("/retention?done=approved").await;
+    assert!(html.contains("Destruction approved"));
+    assert!(html.contains(&format!(
+        "href=\"/retention/destructions/{id}/certificate\""
+    )));
+    let (st, cert) = m2
+        .get(&format!("/retention/destructions/{id}/certificate"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(cert.contains("Requested by: user:records_manager"));
+    assert!(cert.contains("Approved by: user:second_manager"));
+    let status: String =
+        s.db.read(|c| Ok(c.query_row("SELECT status FROM folders", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+    assert_eq!(status, "destroyed");
+    // A second volume: proposed, then rejected by the second manager, who must say why.
+    let bc2 = s.folder(&w.library, CHI, "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = m
+        .post(
+            "/retention/destructions",
+            &[("folder", &bc2), ("reason", "retention over")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let decide = format!("/retention/destructions/{}/decide", id + 1);
+    let r = m2
+        .post(&decide, &[("decision", "reject"), ("note", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Note: say why the destruction is rejected"));
+    let r = m2
+        .post(
+            &decide,
+            &[("decision", "reject"), ("note", "open complaint on file")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = m2.get("/retention?done=rejected").await;
+    assert!(html.contains("Destruction rejected; the folder is kept."));
+    assert!(html.contains("rejected: kept") && html.contains("open complaint on file"));
+    for action in [
+        "retention.hold",
+        "retention.hold.release",
+        "retention.destruction.approve",
+        "retention.destruction.reject",
+    ] {
+        assert_eq!(audit_rows(s, action).await, 1, "{action}");
+    }
+}
+
+#[tokio::test]
+async fn digitisation_pages_send_qa_and_paper() {
+    let scans = tempfile::tempdir().unwrap();
+    let dir = scans.path().join("store");
+    let w = common::world_with(move |c| c.digitisation.storage_dir = dir).await;
+    let s = &w.s;
+    let r = s
+        .post(
+            Some(&w.manager),
+            "/api/v1/locations",
+            json!({"code": "LBUREAU", "name": "Scanning bureau", "kind": "scanning_bureau"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    s.patient(&w.library, CHI, "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let a = s.folder(&w.library, CHI, "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = s.folder(&w.library, CHI, "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    refused_to_porter_and_clinician(s, "/digitisation", "/digitisation/batches").await;
+
+    let l = sign_in(s, "library").await;
+    let (st, html) = l.get("/digitisation").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("Scanning bureau (LBUREAU)"));
+    // A bad barcode on line 2 is named; no batch is stored.
+    let r = l
+        .post(
+            "/digitisation/batches",
+            &[("bureau", "LBUREAU"), ("folders", &format!("{a}\nF123"))],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Folder barcodes, line 2:"), "{html}");
+    assert_eq!(s.count("scanning_batches").await, 0);
+    let r = l
+        .post(
+            "/digitisation/batches",
+            &[
+                ("bureau", "LBUREAU"),
+                ("folders", &format!("{a}\r\n{b}\r\n")),
+                ("note", "box 1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = location(&r);
+    let batch = to
+        .trim_start_matches("/digitisation/batches/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, html) = l.get(&to).await;
+    assert!(html.contains("Batch recorded as sent"));
+    assert!(html.contains("sent for scanning"));
+    assert_eq!(audit_rows(s, "digitisation.batch.add").await, 2);
+
+    // QA cannot pass before the bureau uploads the scans.
+    let qa = format!("/digitisation/batches/{batch}/qa");
+    let r = l.post(&qa, &[("barcode", &a), ("result", "passed")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("QA result: no scanned document has been uploaded"));
+    for bc in [&a, &b] {
+        let r = s
+            .client
+            .post(format!("{}/api/v1/folders/{bc}/documents", s.base))
+            .bearer_auth(&w.library)
+            .body(b"%PDF-1.4\nscanned notes\n".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = l.post(&qa, &[("barcode", &a), ("result", "passed")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = l
+        .post(&qa, &[("barcode", &b), ("result", "failed"), ("note", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("Note: say what is wrong"));
+    let r = l.post(&qa, &[("barcode", &b), ("result", "passed")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // The paper: one returned by the library; destroying the other is a retention decision,
+    // refused to the library and raised as a two-person destruction by the manager.
+    let disp = format!("/digitisation/batches/{batch}/disposition");
+    let (_, html) = l.get(&to).await;
+    assert!(html.contains("option value=\"retained\""));
+    assert!(
+        !html.contains("option value=\"destroyed\""),
+        "not offered to the library"
+    );
+    let r = l
+        .post(&disp, &[("barcode", &a), ("disposition", "returned")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = l
+        .post(&disp, &[("barcode", &b), ("disposition", "destroyed")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let m = sign_in(s, "records_manager").await;
+    let (_, html) = m.get(&to).await;
+    assert!(html.contains("option value=\"destroyed\""));
+    let r = m
+        .post(&disp, &[("barcode", &b), ("disposition", "destroyed")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).ends_with("done=destroy"));
+    let (_, html) = m.get(&to).await;
+    assert!(html.contains("returned to the library"));
+    assert!(html.contains("to be destroyed (a second person approves)"));
+    assert!(html.contains("completed"));
+    let (_, html) = m.get("/retention").await;
+    assert!(html.contains("You proposed this destruction"), "{html}");
+    assert_eq!(audit_rows(s, "digitisation.qa").await, 2);
+    assert_eq!(audit_rows(s, "digitisation.disposition").await, 2);
+}
+
+#[tokio::test]
+async fn printer_edit_page_and_labels_by_nhs_number() {
+    let w = common::world_with(|c| c.printing.allow_file_printers = true).await;
+    let s = &w.s;
+    let r = s
+        .post(
+            Some(&w.admin),
+            "/api/v1/printers",
+            json!({"name": "library-zebra-1", "url": "tcp://127.0.0.1:9"}),
+        )
+        .await;
+    let p = s.ok_json(r).await;
+    let id = p["id"].as_i64().unwrap();
+    let path = format!("/admin/printers/{id}");
+    // Only an administrator edits printers (as in the API).
+    for user in ["records_manager", "library", "porter"] {
+        let u = sign_in(s, user).await;
+        assert_eq!(u.get(&path).await.0, StatusCode::FORBIDDEN, "{user}");
+        let r = u.post(&path, &[("url", "tcp://10.0.0.1:9100")]).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{user}");
+    }
+    let a = sign_in(s, "admin").await;
+    let (_, html) = a.get("/admin/printers").await;
+    assert!(html.contains(&format!("href=\"{path}\"")));
+    let (st, html) = a.get(&path).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("value=\"tcp://127.0.0.1:9\""));
+    let r = a
+        .post(
+            &path,
+            &[
+                ("url", "tcp://10.0.0.1:9100"),
+                ("stock", "100 by 50"),
+                ("dpi", "203"),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Label size:"), "{html}");
+    assert!(
+        html.contains("value=\"100 by 50\""),
+        "what was typed is kept"
+    );
+    let r = a
+        .post(
+            &path,
+            &[
+                ("url", "tcp://10.0.0.1:9100"),
+                ("stock", "102x64"),
+                ("dpi", "300"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Printer library-zebra-1 changed."));
+    let p = s
+        .ok_json(s.get(Some(&w.admin), "/api/v1/printers").await)
+        .await;
+    let p = &p[0];
+    assert_eq!(p["url"], "tcp://10.0.0.1:9100");
+    assert_eq!(p["stock"], "102x64");
+    assert_eq!(p["dpi"], 300);
+    assert_eq!(p["active"], false, "unticked: switched off");
+    assert_eq!(audit_rows(s, "printer.update").await, 1);
+    // Back in use.
+    let r = a
+        .post(
+            &path,
+            &[
+                ("url", "tcp://10.0.0.1:9100"),
+                ("stock", "102x64"),
+                ("dpi", "300"),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let p = s
+        .ok_json(s.get(Some(&w.admin), "/api/v1/printers").await)
+        .await;
+    assert_eq!(p[0]["active"], true);
+
+    // Labels by NHS number: the check digit is checked and the field named.
+    let l = sign_in(s, "library").await;
+    let r = l
+        .post(
+            "/labels/folder-by-nhs",
+            &[("nhs_number", "9434765918"), ("printer", "library-zebra-1")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("NHS number:"));
+    let r = l
+        .post(
+            "/labels/folder-by-nhs",
+            &[
+                ("nhs_number", "943 476 5919"),
+                ("printer", "library-zebra-1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("NHS number: no patient with this NHS number"));
+    // A patient known only by an NHS number: the label prints the NHS number, never a CHI.
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/patients",
+            json!({"nhs_number": "9434765919", "family_name": "Jones", "given_name": "Gareth", "dob": "1970-02-03", "sex": "male"}),
+        )
+        .await;
+    s.ok_json(r).await;
+    let bc = s.folder(&w.library, "9434765919", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = s.dir.path().join("labels.zpl");
+    let r = s
+        .post(
+            Some(&w.admin),
+            "/api/v1/printers",
+            json!({"name": "capture", "url": format!("file://{}", out.display())}),
+        )
+        .await;
+    s.ok_json(r).await;
+    let r = l
+        .post(
+            "/labels/folder-by-nhs",
+            &[("nhs_number", "943 476 5919"), ("printer", "capture")],
+        )
+        .await;
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(&format!("Sent 1 folder label(s): {bc}.")),
+        "{html}"
+    );
+    let zpl = std::fs::read_to_string(&out).unwrap();
+    assert!(zpl.contains("NHS 943 476 5919"), "{zpl}");
+    assert!(zpl.contains("JONES, Gareth"));
+    assert!(!zpl.contains("CHI"));
+    assert_eq!(audit_rows(s, "label.print").await, 1);
+}

@@ -142,3 +142,42 @@ pub async fn start_batch(
         description,
     })
 }
+
+/// Folder labels for a patient known by an NHS number (England, Wales, Isle of Man patients
+/// have no CHI): the number's Mod-11 check digit is checked first, then one label job is
+/// stored for each volume still in use, on the printer called `printer`. Labels print the CHI
+/// when the patient has one, else the NHS number.
+pub async fn folders_by_nhs_number(
+    s: &AppState,
+    who: &Principal,
+    nhs_number: String,
+    printer: String,
+) -> Result<Vec<Ready>> {
+    who.require(Permission::PrintLabels)?;
+    let nhs = casenote_core::identifiers::validate_nhs_number(nhs_number.trim())
+        .map_err(|e| Error::invalid("nhs_number", e.to_string()))?;
+    let (ids, who) = (s.cfg.identifiers.clone(), who.clone());
+    s.db.write(move |c| {
+        let printer = printing::printer_by_name(c, &printer)?;
+        let p = crate::ledger::patients::find_by_nhs_number(c, &nhs)?.ok_or_else(|| {
+            Error::invalid(
+                "nhs_number",
+                "no patient with this NHS number is registered; register the patient first",
+            )
+        })?;
+        let list: Vec<folders::Folder> = folders::for_patient(c, p.id)?
+            .into_iter()
+            .filter(|f| f.status.in_use())
+            .collect();
+        if list.is_empty() {
+            return Err(Error::invalid(
+                "nhs_number",
+                "the patient has no folder in use; register a folder first",
+            ));
+        }
+        list.iter()
+            .map(|f| printing::folder_job(c, &ids, &printer, f, 1, &who, None))
+            .collect()
+    })
+    .await
+}

@@ -484,6 +484,83 @@ pub fn queue(
     )
 }
 
+/// The coding queue as the API and the web page show it: new episodes from the ADT feed first,
+/// then the queue (oldest discharge first), with one `coding.queue` audit row per patient shown.
+/// Returns how many episodes were new from the ADT feed, and the queue.
+pub fn queue_audited(
+    c: &Connection,
+    who: &Principal,
+    coding_location: &str,
+    bands: &[i64],
+    as_of: NaiveDate,
+    limit: i64,
+) -> Result<(usize, Vec<Episode>)> {
+    let created = sync_from_adt(c)?;
+    let list = queue(c, coding_location, bands, as_of, limit)?;
+    let mut seen = std::collections::HashSet::new();
+    for e in &list {
+        if seen.insert(e.patient_id) {
+            audit::record(
+                c,
+                who,
+                "coding.queue",
+                Some(e.patient_id),
+                None,
+                "coding queue",
+            )?;
+        }
+    }
+    Ok((created, list))
+}
+
+/// Where one volume of a patient's notes is now (the movement ledger's current place).
+#[derive(Debug, Serialize)]
+pub struct NotesPlace {
+    pub barcode: String,
+    pub volume: i64,
+    pub volume_count: i64,
+    /// "Ward 5 (LWARD5)"; None when the folder has never been scanned.
+    pub place: Option<String>,
+    /// The location code of `place`.
+    pub code: Option<String>,
+    /// Dispatched from `place` and not yet received.
+    pub in_transit: bool,
+    /// When the folder arrived at `place` (RFC 3339).
+    pub since: Option<String>,
+    /// "Records Library (LLIB)": where an unscanned folder is expected.
+    pub home: String,
+}
+
+/// Where each volume (not destroyed or merged) of a patient's notes is now, volume order.
+pub fn notes_whereabouts(c: &Connection, patient_id: i64) -> Result<Vec<NotesPlace>> {
+    let v = c
+        .prepare_cached(
+            "SELECT f.barcode, f.volume, f.volume_count, l.name, l.code, f.cur_action, f.cur_since, h.name, h.code
+             FROM folders f JOIN locations h ON h.id = f.home_location_id
+             LEFT JOIN locations l ON l.id = f.cur_location_id
+             WHERE f.patient_id = ?1 AND f.status NOT IN ('destroyed', 'merged')
+             ORDER BY f.folder_type, f.volume",
+        )?
+        .query_map([patient_id], |r| {
+            let name: Option<String> = r.get(3)?;
+            let code: Option<String> = r.get(4)?;
+            let action: Option<String> = r.get(5)?;
+            let home: (String, String) = (r.get(7)?, r.get(8)?);
+            Ok(NotesPlace {
+                barcode: r.get(0)?,
+                volume: r.get(1)?,
+                volume_count: r.get(2)?,
+                place: name.zip(code.clone()).map(|(n, c)| format!("{n} ({c})")),
+                code,
+                in_transit: action.as_deref() == Some("dispatch"),
+                since: r.get::<_, Option<i64>>(6)?.map(ms_to_rfc3339),
+                home: format!("{} ({})", home.0, home.1),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
 #[derive(Debug, Serialize)]
 pub struct Backlog {
     pub as_of: String,

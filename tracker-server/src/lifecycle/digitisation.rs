@@ -258,6 +258,47 @@ pub fn get_batch(c: &Connection, id: i64) -> Result<Batch> {
     Ok(b)
 }
 
+/// One line of the list of scanning batches.
+#[derive(Debug, Serialize)]
+pub struct BatchSummary {
+    pub id: i64,
+    /// "Scanning bureau (LBUREAU)".
+    pub bureau: String,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub folders: i64,
+    pub qa_passed: i64,
+    pub disposed: i64,
+}
+
+/// Scanning batches, newest first.
+pub fn list_batches(c: &Connection, limit: i64) -> Result<Vec<BatchSummary>> {
+    let v = c
+        .prepare_cached(
+            "SELECT b.id, l.name, l.code, b.status, b.created_by, b.created_at,
+                (SELECT count(*) FROM scanning_batch_folders bf WHERE bf.batch_id = b.id),
+                (SELECT count(*) FROM scanning_batch_folders bf WHERE bf.batch_id = b.id AND bf.qa_status = 'passed'),
+                (SELECT count(*) FROM scanning_batch_folders bf WHERE bf.batch_id = b.id AND bf.disposition IS NOT NULL)
+             FROM scanning_batches b JOIN locations l ON l.id = b.bureau_location_id
+             ORDER BY b.id DESC LIMIT ?1",
+        )?
+        .query_map([limit], |r| {
+            Ok(BatchSummary {
+                id: r.get(0)?,
+                bureau: format!("{} ({})", r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                status: r.get(3)?,
+                created_by: r.get(4)?,
+                created_at: ms_to_rfc3339(r.get(5)?),
+                folders: r.get(6)?,
+                qa_passed: r.get(7)?,
+                disposed: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
 /// The batch a folder is in (the latest one).
 fn batch_of(c: &Connection, folder_id: i64) -> Result<Option<i64>> {
     Ok(c.query_row(

@@ -15,6 +15,7 @@ use crate::{
     util::{ms_to_rfc3339, now_ms},
     Error, Result,
 };
+use casenote_core::identifiers::FolderIdScheme;
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -503,6 +504,17 @@ pub fn release_hold(c: &Connection, who: &Principal, folder_id: i64, note: &str)
     get_hold(c, id)
 }
 
+/// Legal holds in force, earliest placed first.
+pub fn current_holds(c: &Connection) -> Result<Vec<Hold>> {
+    let ids: Vec<i64> = c
+        .prepare_cached(
+            "SELECT id FROM legal_holds WHERE released_at IS NULL ORDER BY placed_at, id",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.into_iter().map(|id| get_hold(c, id)).collect()
+}
+
 fn get_hold(c: &Connection, id: i64) -> Result<Hold> {
     Ok(c.query_row(
         "SELECT h.id, f.barcode, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at
@@ -651,6 +663,24 @@ pub fn request_destruction(
         &format!("destruction {id} requested ({rule}): {}", reason.trim()),
     )?;
     get_destruction(c, id)
+}
+
+/// Ask for the folder with `barcode` to be destroyed under its retention rule (the API's and the
+/// web page's use case): a barcode that cannot be read is refused naming the `folder` field.
+pub fn request_destruction_of(
+    c: &Connection,
+    who: &Principal,
+    rules: &[Rule],
+    scheme: &FolderIdScheme,
+    barcode: &str,
+    reason: &str,
+    today: NaiveDate,
+) -> Result<Destruction> {
+    let f = folders::by_barcode(c, scheme, barcode).map_err(|e| match e {
+        Error::Invalid { message, .. } => Error::invalid("folder", message),
+        e => e,
+    })?;
+    request_destruction(c, who, rules, f.id, reason, None, today)
 }
 
 /// Approve (a different person from the requester) or reject a pending destruction. Approval

@@ -195,12 +195,17 @@ pub fn folder_label(
     reprint: u32,
 ) -> Result<FolderLabel> {
     let p = patients::get(c, f.patient_id)?;
-    let chi = p.chi.clone().ok_or_else(|| {
-        Error::invalid(
-            "barcode",
-            "the patient has no CHI number; folder labels print the CHI, so add it to the patient first",
-        )
-    })?;
+    // The CHI; for a patient known only by an NHS number, the NHS number.
+    let (chi, number_kind) = match (&p.chi, &p.nhs_number) {
+        (Some(chi), _) => (chi.clone(), label_printer::PatientNumber::Chi),
+        (None, Some(nhs)) => (nhs.clone(), label_printer::PatientNumber::NhsNumber),
+        (None, None) => {
+            return Err(Error::invalid(
+                "barcode",
+                "the patient has neither a CHI nor an NHS number; folder labels print one, so add it to the patient first",
+            ))
+        }
+    };
     let filing = match &f.filing_number {
         Some(s) => {
             FilingNumber::parse(s).map_err(|e| Error::invalid("filing_number", e.to_string()))?
@@ -239,6 +244,7 @@ pub fn folder_label(
             p.given_name.trim()
         ),
         chi,
+        number_kind,
         dob: dob_text(&p.dob),
         volume: f.volume as u32,
         volume_count: f.volume_count as u32,
@@ -344,6 +350,42 @@ pub fn location_job(
         None,
         None,
         &format!("location card {} on {} (job {id})", l.code, printer.name),
+    )?;
+    Ok(Ready {
+        job: get_job(c, id)?,
+        printer: printer.clone(),
+        zpl,
+    })
+}
+
+/// Store a test print for a printer: a card naming the printer (its bars carry `TESTPRINT`,
+/// which is not a location code, so scanning it moves nothing).
+pub fn test_job(c: &Connection, printer: &Printer, who: &Principal) -> Result<Ready> {
+    let card = LocationCard {
+        name: format!("Test print: {}", printer.name),
+        code: "TESTPRINT".into(),
+    };
+    let zpl = render_zpl(&Label::Location(card), &printer.label_stock()?, 1, "stock")?;
+    let id = insert_job(
+        c,
+        printer,
+        "location",
+        "TESTPRINT",
+        None,
+        1,
+        0,
+        who,
+        &zpl,
+        None,
+        None,
+    )?;
+    audit::record(
+        c,
+        who,
+        "label.print",
+        None,
+        None,
+        &format!("test print on {} (job {id})", printer.name),
     )?;
     Ok(Ready {
         job: get_job(c, id)?,

@@ -96,6 +96,20 @@ async fn labels_page(s: &AppState, user: &WebUser, message: Message) -> Result<M
                     }
                 }
                 div {
+                    form.card method="post" action="/labels/folder-by-nhs" {
+                        h2 { "Folder labels by NHS number" }
+                        p.hint { "For a patient known only by an NHS number (no CHI): prints the label of each volume in use." }
+                        input type="hidden" name="csrf" value=(user.csrf);
+                        label for="nhs-number" { "NHS number" }
+                        p.hint { "10 digits, for example 943 476 5919." }
+                        input type="text" id="nhs-number" name="nhs_number" inputmode="numeric" autocomplete="off" required;
+                        (printer_select("nhs-printer", &printers))
+                        div { button type="submit" { "Print folder labels" } }
+                    }
+                }
+            }
+            div.row {
+                div {
                     form.card method="post" action="/labels/location" {
                         h2 { "Location card" }
                         p.hint { "For ward doors, clinic desks and trolleys." }
@@ -385,6 +399,7 @@ pub async fn batch_json(
 
 async fn printers_page(s: &AppState, user: &WebUser, message: Message) -> Result<Markup, WebError> {
     let list = s.db.read(printing::list_printers).await?;
+    let manage = user.who.can(Permission::ManagePrinters);
     Ok(layout(
         user,
         "/admin/printers",
@@ -395,9 +410,10 @@ async fn printers_page(s: &AppState, user: &WebUser, message: Message) -> Result
             @else {
                 div.table-wrap {
                     table {
-                        thead { tr { th { "Name" } th { "Address" } th { "Labels" } th { "RFID" } th { "Active" } th { "Registered" } } }
+                        thead { tr { th { "Name" } th { "Address" } th { "Labels" } th { "RFID" } th { "Active" } th { "Registered" } @if manage { th { span.visually-hidden { "Actions" } } } } }
                         tbody { @for p in &list {
-                            tr { td { (p.name) } td { code { (p.url) } } td { (p.stock) " mm, " (p.dpi) " dpi" } td { @if p.rfid { "yes" } @else { "no" } } td { @if p.active { span.tag.ok { "yes" } } @else { span.tag.bad { "no" } } } td { (time_text(&p.created_at)) } }
+                            tr id={"printer-" (p.id)} { td { (p.name) } td { code { (p.url) } } td { (p.stock) " mm, " (p.dpi) " dpi" } td { @if p.rfid { "yes" } @else { "no" } } td { @if p.active { span.tag.ok { "yes" } } @else { span.tag.bad { "no" } } } td { (time_text(&p.created_at)) }
+                                @if manage { td { a href={"/admin/printers/" (p.id)} aria-label={"Edit printer " (p.name)} { "Edit" } } } }
                         } }
                     }
                 }
@@ -467,4 +483,232 @@ pub async fn add_printer(
             .into_response()),
         Err(e) => Err(e.into()),
     }
+}
+
+// ---------- editing a printer, test print, labels by NHS number ----------
+
+async fn edit_page(
+    s: &AppState,
+    user: &WebUser,
+    id: i64,
+    message: Message,
+    f: Option<&Params>,
+) -> Result<Markup, WebError> {
+    let p = s.db.read(move |c| printing::printer_by_id(c, id)).await?;
+    // After a refusal the form shows what was typed, not the stored values.
+    let val = |k: &str, stored: String| match f {
+        Some(f) => f.get(k).cloned().unwrap_or_default(),
+        None => stored,
+    };
+    let url = val("url", p.url.clone());
+    let stock = val("stock", p.stock.clone());
+    let dpi = val("dpi", p.dpi.to_string());
+    let rfid = f.map_or(p.rfid, |f| param(f, "rfid").is_some());
+    let active = f.map_or(p.active, |f| param(f, "active").is_some());
+    Ok(layout(
+        user,
+        "/admin/printers",
+        &format!("Printer {}", p.name),
+        html! {
+            (message_box(&message))
+            form.card method="post" action={"/admin/printers/" (id)} {
+                h2 { "Change this printer" }
+                input type="hidden" name="csrf" value=(user.csrf);
+                label for="name" { "Name" }
+                p.hint { "The name stays, so print jobs and people's habits keep pointing at this printer. To rename, register a new printer and switch this one off." }
+                input type="text" id="name" value=(p.name) readonly;
+                label for="url" { "Address" } p.hint { "tcp://host:9100 for a network printer, lp://queue, or usb://" }
+                input type="text" id="url" name="url" required value=(url);
+                label for="stock" { "Label size in mm" } p.hint { "Width x height, e.g. 100x50" }
+                input type="text" id="stock" name="stock" required value=(stock);
+                label for="dpi" { "Resolution" }
+                select id="dpi" name="dpi" {
+                    option value="203" selected[dpi == "203"] { "203 dpi" }
+                    option value="300" selected[dpi == "300"] { "300 dpi" }
+                }
+                div.checkbox { input type="checkbox" id="rfid" name="rfid" value="1" checked[rfid]; label for="rfid" { "RFID printer (writes the folder's tag)" } }
+                div.checkbox { input type="checkbox" id="active" name="active" value="1" checked[active]; label for="active" { "In use (untick to switch the printer off; its jobs are kept)" } }
+                div { button type="submit" { "Save changes" } a.button.secondary href="/admin/printers" { "Back to printers" } }
+            }
+            form.card method="post" action={"/admin/printers/" (id) "/test"} {
+                h2 { "Test print" }
+                p.hint { "Prints one card naming the printer, to check the address and the label size." }
+                input type="hidden" name="csrf" value=(user.csrf);
+                div { button.secondary type="submit" { "Print a test card" } }
+            }
+        },
+    ))
+}
+
+/// `GET /admin/printers/{id}`: the edit form.
+pub async fn edit_printer_form(
+    State(s): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> Result<Markup, WebError> {
+    user.who.require(Permission::ManagePrinters)?;
+    edit_page(&s, &user, id, None, None).await
+}
+
+/// `POST /admin/printers/{id}`: save the changes (audited as `printer.update`).
+pub async fn edit_printer(
+    State(s): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManagePrinters)?;
+    let r = match param(&f, "dpi").map(str::parse::<u32>) {
+        Some(Err(_)) => Err(Error::invalid("dpi", "must be 203 or 300")),
+        dpi => {
+            let ch = printing::PrinterChange {
+                url: Some(param(&f, "url").unwrap_or_default().to_string()),
+                stock: Some(param(&f, "stock").unwrap_or_default().to_string()),
+                dpi: dpi.and_then(Result::ok),
+                rfid: Some(param(&f, "rfid").is_some()),
+                active: Some(param(&f, "active").is_some()),
+            };
+            let (cfg, who) = (s.cfg.printing.clone(), user.who.clone());
+            s.db.write(move |c| printing::update_printer(c, &cfg, &who, id, &ch))
+                .await
+        }
+    };
+    match r {
+        Ok(p) => Ok(printers_page(
+            &s,
+            &user,
+            Some(("ok", format!("Printer {} changed.", p.name))),
+        )
+        .await?
+        .into_response()),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            edit_page(&s, &user, id, Some(("error", printer_error(&e))), Some(&f)).await?,
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A printer refusal with the field in words.
+fn printer_error(e: &Error) -> String {
+    match e {
+        Error::Invalid { field, message } | Error::Conflict { field, message } => {
+            let f = match field.as_str() {
+                "url" => "Address",
+                "stock" => "Label size",
+                "dpi" => "Resolution",
+                "name" => "Name",
+                "printer" => "Printer",
+                "nhs_number" => "NHS number",
+                other => other,
+            };
+            format!("{f}: {message}")
+        }
+        e => e.to_string(),
+    }
+}
+
+/// `POST /admin/printers/{id}/test`: a test card, sent now; the outcome is shown.
+pub async fn test_print(
+    State(s): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManagePrinters)?;
+    let who = user.who.clone();
+    let ready =
+        s.db.write(move |c| {
+            let p = printing::printer_by_id(c, id)?;
+            printing::test_job(c, &p, &who)
+        })
+        .await?;
+    let job = printing::send_and_record(&s.db, &s.cfg.printing, &s.printer_locks, ready).await?;
+    let (status, m) = if job.status == printing::JobStatus::Sent {
+        (
+            StatusCode::OK,
+            (
+                "ok",
+                format!("Test card sent to {} (job {}).", job.printer, job.id),
+            ),
+        )
+    } else {
+        (
+            StatusCode::BAD_GATEWAY,
+            (
+                "error",
+                format!(
+                    "{} (job {}).",
+                    job.error
+                        .as_deref()
+                        .unwrap_or("The printer did not take the test card"),
+                    job.id
+                ),
+            ),
+        )
+    };
+    Ok((status, edit_page(&s, &user, id, Some(m), None).await?).into_response())
+}
+
+/// `POST /labels/folder-by-nhs`: the folder labels of a patient known by an NHS number.
+pub async fn print_by_nhs_number(
+    State(s): State<AppState>,
+    user: WebUser,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::PrintLabels)?;
+    let (nhs, printer) = (
+        param(&f, "nhs_number").unwrap_or_default().to_string(),
+        param(&f, "printer").unwrap_or_default().to_string(),
+    );
+    let jobs = match labels::folders_by_nhs_number(&s, &user.who, nhs, printer).await {
+        Ok(j) => j,
+        Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict { .. })) => {
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                labels_page(&s, &user, Some(("error", printer_error(&e)))).await?,
+            )
+                .into_response())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (mut sent, mut failed) = (Vec::new(), Vec::new());
+    for ready in jobs {
+        let job =
+            printing::send_and_record(&s.db, &s.cfg.printing, &s.printer_locks, ready).await?;
+        if job.status == printing::JobStatus::Sent {
+            sent.push(job.subject);
+        } else {
+            failed.push(format!(
+                "{} ({})",
+                job.subject,
+                job.error.as_deref().unwrap_or("not taken")
+            ));
+        }
+    }
+    let (status, m) = if failed.is_empty() {
+        (
+            StatusCode::OK,
+            (
+                "ok",
+                format!("Sent {} folder label(s): {}.", sent.len(), sent.join(", ")),
+            ),
+        )
+    } else {
+        (
+            StatusCode::BAD_GATEWAY,
+            (
+                "error",
+                format!(
+                    "Not printed: {}. The jobs are kept: fix the printer, then retry them below.",
+                    failed.join(", ")
+                ),
+            ),
+        )
+    };
+    Ok((status, labels_page(&s, &user, Some(m)).await?).into_response())
 }

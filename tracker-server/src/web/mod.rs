@@ -4,6 +4,7 @@
 //! pages load `/static/app.js`.
 
 mod labels_pages;
+mod lifecycle_pages;
 mod pages;
 mod pulllist_pages;
 mod requests_pages;
@@ -104,6 +105,73 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/printers",
             get(labels_pages::printers).post(labels_pages::add_printer),
+        )
+        // The records manager's lifecycle pages (issue 16 point 1).
+        .route("/coding", get(lifecycle_pages::coding_queue))
+        .route("/coding/episodes", post(lifecycle_pages::create_episode))
+        .route("/coding/code-lists", post(lifecycle_pages::load_code_list))
+        .route("/coding/episodes/{id}", get(lifecycle_pages::episode))
+        .route(
+            "/coding/episodes/{id}/codes",
+            post(lifecycle_pages::code_episode),
+        )
+        .route("/digitisation", get(lifecycle_pages::digitisation_home))
+        .route("/digitisation/batches", post(lifecycle_pages::create_batch))
+        .route(
+            "/digitisation/batches/{id}",
+            get(lifecycle_pages::digitisation_batch),
+        )
+        .route(
+            "/digitisation/batches/{id}/qa",
+            post(lifecycle_pages::qa_folder),
+        )
+        .route(
+            "/digitisation/batches/{id}/disposition",
+            post(lifecycle_pages::dispose_folder),
+        )
+        .route("/retention", get(lifecycle_pages::retention_home))
+        .route("/retention/holds", post(lifecycle_pages::place_hold))
+        .route("/retention/deaths", post(lifecycle_pages::record_death))
+        .route(
+            "/retention/holds/release",
+            post(lifecycle_pages::release_hold),
+        )
+        .route(
+            "/retention/destructions",
+            post(lifecycle_pages::propose_destruction),
+        )
+        .route(
+            "/retention/destructions/{id}/decide",
+            post(lifecycle_pages::decide_destruction),
+        )
+        .route(
+            "/retention/destructions/{id}/certificate",
+            get(lifecycle_pages::destruction_certificate),
+        )
+        .route(
+            "/external-requests",
+            get(lifecycle_pages::external_requests).post(lifecycle_pages::create_external),
+        )
+        .route(
+            "/external-requests/{id}",
+            get(lifecycle_pages::external_request),
+        )
+        .route(
+            "/external-requests/{id}/extend",
+            post(lifecycle_pages::extend_external),
+        )
+        .route(
+            "/external-requests/{id}/status",
+            post(lifecycle_pages::status_external),
+        )
+        .route(
+            "/admin/printers/{id}",
+            get(labels_pages::edit_printer_form).post(labels_pages::edit_printer),
+        )
+        .route("/admin/printers/{id}/test", post(labels_pages::test_print))
+        .route(
+            "/labels/folder-by-nhs",
+            post(labels_pages::print_by_nhs_number),
         )
         .route("/static/desk.js", get(|| async { script(DESK_JS) }))
         // The service worker must be served from the root to control the scan page, and is
@@ -299,6 +367,18 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
     }
     if auth::allows(role, Permission::ManageUsers) {
         v.push(("/admin/users", "Users"));
+    }
+    if auth::allows(role, Permission::CodeEpisodes) {
+        v.push(("/coding", "Coding"));
+    }
+    if auth::allows(role, Permission::ManageDigitisation) {
+        v.push(("/digitisation", "Scanning"));
+    }
+    if auth::allows(role, Permission::ManageRetention) {
+        v.push(("/retention", "Retention"));
+    }
+    if auth::allows(role, Permission::ManageExternalRequests) {
+        v.push(("/external-requests", "GP queries and SARs"));
     }
     v
 }

@@ -25,28 +25,14 @@ pub(crate) async fn coding_queue(
     let as_of = day_param(&q, "as_of")?.unwrap_or_else(today);
     let (created, list) =
         s.db.write(move |c| {
-            let n = coding::sync_from_adt(c)?;
-            let list = coding::queue(
+            coding::queue_audited(
                 c,
+                &who,
                 &cfg.requests.coding_location,
                 &cfg.coding.backlog_weeks,
                 as_of,
                 5000,
-            )?;
-            let mut seen = std::collections::HashSet::new();
-            for e in &list {
-                if seen.insert(e.patient_id) {
-                    audit::record(
-                        c,
-                        &who,
-                        "coding.queue",
-                        Some(e.patient_id),
-                        None,
-                        "coding queue",
-                    )?;
-                }
-            }
-            Ok((n, list))
+            )
         })
         .await?;
     Ok(Json(

@@ -183,11 +183,15 @@ pub(crate) async fn request_destruction(
     let rules = s.cfg.retention.rules.clone();
     let d =
         s.db.write(move |c| {
-            let f = folders::by_barcode(c, &scheme, &b.folder).map_err(|e| match e {
-                Error::Invalid { message, .. } => Error::invalid("folder", message),
-                e => e,
-            })?;
-            retention::request_destruction(c, &who, &rules, f.id, &b.reason, None, today())
+            retention::request_destruction_of(
+                c,
+                &who,
+                &rules,
+                &scheme,
+                &b.folder,
+                &b.reason,
+                today(),
+            )
         })
         .await?;
     Ok((StatusCode::CREATED, Json(d)))

@@ -83,6 +83,30 @@ pub async fn home(user: WebUser) -> Markup {
             "Users",
             "Who can sign in, and their roles.",
         ),
+        (
+            Permission::CodeEpisodes,
+            "/coding",
+            "Coding queue",
+            "Episodes awaiting coding, oldest first, with where the notes are now.",
+        ),
+        (
+            Permission::ManageDigitisation,
+            "/digitisation",
+            "Scanning bureau",
+            "Send batches of folders for scanning, record QA and what happens to the paper.",
+        ),
+        (
+            Permission::ManageRetention,
+            "/retention",
+            "Retention and destruction",
+            "Folders due for review or destruction, legal holds, two-person approval.",
+        ),
+        (
+            Permission::ManageExternalRequests,
+            "/external-requests",
+            "GP queries and subject access",
+            "Log requests, extend a subject access request, see what is overdue.",
+        ),
     ]
     .into_iter()
     .filter(|(p, ..)| auth::allows(role, *p))
