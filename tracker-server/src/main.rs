@@ -59,6 +59,19 @@ enum Cmd {
     },
     /// Check the audit log's hash chain from the first row to the last.
     AuditVerify,
+    /// Write the Caldicott guardian's privacy report for one Monday-to-Sunday week (local time)
+    /// as CSV or PDF, for a weekly cron job. Writing it is recorded in the audit log.
+    PrivacyReport {
+        /// Any day of the week to report (YYYY-MM-DD). Default: the last full week.
+        #[arg(long)]
+        week: Option<chrono::NaiveDate>,
+        /// csv or pdf.
+        #[arg(long, value_enum, default_value_t = FileFormat::Csv)]
+        format: FileFormat,
+        /// The file to write. Default: privacy-report-<monday>-<sunday>.<csv|pdf> here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run a demonstration hospital on localhost with demo data and sign-ins.
     Demo {
         /// Start again with a fresh demo database.
@@ -71,6 +84,13 @@ enum Cmd {
         #[arg(long)]
         no_serve: bool,
     },
+}
+
+/// The kind of file a report is written as.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FileFormat {
+    Csv,
+    Pdf,
 }
 
 #[derive(Subcommand)]
@@ -403,6 +423,33 @@ fn main() -> Result<()> {
                 v.rows - v.unkeyed,
                 v.unkeyed,
                 v.anchors
+            );
+            Ok(())
+        }
+        Cmd::PrivacyReport { week, format, out } => {
+            tracker_server::util::set_site_timezone(&cfg.server.timezone);
+            let db = open(&cfg)?;
+            let day = week
+                .unwrap_or_else(|| tracker_server::util::site_today() - chrono::Duration::days(7));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (report, file) = rt.block_on(tracker_server::app::privacy::weekly_file(
+                &db,
+                &cfg.privacy,
+                &Principal::system(),
+                day,
+                format == FileFormat::Pdf,
+            ))?;
+            let out = out.unwrap_or_else(|| PathBuf::from(&file.filename));
+            std::fs::write(&out, &file.body)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "privacy report {} to {}: {} line(s) to review, written to {}",
+                report.window.from,
+                report.window.to,
+                report.lines.len(),
+                out.display()
             );
             Ok(())
         }
