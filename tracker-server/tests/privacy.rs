@@ -187,8 +187,9 @@ async fn caldicott_report_lists_what_needs_a_second_look() {
             json!({"patient": d, "flag": "celebrity", "reason": "x"}),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("flag"));
+    // (a body that does not fit the schema is 400, naming the field)
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "flag");
     let r = s
         .post(
             Some(&w.clinician),
