@@ -521,10 +521,10 @@ pub fn compute(c: &Connection, cfg: &PrivacyConfig, w: Window) -> Result<Report>
     }
     let mut patient_cache: HashMap<i64, patients::Patient> = HashMap::new();
     for l in &rows {
-        if !patient_cache.contains_key(&l.patient_id) {
+        if let std::collections::hash_map::Entry::Vacant(e) = patient_cache.entry(l.patient_id) {
             match patients::get(c, l.patient_id) {
                 Ok(p) => {
-                    patient_cache.insert(l.patient_id, p);
+                    e.insert(p);
                 }
                 Err(Error::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
@@ -714,8 +714,8 @@ pub fn detail_rows(c: &Connection, line: &Line) -> Result<Vec<DetailRow>> {
     for (id, at, actor, role, action, pid, folder, detail) in raw {
         let patient = match pid {
             Some(p) => {
-                if !cache.contains_key(&p) {
-                    cache.insert(p, PatientRef::of(&patients::get(c, p)?));
+                if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(p) {
+                    e.insert(PatientRef::of(&patients::get(c, p)?));
                 }
                 cache.get(&p).cloned()
             }
