@@ -324,6 +324,38 @@ async fn caldicott_report_lists_what_needs_a_second_look() {
         1,
         "the library's lookups are not judged by location"
     );
+    // its drill-down: exactly the day's 200 lookups, and showing them is recorded against
+    // the patient they name
+    let r = s
+        .get(
+            Some(&w.manager),
+            &format!(
+                "/api/v1/reports/privacy/detail?{period}&concern=unusual_volume&user=user%3Alibrary&day={}",
+                today()
+            ),
+        )
+        .await;
+    let det = s.ok_json(r).await;
+    let shown: Vec<i64> = det["audit_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(shown, audit_ids(s, "user:library", ids[&a]).await);
+    assert_eq!(shown.len(), 200);
+    let pa = ids[&a];
+    let seen: i64 =
+        s.db.read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM audit_log WHERE action='privacy.detail' AND patient_id=?1",
+                [pa],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, 1);
 
     // Porters, clinicians and library staff may not see the report.
     for t in [&w.porter, &w.clinician, &w.library] {

@@ -85,7 +85,20 @@ pub async fn detail(
         key.user,
         line.audit_ids.len()
     );
-    audit::record_reads(db, who, "privacy.detail", shown(&[&line]), detail).await?;
+    // one row per patient shown: the line's, and those of a day's lookups (unusual volume)
+    let mut ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r.patient.as_ref().map(|p| p.id))
+        .chain(line.key.patient)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let seen = if ids.is_empty() {
+        vec![(None, None)]
+    } else {
+        ids.into_iter().map(|p| (Some(p), None)).collect()
+    };
+    audit::record_reads(db, who, "privacy.detail", seen, detail).await?;
     Ok((line, rows))
 }
 
