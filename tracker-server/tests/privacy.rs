@@ -466,6 +466,50 @@ async fn flags_are_set_cleared_and_audited_on_the_page() {
         .as_i64()
         .unwrap();
     s.folder(&w.library, &p, "main").await;
+    // An administrator records the clinician's family name and ward on the users page.
+    let (st, html) = s.page(&w.admin, "/admin/users").await;
+    assert_eq!(st, StatusCode::OK);
+    let admin_csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = s
+        .client
+        .post(format!("{}/admin/users/clinician/profile", s.base))
+        .header("cookie", format!("cn_session={}", w.admin))
+        .form(&[
+            ("csrf", admin_csrf.as_str()),
+            ("family_name", "Staff-Member"),
+            ("locations", "LWARD5, LNOWHERE"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("LNOWHERE"));
+    let r = s
+        .client
+        .post(format!("{}/admin/users/clinician/profile", s.base))
+        .header("cookie", format!("cn_session={}", w.admin))
+        .form(&[
+            ("csrf", admin_csrf.as_str()),
+            ("family_name", "Staff-Member"),
+            ("locations", "LWARD5"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("family name and work locations saved"),
+        "{html}"
+    );
+    assert!(html.contains("<td>Staff-Member</td>"), "{html}");
     // the page: a form post with the CSRF token, as the browser sends it
     let (st, html) = s.page(&w.manager, "/admin/patient-flags").await;
     assert_eq!(st, StatusCode::OK);
@@ -531,6 +575,15 @@ async fn flags_are_set_cleared_and_audited_on_the_page() {
     let flagged = lines(&report, "flagged_record");
     assert_eq!(flagged.len(), 1);
     assert_eq!(flagged[0]["lookups"], 1, "only the lookup while flagged");
+    // the family name recorded on the users page: "Staff-Member" and "Staffmember" are the
+    // same name once the hyphen goes; no request at Ward 5: both lookups listed
+    let fam = lines(&report, "same_family_name");
+    assert_eq!(fam.len(), 1, "{report:#}");
+    assert_eq!(fam[0]["lookups"], 2);
+    let none = lines(&report, "no_relationship");
+    assert_eq!(none.len(), 1);
+    assert_eq!(none[0]["lookups"], 2);
+    assert!(none[0]["why"].as_str().unwrap().contains("LWARD5"));
     let actions: Vec<String> = s
         .db
         .read(move |c| {
