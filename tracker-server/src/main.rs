@@ -138,6 +138,18 @@ enum UserCmd {
         #[arg(long, value_parser = RoleArg)]
         role: Role,
     },
+    /// Record a user's family name and the locations they work at, for the privacy report
+    /// (replaces what was recorded; give no --location to clear the locations).
+    SetProfile {
+        #[arg(long)]
+        username: String,
+        /// The user's family name (empty: not recorded).
+        #[arg(long, default_value = "")]
+        family_name: String,
+        /// A location code the user works at (repeat for each).
+        #[arg(long = "location")]
+        locations: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -257,6 +269,28 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::User {
+            cmd:
+                UserCmd::SetProfile {
+                    username,
+                    family_name,
+                    locations,
+                },
+        } => {
+            let db = open(&cfg)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(users::set_profile(
+                &db,
+                &Principal::system(),
+                &username,
+                Some(family_name),
+                locations,
+            ))?;
+            println!("user {username}: family name and work locations recorded");
+            Ok(())
+        }
         Cmd::User { cmd } => {
             let (username, change) = match cmd {
                 UserCmd::Disable { username, reason } => {
@@ -275,7 +309,9 @@ fn main() -> Result<()> {
                 UserCmd::SetRole { username, role } => {
                     (username, users::AccountChange::SetRole { role })
                 }
-                UserCmd::Add { .. } | UserCmd::List => unreachable!("handled above"),
+                UserCmd::Add { .. } | UserCmd::List | UserCmd::SetProfile { .. } => {
+                    unreachable!("handled above")
+                }
             };
             let db = open(&cfg)?;
             let what = change.describe();

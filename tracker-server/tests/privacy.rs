@@ -452,6 +452,37 @@ async fn caldicott_report_lists_what_needs_a_second_look() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--week"));
+
+    // IT can record profiles from a script too: the library clerk turns out to share (a)'s
+    // family name, and the report now lists those lookups as well.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tracker-server"))
+        .args([
+            "user",
+            "set-profile",
+            "--username",
+            "library",
+            "--family-name",
+            "APPOINTED",
+            "--location",
+            "LLIB",
+        ])
+        .env("CASENOTE_DATABASE", s.dir.path().join("casenote.db"))
+        .env("CASENOTE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = s
+        .get(
+            Some(&w.manager),
+            &format!("/api/v1/reports/privacy?{period}"),
+        )
+        .await;
+    let report = s.ok_json(r).await;
+    let fam = lines(&report, "same_family_name");
+    assert_eq!(fam.len(), 2, "{report:#}");
+    assert!(fam
+        .iter()
+        .any(|l| l["key"]["user"] == "user:library" && l["lookups"] == 200));
 }
 
 /// A flag is judged at the time of the lookup: lookups after it is cleared are not listed,
