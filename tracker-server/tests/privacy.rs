@@ -604,7 +604,8 @@ async fn flags_are_set_cleared_and_audited_on_the_page() {
         .await;
     let report = s.ok_json(r).await;
     let flagged = lines(&report, "flagged_record");
-    assert_eq!(flagged.len(), 1);
+    // (set, looked up and cleared may fall in one millisecond: judged by audit order)
+    assert_eq!(flagged.len(), 1, "{report:#}");
     assert_eq!(flagged[0]["lookups"], 1, "only the lookup while flagged");
     // the family name recorded on the users page: "Staff-Member" and "Staffmember" are the
     // same name once the hyphen goes; no request at Ward 5: both lookups listed

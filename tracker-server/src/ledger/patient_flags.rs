@@ -39,6 +39,9 @@ pub struct FlagRow {
     pub set_at: i64,
     pub cleared_by: Option<String>,
     pub cleared_at: Option<i64>,
+    /// The audit rows of setting and clearing the flag.
+    pub set_audit_id: Option<i64>,
+    pub cleared_audit_id: Option<i64>,
 }
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<FlagRow> {
@@ -50,11 +53,13 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<FlagRow> {
         set_at: r.get(4)?,
         cleared_by: r.get(5)?,
         cleared_at: r.get(6)?,
+        set_audit_id: r.get(7)?,
+        cleared_audit_id: r.get(8)?,
     })
 }
 
-const SELECT: &str =
-    "SELECT patient_id, flag, reason, set_by, set_at, cleared_by, cleared_at FROM patient_flags";
+const SELECT: &str = "SELECT patient_id, flag, reason, set_by, set_at, cleared_by, cleared_at, \
+     set_audit_id, cleared_audit_id FROM patient_flags";
 
 /// Set a flag on a patient, with the reason; audited as `patient.flag_set`. Setting a flag that
 /// is already set is refused (naming the field `flag`).
@@ -82,6 +87,7 @@ pub fn set(
         "INSERT INTO patient_flags(patient_id, flag, reason, set_by, set_at) VALUES (?1,?2,?3,?4,?5)",
     )?
     .execute(params![patient_id, flag, reason, who.actor, now_ms()])?;
+    let id = c.last_insert_rowid();
     audit::record(
         c,
         who,
@@ -89,7 +95,10 @@ pub fn set(
         Some(patient_id),
         None,
         &format!("flagged {}: {reason}", flag.as_str()),
-    )
+    )?;
+    c.prepare_cached("UPDATE patient_flags SET set_audit_id=?2 WHERE id=?1")?
+        .execute(params![id, c.last_insert_rowid()])?;
+    Ok(())
 }
 
 /// Clear a flag; audited as `patient.flag_clear`. Clearing a flag that is not set is refused.
@@ -128,7 +137,10 @@ pub fn clear(
         Some(patient_id),
         None,
         &format!("flag {} cleared: {reason}", flag.as_str()),
-    )
+    )?;
+    c.prepare_cached("UPDATE patient_flags SET cleared_audit_id=?2 WHERE id=?1")?
+        .execute(params![id, c.last_insert_rowid()])?;
+    Ok(())
 }
 
 /// The flags in force on one patient.
@@ -157,7 +169,7 @@ pub fn all_active(c: &Connection) -> Result<Vec<FlagRow>> {
 pub fn in_force_between(c: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<FlagRow>> {
     let v = c
         .prepare_cached(&format!(
-            "{SELECT} WHERE set_at < ?2 AND (cleared_at IS NULL OR cleared_at > ?1)"
+            "{SELECT} WHERE set_at < ?2 AND (cleared_at IS NULL OR cleared_at >= ?1)"
         ))?
         .query_map(params![from_ms, to_ms], from_row)?
         .collect::<rusqlite::Result<_>>()?;
@@ -165,8 +177,19 @@ pub fn in_force_between(c: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<
 }
 
 impl FlagRow {
-    /// Whether the flag was in force at `ms`.
-    pub fn in_force_at(&self, ms: i64) -> bool {
-        self.set_at <= ms && self.cleared_at.is_none_or(|c| c > ms)
+    /// Whether the flag was in force when the audit row `audit_id` was written at `ms`: by the
+    /// audit rows of setting and clearing it (which order events within one millisecond), or
+    /// by time for a flag without them.
+    pub fn in_force_for(&self, audit_id: i64, ms: i64) -> bool {
+        let set = match self.set_audit_id {
+            Some(s) => s < audit_id,
+            None => self.set_at <= ms,
+        };
+        let not_cleared = match (self.cleared_audit_id, self.cleared_at) {
+            (Some(c), _) => c > audit_id,
+            (None, Some(c)) => c > ms,
+            (None, None) => true,
+        };
+        set && not_cleared
     }
 }

@@ -573,7 +573,7 @@ pub fn compute(c: &Connection, cfg: &PrivacyConfig, w: Window) -> Result<Report>
         // 3: flagged record
         let active: Vec<&patient_flags::FlagRow> = flags
             .iter()
-            .filter(|f| f.patient_id == l.patient_id && f.in_force_at(l.at_ms))
+            .filter(|f| f.patient_id == l.patient_id && f.in_force_for(l.id, l.at_ms))
             .collect();
         if !active.is_empty() {
             let why = active

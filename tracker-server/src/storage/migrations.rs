@@ -479,7 +479,11 @@ CREATE TABLE patient_flags (
   set_by TEXT NOT NULL,
   set_at INTEGER NOT NULL,
   cleared_by TEXT,
-  cleared_at INTEGER
+  cleared_at INTEGER,
+  -- the audit rows of setting and clearing: lookups are judged by their place in the audit
+  -- log, which orders events within the same millisecond too
+  set_audit_id INTEGER,
+  cleared_audit_id INTEGER
 );
 CREATE UNIQUE INDEX patient_flags_one_active ON patient_flags(patient_id, flag) WHERE cleared_at IS NULL;
 CREATE INDEX audit_actor_at ON audit_log(actor, at);
