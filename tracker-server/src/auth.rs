@@ -114,6 +114,11 @@ pub enum Permission {
     ManageRetention,
     /// GP and professional queries, subject access and Access to Health Records Act requests.
     ManageExternalRequests,
+    /// The Caldicott guardian's privacy report: lookups with no legitimate relationship, of
+    /// same-name and flagged patients, unusual volumes, and the audit rows behind each line.
+    ReviewPrivacy,
+    /// Set and clear patient flags (staff, VIP) that the privacy report watches.
+    FlagPatients,
 }
 
 impl Permission {
@@ -142,6 +147,8 @@ impl Permission {
             Permission::ManageExternalRequests => {
                 "manage subject access and other external requests"
             }
+            Permission::ReviewPrivacy => "review the privacy (Caldicott) report",
+            Permission::FlagPatients => "flag patients as staff or VIP",
         }
     }
 }
@@ -167,6 +174,8 @@ pub fn allows(role: Role, p: Permission) -> bool {
         }
         ManageCodeLists | ManageRetention => matches!(role, RecordsManager | Admin),
         ViewScannedDocuments => matches!(role, Library | Clinician | RecordsManager | Admin),
+        // (the report re-presents the audit log, which only these roles may read)
+        ReviewPrivacy | FlagPatients => matches!(role, RecordsManager | Admin),
     }
 }
 

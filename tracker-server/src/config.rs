@@ -21,6 +21,7 @@ pub struct Config {
     pub retention: crate::lifecycle::retention::RetentionConfig,
     pub external_requests: crate::lifecycle::external_requests::ExternalRequestsConfig,
     pub device_health: crate::ledger::read_norms::DeviceHealthConfig,
+    pub privacy: PrivacyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +119,64 @@ impl Config {
             .anchor_file
             .clone()
             .unwrap_or_else(|| crate::storage::default_anchor_path(&self.database.path))
+    }
+}
+
+/// `[privacy]`: the rules of the Caldicott guardian's privacy report (`reports::privacy`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// A request, appointment or admission this many days before or after a lookup, at one of
+    /// the user's locations, makes the lookup legitimate (0-365).
+    /// Env: CASENOTE_PRIVACY_RELATIONSHIP_WINDOW_DAYS.
+    pub relationship_window_days: i64,
+    /// Weeks of the user's own history that make their norm of lookups per day (1-26).
+    /// Env: CASENOTE_PRIVACY_NORM_WEEKS.
+    pub norm_weeks: i64,
+    /// How many standard deviations above the user's mean a day must be to be unusual
+    /// (more than 0, at most 10). Env: CASENOTE_PRIVACY_NORM_SD_FACTOR.
+    pub norm_sd_factor: f64,
+    /// A day with at most this many lookups is never unusual, whatever the norm (at least 1).
+    /// Env: CASENOTE_PRIVACY_MIN_DAILY_LOOKUPS.
+    pub min_daily_lookups: i64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            relationship_window_days: 14,
+            norm_weeks: 4,
+            norm_sd_factor: 3.0,
+            min_daily_lookups: 50,
+        }
+    }
+}
+
+impl PrivacyConfig {
+    /// Check the values make sense; the error names the setting.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(0..=365).contains(&self.relationship_window_days) {
+            return Err("relationship_window_days must be 0-365".into());
+        }
+        if !(1..=26).contains(&self.norm_weeks) {
+            return Err("norm_weeks must be 1-26".into());
+        }
+        if !(self.norm_sd_factor > 0.0 && self.norm_sd_factor <= 10.0) {
+            return Err("norm_sd_factor must be more than 0 and at most 10".into());
+        }
+        if self.min_daily_lookups < 1 {
+            return Err("min_daily_lookups must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The volume rule in words.
+    pub fn volume_rule(&self) -> String {
+        format!(
+            "a day is unusual when the user's lookups exceed the larger of {} and their daily mean \
+             plus {} standard deviations over the previous {} weeks (quiet days count as 0)",
+            self.min_daily_lookups, self.norm_sd_factor, self.norm_weeks
+        )
     }
 }
 
@@ -341,6 +400,8 @@ pub enum ConfigError {
     Hl7(String),
     #[error("device_health: {0}")]
     DeviceHealth(String),
+    #[error("privacy: {0}")]
+    Privacy(String),
 }
 
 fn env_parse<T: std::str::FromStr>(name: &'static str, slot: &mut T) -> Result<(), ConfigError> {
@@ -399,6 +460,18 @@ impl Config {
             &mut dh.min_norm_reads,
         )?;
         dh.validate().map_err(ConfigError::DeviceHealth)?;
+        let pr = &mut cfg.privacy;
+        env_parse(
+            "CASENOTE_PRIVACY_RELATIONSHIP_WINDOW_DAYS",
+            &mut pr.relationship_window_days,
+        )?;
+        env_parse("CASENOTE_PRIVACY_NORM_WEEKS", &mut pr.norm_weeks)?;
+        env_parse("CASENOTE_PRIVACY_NORM_SD_FACTOR", &mut pr.norm_sd_factor)?;
+        env_parse(
+            "CASENOTE_PRIVACY_MIN_DAILY_LOOKUPS",
+            &mut pr.min_daily_lookups,
+        )?;
+        pr.validate().map_err(ConfigError::Privacy)?;
         if let Ok(v) = std::env::var("CASENOTE_TLS_CERT") {
             cfg.server.tls_cert = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }
@@ -521,6 +594,11 @@ mod tests {
             crate::ledger::read_norms::DeviceHealthConfig::default(),
             "the example shows the defaults"
         );
+        assert_eq!(
+            c.privacy,
+            PrivacyConfig::default(),
+            "the example shows the privacy defaults"
+        );
         let names: Vec<&str> = c.retention.rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
             names,
@@ -556,6 +634,28 @@ mod tests {
         std::fs::write(&p, "[device_health]\nbelow_normal_ratio = 1.5\n").unwrap();
         let e = Config::load(Some(&p)).unwrap_err().to_string();
         assert!(e.contains("device_health: below_normal_ratio"), "{e}");
+    }
+
+    #[test]
+    fn privacy_settings_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(
+            &p,
+            "[privacy]\nrelationship_window_days = 30\nmin_daily_lookups = 80\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(
+            (
+                c.privacy.relationship_window_days,
+                c.privacy.min_daily_lookups
+            ),
+            (30, 80)
+        );
+        std::fs::write(&p, "[privacy]\nnorm_weeks = 0\n").unwrap();
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("privacy: norm_weeks"), "{e}");
     }
 
     #[test]

@@ -207,6 +207,9 @@ pub fn seed(db: &Db, cfg: &ScanConfig, n_patients: usize, seed: u64) -> Result<D
         for (u, name, role) in DEMO_USERS {
             auth::insert_user(c, u, name, *role, &hash)?;
         }
+        // for the privacy report: the clinician works on Ward 5 and is a Wilson, like some of
+        // the demo patients
+        crate::ledger::staff::set_profile(c, "clinician", Some("Wilson"), &["LWARD5".into()])?;
         for (badge, name) in DEMO_STAFF {
             crate::ledger::staff::register(c, badge, name)?;
         }

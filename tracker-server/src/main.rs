@@ -59,6 +59,19 @@ enum Cmd {
     },
     /// Check the audit log's hash chain from the first row to the last.
     AuditVerify,
+    /// Write the Caldicott guardian's privacy report for one Monday-to-Sunday week (local time)
+    /// as CSV or PDF, for a weekly cron job. Writing it is recorded in the audit log.
+    PrivacyReport {
+        /// Any day of the week to report (YYYY-MM-DD). Default: the last full week.
+        #[arg(long)]
+        week: Option<chrono::NaiveDate>,
+        /// csv or pdf.
+        #[arg(long, value_enum, default_value_t = FileFormat::Csv)]
+        format: FileFormat,
+        /// The file to write. Default: privacy-report-<monday>-<sunday>.<csv|pdf> here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run a demonstration hospital on localhost with demo data and sign-ins.
     Demo {
         /// Start again with a fresh demo database.
@@ -71,6 +84,13 @@ enum Cmd {
         #[arg(long)]
         no_serve: bool,
     },
+}
+
+/// The kind of file a report is written as.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FileFormat {
+    Csv,
+    Pdf,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +137,18 @@ enum UserCmd {
         username: String,
         #[arg(long, value_parser = RoleArg)]
         role: Role,
+    },
+    /// Record a user's family name and the locations they work at, for the privacy report
+    /// (replaces what was recorded; give no --location to clear the locations).
+    SetProfile {
+        #[arg(long)]
+        username: String,
+        /// The user's family name (empty: not recorded).
+        #[arg(long, default_value = "")]
+        family_name: String,
+        /// A location code the user works at (repeat for each).
+        #[arg(long = "location")]
+        locations: Vec<String>,
     },
 }
 
@@ -237,6 +269,28 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::User {
+            cmd:
+                UserCmd::SetProfile {
+                    username,
+                    family_name,
+                    locations,
+                },
+        } => {
+            let db = open(&cfg)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(users::set_profile(
+                &db,
+                &Principal::system(),
+                &username,
+                Some(family_name),
+                locations,
+            ))?;
+            println!("user {username}: family name and work locations recorded");
+            Ok(())
+        }
         Cmd::User { cmd } => {
             let (username, change) = match cmd {
                 UserCmd::Disable { username, reason } => {
@@ -255,7 +309,9 @@ fn main() -> Result<()> {
                 UserCmd::SetRole { username, role } => {
                     (username, users::AccountChange::SetRole { role })
                 }
-                UserCmd::Add { .. } | UserCmd::List => unreachable!("handled above"),
+                UserCmd::Add { .. } | UserCmd::List | UserCmd::SetProfile { .. } => {
+                    unreachable!("handled above")
+                }
             };
             let db = open(&cfg)?;
             let what = change.describe();
@@ -403,6 +459,33 @@ fn main() -> Result<()> {
                 v.rows - v.unkeyed,
                 v.unkeyed,
                 v.anchors
+            );
+            Ok(())
+        }
+        Cmd::PrivacyReport { week, format, out } => {
+            tracker_server::util::set_site_timezone(&cfg.server.timezone);
+            let db = open(&cfg)?;
+            let day = week
+                .unwrap_or_else(|| tracker_server::util::site_today() - chrono::Duration::days(7));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (report, file) = rt.block_on(tracker_server::app::privacy::weekly_file(
+                &db,
+                &cfg.privacy,
+                &Principal::system(),
+                day,
+                format == FileFormat::Pdf,
+            ))?;
+            let out = out.unwrap_or_else(|| PathBuf::from(&file.filename));
+            std::fs::write(&out, &file.body)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "privacy report {} to {}: {} line(s) to review, written to {}",
+                report.window.from,
+                report.window.to,
+                report.lines.len(),
+                out.display()
             );
             Ok(())
         }

@@ -1631,3 +1631,128 @@ async fn printer_edited_test_printed_and_nhs_number_label() {
     assert!(zpl.contains("NHS 943 476 5919"), "{zpl}");
     b.quit().await;
 }
+
+
+// ---------- issue 16 point 5: privacy monitoring (the Caldicott report) ----------
+
+/// A records manager flags a patient as a VIP on the patient flags page, a clinician looks the
+/// patient up on the where-is page, and the privacy report shows the lookup; its link opens
+/// the audit row behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caldicott_report_shows_a_vip_lookup_and_its_audit_row() {
+    if !browser_available() {
+        return;
+    }
+    let World { s, library, .. } = world().await;
+    let chi = "1904851231";
+    s.patient(&library, chi, "Famous", "Fiona", "1985-04-19")
+        .await;
+    s.folder(&library, chi, "main").await;
+    let b = one_browser().await;
+    let d = &b.d;
+
+    // the records manager flags the record
+    sign_in(d, &s.base, "records_manager").await;
+    d.find(By::PartialLinkText("Patient flags"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the patient flags page", 10, || async {
+        text_of(d, "h1").await == "Patient flags"
+    })
+    .await;
+    d.find(By::Id("patient"))
+        .await
+        .unwrap()
+        .send_keys(chi)
+        .await
+        .unwrap();
+    d.find(By::Css("#flag option[value='vip']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    d.find(By::Id("reason"))
+        .await
+        .unwrap()
+        .send_keys("local MSP")
+        .await
+        .unwrap();
+    d.find(By::Css("button[value='set']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the flag confirmation", 10, || async {
+        text_of(d, "[role=status]").await.contains("VIP flag set")
+    })
+    .await;
+    sign_out(d).await;
+
+    // a clinician looks the patient up
+    sign_in(d, &s.base, "clinician").await;
+    d.goto(format!("{}/whereis", s.base)).await.unwrap();
+    let q = focused(d, "q", "the focus on the search box").await;
+    q.send_keys(chi).await.unwrap();
+    q.send_keys(Key::Enter).await.unwrap();
+    wait_until("the where-is answer", 10, || async {
+        text_of(d, "section.card").await.contains("FAMOUS")
+    })
+    .await;
+    // the clinician has no way to the report
+    assert!(d.find(By::LinkText("Privacy")).await.is_err());
+    sign_out(d).await;
+
+    // the records manager reads this week's report and opens the line
+    sign_in(d, &s.base, "records_manager").await;
+    d.find(By::LinkText("Privacy"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the privacy report", 10, || async {
+        text_of(d, "h1").await == "Privacy report"
+    })
+    .await;
+    d.find(By::LinkText("This week so far"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the flagged line", 10, || async {
+        text_of(d, "#flagged_record")
+            .await
+            .contains("FAMOUS, Fiona")
+    })
+    .await;
+    let section = text_of(d, "#flagged_record").await;
+    assert!(section.contains("clinician"), "{section}");
+    assert!(section.contains("VIP (local MSP)"), "{section}");
+    d.find(By::Css("#flagged_record td a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the drill-down", 10, || async {
+        text_of(d, "h1").await == "Audit rows behind a privacy report line"
+    })
+    .await;
+    let rows = d.find_all(By::Css("#audit-rows tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = rows[0].text().await.unwrap();
+    assert!(row.contains("Where is: CHI or NHS number"), "{row}");
+    assert!(row.contains("clinician"), "{row}");
+    assert!(row.contains("FAMOUS, Fiona (CHI 1904851231)"), "{row}");
+    assert!(
+        row.contains(" GMT") || row.contains(" BST"),
+        "local time: {row}"
+    );
+    b.quit().await;
+}

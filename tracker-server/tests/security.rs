@@ -133,6 +133,13 @@ const ACCESS: &[(&str, &str, &str)] = &[
     ("post", "/api/v1/external-requests/{id}/status", "LMA"),
     ("get", "/api/v1/statistics", "LMA"),
     ("get", "/api/v1/reports/monthly", "LMA"),
+    ("get", "/api/v1/reports/privacy", "MA"),
+    ("get", "/api/v1/reports/privacy/detail", "MA"),
+    ("get", "/api/v1/reports/privacy/weekly", "MA"),
+    ("get", "/api/v1/patient-flags", "MA"),
+    ("post", "/api/v1/patient-flags", "MA"),
+    ("post", "/api/v1/patient-flags/clear", "MA"),
+    ("put", "/api/v1/users/{username}/profile", "A"),
 ];
 
 const ROLES: [(char, &str); 7] = [

@@ -5,6 +5,7 @@
 
 pub mod labels;
 pub mod live;
+pub mod privacy;
 pub mod pull_lists;
 pub mod reports;
 pub mod search;

@@ -259,3 +259,22 @@ pub async fn revoke_token(db: &Db, who: &Principal, name: &str, reason: &str) ->
     })
     .await
 }
+
+/// Record a user's family name and the locations they work at (the privacy report's inputs:
+/// see `reports::privacy`). Administrators only; audited as `user.profile`.
+pub async fn set_profile(
+    db: &Db,
+    who: &Principal,
+    username: &str,
+    family_name: Option<String>,
+    locations: Vec<String>,
+) -> Result<()> {
+    who.require(Permission::ManageUsers)?;
+    let (who, username) = (who.clone(), username.to_string());
+    db.write(move |c| {
+        let detail =
+            crate::ledger::staff::set_profile(c, &username, family_name.as_deref(), &locations)?;
+        audit::record(c, &who, "user.profile", None, None, &detail)
+    })
+    .await
+}

@@ -6,6 +6,7 @@ pub mod headers;
 pub mod lifecycle_api;
 pub mod openapi;
 pub mod print;
+pub mod privacy_api;
 pub mod requests_api;
 
 use crate::{
@@ -198,4 +199,5 @@ pub fn routes() -> axum::Router<AppState> {
     api::routes()
         .merge(requests_api::routes())
         .merge(lifecycle_api::routes())
+        .merge(privacy_api::routes())
 }

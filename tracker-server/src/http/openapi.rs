@@ -105,6 +105,13 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("post", "/api/v1/external-requests/{id}/status", "Mark an external request in_progress, completed, refused or withdrawn", "library, records_manager, admin", Some("ExternalStatus")),
     ("get", "/api/v1/statistics", "Statistics for a period (query: from, to or month; as_of; format=csv with section)", "library, records_manager, admin", None),
     ("get", "/api/v1/reports/monthly", "The monthly report as PDF (query: month=YYYY-MM)", "library, records_manager, admin", None),
+    ("get", "/api/v1/reports/privacy", "The Caldicott guardian's privacy report: lookups with no legitimate relationship, of same-family-name and flagged patients, unusual volumes (query: from, to as YYYY-MM-DD; default the last full week); viewing it is audited", "records_manager, admin", None),
+    ("get", "/api/v1/reports/privacy/detail", "The audit rows behind one line of the privacy report (query: from, to, concern, user, and patient or day)", "records_manager, admin", None),
+    ("get", "/api/v1/reports/privacy/weekly", "The privacy report for the Monday-Sunday week containing a day, as a file (query: week=YYYY-MM-DD, format=csv or pdf)", "records_manager, admin", None),
+    ("get", "/api/v1/patient-flags", "Patients flagged as staff or VIP (audited)", "records_manager, admin", None),
+    ("post", "/api/v1/patient-flags", "Flag a patient as staff or VIP (audited with the reason)", "records_manager, admin", Some("FlagChange")),
+    ("post", "/api/v1/patient-flags/clear", "Clear a patient's flag (audited with the reason)", "records_manager, admin", Some("FlagChange")),
+    ("put", "/api/v1/users/{username}/profile", "Record a user's family name and work locations (for the privacy report)", "admin", Some("UserProfile")),
 ];
 
 /// Answers described by a schema: (method, path, schema of the 200 answer).
@@ -131,6 +138,8 @@ fn schemas() -> Value {
         "Reschedule": s(json!({"session": {"type":"integer"}, "start": str_, "reason": str_}), &["session"]),
         "Note": s(json!({"note": str_}), &[]),
         "Reason": s(json!({"reason": str_}), &["reason"]),
+        "FlagChange": s(json!({"patient": str_, "flag": {"enum": crate::ledger::patient_flags::PatientFlag::WORDS}, "reason": str_}), &["patient", "flag", "reason"]),
+        "UserProfile": s(json!({"family_name": str_, "locations": {"type": "array", "items": str_}}), &[]),
         "NewBadge": s(json!({"badge": str_, "name": str_}), &["badge", "name"]),
         "NewPassword": s(json!({"password": {"type":"string","minLength":8}}), &["password"]),
         "RoleChange": s(json!({"role": {"enum": ["porter","library","clinician","records_manager","admin"]}}), &["role"]),

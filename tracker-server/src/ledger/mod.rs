@@ -8,6 +8,7 @@ pub mod folders;
 pub mod import;
 pub mod locations;
 pub mod movements;
+pub mod patient_flags;
 pub mod patients;
 pub mod read_norms;
 pub mod staff;

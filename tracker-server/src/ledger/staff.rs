@@ -128,3 +128,110 @@ pub fn known(c: &Connection, prefix: &str, badge: &str) -> Result<bool> {
             .query_row([id], |r| r.get(0))?,
     )
 }
+
+/// What the privacy report knows of a user: their family name (to spot lookups of relatives)
+/// and the locations they work at (to judge whether a lookup had a legitimate relationship).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Profile {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub family_name: Option<String>,
+    /// Location codes, in code order.
+    pub locations: Vec<String>,
+    /// The same locations' ids.
+    #[serde(skip)]
+    pub location_ids: Vec<i64>,
+}
+
+/// Every user's profile, by user name.
+pub fn profiles(c: &Connection) -> Result<std::collections::BTreeMap<String, Profile>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut st = c.prepare_cached("SELECT username, display_name, role, family_name FROM users")?;
+    let rows = st.query_map([], |r| {
+        Ok(Profile {
+            username: r.get(0)?,
+            display_name: r.get(1)?,
+            role: r.get(2)?,
+            family_name: r.get(3)?,
+            ..Default::default()
+        })
+    })?;
+    for p in rows {
+        let p = p?;
+        out.insert(p.username.clone(), p);
+    }
+    let mut st = c.prepare_cached(
+        "SELECT u.username, l.id, l.code FROM user_locations ul JOIN users u ON u.id = ul.user_id
+         JOIN locations l ON l.id = ul.location_id ORDER BY l.code",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (u, id, code) = row?;
+        if let Some(p) = out.get_mut(&u) {
+            p.location_ids.push(id);
+            p.locations.push(code);
+        }
+    }
+    Ok(out)
+}
+
+/// Set a user's family name (empty: unknown) and work locations (codes or GLNs; each must
+/// exist). Replaces the previous ones. Returns a description of the change for the audit row.
+pub fn set_profile(
+    c: &Connection,
+    username: &str,
+    family_name: Option<&str>,
+    locations: &[String],
+) -> Result<String> {
+    let family = family_name.map(str::trim).filter(|s| !s.is_empty());
+    if let Some(f) = family {
+        if f.chars().count() > 100 || f.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "family_name",
+                "must be at most 100 characters without control characters",
+            ));
+        }
+    }
+    let user_id: i64 = c
+        .prepare_cached("SELECT id FROM users WHERE username=?1")?
+        .query_row([username], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("user {username}")))?;
+    let mut ids = Vec::new();
+    let mut codes = Vec::new();
+    for code in locations.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let id = crate::ledger::locations::resolve_id(c, code)?
+            .ok_or_else(|| Error::invalid("locations", format!("there is no location {code:?}")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+            codes.push(crate::ledger::locations::get(c, id)?.code);
+        }
+    }
+    c.prepare_cached("UPDATE users SET family_name=?2 WHERE id=?1")?
+        .execute(params![user_id, family])?;
+    c.prepare_cached("DELETE FROM user_locations WHERE user_id=?1")?
+        .execute([user_id])?;
+    for id in &ids {
+        c.prepare_cached("INSERT INTO user_locations(user_id, location_id) VALUES (?1,?2)")?
+            .execute(params![user_id, id])?;
+    }
+    // (a user's family name is staff data, not patient data: it may be written to the audit row)
+    Ok(format!(
+        "user {username}: family name {}, works at {}",
+        family
+            .map(|f| format!("{f:?}"))
+            .unwrap_or_else(|| "not recorded".into()),
+        if codes.is_empty() {
+            "no recorded location".to_string()
+        } else {
+            codes.join(", ")
+        }
+    ))
+}

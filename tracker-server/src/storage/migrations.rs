@@ -461,6 +461,34 @@ CREATE TABLE device_read_hours (
   PRIMARY KEY (device_id, hour)
 ) WITHOUT ROWID;
 "#,
+    // 13: privacy monitoring (issue 16): a user's family name and the locations they work at,
+    // patient flags (staff, VIP) set and cleared by records managers, and audit rows by user
+    // and time (the Caldicott report reads lookups per user)
+    r#"
+ALTER TABLE users ADD COLUMN family_name TEXT;
+CREATE TABLE user_locations (
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  location_id INTEGER NOT NULL REFERENCES locations(id),
+  PRIMARY KEY (user_id, location_id)
+) WITHOUT ROWID;
+CREATE TABLE patient_flags (
+  id INTEGER PRIMARY KEY,
+  patient_id INTEGER NOT NULL REFERENCES patients(id),
+  flag TEXT NOT NULL CHECK (flag IN ('staff', 'vip')),
+  reason TEXT NOT NULL,
+  set_by TEXT NOT NULL,
+  set_at INTEGER NOT NULL,
+  cleared_by TEXT,
+  cleared_at INTEGER,
+  -- the audit rows of setting and clearing: lookups are judged by their place in the audit
+  -- log, which orders events within the same millisecond too
+  set_audit_id INTEGER,
+  cleared_audit_id INTEGER
+);
+CREATE UNIQUE INDEX patient_flags_one_active ON patient_flags(patient_id, flag) WHERE cleared_at IS NULL;
+CREATE INDEX audit_actor_at ON audit_log(actor, at);
+CREATE INDEX audit_at ON audit_log(at);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@
 mod labels_pages;
 mod lifecycle_pages;
 mod pages;
+mod privacy_pages;
 mod pulllist_pages;
 mod requests_pages;
 mod statistics_pages;
@@ -90,6 +91,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/web/desk/rows/{id}",
             get(requests_pages::desk_row_fragment),
+        )
+        .route("/reports/privacy", get(privacy_pages::report_page))
+        .route("/reports/privacy/detail", get(privacy_pages::detail_page))
+        .route("/reports/privacy/download", get(privacy_pages::download))
+        .route(
+            "/admin/patient-flags",
+            get(privacy_pages::flags_page).post(privacy_pages::change_flag),
         )
         .route("/pull-lists", get(pulllist_pages::pull_list))
         .route("/pull-lists/export", get(pulllist_pages::export))
@@ -379,6 +387,9 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
     }
     if auth::allows(role, Permission::ManageExternalRequests) {
         v.push(("/external-requests", "GP queries and SARs"));
+    }
+    if auth::allows(role, Permission::ReviewPrivacy) {
+        v.push(("/reports/privacy", "Privacy"));
     }
     v
 }

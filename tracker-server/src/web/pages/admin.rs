@@ -162,13 +162,23 @@ pub async fn device_health(
 
 pub async fn users(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     user.who.require(Permission::ManageUsers)?;
-    let list = s.db.read(auth::list_users).await?;
+    let list = s.db.read(user_list).await?;
     Ok(users_page(&user, &list, None))
+}
+
+/// The users, with the family name and work locations the privacy report uses.
+type UserList = (
+    Vec<auth::UserRow>,
+    std::collections::BTreeMap<String, crate::ledger::staff::Profile>,
+);
+
+fn user_list(c: &rusqlite::Connection) -> crate::Result<UserList> {
+    Ok((auth::list_users(c)?, crate::ledger::staff::profiles(c)?))
 }
 
 pub(crate) fn users_page(
     user: &WebUser,
-    list: &[auth::UserRow],
+    (list, profiles): &UserList,
     message: Option<(&str, String)>,
 ) -> Markup {
     layout(
@@ -178,9 +188,11 @@ pub(crate) fn users_page(
         html! {
             @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
             table {
-                thead { tr { th { "User name" } th { "Name" } th { "Role" } th { "Active" } th { "Change" } } }
-                tbody { @for u in list { tr {
+                thead { tr { th { "User name" } th { "Name" } th { "Role" } th { "Family name" } th { "Works at" } th { "Active" } th { "Change" } } }
+                tbody { @for u in list { @let prof = profiles.get(&u.username); tr {
                     td { (u.username) } td { (u.display_name) } td { (u.role.replace('_', " ")) }
+                    td { (prof.and_then(|p| p.family_name.clone()).unwrap_or_else(|| "not recorded".into())) }
+                    td { @match prof.map(|p| p.locations.join(", ")).filter(|l| !l.is_empty()) { Some(l) => { (l) }, None => { "not recorded" } } }
                     td { @if u.active { "yes" } @else { span.tag.bad { "disabled" } } }
                     td {
                         details {
@@ -209,6 +221,15 @@ pub(crate) fn users_page(
                                 label for=(format!("role-{}", u.username)) { "Role" }
                                 select id=(format!("role-{}", u.username)) name="role" { @for r in [Role::Porter, Role::Library, Role::Clinician, Role::RecordsManager, Role::Admin] { option value=(r.as_str()) selected[r.as_str() == u.role] { (r.as_str().replace('_', " ")) } } }
                                 button type="submit" { "Change role" }
+                            }
+                            form method="post" action=(format!("/admin/users/{}/profile", u.username)) {
+                                input type="hidden" name="csrf" value=(user.csrf);
+                                p.hint { "For the privacy report: the user's family name (lookups of patients sharing it are listed) and the locations they work at (lookups of patients with no request, appointment or admission there are listed)." }
+                                label for=(format!("family-{}", u.username)) { "Family name" }
+                                input type="text" id=(format!("family-{}", u.username)) name="family_name" value=(prof.and_then(|p| p.family_name.clone()).unwrap_or_default());
+                                label for=(format!("locations-{}", u.username)) { "Works at (location codes, separated by commas)" }
+                                input type="text" id=(format!("locations-{}", u.username)) name="locations" value=(prof.map(|p| p.locations.join(", ")).unwrap_or_default());
+                                button type="submit" { "Save family name and locations" }
                             }
                         }
                     }
@@ -252,7 +273,7 @@ pub async fn add_user(
         Ok(username)
     }
     .await;
-    let list = s.db.read(auth::list_users).await?;
+    let list = s.db.read(user_list).await?;
     Ok(match result {
         Ok(u) => users_page(&user, &list, Some(("ok", format!("User {u} added.")))).into_response(),
         Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => (
@@ -275,6 +296,19 @@ pub async fn change_user(
     user.check_csrf(param(&f, "csrf"))?;
     user.who.require(Permission::ManageUsers)?;
     let result: crate::Result<String> = async {
+        if action == "profile" {
+            let locations = param(&f, "locations")
+                .unwrap_or_default()
+                .split(',')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            let family = param(&f, "family_name").map(str::to_string);
+            users::set_profile(&s.db, &user.who, &username, family, locations).await?;
+            return Ok(format!(
+                "User {username}: family name and work locations saved."
+            ));
+        }
         let change = match action.as_str() {
             "disable" => users::AccountChange::Disable {
                 reason: param(&f, "reason").unwrap_or_default().to_string(),
@@ -293,7 +327,7 @@ pub async fn change_user(
         Ok(format!("User {username}: {done}."))
     }
     .await;
-    let list = s.db.read(auth::list_users).await?;
+    let list = s.db.read(user_list).await?;
     account_answer(result, |m| users_page(&user, &list, Some(m)))
 }
 

@@ -107,6 +107,18 @@ pub async fn home(user: WebUser) -> Markup {
             "GP queries and subject access",
             "Log requests, extend a subject access request, see what is overdue.",
         ),
+        (
+            Permission::ReviewPrivacy,
+            "/reports/privacy",
+            "Privacy report",
+            "For the Caldicott guardian: lookups to review, each with its audit rows.",
+        ),
+        (
+            Permission::FlagPatients,
+            "/admin/patient-flags",
+            "Patient flags",
+            "Flag staff and VIP records so that every lookup of them is reported.",
+        ),
     ]
     .into_iter()
     .filter(|(p, ..)| auth::allows(role, *p))
