@@ -1,6 +1,7 @@
 //! Reports across the whole service: statistics for records managers (movements, clinic
-//! availability, request turnaround, missing notes, coding backlog, digitisation, retention due,
+//! case-note availability per session (`availability`), request turnaround, missing notes, coding backlog, digitisation, retention due,
 //! external requests) and the monthly PDF. Reads from every domain folder; nothing depends on it
 //! but the faces.
 
+pub mod availability;
 pub mod statistics;

@@ -461,6 +461,15 @@ CREATE TABLE device_read_hours (
   PRIMARY KEY (device_id, hour)
 ) WITHOUT ROWID;
 "#,
+    // 13: honest statistics (issue 16): a clinic's preparation area (notes scanned there before
+    // the start count as available), and escalation of stale routine requests (when, and the
+    // urgency the request was made with, which its turnaround is measured against)
+    r#"
+ALTER TABLE locations ADD COLUMN preparation_area_id INTEGER REFERENCES locations(id);
+ALTER TABLE requests ADD COLUMN escalated_at INTEGER;
+ALTER TABLE requests ADD COLUMN escalated_from TEXT;
+CREATE INDEX requests_open_destination ON requests(destination_id, patient_id) WHERE closed_at IS NULL;
+"#,
 ];
 
 /// The schema version this build writes.
