@@ -225,11 +225,6 @@ impl RequestsConfig {
         }
     }
 
-    /// The working-day calendar: weekends, Scottish bank holidays and `local_holidays`.
-    pub fn calendar(&self) -> crate::workflow::working_days::Calendar {
-        crate::workflow::working_days::Calendar::new(&self.local_holidays)
-    }
-
     /// Check the values make sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Requests(m.into()));
@@ -652,10 +647,10 @@ mod tests {
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.requests.routine_working_days, 1);
         assert_eq!(c.requests.escalate_after_working_days, 5);
-        assert!(!c
-            .requests
-            .calendar()
-            .is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 9, 28).unwrap()));
+        assert_eq!(
+            c.requests.local_holidays,
+            [chrono::NaiveDate::from_ymd_opt(2026, 9, 28).unwrap()]
+        );
         std::fs::write(&p, "[requests]\nescalate_after_working_days = -1\n").unwrap();
         let e = Config::load(Some(&p)).unwrap_err().to_string();
         assert!(e.contains("requests: escalate_after_working_days"), "{e}");

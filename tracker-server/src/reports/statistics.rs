@@ -181,7 +181,7 @@ pub struct Digitisation {
 
 /// Turnaround per urgency against its target, for requests received in `[lo, hi)`.
 fn turnaround(c: &Connection, cfg: &Config, lo: i64, hi: i64) -> Result<Vec<Turnaround>> {
-    let cal = cfg.requests.calendar();
+    let cal = crate::workflow::working_days::Calendar::new(&cfg.requests.local_holidays);
     let tz = site_tz();
     let mut out = Vec::new();
     for &u in Urgency::ALL {

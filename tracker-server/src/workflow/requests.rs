@@ -188,14 +188,13 @@ pub fn due_after(cfg: &RequestsConfig, u: Urgency, from: i64) -> i64 {
     match u {
         Urgency::Emergency => from + cfg.emergency_minutes * 60_000,
         Urgency::Urgent => from + cfg.urgent_minutes * 60_000,
-        Urgency::Routine => match cfg.routine_hours {
-            Some(h) => from + h * 3_600_000,
-            None => cfg.calendar().add_working_days_ms(
-                crate::util::site_tz(),
-                from,
-                cfg.routine_working_days,
-            ),
-        },
+        Urgency::Routine => {
+            match cfg.routine_hours {
+                Some(h) => from + h * 3_600_000,
+                None => super::working_days::Calendar::new(&cfg.local_holidays)
+                    .add_working_days_ms(crate::util::site_tz(), from, cfg.routine_working_days),
+            }
+        }
     }
 }
 

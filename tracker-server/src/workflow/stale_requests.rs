@@ -64,7 +64,7 @@ pub fn sweep(c: &Connection, who: &Principal, cfg: &RequestsConfig, now: i64) ->
     }
     let n = cfg.escalate_after_working_days;
     if n > 0 {
-        let cal = cfg.calendar();
+        let cal = super::working_days::Calendar::new(&cfg.local_holidays);
         let tz = site_tz();
         // n working days are at least n calendar days: only older requests can qualify.
         let candidates: Vec<(i64, i64)> = c
