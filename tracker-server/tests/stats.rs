@@ -91,6 +91,44 @@ async fn clinic_availability_on_a_constructed_day() {
     let r = w.s.post(Some(&w.manager), "/api/v1/locations", json!({"code": "LCLIND", "name": "Clinic D", "kind": "clinic", "preparation_area": "LNOWHERE"})).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
+    // An existing clinic gets (and loses) a preparation area; only a clinic may have one.
+    let r =
+        w.s.put(
+            &w.manager,
+            "/api/v1/locations/LCLINA/preparation-area",
+            json!({"preparation_area": "LPREPC"}),
+        )
+        .await;
+    assert_eq!(w.s.ok_json(r).await["preparation_area"], "LPREPC");
+    let r =
+        w.s.put(
+            &w.manager,
+            "/api/v1/locations/LCLINA/preparation-area",
+            json!({"preparation_area": null}),
+        )
+        .await;
+    assert_eq!(w.s.ok_json(r).await["preparation_area"], Value::Null);
+    let r =
+        w.s.put(
+            &w.manager,
+            "/api/v1/locations/LWARD5/preparation-area",
+            json!({"preparation_area": "LPREPC"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "preparation_area"
+    );
+    let r =
+        w.s.put(
+            &w.library,
+            "/api/v1/locations/LCLINA/preparation-area",
+            json!({"preparation_area": "LPREPC"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
     // Monday 16 November 2026 (GMT), 09:00-12:00.
     let session = post_ok(&w, &w.manager, "/api/v1/clinic-sessions", json!({"clinic": "LCLINC", "name": "Fracture clinic", "date": "2026-11-16", "start": "09:00", "end": "12:00"})).await;
     let chi = chis(8);
@@ -396,6 +434,15 @@ async fn stale_requests_escalate_close_and_merge() {
             .any(|h| h["note"].as_str().unwrap().contains("merged")),
         "{again}"
     );
+    // A request for one volume to the same place is covered by the open request for all the
+    // patient's notes: merged too.
+    let r = s.post(Some(&w.clinician), "/api/v1/requests", json!({"patient": "1904851231", "volume": bc, "destination": "LWARD5", "urgency": "routine", "reason": "this volume"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], old_id);
+    // The same notes to another place is another request.
+    let (st, other) = ask("1904851231", "LCODING", "routine", None).await;
+    assert_eq!(st, StatusCode::CREATED, "{other}");
+    assert_ne!(other["id"], old_id);
     // back to routine for the escalation check, and made ten days ago
     s.db.write(move |c| {
         c.execute(
@@ -413,6 +460,16 @@ async fn stale_requests_escalate_close_and_merge() {
     let (st, passed) = ask("1904851231", "LCLINA", "routine", Some(yesterday.clone())).await;
     assert_eq!(st, StatusCode::CREATED, "{passed}");
     let passed_id = passed["id"].as_i64().unwrap();
+
+    // The library desk is open: it must see the sweep's changes live.
+    let mut stream = s
+        .client
+        .get(format!("{}/api/v1/desk/stream", s.base))
+        .bearer_auth(&w.library)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracker-server"))
         .args(["requests", "sweep"])
@@ -437,6 +494,21 @@ async fn stale_requests_escalate_close_and_merge() {
         )),
         "{stdout}"
     );
+
+    let escalated = format!("\"request_id\":{old_id},\"urgency\":\"urgent\"");
+    let closed =
+        format!("\"request_id\":{passed_id},\"urgency\":\"routine\",\"state\":\"cancelled\"");
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !(seen.contains(&escalated) && seen.contains(&closed)) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the desk did not see the sweep; got {seen:?}"))
+            .unwrap()
+            .expect("stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: request.changed"), "{seen}");
 
     let r = w.request(old_id).await;
     assert_eq!(r["urgency"], "urgent", "{r}");
@@ -506,5 +578,4 @@ async fn stale_requests_escalate_close_and_merge() {
         .await;
     assert_eq!(st["requests"]["escalated"], 1, "{}", st["requests"]);
     assert_eq!(st["requests"]["closed_clinic_passed"], 1);
-    let _ = bc;
 }
