@@ -1254,6 +1254,14 @@ async fn statistics_read_as_a_report() {
     );
     // charts are inline SVG with a title, drawn without script
     assert!(d.find_all(By::Css(".chart svg title")).await.unwrap().len() >= 4);
+    let shots_dir = PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string()),
+    )
+    .join("screenshots");
+    std::fs::create_dir_all(&shots_dir).unwrap();
+    d.set_window_rect(0, 0, 1280, 3000).await.unwrap();
+    shot(d, &shots_dir, "statistics", 1280).await;
     // the monthly report is offered
     let link = d
         .find(By::LinkText("Monthly report for the board (PDF)"))

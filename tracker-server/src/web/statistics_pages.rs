@@ -84,6 +84,11 @@ pub async fn statistics_page(
             )
         })
         .collect();
+    let received_bars: Vec<(String, i64)> = st
+        .turnaround
+        .iter()
+        .map(|t| (t.label.to_string(), t.received))
+        .collect();
     let mut by_loc: std::collections::BTreeMap<&str, i64> = Default::default();
     for m in &st.movements {
         *by_loc.entry(m.location.as_str()).or_default() += m.count;
@@ -141,6 +146,7 @@ pub async fn statistics_page(
         }
         div.row {
             div.card.chart { h3 { "Delivered within target (%)" } (svg(bar_chart("Requests delivered within target, per cent, by urgency", &target_bars))) }
+            div.card.chart { h3 { "Received in the period" } (svg(bar_chart("Requests received in the period, by urgency", &received_bars))) }
         }
         (figures(section(1)))
 

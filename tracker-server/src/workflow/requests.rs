@@ -338,7 +338,10 @@ fn merge_into_open(
         cur_urgency
     };
     let new_due = if due < cur_due {
-        changes.push(format!("now needed by {}", ms_to_rfc3339(due)));
+        changes.push(format!(
+            "now needed by {}",
+            crate::util::local_text(&ms_to_rfc3339(due))
+        ));
         due
     } else {
         cur_due
