@@ -51,7 +51,7 @@ impl UnavailableReason {
         match self {
             Self::ArrivedLate => "Arrived after the start",
             Self::OnTheWay => "On the way at the start",
-            Self::Missing => "Missing",
+            Self::Missing => "Missing (looked for, not found)",
             Self::OtherClinic => "In another clinic",
             Self::OnWard => "On a ward",
             Self::Elsewhere => "Elsewhere (office, coding, scanning)",
