@@ -383,6 +383,30 @@ async fn turnaround_against_targets_across_a_bank_holiday() {
         ),
         "{html}"
     );
+    // The board's monthly PDF from the page, with the same figures.
+    let (code, pdf) =
+        w.s.page(&w.manager, "/statistics/monthly?month=2026-05")
+            .await;
+    assert_eq!(code, StatusCode::OK);
+    let text = pdf_text(pdf.as_bytes());
+    assert!(text.iter().any(|l| l == "REQUESTS FOR NOTES"), "{text:#?}");
+    let line = text
+        .iter()
+        .find(|l| l.contains("Routine: within target"))
+        .expect("routine line");
+    assert!(line.trim_end().ends_with("2 (66.7%)"), "{line}");
+    let (code, page) =
+        w.s.page(&w.manager, "/statistics/monthly?month=2026-13")
+            .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("month: must be a month written YYYY-MM"),
+        "{page}"
+    );
+    let (code, _) =
+        w.s.page(&w.clinician, "/statistics/monthly?month=2026-05")
+            .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
