@@ -221,12 +221,25 @@ impl Default for PrintingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RequestsConfig {
-    /// Target from request to delivery for emergency requests, in minutes.
+    /// Target from request to delivery for emergency requests, in minutes (clock time: wards
+    /// admit at night and at weekends).
     pub emergency_minutes: i64,
-    /// Target for urgent requests, in minutes.
+    /// Target for urgent requests, in minutes (clock time).
     pub urgent_minutes: i64,
-    /// Target for routine requests, in hours.
-    pub routine_hours: i64,
+    /// Target for routine requests, in working days: due at the same time of day this many
+    /// working days later (weekends, Scottish bank holidays and `local_holidays` skipped).
+    /// Env: CASENOTE_REQUESTS_ROUTINE_WORKING_DAYS.
+    pub routine_working_days: i64,
+    /// Older setting: a routine target in clock hours. When set it is used instead of
+    /// `routine_working_days` (and ignores weekends and holidays); leave it unset.
+    pub routine_hours: Option<i64>,
+    /// Routine requests still not delivered this many working days after they were made are
+    /// escalated (raised to urgent, flagged on the desk, audited). 0 turns escalation off.
+    /// Env: CASENOTE_REQUESTS_ESCALATE_AFTER_WORKING_DAYS.
+    pub escalate_after_working_days: i64,
+    /// How often (seconds) the server sweeps for stale requests (escalations, and requests for
+    /// clinics that have passed). Env: CASENOTE_REQUESTS_STALE_CHECK_SECS.
+    pub stale_check_secs: u64,
     /// Pull lists are prepared for clinic sessions this many working days ahead (Mon-Fri).
     pub pull_list_days_ahead: i64,
     /// Location code discharged patients' notes go to for clinical coding.
@@ -234,7 +247,8 @@ pub struct RequestsConfig {
     /// How often (seconds) the server looks for requests that have become overdue.
     pub overdue_check_secs: u64,
     /// Local holidays on top of Scotland's bank holidays (which are built in), as dates
-    /// `YYYY-MM-DD`: not working days for pull lists.
+    /// `YYYY-MM-DD`: not working days for pull lists, routine targets and escalations.
+    /// Env: CASENOTE_REQUESTS_LOCAL_HOLIDAYS (dates separated by commas).
     pub local_holidays: Vec<chrono::NaiveDate>,
 }
 
@@ -243,7 +257,10 @@ impl Default for RequestsConfig {
         Self {
             emergency_minutes: 30,
             urgent_minutes: 240,
-            routine_hours: 48,
+            routine_working_days: 2,
+            routine_hours: None,
+            escalate_after_working_days: 3,
+            stale_check_secs: 300,
             pull_list_days_ahead: 2,
             coding_location: "LCODING".into(),
             overdue_check_secs: 30,
@@ -253,13 +270,42 @@ impl Default for RequestsConfig {
 }
 
 impl RequestsConfig {
-    /// Target in milliseconds for an urgency (emergency, urgent, routine).
+    /// A target as clock time in milliseconds for an urgency (emergency, urgent, routine);
+    /// a routine target in working days counts 24 hours a day here. Due times are computed
+    /// with working days by `workflow::requests::due_after`.
     pub fn target_ms(&self, urgency: &str) -> i64 {
         match urgency {
             "emergency" => self.emergency_minutes * 60_000,
             "urgent" => self.urgent_minutes * 60_000,
-            _ => self.routine_hours * 3_600_000,
+            _ => match self.routine_hours {
+                Some(h) => h * 3_600_000,
+                None => self.routine_working_days * 86_400_000,
+            },
         }
+    }
+
+    /// Check the values make sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Requests(m.into()));
+        if !(0..=10_080).contains(&self.emergency_minutes) {
+            return bad("emergency_minutes must be 0..=10080");
+        }
+        if !(0..=43_200).contains(&self.urgent_minutes) {
+            return bad("urgent_minutes must be 0..=43200");
+        }
+        if !(0..=60).contains(&self.routine_working_days) {
+            return bad("routine_working_days must be 0..=60");
+        }
+        if self.routine_hours.is_some_and(|h| !(1..=2000).contains(&h)) {
+            return bad("routine_hours must be 1..=2000 (or left out)");
+        }
+        if !(0..=60).contains(&self.escalate_after_working_days) {
+            return bad("escalate_after_working_days must be 0..=60 (0: never)");
+        }
+        if self.stale_check_secs == 0 {
+            return bad("stale_check_secs must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -402,6 +448,8 @@ pub enum ConfigError {
     DeviceHealth(String),
     #[error("privacy: {0}")]
     Privacy(String),
+    #[error("requests: {0}")]
+    Requests(String),
 }
 
 fn env_parse<T: std::str::FromStr>(name: &'static str, slot: &mut T) -> Result<(), ConfigError> {
@@ -472,6 +520,33 @@ impl Config {
             &mut pr.min_daily_lookups,
         )?;
         pr.validate().map_err(ConfigError::Privacy)?;
+        let rq = &mut cfg.requests;
+        env_parse(
+            "CASENOTE_REQUESTS_ROUTINE_WORKING_DAYS",
+            &mut rq.routine_working_days,
+        )?;
+        env_parse(
+            "CASENOTE_REQUESTS_ESCALATE_AFTER_WORKING_DAYS",
+            &mut rq.escalate_after_working_days,
+        )?;
+        env_parse(
+            "CASENOTE_REQUESTS_STALE_CHECK_SECS",
+            &mut rq.stale_check_secs,
+        )?;
+        if let Ok(v) = std::env::var("CASENOTE_REQUESTS_LOCAL_HOLIDAYS") {
+            rq.local_holidays = v
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| ConfigError::Env {
+                        name: "CASENOTE_REQUESTS_LOCAL_HOLIDAYS",
+                        message: format!("{d:?} is not a date written YYYY-MM-DD"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        rq.validate()?;
         if let Ok(v) = std::env::var("CASENOTE_TLS_CERT") {
             cfg.server.tls_cert = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }
@@ -581,7 +656,9 @@ mod tests {
         assert_eq!(c.printing.batch_chunk, 25);
         assert_eq!(c.requests.emergency_minutes, 30);
         assert_eq!(c.requests.urgent_minutes, 240);
-        assert_eq!(c.requests.routine_hours, 48);
+        assert_eq!(c.requests.routine_working_days, 2);
+        assert_eq!(c.requests.routine_hours, None);
+        assert_eq!(c.requests.escalate_after_working_days, 3);
         assert_eq!(c.hl7.max_message_bytes, 1024 * 1024);
         assert_eq!(
             c.hl7.locations.get("W5").map(String::as_str),
@@ -634,6 +711,27 @@ mod tests {
         std::fs::write(&p, "[device_health]\nbelow_normal_ratio = 1.5\n").unwrap();
         let e = Config::load(Some(&p)).unwrap_err().to_string();
         assert!(e.contains("device_health: below_normal_ratio"), "{e}");
+    }
+
+    #[test]
+    fn request_settings_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(
+            &p,
+            "[requests]\nroutine_working_days = 1\nescalate_after_working_days = 5\nlocal_holidays = [\"2026-09-28\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.requests.routine_working_days, 1);
+        assert_eq!(c.requests.escalate_after_working_days, 5);
+        assert_eq!(
+            c.requests.local_holidays,
+            [chrono::NaiveDate::from_ymd_opt(2026, 9, 28).unwrap()]
+        );
+        std::fs::write(&p, "[requests]\nescalate_after_working_days = -1\n").unwrap();
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("requests: escalate_after_working_days"), "{e}");
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub async fn serve(
         background.push(tokio::spawn(hl7::listener::listen(l, state.clone())));
     }
     background.push(tokio::spawn(watch_overdue(state.clone())));
+    background.push(tokio::spawn(sweep_stale_requests(state.clone())));
     background.push(tokio::spawn(watch_request_changes(state.clone())));
     background.push(tokio::spawn(anchor_audit(state.clone())));
     let last_anchor = state.clone();
@@ -165,6 +166,18 @@ async fn watch_request_changes(state: app::AppState) {
             }
             Err(e) => tracing::warn!(error = %e, "request change check failed"),
         }
+    }
+}
+
+/// Sweep for stale requests every `[requests] stale_check_secs` (escalations, clinics that have
+/// passed); the changes reach the desk through the request history.
+async fn sweep_stale_requests(state: app::AppState) {
+    let every = std::time::Duration::from_secs(state.cfg.requests.stale_check_secs.max(1));
+    loop {
+        if let Err(e) = app::stale_requests::sweep(&state.db, &state.cfg).await {
+            tracing::warn!(error = %e, "stale request sweep failed; will retry");
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

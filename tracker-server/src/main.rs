@@ -72,6 +72,11 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Requests for notes.
+    Requests {
+        #[command(subcommand)]
+        cmd: RequestsCmd,
+    },
     /// Run a demonstration hospital on localhost with demo data and sign-ins.
     Demo {
         /// Start again with a fresh demo database.
@@ -150,6 +155,15 @@ enum UserCmd {
         #[arg(long = "location")]
         locations: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum RequestsCmd {
+    /// Sweep for stale requests once (the server also does this every
+    /// `[requests] stale_check_secs`): escalate routine requests not delivered after
+    /// `escalate_after_working_days` working days, and close requests for clinics that have
+    /// passed. Prints what it did.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -434,6 +448,34 @@ fn main() -> Result<()> {
                 "backed up {} to {}",
                 cfg.database.path.display(),
                 to.display()
+            );
+            Ok(())
+        }
+        Cmd::Requests {
+            cmd: RequestsCmd::Sweep,
+        } => {
+            let db = open(&cfg)?;
+            let out = tracker_server::app::stale_requests::sweep_blocking(&db, &cfg)?;
+            let ids = |v: &[i64]| {
+                v.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!(
+                "escalated {} routine request(s){}; closed {} request(s) whose clinic has passed{}",
+                out.escalated.len(),
+                if out.escalated.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", ids(&out.escalated))
+                },
+                out.closed_clinic_passed.len(),
+                if out.closed_clinic_passed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", ids(&out.closed_clinic_passed))
+                },
             );
             Ok(())
         }

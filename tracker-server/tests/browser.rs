@@ -1756,3 +1756,133 @@ async fn caldicott_report_shows_a_vip_lookup_and_its_audit_row() {
     );
     b.quit().await;
 }
+
+
+// ---------- issue 16 point 4: the statistics page as a manager's report ----------
+
+/// A records manager opens the statistics from the home page: the report reads in sections
+/// with headings in words, figures labelled in words (no raw keys such as `gp_query`), the
+/// availability of a clinic session on the day, and bar charts drawn without script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_read_as_a_report() {
+    if !browser_available() {
+        return;
+    }
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let folder = new_folder(s, &w.library, "1904851231").await;
+    // a GP query and a subject access request, open
+    for kind in ["gp_query", "sar"] {
+        let r = s
+            .post(
+                Some(&w.manager),
+                "/api/v1/external-requests",
+                json!({"kind": kind, "patient": "1904851231", "requester": "Dr Grant, Elm Surgery", "received_on": chrono::Utc::now().date_naive().to_string()}),
+            )
+            .await;
+        s.ok_json(r).await;
+    }
+    // a clinic session yesterday at Clinic A, the notes received there before it started
+    let today = tracker_server::util::site_today() - chrono::Days::new(1);
+    let r = s
+        .post(
+            Some(&w.manager),
+            "/api/v1/clinic-sessions",
+            json!({"clinic": "LCLINA", "name": "Diabetes", "date": today.to_string(), "start": "00:30", "end": "23:30"}),
+        )
+        .await;
+    let session = s.ok_json(r).await;
+    let r = s
+        .post(
+            Some(&w.library),
+            "/api/v1/appointments",
+            json!({"session": session["id"], "patient": "1904851231"}),
+        )
+        .await;
+    s.ok_json(r).await;
+    let at = format!("{today}T00:10:00Z");
+    let r = s
+        .post(
+            Some(&w.device),
+            "/api/v1/events",
+            json!({"events": [event(&folder, "LCLINA", &at, "receive", None)]}),
+        )
+        .await;
+    s.ok_json(r).await;
+
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "records_manager").await;
+    // from the home page, as a manager would
+    d.find(By::LinkText("Statistics"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the statistics page", 10, || async {
+        text_of(d, "main h1").await == "Statistics"
+    })
+    .await;
+    let mut headings = Vec::new();
+    for h in d.find_all(By::Css("main h2")).await.unwrap() {
+        headings.push(h.text().await.unwrap());
+    }
+    assert_eq!(
+        headings,
+        [
+            "Clinic case-note availability",
+            "Requests for notes",
+            "Folders and movements",
+            "Records lifecycle",
+            "Devices"
+        ]
+    );
+    let body = text_of(d, "main").await;
+    for raw in [
+        "gp_query",
+        "professional_query",
+        "sar open",
+        "not_requested",
+        "no_folder",
+        "_",
+    ] {
+        assert!(!body.contains(raw), "raw key {raw:?} shown:\n{body}");
+    }
+    assert!(body.contains("GP queries: open"), "{body}");
+    assert!(body.contains("Subject access requests: open"), "{body}");
+    // the session of the day: one booked, its notes available
+    let headline = text_of(d, ".headline").await;
+    assert!(headline.contains("100.0%"), "{headline}");
+    assert!(
+        headline.contains("1 of 1 appointments booked"),
+        "{headline}"
+    );
+    let sessions = text_of(d, "#availability ~ table:not(.figures)").await;
+    assert!(sessions.contains("Clinic A (LCLINA)"), "{sessions}");
+    assert!(sessions.contains("Diabetes"), "{sessions}");
+    assert!(
+        sessions.contains("GMT") || sessions.contains("BST"),
+        "local time: {sessions}"
+    );
+    // charts are inline SVG with a title, drawn without script
+    assert!(d.find_all(By::Css(".chart svg title")).await.unwrap().len() >= 4);
+    let shots_dir = PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string()),
+    )
+    .join("screenshots");
+    std::fs::create_dir_all(&shots_dir).unwrap();
+    d.set_window_rect(0, 0, 1280, 3000).await.unwrap();
+    shot(d, &shots_dir, "statistics", 1280).await;
+    // the monthly report is offered
+    let link = d
+        .find(By::LinkText("Monthly report for the board (PDF)"))
+        .await
+        .unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    assert!(href.starts_with("/statistics/monthly?month="), "{href}");
+    b.quit().await;
+}

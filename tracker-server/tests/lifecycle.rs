@@ -998,17 +998,28 @@ async fn statistics_on_a_fixed_data_set() {
         ])
     );
     let t = &s["turnaround"];
+    let fields = |t: &Value| {
+        json!([
+            t["urgency"],
+            t["received"],
+            t["median_minutes"],
+            t["p90_minutes"],
+            t["target"],
+            t["within_target"],
+            t["percent_within_target"]
+        ])
+    };
     assert_eq!(
-        t[0],
-        json!({"urgency": "emergency", "received": 3, "median_minutes": 15.0, "p90_minutes": 25.0})
+        fields(&t[0]),
+        json!(["emergency", 3, 15.0, 25.0, "30 minutes", 3, 100.0])
     );
     assert_eq!(
-        t[1],
-        json!({"urgency": "urgent", "received": 10, "median_minutes": 55.0, "p90_minutes": 90.0})
+        fields(&t[1]),
+        json!(["urgent", 10, 55.0, 90.0, "4 hours", 10, 100.0])
     );
     assert_eq!(
-        t[2],
-        json!({"urgency": "routine", "received": 0, "median_minutes": null, "p90_minutes": null})
+        fields(&t[2]),
+        json!(["routine", 0, null, null, "2 working days", 0, null])
     );
     assert_eq!(s["folders_missing"], 1);
     assert_eq!(s["folders_temporary"], 0);
@@ -1044,7 +1055,7 @@ async fn statistics_on_a_fixed_data_set() {
     assert_eq!(r.headers()["content-type"], "application/pdf");
     let pdf = r.bytes().await.unwrap();
     assert!(pdf.starts_with(b"%PDF-1.4"));
-    assert!(String::from_utf8_lossy(&pdf).contains("Turnaround urgent median"));
+    assert!(String::from_utf8_lossy(&pdf).contains("Urgent: median"));
     let (st, e) = err_field(
         w.s.get(Some(&w.manager), "/api/v1/reports/monthly?month=2025-13")
             .await,

@@ -638,7 +638,7 @@ async fn pull_list_in_terminal_digit_order_with_exports() {
         .await;
     assert_eq!(a["booked"], 3);
     assert_eq!(a["available"], 0);
-    assert_eq!(a["percent"], 0.0);
+    assert_eq!(a["percent_available"], 0.0);
 }
 
 #[tokio::test]

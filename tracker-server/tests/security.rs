@@ -64,6 +64,7 @@ const ACCESS: &[(&str, &str, &str)] = &[
     ("get", "/api/v1/print/batches/{id}", "LMA"),
     ("post", "/api/v1/print/batches/{id}/retry", "LMA"),
     ("get", "/api/v1/labels/folder/{barcode}.{format}", "LMA"),
+    ("put", "/api/v1/locations/{code}/preparation-area", "MA"),
     ("post", "/api/v1/requests", "CLMA"),
     ("get", "/api/v1/requests/{id}", "CLMA"),
     // The sample body sets the state to "located": library work. Clinicians may only cancel.
@@ -1119,11 +1120,13 @@ async fn clinicians_change_only_their_own_requests() {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let other = s.login("dr-other").await;
-    let ask = |token: String| {
+    // (different destinations: a second open request for the same notes and destination
+    // would be merged into the first)
+    let ask = |token: String, destination: &'static str| {
         let s = &w.s;
         async move {
             let r = s
-                .post(Some(&token), "/api/v1/requests", json!({"patient": CHI, "destination": "LCLINA", "urgency": "urgent", "reason": "clinic"}))
+                .post(Some(&token), "/api/v1/requests", json!({"patient": CHI, "destination": destination, "urgency": "urgent", "reason": "clinic"}))
                 .await;
             assert_eq!(r.status(), StatusCode::CREATED);
             r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
@@ -1153,8 +1156,8 @@ async fn clinicians_change_only_their_own_requests() {
             .status()
         }
     };
-    let by_me = ask(mine.clone()).await;
-    let by_library = ask(lib.clone()).await;
+    let by_me = ask(mine.clone(), "LCLINA").await;
+    let by_library = ask(lib.clone(), "LCODING").await;
     // another clinician: refused, and nothing changed
     assert_eq!(cancel(other.clone(), by_me).await, StatusCode::FORBIDDEN);
     assert_eq!(reroute(other.clone(), by_me).await, StatusCode::FORBIDDEN);

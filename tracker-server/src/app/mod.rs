@@ -10,6 +10,7 @@ pub mod pull_lists;
 pub mod reports;
 pub mod search;
 pub mod session;
+pub mod stale_requests;
 pub mod users;
 
 use crate::{auth::LoginLimiter, config::Config, storage::Db};

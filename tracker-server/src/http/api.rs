@@ -55,6 +55,10 @@ pub fn routes() -> Router<AppState> {
             get(list_locations).post(create_location),
         )
         .route("/api/v1/locations/{code}/folders", get(folders_at_location))
+        .route(
+            "/api/v1/locations/{code}/preparation-area",
+            put(set_preparation_area),
+        )
         .route("/api/v1/events", post(ingest_events))
         .route("/api/v1/whereis/folder/{barcode}", get(whereis_folder))
         .route("/api/v1/whereis/patient/{id}", get(whereis_patient))
@@ -517,6 +521,41 @@ async fn create_location(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(l)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreparationArea {
+    /// Code of the clinic's preparation area; null or empty removes it.
+    preparation_area: Option<String>,
+}
+
+async fn set_preparation_area(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(code): Path<String>,
+    ApiJson(b): ApiJson<PreparationArea>,
+) -> ApiResult<Json<locations::Location>> {
+    who.require(Permission::ManageLocations)?;
+    let l =
+        s.db.write(move |c| {
+            let l = locations::set_preparation_area(c, &code, b.preparation_area.as_deref())?;
+            audit::record(
+                c,
+                &who,
+                "location.preparation_area",
+                None,
+                None,
+                &format!(
+                    "{}: preparation area {}",
+                    l.code,
+                    l.preparation_area.as_deref().unwrap_or("none")
+                ),
+            )?;
+            Ok(l)
+        })
+        .await?;
+    Ok(Json(l))
 }
 
 async fn folders_at_location(

@@ -99,18 +99,31 @@ async fn create_request(
     who.require(Permission::RequestNotes)?;
     let cfg = s.cfg.clone();
     let with_patient = who.can(Permission::ReadPatient);
-    let (view, ev) =
+    let (view, ev, merged) =
         s.db.write(move |c| {
-            let id =
+            let made =
                 requests::create_from_api(c, &who, &cfg.requests, &cfg.identifiers.folder, &n)?;
+            let kind = if made.merged {
+                "request.changed"
+            } else {
+                "request.new"
+            };
             Ok((
-                requests::get(c, id, with_patient)?,
-                requests::desk_event(c, "request.new", id)?,
+                requests::get(c, made.id, with_patient)?,
+                requests::desk_event(c, kind, made.id)?,
+                made.merged,
             ))
         })
         .await?;
     s.desk.publish([ev]);
-    Ok((StatusCode::CREATED, Json(view)))
+    // A request for notes already requested to the same place is merged into the open one,
+    // which is answered (200) instead of a new one (201).
+    let status = if merged {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(view)))
 }
 
 async fn get_request(
@@ -435,13 +448,15 @@ async fn pull_list_requests(
     ))
 }
 
+/// Case-note availability per clinic session (the statistics' definition, see
+/// [`crate::reports::availability`]).
 async fn clinic_availability(
     State(s): State<AppState>,
     Caller(who): Caller,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<pulllists::Availability>> {
+) -> ApiResult<Json<crate::reports::availability::Availability>> {
     who.require(Permission::ReadReports)?;
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::util::site_today();
     let from = match q.get("from") {
         Some(d) => appointments::parse_date("from", d)?,
         None => today - chrono::Days::new(30),
@@ -450,8 +465,11 @@ async fn clinic_availability(
         Some(d) => appointments::parse_date("to", d)?,
         None => today,
     };
+    if to < from {
+        return Err(Error::invalid("to", "is before from").into());
+    }
     Ok(Json(
-        s.db.read(move |c| pulllists::availability(c, from, to))
+        s.db.read(move |c| crate::reports::availability::compute(c, from, to))
             .await?,
     ))
 }

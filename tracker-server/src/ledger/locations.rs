@@ -64,6 +64,10 @@ pub struct NewLocation {
     /// Code of the parent location.
     #[serde(default)]
     pub parent: Option<String>,
+    /// For a clinic: the code of its preparation area (where notes are made ready before the
+    /// clinic; notes scanned there before the start count as available).
+    #[serde(default)]
+    pub preparation_area: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -74,6 +78,9 @@ pub struct Location {
     pub kind: LocationKind,
     pub gln: Option<String>,
     pub parent: Option<String>,
+    /// For a clinic: the code of its preparation area, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preparation_area: Option<String>,
 }
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Location> {
@@ -84,10 +91,11 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Location> {
         kind: r.get(3)?,
         gln: r.get(4)?,
         parent: r.get(5)?,
+        preparation_area: r.get(6)?,
     })
 }
 
-const SELECT: &str = "SELECT l.id, l.code, l.name, l.kind, l.gln, p.code FROM locations l LEFT JOIN locations p ON p.id = l.parent_id";
+const SELECT: &str = "SELECT l.id, l.code, l.name, l.kind, l.gln, p.code, pa.code FROM locations l LEFT JOIN locations p ON p.id = l.parent_id LEFT JOIN locations pa ON pa.id = l.preparation_area_id";
 
 pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location> {
     let code = n.code.trim().to_ascii_uppercase();
@@ -129,11 +137,64 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
             format!("location code {code} or its GLN is already used"),
         ));
     }
+    let prep = match n
+        .preparation_area
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => Some(preparation_area_id(c, kind, &code, p)?),
+        None => None,
+    };
     c.execute(
-        "INSERT INTO locations(code, gln, name, kind, parent_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)",
-        params![code, n.gln, n.name.trim(), kind, parent_id, now_rfc3339()],
+        "INSERT INTO locations(code, gln, name, kind, parent_id, created_at, preparation_area_id) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        params![code, n.gln, n.name.trim(), kind, parent_id, now_rfc3339(), prep],
     )?;
     get(c, c.last_insert_rowid())
+}
+
+/// The id of `area` as the preparation area of clinic `clinic_code` (of kind `kind`): refused
+/// unless the location is a clinic and the area exists, is somewhere notes can be (not a site
+/// or building) and is not the clinic itself.
+fn preparation_area_id(
+    c: &Connection,
+    kind: LocationKind,
+    clinic_code: &str,
+    area: &str,
+) -> Result<i64> {
+    if kind != LocationKind::Clinic {
+        return Err(Error::invalid(
+            "preparation_area",
+            format!("only a clinic has a preparation area; {clinic_code} is a {kind}"),
+        ));
+    }
+    let a = resolve(c, area)?.ok_or_else(|| {
+        Error::invalid(
+            "preparation_area",
+            format!("no location with code {area:?}"),
+        )
+    })?;
+    if a.kind.is_container() || a.code == clinic_code {
+        return Err(Error::invalid(
+            "preparation_area",
+            format!("{} cannot hold notes for a clinic", a.code),
+        ));
+    }
+    Ok(a.id)
+}
+
+/// Set (or, with `None`, remove) the preparation area of clinic `clinic`.
+pub fn set_preparation_area(c: &Connection, clinic: &str, area: Option<&str>) -> Result<Location> {
+    let l = resolve(c, clinic)?.ok_or_else(|| Error::not_found(format!("location {clinic}")))?;
+    let prep = match area.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => Some(preparation_area_id(c, l.kind, &l.code, a)?),
+        None => None,
+    };
+    c.execute(
+        "UPDATE locations SET preparation_area_id=?2 WHERE id=?1",
+        params![l.id, prep],
+    )?;
+    get(c, l.id)
 }
 
 pub fn get(c: &Connection, id: i64) -> Result<Location> {

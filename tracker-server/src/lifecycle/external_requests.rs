@@ -24,6 +24,18 @@ crate::vocabulary! {
     }
 }
 
+impl ExternalKind {
+    /// The kind in words, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::GpQuery => "GP queries",
+            Self::ProfessionalQuery => "Other professionals' queries",
+            Self::Sar => "Subject access requests",
+            Self::Ahra => "Access to Health Records Act requests",
+        }
+    }
+}
+
 crate::vocabulary! {
     /// Where an external request stands.
     pub enum ExternalStatus {

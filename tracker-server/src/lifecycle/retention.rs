@@ -64,6 +64,17 @@ crate::vocabulary! {
     }
 }
 
+impl RetentionAction {
+    /// The action in words, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Review => "Review",
+            Self::Destroy => "Destroy",
+            Self::Appraise => "Appraise for archive",
+        }
+    }
+}
+
 pub const TRIGGERS: &[&str] = Trigger::WORDS;
 pub const ACTIONS: &[&str] = RetentionAction::WORDS;
 pub const APPLIES: &[&str] = AppliesTo::WORDS;

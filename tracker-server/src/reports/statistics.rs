@@ -1,19 +1,31 @@
-//! Statistics for records managers: movements per day and location, case-note availability for
-//! clinics, request turnaround by urgency, missing and temporary folders, folders out of the
-//! library by age, the coding backlog, digitisation progress, retention due, external
-//! requests; and the monthly report as a PDF.
+//! Statistics for records managers, as a report: clinic case-note availability (per session,
+//! as NHS audits define it: see [`super::availability`]), request turnaround per urgency against
+//! its target, the records lifecycle (coding, digitisation, retention, GP queries and subject
+//! access requests), and the devices; movements per day and location; and the monthly PDF for
+//! the board. Every figure has a label in words ([`sections`]); pages, CSVs and the PDF use the
+//! same labels.
 //!
-//! Definitions (also in docs/records-lifecycle.md): turnaround is from a request being made to
-//! the notes being received at the destination, in minutes, for requests received within the
-//! period. The median is the middle value (the mean of the two middle values for an even
-//! count); the 90th percentile is by the nearest-rank method (the value at rank
-//! ceil(0.9 x n) in ascending order).
+//! Definitions (also in the README): turnaround is from a request being made to the notes being
+//! received at the destination, for requests received within the period, grouped by the urgency
+//! the request was made with (an escalated routine request still counts as routine). Emergency
+//! and urgent turnaround is clock time in minutes; routine turnaround is working time in working
+//! days (weekends, Scottish bank holidays and local holidays count nothing). A request is within
+//! target when it was received by its urgency's target time from when it was made
+//! ([`crate::workflow::requests::due_after`]). The median is the middle value (the mean of the
+//! two middle values for an even count); the 90th percentile is by the nearest-rank method (the
+//! value at rank ceil(0.9 x n) in ascending order). Days are the site's local days.
 
+use super::availability::{self, Availability};
 use crate::{
-    config::Config, lifecycle::coding, lifecycle::retention, util::ms_to_rfc3339,
-    workflow::pulllists, Result,
+    config::Config,
+    lifecycle::coding,
+    lifecycle::external_requests::ExternalKind,
+    lifecycle::retention::{self, RetentionAction},
+    util::{local_text, ms_to_rfc3339, site_tz},
+    workflow::requests::{due_after, target_text, Urgency},
+    Result,
 };
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, TimeZone};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
@@ -40,8 +52,25 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[rank.min(n) - 1])
 }
 
+/// The start of local day `d` at the site, as UTC milliseconds.
 fn day_start_ms(d: NaiveDate) -> i64 {
-    d.and_time(NaiveTime::MIN).and_utc().timestamp_millis()
+    let naive = d.and_time(chrono::NaiveTime::MIN);
+    site_tz()
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|| naive.and_utc().timestamp_millis())
+}
+
+fn local_day(ms: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&site_tz())
+        .date_naive()
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 #[derive(Debug, Serialize)]
@@ -51,12 +80,63 @@ pub struct MovementCount {
     pub count: i64,
 }
 
+/// Turnaround of one urgency against its target.
 #[derive(Debug, Serialize)]
 pub struct Turnaround {
-    pub urgency: String,
+    pub urgency: Urgency,
+    pub label: &'static str,
+    /// Requests of this urgency received in the period.
     pub received: i64,
+    /// Clock time from request to receipt.
     pub median_minutes: Option<f64>,
     pub p90_minutes: Option<f64>,
+    /// The target in words ("30 minutes", "2 working days").
+    pub target: String,
+    /// The unit of `median` and `p90`: `minutes` (clock time) or `working days`.
+    pub unit: &'static str,
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+    /// Received by the target time.
+    pub within_target: i64,
+    pub percent_within_target: Option<f64>,
+}
+
+/// Requests for notes in the period.
+#[derive(Debug, Serialize, Default)]
+pub struct RequestFigures {
+    pub made: i64,
+    pub open_now: i64,
+    pub overdue_now: i64,
+    pub escalated: i64,
+    pub closed_clinic_passed: i64,
+    pub cancelled: i64,
+}
+
+/// A count with its label in words.
+#[derive(Debug, Serialize)]
+pub struct Labelled {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub count: i64,
+}
+
+/// External requests (GP and professional queries, SARs, AHRA) of one kind.
+#[derive(Debug, Serialize)]
+pub struct ExternalFigure {
+    pub kind: ExternalKind,
+    pub label: &'static str,
+    pub open: i64,
+    pub overdue: i64,
+}
+
+/// Scanners and readers, as their bridges last reported.
+#[derive(Debug, Serialize, Default)]
+pub struct DeviceFigures {
+    pub devices: i64,
+    pub online: i64,
+    pub offline: i64,
+    pub with_queued_scans: i64,
+    pub queued_scans: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,8 +145,9 @@ pub struct Stats {
     pub to: String,
     pub movements_total: i64,
     pub movements: Vec<MovementCount>,
-    pub clinic_availability: pulllists::Availability,
+    pub clinic_availability: Availability,
     pub turnaround: Vec<Turnaround>,
+    pub requests: RequestFigures,
     pub folders_missing: i64,
     pub folders_temporary: i64,
     pub missing_cases_open: i64,
@@ -75,12 +156,12 @@ pub struct Stats {
     pub coding_backlog: coding::Backlog,
     pub episodes_coded_in_period: i64,
     pub digitisation: Digitisation,
-    /// (action, folders due on or before the end of the period).
-    pub retention_due: Vec<(String, i64)>,
+    /// Folders whose retention falls due on or before the end of the period, by action.
+    pub retention_due: Vec<Labelled>,
     pub retention_on_hold: i64,
     pub destroyed_in_period: i64,
-    /// (kind, open, overdue).
-    pub external_requests: Vec<(String, i64, i64)>,
+    pub external_requests: Vec<ExternalFigure>,
+    pub devices: DeviceFigures,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -98,7 +179,58 @@ pub struct Digitisation {
     pub destroyed: i64,
 }
 
-/// Everything for the period `from..=to` (dates, UTC). `today` is used for "now" figures.
+/// Turnaround per urgency against its target, for requests received in `[lo, hi)`.
+fn turnaround(c: &Connection, cfg: &Config, lo: i64, hi: i64) -> Result<Vec<Turnaround>> {
+    let cal = crate::workflow::working_days::Calendar::new(&cfg.requests.local_holidays);
+    let tz = site_tz();
+    let mut out = Vec::new();
+    for &u in Urgency::ALL {
+        let rows: Vec<(i64, i64)> = c
+            .prepare_cached(
+                "SELECT created_at, received_at FROM requests
+                 WHERE COALESCE(escalated_from, urgency)=?1 AND received_at IS NOT NULL
+                   AND received_at >= ?2 AND received_at < ?3",
+            )?
+            .query_map(params![u, lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut minutes: Vec<f64> = rows
+            .iter()
+            .map(|(a, b)| (b - a) as f64 / 60_000.0)
+            .collect();
+        minutes.sort_by(f64::total_cmp);
+        let working = u == Urgency::Routine && cfg.requests.routine_hours.is_none();
+        let mut in_unit: Vec<f64> = if working {
+            rows.iter()
+                .map(|(a, b)| cal.working_days_between(tz, *a, *b))
+                .collect()
+        } else {
+            minutes.clone()
+        };
+        in_unit.sort_by(f64::total_cmp);
+        let within = rows
+            .iter()
+            .filter(|(a, b)| *b <= due_after(&cfg.requests, u, *a))
+            .count() as i64;
+        let n = rows.len() as i64;
+        out.push(Turnaround {
+            urgency: u,
+            label: u.label(),
+            received: n,
+            median_minutes: median(&minutes).map(round1),
+            p90_minutes: percentile(&minutes, 90.0).map(round1),
+            target: target_text(&cfg.requests, u),
+            unit: if working { "working days" } else { "minutes" },
+            median: median(&in_unit).map(round1),
+            p90: percentile(&in_unit, 90.0).map(round1),
+            within_target: within,
+            percent_within_target: availability::percent(within, n),
+        });
+    }
+    Ok(out)
+}
+
+/// Everything for the period `from..=to` (the site's local dates). `today` is used for "now"
+/// figures.
 pub fn compute(
     c: &Connection,
     cfg: &Config,
@@ -119,46 +251,63 @@ pub fn compute(
         day_start_ms(from),
         day_start_ms(to.succ_opt().unwrap_or(to)),
     );
-    let movements: Vec<MovementCount> = c
+    // Counted per UTC hour in SQL, then each hour put on its local day.
+    let hourly: Vec<(i64, String, i64)> = c
         .prepare_cached(
-            "SELECT date(m.read_at / 1000, 'unixepoch') AS d, l.code, count(*)
+            "SELECT m.read_at / 3600000 AS h, l.code, count(*)
              FROM movements m JOIN locations l ON l.id = m.location_id
              WHERE m.read_at >= ?1 AND m.read_at < ?2 AND m.folder_id IS NOT NULL
-             GROUP BY d, l.code ORDER BY d, l.code",
+             GROUP BY h, l.code",
         )?
-        .query_map(params![lo, hi], |r| {
-            Ok(MovementCount {
-                date: r.get(0)?,
-                location: r.get(1)?,
-                count: r.get(2)?,
-            })
-        })?
+        .query_map(params![lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let movements_total = movements.iter().map(|m| m.count).sum();
-
-    let mut turnaround = Vec::new();
-    for u in crate::workflow::requests::URGENCIES {
-        let mut v: Vec<f64> = c
-            .prepare_cached(
-                "SELECT received_at - created_at FROM requests
-                 WHERE urgency=?1 AND received_at IS NOT NULL AND received_at >= ?2 AND received_at < ?3",
-            )?
-            .query_map(params![u, lo, hi], |r| r.get::<_, i64>(0))?
-            .map(|x| x.map(|ms| ms as f64 / 60_000.0))
-            .collect::<rusqlite::Result<_>>()?;
-        v.sort_by(f64::total_cmp);
-        let round = |x: f64| (x * 10.0).round() / 10.0;
-        turnaround.push(Turnaround {
-            urgency: u.to_string(),
-            received: v.len() as i64,
-            median_minutes: median(&v).map(round),
-            p90_minutes: percentile(&v, 90.0).map(round),
-        });
+    let mut by_day: std::collections::BTreeMap<(NaiveDate, String), i64> = Default::default();
+    for (h, code, n) in hourly {
+        *by_day.entry((local_day(h * 3_600_000), code)).or_default() += n;
     }
+    let movements: Vec<MovementCount> = by_day
+        .into_iter()
+        .map(|((d, location), count)| MovementCount {
+            date: d.to_string(),
+            location,
+            count,
+        })
+        .collect();
+    let movements_total = movements.iter().map(|m| m.count).sum();
 
     let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<i64> {
         Ok(c.prepare_cached(sql)?.query_row(p, |r| r.get(0))?)
     };
+    let now = crate::util::now_ms();
+    let requests = RequestFigures {
+        made: count(
+            "SELECT count(*) FROM requests WHERE created_at >= ?1 AND created_at < ?2",
+            &[&lo, &hi],
+        )?,
+        open_now: count(
+            "SELECT count(*) FROM requests WHERE closed_at IS NULL AND state != 'cancelled'",
+            &[],
+        )?,
+        overdue_now: count(
+            "SELECT count(*) FROM requests WHERE closed_at IS NULL
+               AND state IN ('requested','located','pulled','dispatched') AND due_at < ?1",
+            &[&now],
+        )?,
+        escalated: count(
+            "SELECT count(*) FROM requests WHERE escalated_at >= ?1 AND escalated_at < ?2",
+            &[&lo, &hi],
+        )?,
+        closed_clinic_passed: count(
+            "SELECT count(*) FROM requests WHERE close_reason = ?3 AND closed_at >= ?1 AND closed_at < ?2",
+            &[&lo, &hi, &crate::workflow::request_state::CLINIC_PASSED],
+        )?,
+        cancelled: count(
+            "SELECT count(*) FROM requests WHERE state = 'cancelled' AND (close_reason IS NULL OR close_reason != ?3)
+               AND closed_at >= ?1 AND closed_at < ?2",
+            &[&lo, &hi, &crate::workflow::request_state::CLINIC_PASSED],
+        )?,
+    };
+
     let folders_missing = count("SELECT count(*) FROM folders WHERE status='missing'", &[])?;
     let folders_temporary = count("SELECT count(*) FROM folders WHERE status='temporary'", &[])?;
     let missing_cases_open = count(
@@ -166,7 +315,6 @@ pub fn compute(
         &[],
     )?;
 
-    let now = crate::util::now_ms();
     let out = crate::ledger::folders::out_of_library(c, 0, now, 1_000_000)?;
     let out_of_library = crate::ledger::folders::by_days_out(&out);
 
@@ -215,13 +363,12 @@ pub fn compute(
     };
 
     let due = retention::due(c, &cfg.retention.rules, to, usize::MAX)?;
-    let retention_due = retention::RetentionAction::ALL
+    let retention_due = RetentionAction::ALL
         .iter()
-        .map(|a| {
-            (
-                a.as_str().to_string(),
-                due.iter().filter(|d| d.action == *a).count() as i64,
-            )
+        .map(|a| Labelled {
+            key: a.as_str(),
+            label: a.label(),
+            count: due.iter().filter(|d| d.action == *a).count() as i64,
         })
         .collect();
     let retention_on_hold = due.iter().filter(|d| d.legal_hold).count() as i64;
@@ -230,24 +377,39 @@ pub fn compute(
         &[&lo, &hi],
     )?;
     let ext = crate::lifecycle::external_requests::list(c, today, true, false, None)?;
-    let external_requests = crate::lifecycle::external_requests::ExternalKind::ALL
+    let external_requests = ExternalKind::ALL
         .iter()
-        .map(|k| {
-            (
-                k.as_str().to_string(),
-                ext.iter().filter(|r| r.kind == *k).count() as i64,
-                ext.iter().filter(|r| r.kind == *k && r.overdue).count() as i64,
-            )
+        .map(|k| ExternalFigure {
+            kind: *k,
+            label: k.label(),
+            open: ext.iter().filter(|r| r.kind == *k).count() as i64,
+            overdue: ext.iter().filter(|r| r.kind == *k && r.overdue).count() as i64,
         })
         .collect();
+    let devices = c
+        .prepare_cached(
+            "SELECT count(*), COALESCE(sum(online), 0), COALESCE(sum(queue_depth > 0), 0),
+                    COALESCE(sum(queue_depth), 0) FROM devices",
+        )?
+        .query_row([], |r| {
+            let (n, on): (i64, i64) = (r.get(0)?, r.get(1)?);
+            Ok(DeviceFigures {
+                devices: n,
+                online: on,
+                offline: n - on,
+                with_queued_scans: r.get(2)?,
+                queued_scans: r.get(3)?,
+            })
+        })?;
 
     Ok(Stats {
         from: from.to_string(),
         to: to.to_string(),
         movements_total,
         movements,
-        clinic_availability: pulllists::availability(c, from, to)?,
-        turnaround,
+        clinic_availability: availability::compute(c, from, to)?,
+        turnaround: turnaround(c, cfg, lo, hi)?,
+        requests,
         folders_missing,
         folders_temporary,
         missing_cases_open,
@@ -259,6 +421,7 @@ pub fn compute(
         retention_on_hold,
         destroyed_in_period,
         external_requests,
+        devices,
     })
 }
 
@@ -283,6 +446,182 @@ fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into())
 }
 
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}%")).unwrap_or_else(|| "-".into())
+}
+
+/// A figure in the report with its label; `key` names it for machines (CSV).
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    pub label: String,
+    pub value: String,
+}
+
+/// A group of figures under a heading.
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    pub title: &'static str,
+    pub lines: Vec<Line>,
+}
+
+fn line(label: impl Into<String>, value: impl ToString) -> Line {
+    Line {
+        label: label.into(),
+        value: value.to_string(),
+    }
+}
+
+/// A turnaround figure in words: "55.0 minutes", "1.5 working days", "-".
+pub fn in_unit(v: Option<f64>, unit: &str) -> String {
+    v.map(|x| format!("{x:.1} {unit}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The report's sections, every figure with its label in words: the page, the summary CSV and
+/// the monthly PDF all read from here.
+pub fn sections(s: &Stats) -> Vec<Section> {
+    let a = &s.clinic_availability;
+    let mut avail = vec![
+        line("Clinic sessions", a.sessions_count),
+        line("Appointments booked", a.booked),
+        line(
+            "Notes available at the start",
+            format!("{} ({})", a.available, pct(a.percent_available)),
+        ),
+        line(
+            "Temporary notes used (not counted as available)",
+            format!("{} ({})", a.temporary, pct(a.percent_temporary)),
+        ),
+        line(
+            "Notes unavailable",
+            format!("{} ({})", a.unavailable, pct(a.percent_unavailable)),
+        ),
+    ];
+    for r in a.reasons.iter().filter(|r| r.count > 0) {
+        avail.push(line(format!("Unavailable: {}", r.label), r.count));
+    }
+    let mut req = vec![
+        line("Requests made", s.requests.made),
+        line("Open now", s.requests.open_now),
+        line("Overdue now", s.requests.overdue_now),
+        line(
+            "Routine requests escalated (not delivered in time)",
+            s.requests.escalated,
+        ),
+        line(
+            "Closed because the clinic had passed",
+            s.requests.closed_clinic_passed,
+        ),
+        line("Cancelled", s.requests.cancelled),
+    ];
+    for t in &s.turnaround {
+        req.push(line(
+            format!("{}: received (target {})", t.label, t.target),
+            t.received,
+        ));
+        req.push(line(
+            format!("{}: within target", t.label),
+            format!("{} ({})", t.within_target, pct(t.percent_within_target)),
+        ));
+        req.push(line(
+            format!("{}: median", t.label),
+            in_unit(t.median, t.unit),
+        ));
+        req.push(line(
+            format!("{}: 90th percentile", t.label),
+            in_unit(t.p90, t.unit),
+        ));
+    }
+    let mut folders = vec![
+        line("Scans of known folders", s.movements_total),
+        line("Folders missing", s.folders_missing),
+        line("Missing-notes cases open", s.missing_cases_open),
+        line("Temporary folders in use", s.folders_temporary),
+    ];
+    for (b, n) in &s.out_of_library {
+        folders.push(line(format!("Out of the library now: {b}"), n));
+    }
+    let mut lifecycle = vec![
+        line("Episodes awaiting coding", s.coding_backlog.awaiting),
+        line("Episodes coded in the period", s.episodes_coded_in_period),
+    ];
+    for (b, n) in &s.coding_backlog.bands {
+        lifecycle.push(line(
+            format!("Coding backlog: {b} after the month of discharge"),
+            n,
+        ));
+    }
+    let d = &s.digitisation;
+    for (k, n) in [
+        ("Scanning batches", d.batches),
+        ("Scanning batches completed", d.batches_completed),
+        ("Folders sent for scanning", d.folders_sent),
+        ("Folders at the scanning bureau now", d.folders_at_bureau),
+        ("Scanned documents", d.documents),
+        ("Scanning quality checks passed", d.qa_passed),
+        ("Scanning quality checks failed", d.qa_failed),
+        ("Scanning quality checks pending", d.qa_pending),
+        ("Paper returned after scanning", d.returned),
+        ("Paper retained after scanning", d.retained),
+        ("Paper destroyed after scanning", d.destroyed),
+    ] {
+        lifecycle.push(line(k, n));
+    }
+    for r in &s.retention_due {
+        lifecycle.push(line(
+            format!("Retention due by the end of the period: {}", r.label),
+            r.count,
+        ));
+    }
+    lifecycle.push(line("Retention due but on legal hold", s.retention_on_hold));
+    lifecycle.push(line(
+        "Folders destroyed in the period",
+        s.destroyed_in_period,
+    ));
+    for e in &s.external_requests {
+        lifecycle.push(line(format!("{}: open", e.label), e.open));
+        lifecycle.push(line(format!("{}: overdue", e.label), e.overdue));
+    }
+    let dv = &s.devices;
+    let devices = vec![
+        line("Scanners and readers", dv.devices),
+        line("Online", dv.online),
+        line("Offline", dv.offline),
+        line("With scans waiting to be sent", dv.with_queued_scans),
+        line("Scans waiting to be sent", dv.queued_scans),
+    ];
+    vec![
+        Section {
+            title: "Clinic case-note availability",
+            lines: avail,
+        },
+        Section {
+            title: "Requests for notes",
+            lines: req,
+        },
+        Section {
+            title: "Folders",
+            lines: folders,
+        },
+        Section {
+            title: "Records lifecycle: coding, digitisation, retention, GP queries and SARs",
+            lines: lifecycle,
+        },
+        Section {
+            title: "Devices",
+            lines: devices,
+        },
+    ]
+}
+
+/// (measure, value) pairs of every section, for the summary CSV.
+pub fn summary_lines(s: &Stats) -> Vec<(String, String)> {
+    sections(s)
+        .into_iter()
+        .flat_map(|sec| sec.lines.into_iter().map(|l| (l.label, l.value)))
+        .collect()
+}
+
 /// CSV for one section of the statistics.
 pub fn section_csv(s: &Stats, section: &str) -> Result<String> {
     let mut w = crate::csv_export::Writer::new();
@@ -297,36 +636,80 @@ pub fn section_csv(s: &Stats, section: &str) -> Result<String> {
             }
         }
         "turnaround" => {
-            w.write_record(["urgency", "received", "median_minutes", "p90_minutes"])
-                .map_err(e)?;
+            w.write_record([
+                "urgency",
+                "received",
+                "median_minutes",
+                "p90_minutes",
+                "target",
+                "unit",
+                "median",
+                "p90",
+                "within_target",
+                "percent_within_target",
+            ])
+            .map_err(e)?;
             for t in &s.turnaround {
                 w.write_record([
-                    t.urgency.clone(),
+                    t.urgency.as_str().to_string(),
                     t.received.to_string(),
                     opt(t.median_minutes),
                     opt(t.p90_minutes),
+                    t.target.clone(),
+                    t.unit.to_string(),
+                    opt(t.median),
+                    opt(t.p90),
+                    t.within_target.to_string(),
+                    opt(t.percent_within_target),
                 ])
                 .map_err(e)?;
             }
         }
         "availability" => {
-            w.write_record(["session_id", "clinic", "start_at", "booked", "available"])
-                .map_err(e)?;
+            let mut head: Vec<String> = [
+                "date",
+                "clinic",
+                "clinic_name",
+                "session",
+                "start",
+                "booked",
+                "available",
+                "percent_available",
+                "temporary_notes_used",
+                "unavailable",
+            ]
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+            head.extend(
+                availability::UnavailableReason::ALL
+                    .iter()
+                    .map(|r| format!("unavailable_{r}")),
+            );
+            w.write_record(&head).map_err(e)?;
             for a in &s.clinic_availability.sessions {
-                w.write_record([
-                    a.session_id.to_string(),
+                let mut row = vec![
+                    a.date.clone(),
                     a.clinic.clone(),
-                    a.start_at.clone(),
+                    a.clinic_name.clone(),
+                    a.session_name.clone(),
+                    crate::util::local_rfc3339(&a.start_at),
                     a.booked.to_string(),
                     a.available.to_string(),
-                ])
-                .map_err(e)?;
+                    opt(a.percent_available),
+                    a.temporary.to_string(),
+                    a.unavailable.to_string(),
+                ];
+                row.extend(a.reasons.iter().map(|r| r.count.to_string()));
+                w.write_record(&row).map_err(e)?;
             }
         }
         "summary" => {
-            w.write_record(["measure", "value"]).map_err(e)?;
-            for (k, v) in summary_lines(s) {
-                w.write_record([k, v]).map_err(e)?;
+            w.write_record(["section", "measure", "value"]).map_err(e)?;
+            for sec in sections(s) {
+                for l in sec.lines {
+                    w.write_record([sec.title, &l.label, &l.value]).map_err(e)?;
+                }
             }
         }
         _ => {
@@ -340,94 +723,6 @@ pub fn section_csv(s: &Stats, section: &str) -> Result<String> {
         .into_inner()
         .map_err(|e| crate::Error::internal_from("cannot write the CSV", e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// (measure, value) pairs summarising everything but the long tables.
-pub fn summary_lines(s: &Stats) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = vec![
-        (
-            "Movements (scans of known folders)".into(),
-            s.movements_total.to_string(),
-        ),
-        (
-            "Clinic appointments booked".into(),
-            s.clinic_availability.booked.to_string(),
-        ),
-        (
-            "Clinic notes available".into(),
-            s.clinic_availability.available.to_string(),
-        ),
-        (
-            "Clinic availability %".into(),
-            opt(s.clinic_availability.percent),
-        ),
-    ];
-    for t in &s.turnaround {
-        v.push((
-            format!("Turnaround {} received", t.urgency),
-            t.received.to_string(),
-        ));
-        v.push((
-            format!("Turnaround {} median (min)", t.urgency),
-            opt(t.median_minutes),
-        ));
-        v.push((
-            format!("Turnaround {} 90th percentile (min)", t.urgency),
-            opt(t.p90_minutes),
-        ));
-    }
-    v.push(("Folders missing".into(), s.folders_missing.to_string()));
-    v.push(("Temporary folders".into(), s.folders_temporary.to_string()));
-    v.push((
-        "Missing cases open".into(),
-        s.missing_cases_open.to_string(),
-    ));
-    for (b, n) in &s.out_of_library {
-        v.push((format!("Out of library {b}"), n.to_string()));
-    }
-    v.push((
-        "Episodes awaiting coding".into(),
-        s.coding_backlog.awaiting.to_string(),
-    ));
-    for (b, n) in &s.coding_backlog.bands {
-        v.push((format!("Coding backlog {b}"), n.to_string()));
-    }
-    v.push((
-        "Episodes coded in period".into(),
-        s.episodes_coded_in_period.to_string(),
-    ));
-    let d = &s.digitisation;
-    for (k, n) in [
-        ("Scanning batches", d.batches),
-        ("Scanning batches completed", d.batches_completed),
-        ("Folders sent for scanning", d.folders_sent),
-        ("Folders at the bureau now", d.folders_at_bureau),
-        ("Scanned documents", d.documents),
-        ("QA passed", d.qa_passed),
-        ("QA failed", d.qa_failed),
-        ("QA pending", d.qa_pending),
-        ("Paper returned", d.returned),
-        ("Paper retained", d.retained),
-        ("Paper to destruction", d.destroyed),
-    ] {
-        v.push((k.into(), n.to_string()));
-    }
-    for (a, n) in &s.retention_due {
-        v.push((format!("Retention due: {a}"), n.to_string()));
-    }
-    v.push((
-        "Retention due but on legal hold".into(),
-        s.retention_on_hold.to_string(),
-    ));
-    v.push((
-        "Folders destroyed in period".into(),
-        s.destroyed_in_period.to_string(),
-    ));
-    for (k, open, overdue) in &s.external_requests {
-        v.push((format!("External {k} open"), open.to_string()));
-        v.push((format!("External {k} overdue"), overdue.to_string()));
-    }
-    v
 }
 
 /// A plain-text A4 portrait PDF (Courier), 60 lines a page: the same minimal writer as the
@@ -458,26 +753,69 @@ pub fn text_pdf(title: &str, lines: &[String]) -> Vec<u8> {
     crate::pdf::assemble(&pages, (595, 842))
 }
 
-/// The monthly report as PDF.
+/// A text bar for the PDF: `#` characters in proportion, at most `width`.
+fn text_bar(n: i64, max: i64, width: usize) -> String {
+    if max <= 0 || n <= 0 {
+        return String::new();
+    }
+    let len = ((n as f64 / max as f64) * width as f64).round().max(1.0) as usize;
+    "#".repeat(len.min(width))
+}
+
+/// The monthly report for the board as PDF: the same sections and labels as the page, then
+/// availability per clinic session and the unavailable notes by reason.
 pub fn monthly_pdf(s: &Stats, generated_at: i64) -> Vec<u8> {
     let mut lines = vec![
         format!(
             "Period {} to {}; generated {}",
             s.from,
             s.to,
-            ms_to_rfc3339(generated_at)
+            local_text(&ms_to_rfc3339(generated_at))
         ),
         String::new(),
     ];
-    for (k, v) in summary_lines(s) {
-        lines.push(format!("{k:<48} {v:>10}"));
+    for sec in sections(s) {
+        lines.push(sec.title.to_uppercase());
+        for l in &sec.lines {
+            lines.push(format!("  {:<62} {:>14}", l.label, l.value));
+        }
+        lines.push(String::new());
     }
-    lines.push(String::new());
-    lines.push("Movements per day and location".into());
-    for m in &s.movements {
-        lines.push(format!("  {} {:<20} {:>8}", m.date, m.location, m.count));
+    let a = &s.clinic_availability;
+    let max = a.reasons.iter().map(|r| r.count).max().unwrap_or(0);
+    if a.unavailable > 0 {
+        lines.push("UNAVAILABLE NOTES BY REASON".into());
+        for r in a.reasons.iter().filter(|r| r.count > 0) {
+            lines.push(format!(
+                "  {:<40} {:>6} {}",
+                r.label,
+                r.count,
+                text_bar(r.count, max, 30)
+            ));
+        }
+        lines.push(String::new());
     }
-    text_pdf("Casenote Tracker monthly report", &lines)
+    lines.push("AVAILABILITY PER CLINIC SESSION".into());
+    lines.push(format!(
+        "  {:<24} {:<10} {:>6} {:>9} {:>9} {:>11} {:>7}",
+        "Start", "Clinic", "Booked", "Available", "Temporary", "Unavailable", "%"
+    ));
+    for x in &a.sessions {
+        lines.push(format!(
+            "  {:<24} {:<10} {:>6} {:>9} {:>9} {:>11} {:>7}",
+            local_text(&x.start_at),
+            x.clinic,
+            x.booked,
+            x.available,
+            x.temporary,
+            x.unavailable,
+            pct(x.percent_available)
+        ));
+    }
+    if a.sessions.is_empty() {
+        lines.push("  (no clinic sessions in the period)".into());
+    }
+    text_pdf("Casenote Tracker: monthly report for the board", &lines)
 }
 
 #[cfg(test)]

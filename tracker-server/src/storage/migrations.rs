@@ -489,6 +489,15 @@ CREATE UNIQUE INDEX patient_flags_one_active ON patient_flags(patient_id, flag) 
 CREATE INDEX audit_actor_at ON audit_log(actor, at);
 CREATE INDEX audit_at ON audit_log(at);
 "#,
+    // 14: honest statistics (issue 16): a clinic's preparation area (notes scanned there before
+    // the start count as available), and escalation of stale routine requests (when, and the
+    // urgency the request was made with, which its turnaround is measured against)
+    r#"
+ALTER TABLE locations ADD COLUMN preparation_area_id INTEGER REFERENCES locations(id);
+ALTER TABLE requests ADD COLUMN escalated_at INTEGER;
+ALTER TABLE requests ADD COLUMN escalated_from TEXT;
+CREATE INDEX requests_open_destination ON requests(destination_id, patient_id) WHERE closed_at IS NULL;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -70,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/web/scan", post(pages::scan))
         .route("/reports/out-of-library", get(pages::out_of_library))
         .route("/statistics", get(statistics_pages::statistics_page))
+        .route("/statistics/monthly", get(statistics_pages::monthly_pdf))
         .route("/admin/devices", get(pages::devices))
         .route("/reports/device-health", get(pages::device_health))
         .route("/admin/users", get(pages::users).post(pages::add_user))
@@ -79,6 +80,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/locations",
             get(pages::locations).post(pages::add_location),
+        )
+        .route(
+            "/admin/locations/preparation-area",
+            post(pages::set_preparation_area),
         )
         .route(
             "/requests/new",

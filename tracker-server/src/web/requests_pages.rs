@@ -164,17 +164,23 @@ pub async fn create_request(
             };
             let (cfg, who) = (s.cfg.clone(), user.who.clone());
             s.db.write(move |c| {
-                let id =
+                let made =
                     requests::create_from_api(c, &who, &cfg.requests, &cfg.identifiers.folder, &n)?;
-                Ok((id, requests::desk_event(c, "request.new", id)?))
+                let kind = if made.merged {
+                    "request.changed"
+                } else {
+                    "request.new"
+                };
+                Ok((made, requests::desk_event(c, kind, made.id)?))
             })
             .await
         }
     };
     match result {
-        Ok((id, ev)) => {
+        Ok((made, ev)) => {
             s.desk.publish([ev]);
-            Ok(Redirect::to(&format!("/requests/{id}?made=1")).into_response())
+            let shown = if made.merged { "merged" } else { "made" };
+            Ok(Redirect::to(&format!("/requests/{}?{shown}=1", made.id)).into_response())
         }
         Err(e @ (Error::Invalid { .. } | Error::NotFound { .. } | Error::Conflict { .. })) => {
             let locs = s.db.read(locations::list).await?;
@@ -244,6 +250,7 @@ pub async fn request_page(
         &format!("Request {id}"),
         html! {
             @if param(&q, "made").is_some() { div.card.ok role="status" { p { strong { "Request sent." } " The library desk has it now. This page shows how it is going." } } }
+            @if param(&q, "merged").is_some() { div.card.ok role="status" { p { strong { "These notes were already requested for this place." } " Your request was added to the open one below (its history shows it), so the library fetches them once." } } }
             (done_message(&q))
             dl.summary {
                 @if let Some(p) = &r.patient { dt { "Patient" } dd { (p.family_name.to_uppercase()) ", " (p.given_name) " - CHI " (p.chi.as_deref().unwrap_or("none")) " - born " (p.dob) } }

@@ -1,7 +1,8 @@
 //! Pull lists: for the clinic sessions of a day (normally N working days ahead), the folders
 //! the library must pull, in shelf order: (home location, primary, secondary, tertiary) of the
 //! terminal-digit filing number. Folders not in the library are marked with where they are.
-//! Also: CSV and PDF exports, raising the requests, and the clinic availability measure.
+//! Also: CSV and PDF exports, and raising the requests (the clinic availability measure is in
+//! `reports::availability`).
 
 use crate::ledger::locations::LocationKind;
 use crate::{
@@ -393,65 +394,6 @@ pub fn raise_requests(
         )?);
     }
     Ok(out)
-}
-
-#[derive(Debug, Serialize)]
-pub struct SessionAvailability {
-    pub session_id: i64,
-    pub clinic: String,
-    pub start_at: String,
-    pub booked: i64,
-    pub available: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Availability {
-    pub from: String,
-    pub to: String,
-    pub booked: i64,
-    /// Booked patients whose notes were received (or seen) at the clinic before the start.
-    pub available: i64,
-    pub percent: Option<f64>,
-    pub sessions: Vec<SessionAvailability>,
-}
-
-/// Case-note availability at clinics between two dates (inclusive). Notes count as available
-/// when any of the patient's folders was scanned (received or seen, not dispatched) at the
-/// clinic in the 7 days before the session start.
-pub fn availability(c: &Connection, from: NaiveDate, to: NaiveDate) -> Result<Availability> {
-    let mut st = c.prepare_cached(
-        "SELECT s.id, l.code, s.start_at, count(a.id),
-           sum(CASE WHEN EXISTS (
-               SELECT 1 FROM folders f JOIN movements m ON m.folder_id = f.id
-               WHERE f.patient_id = a.patient_id AND m.location_id = s.clinic_location_id
-                 AND m.action != 'dispatch' AND m.read_at <= s.start_at AND m.read_at >= s.start_at - 604800000
-             ) THEN 1 ELSE 0 END)
-         FROM clinic_sessions s JOIN locations l ON l.id = s.clinic_location_id
-         JOIN appointments a ON a.session_id = s.id AND a.status IN ('booked','attended')
-         WHERE s.date >= ?1 AND s.date <= ?2
-         GROUP BY s.id ORDER BY s.start_at",
-    )?;
-    let sessions: Vec<SessionAvailability> = st
-        .query_map(params![from.to_string(), to.to_string()], |r| {
-            Ok(SessionAvailability {
-                session_id: r.get(0)?,
-                clinic: r.get(1)?,
-                start_at: ms_to_rfc3339(r.get(2)?),
-                booked: r.get(3)?,
-                available: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let booked: i64 = sessions.iter().map(|s| s.booked).sum();
-    let available: i64 = sessions.iter().map(|s| s.available).sum();
-    Ok(Availability {
-        from: from.to_string(),
-        to: to.to_string(),
-        booked,
-        available,
-        percent: (booked > 0).then(|| (available as f64 * 1000.0 / booked as f64).round() / 10.0),
-        sessions,
-    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,31 @@ crate::vocabulary! {
     }
 }
 
+impl Urgency {
+    /// The urgency in words, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Emergency => "Emergency",
+            Self::Urgent => "Urgent",
+            Self::Routine => "Routine",
+        }
+    }
+}
+
 impl RequestState {
+    /// The state in words, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Requested => "Requested",
+            Self::Located => "Located",
+            Self::Pulled => "Pulled",
+            Self::Dispatched => "On its way",
+            Self::Received => "Received",
+            Self::Returned => "Returned",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+
     /// A request in this state is closed for good.
     pub fn closes(self) -> bool {
         match self {
@@ -121,6 +145,21 @@ pub fn after_scan(
     }
 }
 
+/// Why a request whose clinic has passed is closed, in words (its close reason).
+pub const CLINIC_PASSED: &str = "clinic has passed";
+
+/// What the stale-request sweep does to an open request whose clinic session has ended: notes
+/// never sent (requested, located, pulled) are no longer needed there, so the request is
+/// cancelled ("clinic has passed"); notes on their way or delivered are left to their scans
+/// (they come back to the library as usual), and closed requests never move.
+pub fn after_clinic_passed(state: RequestState) -> Option<(RequestState, &'static str)> {
+    use RequestState as S;
+    match state {
+        S::Requested | S::Located | S::Pulled => Some((S::Cancelled, CLINIC_PASSED)),
+        S::Dispatched | S::Received | S::Returned | S::Cancelled => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +205,16 @@ mod tests {
         assert_eq!(after_scan(S::Received, A::DispatchElsewhere), None);
         // a second library scan of a pulled folder changes nothing
         assert_eq!(after_scan(S::Pulled, A::InLibrary), None);
+    }
+
+    #[test]
+    fn a_passed_clinic_cancels_only_notes_never_sent() {
+        use RequestState as S;
+        for st in [S::Requested, S::Located, S::Pulled] {
+            assert_eq!(after_clinic_passed(st), Some((S::Cancelled, CLINIC_PASSED)));
+        }
+        for st in [S::Dispatched, S::Received, S::Returned, S::Cancelled] {
+            assert_eq!(after_clinic_passed(st), None);
+        }
     }
 }

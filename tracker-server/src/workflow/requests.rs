@@ -123,6 +123,9 @@ pub struct RequestView {
     pub received_at: Option<String>,
     pub closed_at: Option<String>,
     pub close_reason: Option<String>,
+    /// When a routine request was escalated for being stale (see `[requests]
+    /// escalate_after_working_days`).
+    pub escalated_at: Option<String>,
     pub folders: Vec<FolderState>,
     pub history: Vec<HistoryEntry>,
 }
@@ -177,14 +180,89 @@ fn holder_of(c: &Connection, patient_id: i64, folder_id: Option<i64>) -> Result<
         .optional()?)
 }
 
-/// Insert a request; returns its id. Audited.
+/// When a request of urgency `u` made at `from` (UTC milliseconds) is due by its target:
+/// emergency and urgent targets are clock time; the routine target is in working days
+/// (weekends, Scottish bank holidays and `[requests] local_holidays` skipped), at the same
+/// local time of day, unless the older `routine_hours` is set.
+pub fn due_after(cfg: &RequestsConfig, u: Urgency, from: i64) -> i64 {
+    match u {
+        Urgency::Emergency => from + cfg.emergency_minutes * 60_000,
+        Urgency::Urgent => from + cfg.urgent_minutes * 60_000,
+        Urgency::Routine => {
+            match cfg.routine_hours {
+                Some(h) => from + h * 3_600_000,
+                None => super::working_days::Calendar::new(&cfg.local_holidays)
+                    .add_working_days_ms(crate::util::site_tz(), from, cfg.routine_working_days),
+            }
+        }
+    }
+}
+
+/// An urgency's target in words, for people: "30 minutes", "4 hours", "2 working days".
+pub fn target_text(cfg: &RequestsConfig, u: Urgency) -> String {
+    fn minutes(m: i64) -> String {
+        match m {
+            m if m >= 60 && m % 60 == 0 && m / 60 == 1 => "1 hour".into(),
+            m if m >= 60 && m % 60 == 0 => format!("{} hours", m / 60),
+            1 => "1 minute".into(),
+            m => format!("{m} minutes"),
+        }
+    }
+    match u {
+        Urgency::Emergency => minutes(cfg.emergency_minutes),
+        Urgency::Urgent => minutes(cfg.urgent_minutes),
+        Urgency::Routine => match cfg.routine_hours {
+            Some(h) => minutes(h * 60),
+            None if cfg.routine_working_days == 1 => "1 working day".into(),
+            None => format!("{} working days", cfg.routine_working_days),
+        },
+    }
+}
+
+/// What [`create_or_merge`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    pub id: i64,
+    /// An open request for the same notes and destination existed: this one was merged into
+    /// it (`id` is the existing request's).
+    pub merged: bool,
+}
+
+/// Insert a request; returns its id (the existing request's when it was merged into one, see
+/// [`create_or_merge`]). Audited.
 pub fn create(c: &Connection, who: &Principal, cfg: &RequestsConfig, s: &Spec) -> Result<i64> {
+    Ok(create_or_merge(c, who, cfg, s)?.id)
+}
+
+fn rank(u: Urgency) -> u8 {
+    match u {
+        Urgency::Emergency => 0,
+        Urgency::Urgent => 1,
+        Urgency::Routine => 2,
+    }
+}
+
+/// Insert a request, or merge it into the open request for the same notes and destination:
+/// there is at most one open request per folder and destination. A patient-wide request covers
+/// every volume, so a request for one volume merges into it; a patient-wide request merging
+/// into one for a single volume widens it to every volume. The merged request takes the more
+/// urgent urgency and the earlier due time; the merge is written to its history (so the desk
+/// sees it) and to the audit log.
+pub fn create_or_merge(
+    c: &Connection,
+    who: &Principal,
+    cfg: &RequestsConfig,
+    s: &Spec,
+) -> Result<Created> {
     let now = now_ms();
     let u = urgency(&s.urgency)?;
     if s.reason.trim().is_empty() || s.reason.len() > 500 {
         return Err(Error::invalid("reason", "must be 1-500 characters"));
     }
-    let due = s.needed_by.unwrap_or(now + cfg.target_ms(u.as_str()));
+    let due = s.needed_by.unwrap_or_else(|| due_after(cfg, u, now));
+    if let Some(id) = merge_into_open(c, who, s, u, due, now)? {
+        return Ok(Created { id, merged: true });
+    }
     let holder = holder_of(c, s.patient_id, s.folder_id)?.filter(|h| *h != s.destination_id);
     let state = match holder {
         Some(_) => RequestState::Located,
@@ -220,7 +298,88 @@ pub fn create(c: &Connection, who: &Principal, cfg: &RequestsConfig, s: &Spec) -
             s.reason.trim()
         ),
     )?;
-    Ok(id)
+    Ok(Created { id, merged: false })
+}
+
+/// Merge a new request into the open one for the same patient, notes and destination, if there
+/// is one; returns its id.
+fn merge_into_open(
+    c: &Connection,
+    who: &Principal,
+    s: &Spec,
+    u: Urgency,
+    due: i64,
+    now: i64,
+) -> Result<Option<i64>> {
+    type Open = (i64, Option<i64>, Urgency, i64, RequestState, Option<i64>);
+    let open: Option<Open> = c
+        .prepare_cached(
+            "SELECT id, folder_id, urgency, due_at, state, appointment_id FROM requests
+             WHERE patient_id=?1 AND destination_id=?2 AND closed_at IS NULL AND state != 'cancelled'
+               AND (folder_id IS NULL OR ?3 IS NULL OR folder_id = ?3)
+             ORDER BY folder_id IS NOT NULL, id LIMIT 1",
+        )?
+        .query_row(params![s.patient_id, s.destination_id, s.folder_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
+        .optional()?;
+    let Some((id, folder, cur_urgency, cur_due, state, appointment)) = open else {
+        return Ok(None);
+    };
+    let mut changes = Vec::new();
+    let widen = folder.is_some() && s.folder_id.is_none();
+    if widen {
+        changes.push("now for every volume".to_string());
+    }
+    let new_urgency = if rank(u) < rank(cur_urgency) {
+        changes.push(format!("urgency raised to {u}"));
+        u
+    } else {
+        cur_urgency
+    };
+    let new_due = if due < cur_due {
+        changes.push(format!(
+            "now needed by {}",
+            crate::util::local_text(&ms_to_rfc3339(due))
+        ));
+        due
+    } else {
+        cur_due
+    };
+    c.prepare_cached(
+        "UPDATE requests SET folder_id = CASE WHEN ?2 THEN NULL ELSE folder_id END, urgency=?3,
+           due_at=?4, needed_by=min(needed_by, ?4), appointment_id=COALESCE(appointment_id, ?5),
+           overdue_notified = CASE WHEN ?4 < due_at THEN 0 ELSE overdue_notified END, updated_at=?6
+         WHERE id=?1",
+    )?
+    .execute(params![
+        id,
+        widen,
+        new_urgency,
+        new_due,
+        appointment.or(s.appointment_id),
+        now
+    ])?;
+    let note = format!(
+        "a second request for the same notes and destination was merged into this one ({}: {}){}",
+        s.source,
+        s.reason.trim(),
+        if changes.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", changes.join("; "))
+        }
+    );
+    history(c, id, now, state, None, &note, &who.actor)?;
+    audit::record(
+        c,
+        who,
+        "request.merge",
+        Some(s.patient_id),
+        s.folder_id,
+        &format!("request {id}: {note}"),
+    )?;
+    Ok(Some(id))
 }
 
 /// Validate an API request and insert it.
@@ -230,7 +389,7 @@ pub fn create_from_api(
     cfg: &RequestsConfig,
     scheme: &casenote_core::identifiers::FolderIdScheme,
     n: &NewRequest,
-) -> Result<i64> {
+) -> Result<Created> {
     let p = crate::ledger::patients::find_by_identifier(c, "patient", &n.patient)?;
     let patient_id = p.merged_into.unwrap_or(p.id);
     let folder_id = match &n.volume {
@@ -262,7 +421,7 @@ pub fn create_from_api(
         })?),
         None => None,
     };
-    create(
+    create_or_merge(
         c,
         who,
         cfg,
@@ -587,6 +746,10 @@ fn view(
         received_at: received_at.map(ms_to_rfc3339),
         closed_at: closed_at.map(ms_to_rfc3339),
         close_reason,
+        escalated_at: c
+            .prepare_cached("SELECT escalated_at FROM requests WHERE id=?1")?
+            .query_row([id], |r| r.get::<_, Option<i64>>(0))?
+            .map(ms_to_rfc3339),
         folders: fstates,
         history,
     })
@@ -848,6 +1011,87 @@ pub fn reopen(c: &Connection, who: &Principal, id: i64, note: &str) -> Result<()
     )
 }
 
+/// Close an open request whose clinic has passed, through the state machine
+/// ([`super::request_state::after_clinic_passed`]): notes never sent are cancelled with the
+/// reason "clinic has passed"; anything else is left alone. Written to the request's history
+/// (so the desk sees it) and to the audit log. Returns whether it was closed.
+pub fn close_for_passed_clinic(c: &Connection, who: &Principal, id: i64, at: i64) -> Result<bool> {
+    let (patient_id, folder_id, state, closed): (i64, Option<i64>, RequestState, Option<i64>) = c
+        .prepare_cached("SELECT patient_id, folder_id, state, closed_at FROM requests WHERE id=?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("request {id}")))?;
+    if closed.is_some() {
+        return Ok(false);
+    }
+    let Some((next, reason)) = super::request_state::after_clinic_passed(state) else {
+        return Ok(false);
+    };
+    set(c, id, next, None, at, reason, &who.actor)?;
+    c.prepare_cached("UPDATE requests SET close_reason=?2 WHERE id=?1")?
+        .execute(params![id, reason])?;
+    audit::record(
+        c,
+        who,
+        "request.close",
+        Some(patient_id),
+        folder_id,
+        &format!("request {id}: {state} -> {next}: {reason}"),
+    )?;
+    Ok(true)
+}
+
+/// Escalate an open routine request not delivered after `after_days` working days: it becomes
+/// urgent (the urgency it was made with is kept for the statistics), is marked escalated, and
+/// the escalation is written to its history (so the desk sees it) and to the audit log. Returns
+/// whether it was escalated (not when already escalated, closed, delivered or not routine).
+pub fn escalate(
+    c: &Connection,
+    who: &Principal,
+    id: i64,
+    at: i64,
+    after_days: i64,
+) -> Result<bool> {
+    let (patient_id, folder_id, state, u, closed, escalated): (
+        i64,
+        Option<i64>,
+        RequestState,
+        Urgency,
+        Option<i64>,
+        Option<i64>,
+    ) = c
+        .prepare_cached("SELECT patient_id, folder_id, state, urgency, closed_at, escalated_at FROM requests WHERE id=?1")?
+        .query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("request {id}")))?;
+    if closed.is_some()
+        || escalated.is_some()
+        || u != Urgency::Routine
+        || !state.awaiting_delivery()
+    {
+        return Ok(false);
+    }
+    c.prepare_cached(
+        "UPDATE requests SET urgency=?2, escalated_at=?3, escalated_from=?4, updated_at=?3 WHERE id=?1",
+    )?
+    .execute(params![id, Urgency::Urgent, at, u])?;
+    let note = format!(
+        "escalated: routine request not delivered after {after_days} working day(s); now urgent"
+    );
+    history(c, id, at, state, None, &note, &who.actor)?;
+    audit::record(
+        c,
+        who,
+        "request.escalate",
+        Some(patient_id),
+        folder_id,
+        &format!("request {id}: {note}"),
+    )?;
+    Ok(true)
+}
+
 /// Requests that became overdue since the last check; marks them so each is published once.
 pub fn newly_overdue(c: &Connection, now: i64) -> Result<Vec<DeskEvent>> {
     let ids: Vec<i64> = c
@@ -907,6 +1151,44 @@ mod tests {
         assert!(!overdue(st("received"), false, 10, 11));
         assert!(!overdue(st("requested"), true, 10, 11));
         assert!(!overdue(st("requested"), false, 10, 10));
+    }
+
+    /// A routine request made on the Friday before a bank holiday Monday, with a target of one
+    /// working day, is due on Tuesday; urgent and emergency targets are clock time.
+    #[test]
+    fn targets_in_working_days_skip_bank_holidays() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_millis()
+        };
+        let cfg = RequestsConfig {
+            routine_working_days: 1,
+            ..Default::default()
+        };
+        // Friday 22 May 2026; Monday 25 May is the spring bank holiday
+        let fri = t("2026-05-22T10:00:00+01:00");
+        assert_eq!(
+            due_after(&cfg, Urgency::Routine, fri),
+            t("2026-05-26T10:00:00+01:00")
+        );
+        assert_eq!(
+            due_after(&cfg, Urgency::Urgent, fri),
+            t("2026-05-22T14:00:00+01:00")
+        );
+        assert_eq!(target_text(&cfg, Urgency::Routine), "1 working day");
+        assert_eq!(target_text(&cfg, Urgency::Urgent), "4 hours");
+        assert_eq!(target_text(&cfg, Urgency::Emergency), "30 minutes");
+        // a local holiday on the Tuesday moves it to Wednesday
+        let cfg = RequestsConfig {
+            routine_working_days: 1,
+            local_holidays: vec![chrono::NaiveDate::from_ymd_opt(2026, 5, 26).unwrap()],
+            ..Default::default()
+        };
+        assert_eq!(
+            due_after(&cfg, Urgency::Routine, fri),
+            t("2026-05-27T10:00:00+01:00")
+        );
     }
 
     #[test]

@@ -102,6 +102,90 @@ impl Calendar {
     }
 }
 
+/// Midnight at the start of local date `d` in `tz`, as UTC milliseconds (the earliest instant
+/// of that date; UK clocks change at 01:00, so midnight always exists there).
+fn local_midnight_ms(tz: chrono_tz::Tz, d: NaiveDate) -> i64 {
+    use chrono::TimeZone;
+    let naive = d.and_time(chrono::NaiveTime::MIN);
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.timestamp_millis()
+        }
+        // a zone whose clocks jump at midnight: the first instant of the day is an hour on
+        chrono::LocalResult::None => tz
+            .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+            .earliest()
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_else(|| naive.and_utc().timestamp_millis()),
+    }
+}
+
+fn local_date(tz: chrono_tz::Tz, ms: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .date_naive()
+}
+
+impl Calendar {
+    /// The first working day on or after `d`.
+    pub fn next_working_day(&self, d: NaiveDate) -> NaiveDate {
+        let mut d = d;
+        for _ in 0..366 {
+            if self.is_working_day(d) {
+                break;
+            }
+            d = d.succ_opt().unwrap_or(d);
+        }
+        d
+    }
+
+    /// The instant `n` working days after `from_ms` (UTC milliseconds), in the site's zone
+    /// `tz`: the same local time of day on the `n`th working day after. Something that starts
+    /// on a weekend or holiday counts from the start (midnight) of the next working day. A
+    /// routine request made at 10:00 on the Friday before a bank holiday Monday, with a target
+    /// of one working day, is due at 10:00 on Tuesday.
+    pub fn add_working_days_ms(&self, tz: chrono_tz::Tz, from_ms: i64, n: i64) -> i64 {
+        let d = local_date(tz, from_ms);
+        let (start_day, offset) = if self.is_working_day(d) {
+            (d, from_ms - local_midnight_ms(tz, d))
+        } else {
+            (self.next_working_day(d), 0)
+        };
+        let end_day = self.add(start_day, n);
+        // the same wall-clock offset into the day (a clock change within the day is ignored)
+        local_midnight_ms(tz, end_day) + offset
+    }
+
+    /// Working time between two instants, in working days: each working day (a local calendar
+    /// day that is a working day) counts the part of it that lies between `from_ms` and
+    /// `to_ms`, as a fraction of its length; weekends and holidays count nothing. Negative
+    /// spans count zero.
+    pub fn working_days_between(&self, tz: chrono_tz::Tz, from_ms: i64, to_ms: i64) -> f64 {
+        if to_ms <= from_ms {
+            return 0.0;
+        }
+        let mut total = 0.0;
+        let mut d = local_date(tz, from_ms);
+        let last = local_date(tz, to_ms);
+        while d <= last {
+            let next = d.succ_opt().unwrap_or(d);
+            if self.is_working_day(d) {
+                let (lo, hi) = (local_midnight_ms(tz, d), local_midnight_ms(tz, next));
+                let overlap = to_ms.min(hi) - from_ms.max(lo);
+                if overlap > 0 && hi > lo {
+                    total += overlap as f64 / (hi - lo) as f64;
+                }
+            }
+            if next == d {
+                break;
+            }
+            d = next;
+        }
+        total
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +262,49 @@ mod tests {
         assert!(cal.is_working_day(d("2026-04-06")));
         assert!(!cal.is_working_day(d("2026-04-03")));
         assert_eq!(cal.add(d("2026-06-10"), 0), d("2026-06-10"));
+    }
+
+    fn ms(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn working_days_on_instants_in_uk_time() {
+        let tz = chrono_tz::Europe::London;
+        let cal = Calendar::default();
+        // Friday 1 May 2026 10:00 BST, Monday 4 May is the May Day bank holiday: one working
+        // day on is Tuesday 5 May 10:00 BST
+        assert_eq!(
+            cal.add_working_days_ms(tz, ms("2026-05-01T10:00:00+01:00"), 1),
+            ms("2026-05-05T10:00:00+01:00")
+        );
+        // made on Saturday: counts from the start of Tuesday (Monday is the holiday)
+        assert_eq!(
+            cal.add_working_days_ms(tz, ms("2026-05-02T15:00:00+01:00"), 1),
+            ms("2026-05-06T00:00:00+01:00")
+        );
+        // across the clocks going back (Sunday 25 October 2026): Friday 23 10:00 BST + 1
+        // working day = Monday 26 10:00 GMT
+        assert_eq!(
+            cal.add_working_days_ms(tz, ms("2026-10-23T10:00:00+01:00"), 1),
+            ms("2026-10-26T10:00:00Z")
+        );
+        // Friday 10:00 to Tuesday 10:00 over the holiday weekend is one working day
+        let w = cal.working_days_between(
+            tz,
+            ms("2026-05-01T10:00:00+01:00"),
+            ms("2026-05-05T10:00:00+01:00"),
+        );
+        assert!((w - 1.0).abs() < 1e-9, "{w}");
+        // half a working day
+        let w = cal.working_days_between(
+            tz,
+            ms("2026-06-10T06:00:00+01:00"),
+            ms("2026-06-10T18:00:00+01:00"),
+        );
+        assert!((w - 0.5).abs() < 1e-9, "{w}");
+        assert_eq!(cal.working_days_between(tz, 10, 5), 0.0);
     }
 }

@@ -16,7 +16,7 @@ pub(crate) use statistics_api::*;
 use super::{audit_reads, ApiError, ApiJson, ApiResult, AppState, Caller};
 use crate::{
     audit, auth::Permission, ledger::folders, lifecycle::coding, lifecycle::digitisation,
-    lifecycle::external_requests, lifecycle::retention, reports::statistics, util::now_ms, Error,
+    lifecycle::external_requests, lifecycle::retention, reports::statistics, Error,
 };
 use axum::{
     body::{to_bytes, Body},
@@ -103,8 +103,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reports/monthly", get(monthly_report))
 }
 
+/// Today at the site (the site's time zone).
 fn today() -> NaiveDate {
-    chrono::Utc::now().date_naive()
+    crate::util::site_today()
 }
 
 fn day_param(q: &Params, k: &str) -> ApiResult<Option<NaiveDate>> {

@@ -1,4 +1,5 @@
-//! Statistics.
+//! Statistics and the monthly report for the board (the use cases are in
+//! [`crate::app::reports`]).
 
 use super::*;
 
@@ -22,10 +23,7 @@ pub(crate) async fn get_statistics(
     who.require(Permission::ReadReports)?;
     let (from, to) = period(&q)?;
     let as_of = day_param(&q, "as_of")?.unwrap_or_else(today);
-    let cfg = s.cfg.clone();
-    let st =
-        s.db.read(move |c| statistics::compute(c, &cfg, from, to, as_of))
-            .await?;
+    let st = crate::app::reports::statistics(&s.db, &s.cfg, &who, from, to, as_of).await?;
     if q.get("format").map(String::as_str) == Some("csv") {
         let section = q.get("section").map(String::as_str).unwrap_or("summary");
         return Ok(crate::app::reports::statistics_csv(&st, section, from, to)?.into_response());
@@ -43,33 +41,16 @@ pub(crate) async fn monthly_report(
         .get("month")
         .ok_or_else(|| Error::invalid("month", "is required (YYYY-MM)"))?
         .clone();
-    let (from, to) = statistics::month_bounds(&month)?;
-    let cfg = s.cfg.clone();
-    let st =
-        s.db.read(move |c| statistics::compute(c, &cfg, from, to, to))
-            .await?;
-    let w = who.clone();
-    let m = month.clone();
-    s.db.write(move |c| {
-        audit::record(
-            c,
-            &w,
-            "report.monthly",
-            None,
-            None,
-            &format!("monthly report {m}"),
-        )
-    })
-    .await?;
+    let pdf = crate::app::reports::monthly_report(&s.db, &s.cfg, &who, &month).await?;
     Ok((
         [
-            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_TYPE, pdf.content_type.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"monthly-report-{}.pdf\"", month.trim()),
+                format!("inline; filename=\"{}\"", pdf.filename),
             ),
         ],
-        statistics::monthly_pdf(&st, now_ms()),
+        pdf.body,
     )
         .into_response())
 }

@@ -424,8 +424,8 @@ pub(crate) fn locations_page(
         html! {
             @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
             table {
-                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } } }
-                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.as_str().replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } } } }
+                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } th { "Preparation area" } } }
+                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.as_str().replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } td { (l.preparation_area.as_deref().unwrap_or("-")) } } } }
             }
             form.card method="post" action="/admin/locations" {
                 h2 { "Add a location" }
@@ -435,10 +435,70 @@ pub(crate) fn locations_page(
                 label for="kind" { "Kind" } select id="kind" name="kind" { @for k in locations::KINDS { option value=(k) { (k.replace('_', " ")) } } }
                 label for="gln" { "GS1 GLN (optional)" } input type="text" id="gln" name="gln";
                 label for="parent" { "Part of (code, optional)" } input type="text" id="parent" name="parent";
+                label for="preparation_area" { "Preparation area (clinics only; code, optional)" } p.hint { "Where the clinic's notes are made ready: notes scanned there before the clinic starts count as available." } input type="text" id="preparation_area" name="preparation_area";
                 div { button type="submit" { "Add location" } }
+            }
+            form.card method="post" action="/admin/locations/preparation-area" {
+                h2 { "Set a clinic's preparation area" }
+                p.hint { "Notes scanned into the preparation area before the clinic starts count as available at the clinic. Leave the area empty to remove it." }
+                input type="hidden" name="csrf" value=(user.csrf);
+                label for="prep-clinic" { "Clinic (code)" } input type="text" id="prep-clinic" name="clinic" required;
+                label for="prep-area" { "Preparation area (code)" } input type="text" id="prep-area" name="preparation_area";
+                div { button type="submit" { "Set preparation area" } }
             }
         },
     )
+}
+
+pub async fn set_preparation_area(
+    State(s): State<AppState>,
+    user: WebUser,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    user.who.require(Permission::ManageLocations)?;
+    let clinic = param(&f, "clinic").unwrap_or_default().to_string();
+    let area = param(&f, "preparation_area").map(String::from);
+    let who = user.who.clone();
+    let result =
+        s.db.write(move |c| {
+            let l = locations::set_preparation_area(c, &clinic, area.as_deref())?;
+            audit::record(
+                c,
+                &who,
+                "location.preparation_area",
+                None,
+                None,
+                &format!(
+                    "{}: preparation area {}",
+                    l.code,
+                    l.preparation_area.as_deref().unwrap_or("none")
+                ),
+            )?;
+            Ok(l)
+        })
+        .await;
+    let list = s.db.read(locations::list).await?;
+    Ok(match result {
+        Ok(l) => locations_page(
+            &user,
+            &list,
+            Some((
+                "ok",
+                match &l.preparation_area {
+                    Some(a) => format!("{} now has preparation area {a}.", l.code),
+                    None => format!("{} has no preparation area now.", l.code),
+                },
+            )),
+        )
+        .into_response(),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. })) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            locations_page(&user, &list, Some(("error", e.to_string()))),
+        )
+            .into_response(),
+        Err(e) => return Err(e.into()),
+    })
 }
 
 pub async fn add_location(
@@ -454,6 +514,7 @@ pub async fn add_location(
         kind: param(&f, "kind").unwrap_or_default().to_string(),
         gln: param(&f, "gln").map(String::from),
         parent: param(&f, "parent").map(String::from),
+        preparation_area: param(&f, "preparation_area").map(String::from),
     };
     let prefix = s.cfg.identifiers.location_prefix.clone();
     let who = user.who.clone();

@@ -61,6 +61,12 @@ pub async fn home(user: WebUser) -> Markup {
         ),
         (
             Permission::ReadReports,
+            "/statistics",
+            "Statistics",
+            "Clinic notes availability, request turnaround against targets, the records lifecycle; the monthly report for the board.",
+        ),
+        (
+            Permission::ReadReports,
             "/admin/devices",
             "Devices",
             "Scanners and portals: online, last read, queue depth, read rate.",
