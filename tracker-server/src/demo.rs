@@ -200,6 +200,7 @@ pub fn seed(db: &Db, cfg: &ScanConfig, n_patients: usize, seed: u64) -> Result<D
                     kind: (*kind).into(),
                     gln: None,
                     parent: parent.map(String::from),
+                    filing_range: None,
                 },
                 &prefix,
             )?;

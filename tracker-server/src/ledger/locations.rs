@@ -2,7 +2,7 @@
 //! Each has a scannable code: a local code (`LWARD5`) and, where configured, a GS1 GLN.
 
 use crate::{util::now_rfc3339, Error, Result};
-use casenote_core::identifiers::validate_gln;
+use casenote_core::identifiers::{validate_gln, ShelfRange};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,10 @@ pub struct NewLocation {
     /// Code of the parent location.
     #[serde(default)]
     pub parent: Option<String>,
+    /// For a library shelf or bay filed by terminal digit: the range it holds (`00-09`, `71`,
+    /// `71/00-71/49`), so a shelf audit knows which folders belong on it.
+    #[serde(default)]
+    pub filing_range: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -74,6 +78,8 @@ pub struct Location {
     pub kind: LocationKind,
     pub gln: Option<String>,
     pub parent: Option<String>,
+    /// The terminal-digit range a library shelf or bay holds, if it has one.
+    pub filing_range: Option<String>,
 }
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Location> {
@@ -84,10 +90,11 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Location> {
         kind: r.get(3)?,
         gln: r.get(4)?,
         parent: r.get(5)?,
+        filing_range: r.get(6)?,
     })
 }
 
-const SELECT: &str = "SELECT l.id, l.code, l.name, l.kind, l.gln, p.code FROM locations l LEFT JOIN locations p ON p.id = l.parent_id";
+const SELECT: &str = "SELECT l.id, l.code, l.name, l.kind, l.gln, p.code, l.filing_range FROM locations l LEFT JOIN locations p ON p.id = l.parent_id";
 
 pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location> {
     let code = n.code.trim().to_ascii_uppercase();
@@ -108,6 +115,12 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
     if let Some(g) = &n.gln {
         validate_gln(g).map_err(|e| Error::invalid("gln", e.to_string()))?;
     }
+    let filing_range = n
+        .filing_range
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| filing_range_for(kind, r))
+        .transpose()?;
     let parent_id = match &n.parent {
         Some(p) => Some(
             resolve(c, p)?
@@ -130,10 +143,40 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
         ));
     }
     c.execute(
-        "INSERT INTO locations(code, gln, name, kind, parent_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)",
-        params![code, n.gln, n.name.trim(), kind, parent_id, now_rfc3339()],
+        "INSERT INTO locations(code, gln, name, kind, parent_id, created_at, filing_range) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        params![code, n.gln, n.name.trim(), kind, parent_id, now_rfc3339(), filing_range],
     )?;
     get(c, c.last_insert_rowid())
+}
+
+/// Check a terminal-digit range for a location of `kind`; the range in its written form.
+fn filing_range_for(kind: LocationKind, range: &str) -> Result<String> {
+    if !kind.is_library() {
+        return Err(Error::invalid(
+            "filing_range",
+            format!(
+                "only a library, store or shelf holds a terminal-digit range, not a {}",
+                kind.as_str().replace('_', " ")
+            ),
+        ));
+    }
+    ShelfRange::parse(range)
+        .map(|r| r.text())
+        .map_err(|e| Error::invalid("filing_range", e.to_string()))
+}
+
+/// Set (or with `None`, clear) the terminal-digit range a library shelf or bay holds.
+pub fn set_filing_range(c: &Connection, code: &str, range: Option<&str>) -> Result<Location> {
+    let l = resolve(c, code)?.ok_or_else(|| Error::not_found(format!("location {code}")))?;
+    let range = range
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| filing_range_for(l.kind, r))
+        .transpose()?;
+    c.execute(
+        "UPDATE locations SET filing_range=?1 WHERE id=?2",
+        params![range, l.id],
+    )?;
+    get(c, l.id)
 }
 
 pub fn get(c: &Connection, id: i64) -> Result<Location> {

@@ -390,8 +390,8 @@ pub(crate) fn locations_page(
         html! {
             @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
             table {
-                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } } }
-                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.as_str().replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } } } }
+                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } th { "Terminal-digit range" } } }
+                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.as_str().replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } td { (l.filing_range.as_deref().unwrap_or("-")) } } } }
             }
             form.card method="post" action="/admin/locations" {
                 h2 { "Add a location" }
@@ -401,6 +401,9 @@ pub(crate) fn locations_page(
                 label for="kind" { "Kind" } select id="kind" name="kind" { @for k in locations::KINDS { option value=(k) { (k.replace('_', " ")) } } }
                 label for="gln" { "GS1 GLN (optional)" } input type="text" id="gln" name="gln";
                 label for="parent" { "Part of (code, optional)" } input type="text" id="parent" name="parent";
+                label for="filing_range" { "Terminal-digit range (shelves and bays, optional)" }
+                p.hint { "The primary digits the shelf holds, e.g. 00-09, or primary/secondary, e.g. 71/00-71/49. A shelf audit then expects these folders here." }
+                input type="text" id="filing_range" name="filing_range";
                 div { button type="submit" { "Add location" } }
             }
         },
@@ -420,6 +423,7 @@ pub async fn add_location(
         kind: param(&f, "kind").unwrap_or_default().to_string(),
         gln: param(&f, "gln").map(String::from),
         parent: param(&f, "parent").map(String::from),
+        filing_range: param(&f, "filing_range").map(String::from),
     };
     let prefix = s.cfg.identifiers.location_prefix.clone();
     let who = user.who.clone();
