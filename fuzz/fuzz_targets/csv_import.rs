@@ -29,6 +29,7 @@ fn fixture() -> &'static Fixture {
                         kind: kind.into(),
                         gln: None,
                         parent: None,
+                        filing_range: None,
                     },
                     "L",
                 )?;

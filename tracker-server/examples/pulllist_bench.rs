@@ -35,6 +35,7 @@ fn main() {
                     kind: kind.into(),
                     gln: None,
                     parent: None,
+                    filing_range: None,
                 },
                 "L",
             )?;

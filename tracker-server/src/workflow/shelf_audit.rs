@@ -693,9 +693,12 @@ pub fn list(
 
 /// An audit with its lists: found here, found but expected elsewhere, not found (each in
 /// shelf order).
+/// Where a folder sits in shelf order (none without a filing number).
+type ShelfKey = Option<(u8, u8, u8)>;
+
 pub fn get(c: &Connection, id: i64) -> Result<AuditDetail> {
     let audit = summary(c, id)?;
-    let mut lines: Vec<(Option<(u8, u8, u8)>, AuditLine)> = c
+    let mut lines: Vec<(ShelfKey, AuditLine)> = c
         .prepare_cached(
             "SELECT f.barcode, f.filing_number, f.folder_type, f.volume, f.volume_count, x.outcome, p.code, p.name,
                     x.scanned_at, x.scanned_by, x.follow_up, x.follow_up_at, x.missing_case_id, f.id, f.patient_id
@@ -776,6 +779,10 @@ pub fn due_at(cfg: &ShelfAuditConfig, holidays: &[chrono::NaiveDate], closed_at:
     }
 }
 
+/// A folder not found by a closed audit, waiting for follow-up: (audit, folder, closed at,
+/// barcode, last read, status, shelf code).
+type Due = (i64, i64, i64, String, Option<i64>, String, String);
+
 /// Follow up the folders closed audits did not find, as of `now`: one scanned anywhere since
 /// the audit closed is marked seen; one still unseen at its due time is reported missing
 /// (through [`missing::report`], which audits it); one already missing is linked to its case.
@@ -791,7 +798,7 @@ pub fn follow_up(
         actor: "system:shelf-audit".into(),
         role: Role::Admin,
     };
-    let rows: Vec<(i64, i64, i64, String, Option<i64>, String, String)> = c
+    let rows: Vec<Due> = c
         .prepare_cached(
             "SELECT x.audit_id, x.folder_id, a.closed_at, f.barcode, f.cur_read_at, f.status, l.code
              FROM shelf_audit_lines x JOIN shelf_audits a ON a.id = x.audit_id
