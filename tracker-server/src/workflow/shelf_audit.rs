@@ -881,7 +881,11 @@ mod tests {
             missing_after_working_days: Some(1),
             ..Default::default()
         };
-        // one working day after a Friday is the Monday, three days on
-        assert_eq!(due_at(&cfg, &[], fri), fri + 3 * 86_400_000);
+        // one working day after Friday 27 November is not Monday 30 November (St Andrew's Day,
+        // a Scottish bank holiday) but Tuesday 1 December, at the same time of day
+        assert_eq!(due_at(&cfg, &[], fri), fri + 4 * 86_400_000);
+        // and a local holiday on that Tuesday moves it on to the Wednesday
+        let tue = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(due_at(&cfg, &[tue], fri), fri + 5 * 86_400_000);
     }
 }
