@@ -533,6 +533,26 @@ async fn folders_not_found_are_reported_missing_after_the_configured_time() {
     let (_, html) = w.s.page(&w.library, &format!("/audits/{id}")).await;
     assert!(html.contains("reported missing"), "{html}");
     assert!(html.contains("seen since"));
+
+    // the next audit of the shelf finds y: its missing case is closed as found
+    let res = send(&w, &w.library, vec![audit_scan(&y, "LSHELF2")]).await;
+    assert_eq!(res[0]["status"], "stored", "{}", res[0]);
+    let (case_status, folder_status): (String, String) = w
+        .s
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT m.status, f.status FROM missing_cases m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?1",
+                [case],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (case_status.as_str(), folder_status.as_str()),
+        ("found", "active")
+    );
 }
 
 #[tokio::test]

@@ -557,6 +557,18 @@ impl AuditScans {
             Some(s.folder_id),
             &format!("shelf audit {}: {}", p.audit_id, outcome_text(p.outcome)),
         )?;
+        // A folder reported missing has turned up on the shelf.
+        let shelf: String = c.query_row(
+            "SELECT code FROM locations WHERE id=?1",
+            [s.location_id],
+            |r| r.get(0),
+        )?;
+        missing::found_by_scan(
+            c,
+            who,
+            s.folder_id,
+            &format!("found on {shelf} by shelf audit {}", p.audit_id),
+        )?;
         Ok(())
     }
 }
