@@ -187,6 +187,11 @@ pub struct HandheldConfig {
     /// A folder scanned before any location card: `hold` it (stored durably) until the next
     /// location card of the session, or `refuse` it (not stored; the porter scans it again).
     pub without_location: WithoutLocation,
+    /// A stock-take scanner: folder scans are sent as shelf audit scans (method `audit`,
+    /// action `seen`) at the last shelf or bay card scanned. The server adds them to the
+    /// audit open at that shelf (opening one with the first folder); the audit is closed on
+    /// the Shelf audits page. `action` is then not used.
+    pub audit: bool,
 }
 
 /// What happens to a folder scanned before any location card.
@@ -210,6 +215,7 @@ impl Default for HandheldConfig {
             action: Action::Receive,
             repeat_suppress_ms: 1500,
             without_location: WithoutLocation::Hold,
+            audit: false,
         }
     }
 }

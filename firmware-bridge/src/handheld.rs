@@ -9,7 +9,7 @@ use crate::config::{HandheldConfig, WithoutLocation};
 use crate::frames::BarcodeRead;
 use crate::handheld_store::SessionState;
 use casenote_core::identifiers::scan::{classify, ScanConfig, ScanTarget};
-use casenote_core::wire::{Method, ScanEvent};
+use casenote_core::wire::{Action, Method, ScanEvent};
 use chrono::{DateTime, Utc};
 
 /// What a scan did.
@@ -118,6 +118,12 @@ impl Handheld {
         self.last_payload = Some((read.raw.clone(), now));
         let outcome = match classify(&read.raw, scan) {
             ScanTarget::Folder { .. } => {
+                // A stock-take scanner sends shelf audit scans: the folder was seen on the shelf.
+                let (method, action) = if self.cfg.audit {
+                    (Method::Audit, Action::Seen)
+                } else {
+                    (Method::Barcode, self.cfg.action)
+                };
                 let event = |location: &str| {
                     ScanEvent::new(
                         &self.device_id,
@@ -125,9 +131,9 @@ impl Handheld {
                         now,
                         read.raw.clone(),
                         read.symbology,
-                        Method::Barcode,
+                        method,
                         location.to_string(),
-                        self.cfg.action,
+                        action,
                         None,
                     )
                 };
@@ -164,7 +170,6 @@ impl Handheld {
 mod tests {
     use super::*;
     use casenote_core::identifiers::scan::Symbology;
-    use casenote_core::wire::Action;
 
     fn read(s: &str) -> BarcodeRead {
         BarcodeRead::from_bytes(s.as_bytes(), Symbology::Unknown)
@@ -331,5 +336,36 @@ mod tests {
             HandheldOutcome::Ignored(r) => assert!(!r.contains("0101201234")),
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn a_stock_take_scanner_sends_audit_scans_at_the_shelf() {
+        let sc = scan_cfg();
+        let folder = sc.folder.format(77).text;
+        let mut h = Handheld::new(
+            "library-audit",
+            HandheldConfig {
+                audit: true,
+                ..Default::default()
+            },
+        );
+        let t0 = Utc::now();
+        assert_eq!(
+            h.on_scan(&read(&format!("]C0{}", card("LSHELF1"))), t0, &sc),
+            HandheldOutcome::LocationSet("LSHELF1".into())
+        );
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t0, &sc) else {
+            panic!("a folder after the shelf card is an event")
+        };
+        assert_eq!(e.method, Method::Audit);
+        assert_eq!(e.action, Action::Seen, "not the configured receive");
+        assert_eq!(e.location, "LSHELF1");
+        // an ordinary handheld still sends barcode scans
+        let mut h = Handheld::new("porter", HandheldConfig::default());
+        h.on_scan(&read(&format!("]C0{}", card("LWARD5"))), t0, &sc);
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{folder}")), t0, &sc) else {
+            panic!()
+        };
+        assert_eq!(e.method, Method::Barcode);
     }
 }

@@ -393,3 +393,39 @@ fn queue_status_explains_and_requeue_repairs() {
         (e.event_id, "LWARD5")
     );
 }
+
+/// Issue 16 (shelf audit): a stock-take scanner (`handheld.audit = true`) sends each folder
+/// scanned after a shelf card as a shelf audit scan at that shelf, through the durable queue.
+#[test]
+fn a_stock_take_scanner_sends_audit_scans_at_the_shelf() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(TOKEN);
+    let mut scanner = SimPort::new().unwrap();
+    let mut cfg = base_config(&server, dir.path());
+    let mut d = DeviceConfig::new(
+        "library-stocktake",
+        Role::Handheld,
+        Protocol::Line,
+        DeviceTransport::Serial(scanner.serial()),
+    );
+    d.handheld.audit = true;
+    cfg.devices.push(d);
+    let bridge = Bridge::start(cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    scanner
+        .scan_line(&format!("]C0{}", card("LSHELF1")))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    scanner.scan_line(&folder(11)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    scanner.scan_line(&folder(12)).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || server.count() == 2));
+    let events = server.stored();
+    for (e, n) in events.iter().zip([11, 12]) {
+        assert_eq!(e["raw"], folder(n));
+        assert_eq!(e["method"], "audit");
+        assert_eq!(e["action"], "seen");
+        assert_eq!(e["location"], "LSHELF1");
+    }
+    bridge.shutdown();
+}

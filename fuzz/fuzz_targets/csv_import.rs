@@ -30,6 +30,7 @@ fn fixture() -> &'static Fixture {
                         gln: None,
                         parent: None,
                         preparation_area: None,
+                        filing_range: None,
                     },
                     "L",
                 )?;

@@ -61,6 +61,7 @@ fn main() {
                         gln: None,
                         parent: None,
                         preparation_area: None,
+                        filing_range: None,
                     },
                     "L",
                 )?;

@@ -36,6 +36,7 @@ fn main() {
                     gln: None,
                     parent: None,
                     preparation_area: None,
+                    filing_range: None,
                 },
                 "L",
             )?;

@@ -22,6 +22,7 @@ pub struct Config {
     pub external_requests: crate::lifecycle::external_requests::ExternalRequestsConfig,
     pub device_health: crate::ledger::read_norms::DeviceHealthConfig,
     pub privacy: PrivacyConfig,
+    pub shelf_audit: ShelfAuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +75,32 @@ pub struct AuthConfig {
     /// Failed sign-ins from one client address within the window (any user names) after which
     /// that address is refused (429) until the window moves on.
     pub login_max_failures_per_address: u32,
+}
+
+/// `[shelf_audit]`: when folders a shelf audit did not find are reported missing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShelfAuditConfig {
+    /// Hours after an audit closes before a folder it did not find, and that nobody has
+    /// scanned since, is reported missing. Env: CASENOTE_SHELF_AUDIT_MISSING_AFTER_HOURS.
+    pub missing_after_hours: u64,
+    /// Instead of hours: working days (weekends, Scottish bank holidays and `[requests]
+    /// local_holidays` skipped) after the day the audit closed. Env:
+    /// CASENOTE_SHELF_AUDIT_MISSING_AFTER_WORKING_DAYS.
+    pub missing_after_working_days: Option<u32>,
+    /// How often the server looks for folders due to be reported missing, in seconds. Env:
+    /// CASENOTE_SHELF_AUDIT_CHECK_SECS.
+    pub check_secs: u64,
+}
+
+impl Default for ShelfAuditConfig {
+    fn default() -> Self {
+        Self {
+            missing_after_hours: 72,
+            missing_after_working_days: None,
+            check_secs: 300,
+        }
+    }
 }
 
 /// The audit log's key and anchors (docs/security.md, "Audit log").
@@ -605,6 +632,21 @@ impl Config {
             &mut cfg.printing.status_timeout_ms,
         )?;
         env_parse("CASENOTE_PRINT_BATCH_CHUNK", &mut cfg.printing.batch_chunk)?;
+        let sa = &mut cfg.shelf_audit;
+        env_parse(
+            "CASENOTE_SHELF_AUDIT_MISSING_AFTER_HOURS",
+            &mut sa.missing_after_hours,
+        )?;
+        if let Ok(v) = std::env::var("CASENOTE_SHELF_AUDIT_MISSING_AFTER_WORKING_DAYS") {
+            sa.missing_after_working_days = match v.trim() {
+                "" => None,
+                t => Some(t.parse().map_err(|_| ConfigError::Env {
+                    name: "CASENOTE_SHELF_AUDIT_MISSING_AFTER_WORKING_DAYS",
+                    message: format!("{v:?} is not a whole number of days"),
+                })?),
+            };
+        }
+        env_parse("CASENOTE_SHELF_AUDIT_CHECK_SECS", &mut sa.check_secs)?;
         cfg.identifiers
             .folder
             .validate()

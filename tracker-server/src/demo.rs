@@ -201,6 +201,7 @@ pub fn seed(db: &Db, cfg: &ScanConfig, n_patients: usize, seed: u64) -> Result<D
                     gln: None,
                     parent: parent.map(String::from),
                     preparation_area: None,
+                    filing_range: None,
                 },
                 &prefix,
             )?;

@@ -68,6 +68,7 @@ pub async fn serve(
     background.push(tokio::spawn(sweep_stale_requests(state.clone())));
     background.push(tokio::spawn(watch_request_changes(state.clone())));
     background.push(tokio::spawn(anchor_audit(state.clone())));
+    background.push(tokio::spawn(watch_shelf_audits(state.clone())));
     let last_anchor = state.clone();
     // (with each connection's peer address, for sign-in throttling)
     let app = router(state).into_make_service_with_connect_info::<app::session::PeerAddr>();
@@ -178,6 +179,31 @@ async fn sweep_stale_requests(state: app::AppState) {
             tracing::warn!(error = %e, "stale request sweep failed; will retry");
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Follow up the folders shelf audits did not find: seen since, or reported missing when due
+/// (`[shelf_audit]`).
+async fn watch_shelf_audits(state: app::AppState) {
+    let every = std::time::Duration::from_secs(state.cfg.shelf_audit.check_secs.max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let cfg = state.cfg.clone();
+        if let Err(e) = state
+            .db
+            .write(move |c| {
+                workflow::shelf_audit::follow_up(
+                    c,
+                    &cfg.identifiers.folder,
+                    &cfg.shelf_audit,
+                    &cfg.requests.local_holidays,
+                    util::now_ms(),
+                )
+            })
+            .await
+        {
+            tracing::warn!(error = %e, "shelf audit follow-up failed");
+        }
     }
 }
 

@@ -1886,3 +1886,178 @@ async fn statistics_read_as_a_report() {
     assert!(href.starts_with("/statistics/monthly?month="), "{href}");
     b.quit().await;
 }
+
+
+// ---------- issue 16 point 3: shelf audit ----------
+
+/// The places of a folder's movements, in read order (whatever the scanner's prefix).
+async fn trail_of(s: &TestServer, barcode: &str) -> Vec<String> {
+    let b = barcode.to_string();
+    s.db.read(move |c| {
+        let mut st = c.prepare(
+            "SELECT l.code FROM movements m JOIN folders f ON f.id = m.folder_id
+             JOIN locations l ON l.id = m.location_id WHERE f.barcode = ?1 ORDER BY m.read_at, m.id",
+        )?;
+        let v = st
+            .query_map([&b], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    })
+    .await
+    .unwrap()
+}
+
+/// A library clerk audits a shelf on the scan page: scans the shelf card, then each folder at
+/// scanner speed, part of them with the network cut; closes the audit; and reads the three
+/// lists on the result page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shelf_audit_with_the_network_cut_part_way() {
+    if !browser_available() {
+        return;
+    }
+    let World {
+        s,
+        manager,
+        library,
+        device,
+        ..
+    } = world().await;
+    let r = s
+        .post(
+            Some(&manager),
+            "/api/v1/locations",
+            json!({"code": "LSHELF7", "name": "Bay 7", "kind": "shelf", "parent": "LLIB"}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    s.patient(&library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let mut f = Vec::new();
+    for _ in 0..6 {
+        f.push(new_folder(&s, &library, "1904851231").await);
+    }
+    // f0..f3 are filed on Bay 7, f4 is recorded on Ward 5, f5 is never scanned
+    let read_at = tracker_server::util::ms_to_rfc3339(tracker_server::util::now_ms() - 600_000);
+    let mut placed: Vec<Value> = f[..4]
+        .iter()
+        .map(|b| event(b, "LSHELF7", &read_at, "receive", None))
+        .collect();
+    placed.push(event(&f[4], "LWARD5", &read_at, "receive", None));
+    let r = s
+        .post(Some(&device), "/api/v1/events", json!({"events": placed}))
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+
+    let cable = Cable::start(s.base.trim_start_matches("http://").to_string()).await;
+    let base = format!("http://{}", cable.addr);
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &base, "library").await;
+    // from the home page, as the clerk finds it
+    d.find(By::LinkText("Shelf audits"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the audits page", 10, || async {
+        text_of(d, "h1").await == "Shelf audits"
+    })
+    .await;
+    d.find(By::LinkText("Start a shelf audit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the scan page in audit mode", 10, || async {
+        text_of(d, "h1").await == "Shelf audit"
+    })
+    .await;
+    focused(d, "scan-input", "the scan box").await;
+    let card = casenote_core::identifiers::card_payload("LSHELF7").unwrap();
+    burst(d, &card).await;
+    burst(d, &f[0]).await;
+    burst(d, &f[4]).await;
+    let f4 = f[4].clone();
+    wait_until("the folder found elsewhere moved here", 15, || async {
+        trail_of(&s, &f4).await == ["LWARD5", "LSHELF7"]
+    })
+    .await;
+    assert!(text_of(d, "#here").await.contains("Bay 7"));
+    assert!(text_of(d, "#log")
+        .await
+        .contains("expected at Ward 5 (LWARD5)"));
+
+    // the network drops: the next folders and the close are kept on the device
+    cable.set(false);
+    burst(d, &f[1]).await;
+    burst(d, &f[2]).await;
+    burst(d, &f[4]).await; // scanned twice: counted once
+    d.find(By::Id("audit-close"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("four steps waiting", 10, || async {
+        waiting_text(d).await.starts_with("4 scans waiting")
+    })
+    .await;
+    let audits: i64 = s.count("shelf_audits").await;
+    assert_eq!(audits, 1);
+    let open: i64 =
+        s.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM shelf_audits WHERE status = 'open'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(open, 1, "not closed while the close is still on the device");
+    cable.set(true);
+    wait_until("the close delivered", 30, || async {
+        waiting_text(d).await.is_empty() && !text_of(d, "#audit-result").await.is_empty()
+    })
+    .await;
+    let result = text_of(d, "#audit-result").await;
+    assert!(
+        result.contains("3 found here, 1 found but expected elsewhere (moved here), 1 expected here but not found"),
+        "{result}"
+    );
+    assert_eq!(
+        trail_of(&s, &f[4]).await,
+        ["LWARD5", "LSHELF7"],
+        "the audit movement recorded once"
+    );
+    d.find(By::Css("#audit-result a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the audit's page", 10, || async {
+        text_of(d, "h1").await.starts_with("Shelf audit")
+            && text_of(d, "h1").await.contains("Bay 7")
+    })
+    .await;
+    let found = text_of(d, "#found").await;
+    for x in &f[..3] {
+        assert!(found.contains(x.as_str()), "{x} found: {found}");
+    }
+    let elsewhere = text_of(d, "#elsewhere").await;
+    assert!(
+        elsewhere.contains(f[4].as_str()) && elsewhere.contains("Ward 5 (LWARD5)"),
+        "{elsewhere}"
+    );
+    let not_found = text_of(d, "#not-found").await;
+    assert!(not_found.contains(f[3].as_str()), "{not_found}");
+    assert!(!not_found.contains(f[5].as_str()), "never on this shelf");
+    assert!(not_found.contains("to look for"), "{not_found}");
+    assert!(text_of(d, "#audit-summary")
+        .await
+        .contains("1 of 4 expected here not found"));
+    b.quit().await;
+}

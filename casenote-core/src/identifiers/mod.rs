@@ -20,7 +20,7 @@ pub use folder_id::{FolderId, FolderIdScheme};
 pub use gs1::{gs1_check_digit, parse_element_string, validate_gln, ElementString};
 pub use nhs::validate_nhs_number;
 pub use scan::{classify, strip_aim, ScanTarget, Symbology};
-pub use terminal_digit::FilingNumber;
+pub use terminal_digit::{FilingNumber, ShelfRange};
 
 /// Why an identifier was refused. The message names the reason in plain words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

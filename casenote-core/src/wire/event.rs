@@ -15,10 +15,14 @@ pub enum Method {
     Barcode,
     Rfid,
     Manual,
+    /// Scanned on a shelf during a shelf audit (stock-take): the server adds the scan to the
+    /// open audit of `location`. Added after the first release; bridges that never send it
+    /// keep working unchanged.
+    Audit,
 }
 
 impl Method {
-    pub const ALL: [Self; 3] = [Self::Barcode, Self::Rfid, Self::Manual];
+    pub const ALL: [Self; 4] = [Self::Barcode, Self::Rfid, Self::Manual, Self::Audit];
 
     /// The word on the wire and in the database.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +30,7 @@ impl Method {
             Self::Barcode => "barcode",
             Self::Rfid => "rfid",
             Self::Manual => "manual",
+            Self::Audit => "audit",
         }
     }
 }
@@ -251,6 +256,24 @@ mod tests {
             assert_eq!(a.as_str().parse::<Action>(), Ok(a));
         }
         assert!("teleport".parse::<Action>().is_err());
+    }
+
+    #[test]
+    fn audit_is_a_method_on_the_wire_and_the_old_words_still_read() {
+        let base = json!({
+            "event_id": "0192f0c1-0000-7000-8000-000000000001",
+            "device_id": "d", "read_at": "2026-11-25T08:00:00Z",
+            "raw": "F0000123457", "method": "audit", "location": "LSHELF1"
+        });
+        let e: ScanEvent = serde_json::from_value(base.clone()).unwrap();
+        assert_eq!(e.method, Method::Audit);
+        assert_eq!(serde_json::to_value(Method::Audit).unwrap(), "audit");
+        for old in ["barcode", "rfid", "manual"] {
+            let mut v = base.clone();
+            v["method"] = json!(old);
+            let e: ScanEvent = serde_json::from_value(v).unwrap();
+            assert_eq!(e.method.as_str(), old);
+        }
     }
 
     #[test]

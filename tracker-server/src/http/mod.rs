@@ -2,6 +2,7 @@
 //! `{"error": {"code", "field", "message"}}` with a stable code.
 
 pub mod api;
+pub mod audits_api;
 pub mod headers;
 pub mod lifecycle_api;
 pub mod openapi;
@@ -198,6 +199,7 @@ pub(crate) fn query_i64(
 pub fn routes() -> axum::Router<AppState> {
     api::routes()
         .merge(requests_api::routes())
+        .merge(audits_api::routes())
         .merge(lifecycle_api::routes())
         .merge(privacy_api::routes())
 }

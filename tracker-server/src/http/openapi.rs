@@ -113,6 +113,11 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("post", "/api/v1/patient-flags", "Flag a patient as staff or VIP (audited with the reason)", "records_manager, admin", Some("FlagChange")),
     ("post", "/api/v1/patient-flags/clear", "Clear a patient's flag (audited with the reason)", "records_manager, admin", Some("FlagChange")),
     ("put", "/api/v1/users/{username}/profile", "Record a user's family name and work locations (for the privacy report)", "admin", Some("UserProfile")),
+    ("get", "/api/v1/shelf-audits", "Shelf audits, newest first, with counts: found here, found but expected elsewhere, not found (query: location, status=open|closed, limit)", "library, records_manager, admin", None),
+    ("post", "/api/v1/shelf-audits", "Open a shelf audit at a library shelf, bay or store (201), or join the one open there (200); folders are then sent as events with method audit", "library, records_manager, admin", Some("NewShelfAudit")),
+    ("get", "/api/v1/shelf-audits/{id}", "A shelf audit and its lists: found here, found but expected elsewhere, expected here but not found (with follow-up)", "library, records_manager, admin", None),
+    ("post", "/api/v1/shelf-audits/{id}/close", "Close a shelf audit: folders expected on the shelf and not scanned are listed as not found", "library, records_manager, admin", None),
+    ("put", "/api/v1/locations/{code}/filing-range", "Set or clear the terminal-digit range a library shelf or bay holds (00-09, 71, 71/00-71/49)", "records_manager, admin", Some("FilingRange")),
 ];
 
 /// Answers described by a schema: (method, path, schema of the 200 answer).
@@ -131,7 +136,9 @@ fn schemas() -> Value {
         "NewFolder": s(json!({"patient": str_, "folder_type": {"enum": crate::ledger::folders::TYPES}, "home_location": str_, "filing_number": str_}), &["patient","folder_type","home_location"]),
         "StatusChange": s(json!({"status": {"enum": crate::ledger::folders::STATUSES}, "reason": str_}), &["status","reason"]),
         "PreparationArea": s(json!({"preparation_area": str_}), &[]),
-        "NewLocation": s(json!({"code": str_, "name": str_, "kind": {"enum": crate::ledger::locations::KINDS}, "gln": str_, "parent": str_, "preparation_area": str_}), &["code","name","kind"]),
+        "NewShelfAudit": s(json!({"location": str_}), &["location"]),
+        "FilingRange": s(json!({"filing_range": str_}), &[]),
+        "NewLocation": s(json!({"code": str_, "name": str_, "kind": {"enum": crate::ledger::locations::KINDS}, "gln": str_, "parent": str_, "preparation_area": str_, "filing_range": str_}), &["code","name","kind"]),
         "NewRequest": s(json!({"patient": str_, "volume": str_, "destination": str_, "needed_by": {"type":"string","format":"date-time"}, "urgency": {"enum": crate::workflow::requests::URGENCIES}, "reason": str_}), &["patient","destination","urgency","reason"]),
         "RequestState": s(json!({"state": {"enum": ["located","pulled","cancelled"]}, "holder_location": str_, "note": str_}), &["state","note"]),
         "Reroute": s(json!({"destination": str_, "note": str_}), &["destination","note"]),

@@ -2,7 +2,7 @@
 //! Each has a scannable code: a local code (`LWARD5`) and, where configured, a GS1 GLN.
 
 use crate::{util::now_rfc3339, Error, Result};
-use casenote_core::identifiers::validate_gln;
+use casenote_core::identifiers::{validate_gln, ShelfRange};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,10 @@ pub struct NewLocation {
     /// clinic; notes scanned there before the start count as available).
     #[serde(default)]
     pub preparation_area: Option<String>,
+    /// For a library shelf or bay filed by terminal digit: the range it holds (`00-09`, `71`,
+    /// `71/00-71/49`), so a shelf audit knows which folders belong on it.
+    #[serde(default)]
+    pub filing_range: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -81,6 +85,9 @@ pub struct Location {
     /// For a clinic: the code of its preparation area, if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preparation_area: Option<String>,
+    /// The terminal-digit range a library shelf or bay holds, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filing_range: Option<String>,
 }
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Location> {
@@ -92,10 +99,11 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Location> {
         gln: r.get(4)?,
         parent: r.get(5)?,
         preparation_area: r.get(6)?,
+        filing_range: r.get(7)?,
     })
 }
 
-const SELECT: &str = "SELECT l.id, l.code, l.name, l.kind, l.gln, p.code, pa.code FROM locations l LEFT JOIN locations p ON p.id = l.parent_id LEFT JOIN locations pa ON pa.id = l.preparation_area_id";
+const SELECT: &str = "SELECT l.id, l.code, l.name, l.kind, l.gln, p.code, pa.code, l.filing_range FROM locations l LEFT JOIN locations p ON p.id = l.parent_id LEFT JOIN locations pa ON pa.id = l.preparation_area_id";
 
 pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location> {
     let code = n.code.trim().to_ascii_uppercase();
@@ -116,6 +124,12 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
     if let Some(g) = &n.gln {
         validate_gln(g).map_err(|e| Error::invalid("gln", e.to_string()))?;
     }
+    let filing_range = n
+        .filing_range
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| filing_range_for(kind, r))
+        .transpose()?;
     let parent_id = match &n.parent {
         Some(p) => Some(
             resolve(c, p)?
@@ -147,8 +161,8 @@ pub fn create(c: &Connection, n: &NewLocation, prefix: &str) -> Result<Location>
         None => None,
     };
     c.execute(
-        "INSERT INTO locations(code, gln, name, kind, parent_id, created_at, preparation_area_id) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-        params![code, n.gln, n.name.trim(), kind, parent_id, now_rfc3339(), prep],
+        "INSERT INTO locations(code, gln, name, kind, parent_id, created_at, preparation_area_id, filing_range) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+        params![code, n.gln, n.name.trim(), kind, parent_id, now_rfc3339(), prep, filing_range],
     )?;
     get(c, c.last_insert_rowid())
 }
@@ -193,6 +207,36 @@ pub fn set_preparation_area(c: &Connection, clinic: &str, area: Option<&str>) ->
     c.execute(
         "UPDATE locations SET preparation_area_id=?2 WHERE id=?1",
         params![l.id, prep],
+    )?;
+    get(c, l.id)
+}
+
+/// Check a terminal-digit range for a location of `kind`; the range in its written form.
+fn filing_range_for(kind: LocationKind, range: &str) -> Result<String> {
+    if !kind.is_library() {
+        return Err(Error::invalid(
+            "filing_range",
+            format!(
+                "only a library, store or shelf holds a terminal-digit range, not a {}",
+                kind.as_str().replace('_', " ")
+            ),
+        ));
+    }
+    ShelfRange::parse(range)
+        .map(|r| r.text())
+        .map_err(|e| Error::invalid("filing_range", e.to_string()))
+}
+
+/// Set (or with `None`, clear) the terminal-digit range a library shelf or bay holds.
+pub fn set_filing_range(c: &Connection, code: &str, range: Option<&str>) -> Result<Location> {
+    let l = resolve(c, code)?.ok_or_else(|| Error::not_found(format!("location {code}")))?;
+    let range = range
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| filing_range_for(l.kind, r))
+        .transpose()?;
+    c.execute(
+        "UPDATE locations SET filing_range=?1 WHERE id=?2",
+        params![range, l.id],
     )?;
     get(c, l.id)
 }

@@ -498,6 +498,38 @@ ALTER TABLE requests ADD COLUMN escalated_at INTEGER;
 ALTER TABLE requests ADD COLUMN escalated_from TEXT;
 CREATE INDEX requests_open_destination ON requests(destination_id, patient_id) WHERE closed_at IS NULL;
 "#,
+    // 15: shelf audits (stock-takes): a shelf's terminal-digit range, the audits and their
+    // lines (found here, found but expected elsewhere, expected here but not found)
+    r#"
+ALTER TABLE locations ADD COLUMN filing_range TEXT;
+CREATE TABLE shelf_audits (
+  id INTEGER PRIMARY KEY,
+  location_id INTEGER NOT NULL REFERENCES locations(id),
+  status TEXT NOT NULL,
+  filing_range TEXT,
+  opened_by TEXT NOT NULL,
+  opened_at INTEGER NOT NULL,
+  open_event_id TEXT UNIQUE,
+  closed_by TEXT,
+  closed_at INTEGER,
+  close_event_id TEXT UNIQUE
+);
+CREATE UNIQUE INDEX shelf_audits_one_open ON shelf_audits(location_id) WHERE status = 'open';
+CREATE INDEX shelf_audits_location ON shelf_audits(location_id, opened_at);
+CREATE TABLE shelf_audit_lines (
+  audit_id INTEGER NOT NULL REFERENCES shelf_audits(id),
+  folder_id INTEGER NOT NULL REFERENCES folders(id),
+  outcome TEXT NOT NULL,
+  expected_location_id INTEGER REFERENCES locations(id),
+  scanned_at INTEGER,
+  scanned_by TEXT,
+  follow_up TEXT,
+  follow_up_at INTEGER,
+  missing_case_id INTEGER REFERENCES missing_cases(id),
+  PRIMARY KEY (audit_id, folder_id)
+) WITHOUT ROWID;
+CREATE INDEX shelf_audit_lines_follow_up ON shelf_audit_lines(follow_up) WHERE follow_up = 'pending';
+"#,
 ];
 
 /// The schema version this build writes.

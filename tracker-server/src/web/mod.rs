@@ -3,6 +3,7 @@
 //! CSRF token derived from the session. Pages use no inline script (strict CSP); the scanning
 //! pages load `/static/app.js`.
 
+mod audit_pages;
 mod labels_pages;
 mod lifecycle_pages;
 mod pages;
@@ -104,6 +105,9 @@ pub fn routes() -> Router<AppState> {
             "/admin/patient-flags",
             get(privacy_pages::flags_page).post(privacy_pages::change_flag),
         )
+        .route("/audits", get(audit_pages::audits))
+        .route("/audits/{id}", get(audit_pages::audit_page))
+        .route("/audits/{id}/close", post(audit_pages::close_audit))
         .route("/pull-lists", get(pulllist_pages::pull_list))
         .route("/pull-lists/export", get(pulllist_pages::export))
         .route("/pull-lists/requests", post(pulllist_pages::raise_requests))
@@ -358,6 +362,9 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
     }
     if auth::allows(role, Permission::RequestNotes) && auth::allows(role, Permission::EditRecords) {
         v.push(("/desk", "Requests queue"));
+    }
+    if auth::allows(role, Permission::EditRecords) {
+        v.push(("/audits", "Shelf audits"));
     }
     if auth::allows(role, Permission::ManageAppointments)
         && auth::allows(role, Permission::ReadPatient)

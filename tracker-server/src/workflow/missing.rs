@@ -274,6 +274,40 @@ pub fn found(
 ) -> Result<MissingCase> {
     let note = need_text("note", note)?;
     let (f, id) = case_for(c, scheme, barcode)?;
+    close_found(c, who, &f, id, &note)
+}
+
+/// A folder with an open missing case was scanned where it should be (a shelf audit found
+/// it): the case is closed as found. `None` when the folder has no open case, or when a
+/// temporary folder was opened for it (its contents are merged by hand, with [`found`]).
+pub fn found_by_scan(
+    c: &Connection,
+    who: &Principal,
+    folder_id: i64,
+    note: &str,
+) -> Result<Option<MissingCase>> {
+    let Some(id) = open_case(c, folder_id)? else {
+        return Ok(None);
+    };
+    let temporary: Option<i64> = c.query_row(
+        "SELECT temporary_folder_id FROM missing_cases WHERE id=?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    if temporary.is_some() {
+        return Ok(None);
+    }
+    let f = folders::get(c, folder_id)?;
+    close_found(c, who, &f, id, &need_text("note", note)?).map(Some)
+}
+
+fn close_found(
+    c: &Connection,
+    who: &Principal,
+    f: &folders::Folder,
+    id: i64,
+    note: &str,
+) -> Result<MissingCase> {
     folders::set_status(c, f.id, "active")?;
     let temp: Option<i64> = c.query_row(
         "SELECT temporary_folder_id FROM missing_cases WHERE id=?1",

@@ -1,7 +1,8 @@
 //! Getting notes where they are needed: requests for notes (driven by scans), clinic
 //! appointments, pull lists, missing notes, recording scans (which move requests on) and
-//! where-is answers (which show where a requested folder is expected), and the sweep for stale
-//! requests (escalations, clinics that have passed).
+//! where-is answers (which show where a requested folder is expected), the sweep for stale
+//! requests (escalations, clinics that have passed), and shelf audits (stock-takes: found here,
+//! found but expected elsewhere, not found).
 
 pub mod appointments;
 pub mod missing;
@@ -10,5 +11,6 @@ pub mod request_state;
 pub mod requests;
 pub mod scans;
 pub mod stale_requests;
+pub mod shelf_audit;
 pub mod whereis;
 pub mod working_days;

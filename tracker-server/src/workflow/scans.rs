@@ -4,7 +4,7 @@
 //! ledger ([`crate::ledger::movements::store`]) and, in the same transaction, the requests for
 //! each scanned folder follow the scan ([`requests::on_scan`]).
 
-use super::requests;
+use super::{requests, shelf_audit};
 use crate::{
     auth::Principal,
     ledger::movements::{self, BatchResult, EventResult, ScanEvent, StoredScan, ValidEvent},
@@ -32,14 +32,20 @@ pub fn follow(c: &Connection, s: &StoredScan) -> Result<()> {
     )
 }
 
-/// Store validated events and let their requests follow, in the caller's transaction.
+/// Store validated events and let their requests follow, in the caller's transaction. Scans
+/// with method `audit` are classified for their shelf audit before they are stored, and their
+/// audit lines written as they are ([`shelf_audit::AuditScans`]).
 pub fn store_and_follow(
     c: &Connection,
     who: &Principal,
     events: Vec<(usize, ValidEvent)>,
     results: &mut [Option<EventResult>],
 ) -> Result<()> {
-    movements::store(c, who, events, results, &mut follow)
+    let (events, mut audits) = shelf_audit::AuditScans::before_store(c, who, events, results)?;
+    movements::store(c, who, events, results, &mut |c, s| {
+        follow(c, s)?;
+        audits.after_store(c, who, s)
+    })
 }
 
 /// Who may send these events, in the caller's transaction: the device must not belong to

@@ -198,6 +198,7 @@
           return del(next.event_id).then(function () {
             show(res.level, res.message);
             if (res.kind === "confirm") ask(next, res);
+            if (res.url) auditResult(res);
             sending = false; pump();
           });
         });
@@ -227,9 +228,47 @@
     confirmBox.hidden = false;
   }
 
+  // Shelf audit: the shelf card opens (or joins) the shelf's audit and Close audit closes it;
+  // both go through the queue with the folder scans, so they reach the server in the order
+  // they were made, however long the network is away.
+  var auditOut = document.getElementById("audit-result");
+  function auditResult(res) {
+    if (!auditOut) return;
+    auditOut.textContent = res.message + " ";
+    var a = document.createElement("a");
+    a.href = res.url;
+    a.textContent = res.kind === "audit-closed" ? "See the result of audit " + res.audit_id : "See audit " + res.audit_id + " so far";
+    auditOut.appendChild(a);
+    auditOut.hidden = false;
+  }
+  function queueFailed() { show("error", "Not saved on this device (storage full?): scan again."); }
+  function auditStep(step, raw) {
+    put({ event_id: uuid7(), user: me, raw: raw, mode: mode, audit: step, location: state.location,
+          staff: state.staff, scanned_at: Date.now() }).then(pump, queueFailed);
+  }
+  var closeButton = document.getElementById("audit-close");
+  if (closeButton) {
+    closeButton.addEventListener("click", function () {
+      if (!state.location) { show("error", "Scan the shelf or bay card first."); input.focus(); return; }
+      var shelf = state.location;
+      auditStep("close", "");
+      state.location = null;
+      here.textContent = "none yet - scan the shelf or bay card";
+      show("ok", "Closing the audit of " + shelf + ". Scan another shelf card to audit the next shelf.");
+      input.focus();
+    });
+  }
+
   function scan(raw) {
     if (!raw.trim()) return;
     var c = classify(raw);
+    if (c.kind === "location" && mode === "audit") {
+      state.location = c.place.code;
+      here.textContent = c.place.name + " (" + c.place.code + ")";
+      auditStep("open", raw);
+      show("ok", "Shelf " + c.place.name + " (" + c.place.code + "): audit started. Scan each folder on the shelf.");
+      return;
+    }
     if (c.kind === "location") {
       state.location = c.place.code;
       here.textContent = c.place.name + " (" + c.place.code + ")";
@@ -238,11 +277,11 @@
     }
     if (c.kind === "staff") { state.staff = c.badge; show("ok", "Badge " + c.badge + " recorded for the next scans"); return; }
     if (c.kind === "error") { show("error", c.message); return; }
-    if (!state.location) { show("error", "Scan a location card first, so we know where this folder is."); return; }
+    if (!state.location) { show("error", mode === "audit" ? "Scan the shelf or bay card first, so we know which shelf you are auditing." : "Scan a location card first, so we know where this folder is."); return; }
     var dest = document.getElementById("destination");
     var item = { event_id: uuid7(), user: me, raw: raw, mode: mode, location: state.location,
                  staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now() };
-    put(item).then(pump, function () { show("error", "Not saved on this device (storage full?): scan again."); });
+    put(item).then(pump, queueFailed);
   }
 
   form.addEventListener("submit", function (ev) {

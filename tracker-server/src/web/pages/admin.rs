@@ -424,8 +424,8 @@ pub(crate) fn locations_page(
         html! {
             @if let Some((kind, m)) = &message { div class=(if *kind == "ok" { "card" } else { "error-summary" }) role="alert" { p { (m) } } }
             table {
-                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } th { "Preparation area" } } }
-                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.as_str().replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } td { (l.preparation_area.as_deref().unwrap_or("-")) } } } }
+                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th { "GLN" } th { "Part of" } th { "Preparation area" } th { "Terminal-digit range" } } }
+                tbody { @for l in list { tr { td { (l.code) } td { (l.name) } td { (l.kind.as_str().replace('_', " ")) } td { (l.gln.as_deref().unwrap_or("-")) } td { (l.parent.as_deref().unwrap_or("-")) } td { (l.preparation_area.as_deref().unwrap_or("-")) } td { (l.filing_range.as_deref().unwrap_or("-")) } } } }
             }
             form.card method="post" action="/admin/locations" {
                 h2 { "Add a location" }
@@ -436,6 +436,9 @@ pub(crate) fn locations_page(
                 label for="gln" { "GS1 GLN (optional)" } input type="text" id="gln" name="gln";
                 label for="parent" { "Part of (code, optional)" } input type="text" id="parent" name="parent";
                 label for="preparation_area" { "Preparation area (clinics only; code, optional)" } p.hint { "Where the clinic's notes are made ready: notes scanned there before the clinic starts count as available." } input type="text" id="preparation_area" name="preparation_area";
+                label for="filing_range" { "Terminal-digit range (shelves and bays, optional)" }
+                p.hint { "The primary digits the shelf holds, e.g. 00-09, or primary/secondary, e.g. 71/00-71/49. A shelf audit then expects these folders here." }
+                input type="text" id="filing_range" name="filing_range";
                 div { button type="submit" { "Add location" } }
             }
             form.card method="post" action="/admin/locations/preparation-area" {
@@ -515,6 +518,7 @@ pub async fn add_location(
         gln: param(&f, "gln").map(String::from),
         parent: param(&f, "parent").map(String::from),
         preparation_area: param(&f, "preparation_area").map(String::from),
+        filing_range: param(&f, "filing_range").map(String::from),
     };
     let prefix = s.cfg.identifiers.location_prefix.clone();
     let who = user.who.clone();

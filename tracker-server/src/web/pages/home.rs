@@ -42,6 +42,12 @@ pub async fn home(user: WebUser) -> Markup {
             "Live list of requests for notes, most urgent first.",
         ),
         (
+            Permission::EditRecords,
+            "/audits",
+            "Shelf audits",
+            "Stock-take a shelf or bay: found here, found but expected elsewhere, not found.",
+        ),
+        (
             Permission::ManageAppointments,
             "/pull-lists",
             "Pull lists",

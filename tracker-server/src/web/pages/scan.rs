@@ -10,7 +10,7 @@ pub async fn scan_page(
 ) -> Result<Markup, WebError> {
     user.who.require(Permission::IngestEvents)?;
     let mode = match param(&q, "mode").unwrap_or("porter") {
-        m @ ("dispatch" | "receive" | "refile") => {
+        m @ ("dispatch" | "receive" | "refile" | "audit") => {
             user.who.require(Permission::EditRecords)?;
             m
         }
@@ -27,9 +27,10 @@ pub async fn scan_page(
         "dispatch" => ("Library desk: dispatch", "Choose where the folders are going, then scan each folder."),
         "receive" => ("Library desk: receive", "Scan each returned folder as it arrives at the library."),
         "refile" => ("Library: re-file", "Scan each folder as you put it back on the shelf."),
+        "audit" => ("Shelf audit", "Scan the shelf or bay card to start its audit (or join the one open there), then each folder on the shelf. Press Close audit when the shelf is done: the result lists what was found, what was found but expected elsewhere, and what was expected but not found."),
         _ => ("Scan folders", "Scan the location card (ward door, clinic or trolley label), then each folder. Scan your badge to record your name."),
     };
-    let preset = if mode == "porter" {
+    let preset = if mode == "porter" || mode == "audit" {
         None
     } else {
         libraries.first().map(|l| l.code.clone())
@@ -54,6 +55,8 @@ pub async fn scan_page(
         &user,
         if mode == "porter" {
             "/scan?mode=porter"
+        } else if mode == "audit" {
+            "/audits"
         } else {
             "/scan?mode=dispatch"
         },
@@ -61,13 +64,15 @@ pub async fn scan_page(
         html! {
             p { (help) }
             @if mode != "porter" {
-                nav.card aria-label="Desk mode" { "Desk: " a href="/scan?mode=dispatch" { "dispatch" } " | " a href="/scan?mode=receive" { "receive" } " | " a href="/scan?mode=refile" { "re-file" } }
+                nav.card aria-label="Desk mode" { "Desk: " a href="/scan?mode=dispatch" { "dispatch" } " | " a href="/scan?mode=receive" { "receive" } " | " a href="/scan?mode=refile" { "re-file" } " | " a href="/scan?mode=audit" { "shelf audit" } }
             }
             // novalidate: the page checks scans itself (an empty destination is allowed: a
             // requested folder goes where it was asked for)
             form.card id="scan-form" novalidate data-csrf=(user.csrf) data-mode=(mode) data-user=(user.username()) data-config=(config) data-location=[preset.as_deref()] {
                 @if mode == "porter" {
                     p { "Location: " strong id="here" { "none yet - scan a location card" } }
+                } @else if mode == "audit" {
+                    p { "Shelf: " strong id="here" { "none yet - scan the shelf or bay card" } }
                 } @else {
                     p { "Desk: " strong id="here" { (preset.as_deref().unwrap_or("no library location is set up")) } }
                 }
@@ -83,7 +88,17 @@ pub async fn scan_page(
                 label for="scan-input" { "Scan here" }
                 p.hint { "The scanner types into this box and presses Enter." }
                 input.scan type="text" id="scan-input" name="raw" autocomplete="off" autofocus;
-                div { button type="submit" { "Record scan" } }
+                div {
+                    button type="submit" { "Record scan" }
+                    @if mode == "audit" {
+                        " "
+                        button.secondary type="button" id="audit-close" { "Close audit" }
+                    }
+                }
+            }
+            @if mode == "audit" {
+                p id="audit-result" role="status" aria-live="polite" hidden {}
+                p { a href="/audits" { "All shelf audits" } }
             }
             div id="feedback" role="status" aria-live="assertive" { "Ready." }
             p id="waiting" role="status" aria-live="polite" hidden {}
@@ -119,6 +134,10 @@ pub struct WebScan {
     /// destination.
     #[serde(default)]
     confirmed: bool,
+    /// Shelf audit mode: `open` (the shelf card, scanned) or `close` (the Close audit button),
+    /// each with its own event id, queued in order with the folder scans.
+    #[serde(default)]
+    audit: Option<String>,
 }
 
 pub(crate) fn answer(kind: &str, level: &str, message: impl Into<String>) -> Json<Value> {
@@ -135,6 +154,11 @@ pub async fn scan(
     user.who.require(Permission::IngestEvents)?;
     if b.mode != "porter" {
         user.who.require(Permission::EditRecords)?;
+    }
+    if b.mode == "audit" {
+        if let Some(step) = b.audit.as_deref() {
+            return audit_step(&s, &user, &b, step).await;
+        }
     }
     match classify(&b.raw, &s.cfg.identifiers) {
         ScanTarget::Location { code } | ScanTarget::LocationGln { gln: code } => {
@@ -174,6 +198,9 @@ pub async fn scan(
             format!("Not recognised ({reason}). Check the label and scan again."),
         )),
         ScanTarget::Folder { serial } => {
+            if b.mode == "audit" {
+                return audit_folder(&s, &user, &b, serial as i64).await;
+            }
             let (action, mut destination) = match b.mode.as_str() {
                 "dispatch" => ("dispatch", b.destination.clone().filter(|d| !d.is_empty())),
                 "receive" => ("receive", None),
@@ -215,11 +242,7 @@ pub async fn scan(
                     "Choose where the folders are going first (no request names a place for this folder).",
                 ));
             }
-            let read_at = b
-                .scanned_at
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_else(crate::util::now_rfc3339);
+            let read_at = read_time(&b);
             let ev = json!({
                 "event_id": b.event_id, "device_id": format!("web:{}", user.username()),
                 "staff_id": b.staff.clone().unwrap_or_else(|| user.username().to_string()),
@@ -253,4 +276,149 @@ pub async fn scan(
             })
         }
     }
+}
+
+/// When the page read the scan, as RFC 3339 (now, if the page did not say).
+fn read_time(b: &WebScan) -> String {
+    b.scanned_at
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(crate::util::now_rfc3339)
+}
+
+/// The time of an audit step: when the page read it, never ahead of the server's clock.
+fn step_time(b: &WebScan) -> i64 {
+    b.scanned_at.unwrap_or_else(now_ms).min(now_ms())
+}
+
+/// Shelf audit: the shelf card opens (or joins) the shelf's audit; Close audit closes it.
+async fn audit_step(
+    s: &AppState,
+    user: &WebUser,
+    b: &WebScan,
+    step: &str,
+) -> Result<Json<Value>, WebError> {
+    use crate::workflow::shelf_audit::{self, Opened};
+    let Some(location) = b.location.clone().filter(|l| !l.is_empty()) else {
+        return Ok(answer(
+            "error",
+            "error",
+            "Scan the shelf or bay card first.",
+        ));
+    };
+    let (who, event, at) = (user.who.clone(), b.event_id.clone(), step_time(b));
+    let done = match step {
+        "open" => s
+            .db
+            .write(move |c| shelf_audit::open(c, &who, &location, Some(&event), at))
+            .await
+            .map(|(a, how)| {
+                let what = match how {
+                    Opened::New | Opened::Again => "started",
+                    Opened::Joined => "already open: your scans are added to it",
+                };
+                json!({"kind": "audit", "level": "ok", "audit_id": a.id, "url": format!("/audits/{}", a.id),
+                       "message": format!("Shelf audit {} at {} ({}) {what}. Scan each folder on the shelf.", a.id, a.location.name, a.location.code)})
+            }),
+        "close" => s
+            .db
+            .write(move |c| shelf_audit::close_at(c, &who, &location, Some(&event), at))
+            .await
+            .map(|d| {
+                let a = d.audit;
+                let level = if a.not_found > 0 || a.elsewhere > 0 {
+                    "warn"
+                } else {
+                    "ok"
+                };
+                json!({"kind": "audit-closed", "level": level,
+                       "audit_id": a.id, "url": format!("/audits/{}", a.id),
+                       "message": format!("Shelf audit {} at {} closed: {} found here, {} found but expected elsewhere (moved here), {} expected here but not found.", a.id, a.location.code, a.found, a.elsewhere, a.not_found)})
+            }),
+        _ => return Ok(answer("error", "error", "Unknown shelf audit step.")),
+    };
+    match done {
+        Ok(v) => Ok(Json(v)),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. })) => {
+            Ok(answer("error", "error", e.public_message()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Shelf audit: a folder scanned on the shelf, recorded as a scan with method `audit`.
+async fn audit_folder(
+    s: &AppState,
+    user: &WebUser,
+    b: &WebScan,
+    serial: i64,
+) -> Result<Json<Value>, WebError> {
+    use crate::workflow::shelf_audit::{self, Outcome};
+    let Some(location) = b.location.clone().filter(|l| !l.is_empty()) else {
+        return Ok(answer(
+            "error",
+            "error",
+            "Scan the shelf or bay card first, so we know which shelf you are auditing.",
+        ));
+    };
+    let ev = json!({
+        "event_id": b.event_id, "device_id": format!("web:{}", user.username()),
+        "staff_id": b.staff.clone().unwrap_or_else(|| user.username().to_string()),
+        "read_at": read_time(b), "raw": b.raw, "method": "audit",
+        "location": location, "action": "seen",
+    });
+    let out = crate::workflow::scans::ingest_batch(
+        &s.db,
+        &s.cfg.identifiers,
+        s.cfg.server.max_clock_skew_secs,
+        user.who.clone(),
+        vec![ev],
+    )
+    .await?;
+    let r = &out.results[0];
+    let folder = casenote_core::identifiers::strip_aim(b.raw.trim())
+        .1
+        .to_ascii_uppercase();
+    let loc = location.clone();
+    let line =
+        s.db.read(move |c| shelf_audit::scan_answer(c, serial, &loc))
+            .await?;
+    Ok(match (r.status, r.matched, line) {
+        (EventStatus::Stored, Some(true), Some((id, Outcome::Found, _))) => {
+            answer("folder", "ok", format!("{folder}: found here (audit {id})"))
+        }
+        (EventStatus::Stored, Some(true), Some((id, _, was))) => answer(
+            "folder",
+            "warn",
+            format!(
+                "{folder}: found here but expected at {} - now recorded on this shelf (audit {id})",
+                was.map(|p| format!("{} ({})", p.name, p.code))
+                    .unwrap_or_else(|| "another place".into())
+            ),
+        ),
+        (EventStatus::Stored, Some(true), None) => {
+            answer("folder", "ok", format!("{folder} recorded at {location}"))
+        }
+        (EventStatus::Stored, _, _) => answer(
+            "folder",
+            "warn",
+            format!(
+                "{folder} is not a registered folder. The scan is kept; tell the records team."
+            ),
+        ),
+        (EventStatus::Duplicate, _, _) => answer(
+            "folder",
+            "warn",
+            format!("{folder} was already counted in this audit"),
+        ),
+        (EventStatus::Rejected, _, _) => answer(
+            "folder",
+            "error",
+            format!(
+                "Not recorded: {}: {}",
+                r.field.clone().unwrap_or_default(),
+                r.message.clone().unwrap_or_default()
+            ),
+        ),
+    })
 }
