@@ -2,6 +2,7 @@
 //! `{"error": {"code", "field", "message"}}` with a stable code.
 
 pub mod api;
+pub mod containers_api;
 pub mod headers;
 pub mod lifecycle_api;
 pub mod openapi;
@@ -198,4 +199,5 @@ pub fn routes() -> axum::Router<AppState> {
     api::routes()
         .merge(requests_api::routes())
         .merge(lifecycle_api::routes())
+        .merge(containers_api::routes())
 }

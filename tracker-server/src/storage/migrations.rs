@@ -461,6 +461,45 @@ CREATE TABLE device_read_hours (
   PRIMARY KEY (device_id, hour)
 ) WITHOUT ROWID;
 "#,
+    // 13: containers (trolleys, bags, crates): each with its GRAI and GRAI-96 EPC, what is on
+    // each now, and every scan, load and unload of one (times in UTC ms)
+    r#"
+CREATE TABLE containers (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  grai TEXT NOT NULL UNIQUE,
+  epc TEXT UNIQUE,
+  home_location_id INTEGER REFERENCES locations(id),
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL,
+  cur_location_id INTEGER REFERENCES locations(id),
+  cur_read_at INTEGER
+);
+CREATE TABLE container_contents (
+  folder_id INTEGER PRIMARY KEY REFERENCES folders(id),
+  container_id INTEGER NOT NULL REFERENCES containers(id),
+  loaded_at INTEGER NOT NULL
+);
+CREATE INDEX container_contents_by_container ON container_contents(container_id);
+CREATE TABLE container_events (
+  id INTEGER PRIMARY KEY,
+  event_id BLOB NOT NULL UNIQUE,
+  container_id INTEGER NOT NULL REFERENCES containers(id),
+  kind TEXT NOT NULL,
+  folder_id INTEGER REFERENCES folders(id),
+  location_id INTEGER REFERENCES locations(id),
+  action TEXT,
+  device_id TEXT NOT NULL,
+  staff_id TEXT,
+  read_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  raw TEXT NOT NULL,
+  sent_by TEXT,
+  folders INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX container_events_by_container ON container_events(container_id, read_at);
+"#,
 ];
 
 /// The schema version this build writes.

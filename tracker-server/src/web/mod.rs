@@ -3,6 +3,7 @@
 //! CSRF token derived from the session. Pages use no inline script (strict CSP); the scanning
 //! pages load `/static/app.js`.
 
+mod containers_pages;
 mod labels_pages;
 mod pages;
 mod pulllist_pages;
@@ -93,6 +94,13 @@ pub fn routes() -> Router<AppState> {
         .route("/pull-lists", get(pulllist_pages::pull_list))
         .route("/pull-lists/export", get(pulllist_pages::export))
         .route("/pull-lists/requests", post(pulllist_pages::raise_requests))
+        .route(
+            "/containers",
+            get(containers_pages::containers_page).post(containers_pages::register),
+        )
+        .route("/containers/{id}", get(containers_pages::container_page))
+        .route("/containers/{id}/unload", post(containers_pages::unload))
+        .route("/containers/{id}/label", post(containers_pages::print_label))
         .route("/labels", get(labels_pages::labels))
         .route("/labels/folder", post(labels_pages::print_folder))
         .route("/labels/location", post(labels_pages::print_location))
@@ -282,6 +290,9 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
         && auth::allows(role, Permission::ReadPatient)
     {
         v.push(("/pull-lists", "Pull lists"));
+    }
+    if auth::allows(role, Permission::LocateFolders) {
+        v.push(("/containers", "Trolleys"));
     }
     if auth::allows(role, Permission::PrintLabels) {
         v.push(("/labels", "Labels"));
