@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const CHIS: [&str; 3] = ["1904851231", "2902201230", "0101011237"];
+const DOBS: [&str; 3] = ["1985-04-19", "2020-02-29", "2001-01-01"];
 
 fn at(secs_ago: i64) -> String {
     (Utc::now() - Duration::seconds(secs_ago)).to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -39,7 +40,7 @@ async fn send(w: &World, events: Vec<Value>) -> Value {
 async fn folders(w: &World) -> Vec<String> {
     let mut out = Vec::new();
     for (i, chi) in CHIS.iter().enumerate() {
-        w.s.patient(&w.library, chi, &format!("Trolley{i}"), "Pat", "1985-04-19")
+        w.s.patient(&w.library, chi, &format!("Trolley{i}"), "Pat", DOBS[i])
             .await;
         let f = w.s.folder(&w.library, chi, "main").await;
         out.push(f["barcode"].as_str().unwrap().to_string());

@@ -79,7 +79,7 @@ impl Default for ContainersConfig {
 }
 
 /// Where a container was last seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct LastSeen {
     pub location: Place,
     /// RFC 3339, UTC.
@@ -87,7 +87,7 @@ pub struct LastSeen {
 }
 
 /// A registered container.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Container {
     pub id: i64,
     pub kind: ContainerKind,
@@ -329,7 +329,7 @@ pub fn contents(c: &Connection, id: i64) -> Result<Vec<Loaded>> {
 }
 
 /// The container a folder is on now, if any.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct OnContainer {
     pub id: i64,
     pub kind: ContainerKind,
