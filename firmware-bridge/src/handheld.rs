@@ -356,7 +356,9 @@ mod tests {
         let sc = scan_cfg();
         let trolley = casenote_core::identifiers::Grai::new("0614141", "00001", "3").unwrap();
         let label = format!("]C18003{}", trolley.ai_value());
-        let folders: Vec<String> = (1..=3).map(|n| format!("]C0{}", sc.folder.format(n).text)).collect();
+        let folders: Vec<String> = (1..=3)
+            .map(|n| format!("]C0{}", sc.folder.format(n).text))
+            .collect();
         let mut h = Handheld::new("hh1", HandheldConfig::default());
         let t0 = Utc::now();
         // no place yet: the trolley only starts loading
@@ -370,7 +372,10 @@ mod tests {
         let HandheldOutcome::Event(e) = h.on_scan(&read(&label), t1, &sc) else {
             panic!("the trolley at the library is an event there")
         };
-        assert_eq!((e.location.as_str(), e.container.as_deref()), ("LLIB", None));
+        assert_eq!(
+            (e.location.as_str(), e.container.as_deref()),
+            ("LLIB", None)
+        );
         assert_eq!(e.raw, label);
         for (i, f) in folders.iter().enumerate() {
             let t = t1 + chrono::Duration::seconds(i as i64 + 1);
@@ -382,7 +387,10 @@ mod tests {
         }
         // the session, container included, survives a restart
         let stored = h.session();
-        assert_eq!(stored.container.as_deref(), Some(trolley.ai_value().as_str()));
+        assert_eq!(
+            stored.container.as_deref(),
+            Some(trolley.ai_value().as_str())
+        );
         let mut h = Handheld::new("hh1", HandheldConfig::default());
         h.restore(stored, t1 + chrono::Duration::seconds(30));
         assert_eq!(h.container(), Some(trolley.ai_value().as_str()));
@@ -392,18 +400,27 @@ mod tests {
         let HandheldOutcome::Event(e) = h.on_scan(&read(&label), t2, &sc) else {
             panic!()
         };
-        assert_eq!((e.location.as_str(), e.container.as_deref()), ("LWARD5", None));
+        assert_eq!(
+            (e.location.as_str(), e.container.as_deref()),
+            ("LWARD5", None)
+        );
         // card again, then a folder: a plain scan at the ward
         let t3 = t2 + chrono::Duration::seconds(5);
         h.on_scan(&read(&card("LWARD5")), t3, &sc);
         let HandheldOutcome::Event(e) = h.on_scan(&read(&folders[0]), t3, &sc) else {
             panic!()
         };
-        assert_eq!((e.location.as_str(), e.container.as_deref()), ("LWARD5", None));
+        assert_eq!(
+            (e.location.as_str(), e.container.as_deref()),
+            ("LWARD5", None)
+        );
         // a trolley's RFID tag number scanned as a barcode is the trolley too
         let tag = trolley.to_epc(0).unwrap().to_hex().unwrap();
         let t4 = t3 + chrono::Duration::seconds(5);
-        assert!(matches!(h.on_scan(&read(&tag), t4, &sc), HandheldOutcome::Event(_)));
+        assert!(matches!(
+            h.on_scan(&read(&tag), t4, &sc),
+            HandheldOutcome::Event(_)
+        ));
         assert_eq!(h.container(), Some(trolley.ai_value().as_str()));
     }
 

@@ -52,7 +52,13 @@ impl Queue {
              ON CONFLICT(device_id) DO UPDATE SET location = excluded.location,
                staff = excluded.staff, last_scan_ms = excluded.last_scan_ms,
                container = excluded.container",
-            params![device_id, s.location, s.staff, s.last_scan.map(ms), s.container],
+            params![
+                device_id,
+                s.location,
+                s.staff,
+                s.last_scan.map(ms),
+                s.container
+            ],
         )?;
         Ok(())
     }

@@ -16,8 +16,8 @@
 
 use crate::config::{DirectionMethod, PortalConfig, Undetermined};
 use crate::frames::TagRead;
-use casenote_core::identifiers::scan::Symbology;
 use casenote_core::identifiers::grai::GRAI96_HEADER;
+use casenote_core::identifiers::scan::Symbology;
 use casenote_core::identifiers::{Giai96, Grai96};
 use casenote_core::wire::{Action, Method, ReadClock, ScanEvent};
 use chrono::{DateTime, TimeZone, Utc};

@@ -68,11 +68,17 @@ fn a_portal_sends_a_trolleys_passage_once() {
     let got = server.stored();
     assert_eq!(got.len(), 2, "{got:?}");
     let hex = trolley().to_epc(0).unwrap().to_hex().unwrap();
-    let e = got.iter().find(|e| e["raw"] == hex.as_str()).expect("the trolley's event");
+    let e = got
+        .iter()
+        .find(|e| e["raw"] == hex.as_str())
+        .expect("the trolley's event");
     assert_eq!(e["action"], "receive", "{e}");
     assert_eq!(e["location"], "LWARD5");
     assert_eq!(e["method"], "rfid");
-    assert!(e.get("container").is_none(), "a container's own event is no load: {e}");
+    assert!(
+        e.get("container").is_none(),
+        "a container's own event is no load: {e}"
+    );
     assert!(got.iter().any(|e| e["raw"] == "3434257BF40000000000004D"));
     bridge.shutdown();
 }
@@ -115,13 +121,19 @@ fn a_porter_loads_a_trolley_and_scans_it_at_the_ward() {
     );
     let got = server.stored();
     let grai = trolley().ai_value();
-    assert_eq!((got[0]["raw"].as_str(), got[0]["location"].as_str()), (Some(label.as_str()), Some("LLIB")));
+    assert_eq!(
+        (got[0]["raw"].as_str(), got[0]["location"].as_str()),
+        (Some(label.as_str()), Some("LLIB"))
+    );
     for (i, e) in got[1..4].iter().enumerate() {
         assert_eq!(e["raw"], folder(i as u64 + 1));
         assert_eq!(e["container"], grai.as_str(), "{e}");
         assert_eq!(e["location"], "LLIB");
     }
-    assert_eq!((got[4]["raw"].as_str(), got[4]["location"].as_str()), (Some(label.as_str()), Some("LWARD5")));
+    assert_eq!(
+        (got[4]["raw"].as_str(), got[4]["location"].as_str()),
+        (Some(label.as_str()), Some("LWARD5"))
+    );
     assert!(got[4].get("container").is_none());
     bridge.shutdown();
 }

@@ -150,7 +150,11 @@ impl Code128Data {
         let b = data.as_bytes();
         let digits = b.iter().take_while(|c| c.is_ascii_digit()).count() / 2 * 2;
         let mut steps = vec![Step::StartC, Step::Fnc1];
-        steps.extend(b[..digits].chunks(2).map(|p| Step::PairC(p[0] - b'0', p[1] - b'0')));
+        steps.extend(
+            b[..digits]
+                .chunks(2)
+                .map(|p| Step::PairC(p[0] - b'0', p[1] - b'0')),
+        );
         if digits < b.len() {
             steps.push(Step::SwitchB);
             steps.extend(b[digits..].iter().map(|&c| Step::CharB(c)));

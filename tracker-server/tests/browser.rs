@@ -1176,7 +1176,9 @@ async fn a_trolley_carries_folders_from_the_scan_page() {
     let b = one_browser().await;
     let d = &b.d;
     sign_in(d, &s.base, "porter").await;
-    d.goto(format!("{}/scan?mode=porter", s.base)).await.unwrap();
+    d.goto(format!("{}/scan?mode=porter", s.base))
+        .await
+        .unwrap();
     focused(d, "scan-input", "the scan box").await;
     let log_len = || async { d.find_all(By::Css("#log li")).await.unwrap().len() };
 
@@ -1208,7 +1210,10 @@ async fn a_trolley_carries_folders_from_the_scan_page() {
     wedge(d, &trolley).await;
     let (level, text) = feedback_after(d, n).await;
     assert_eq!(level, "ok", "{text}");
-    assert!(text.contains("recorded at LWARD5 with the 3 folder(s)"), "{text}");
+    assert!(
+        text.contains("recorded at LWARD5 with the 3 folder(s)"),
+        "{text}"
+    );
     let at_ward5: i64 = s
         .db
         .read(|c| {
@@ -1228,8 +1233,16 @@ async fn a_trolley_carries_folders_from_the_scan_page() {
         .unwrap();
     let on = text_of(d, "#on-container").await;
     let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London);
-    assert!(on.starts_with("Now on trolley T3 (last seen Ward 5, "), "{on}");
-    let hhmm = on.trim_end_matches(')').rsplit(", ").next().unwrap().to_string();
+    assert!(
+        on.starts_with("Now on trolley T3 (last seen Ward 5, "),
+        "{on}"
+    );
+    let hhmm = on
+        .trim_end_matches(')')
+        .rsplit(", ")
+        .next()
+        .unwrap()
+        .to_string();
     let minutes = |t: &str| -> i64 {
         let (h, m) = t.split_once(':').unwrap();
         h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()
@@ -1238,7 +1251,9 @@ async fn a_trolley_carries_folders_from_the_scan_page() {
     assert!(diff <= 1, "{on} at {now}");
 
     // Unloading: the ward's card again, then the folder.
-    d.goto(format!("{}/scan?mode=porter", s.base)).await.unwrap();
+    d.goto(format!("{}/scan?mode=porter", s.base))
+        .await
+        .unwrap();
     focused(d, "scan-input", "the scan box").await;
     let n = log_len().await;
     wedge(d, &ward5).await;

@@ -111,13 +111,23 @@ async fn a_trolley_moves_its_folders_once_and_unloads_by_scan() {
     // Library: the trolley, then three folders loaded onto it.
     let mut batch = vec![ev(&label, "LLIB", &at(60), "seen", "barcode")];
     for (i, b) in bc.iter().enumerate() {
-        let mut e = ev(&format!("]C0{b}"), "LLIB", &at(50 - i as i64), "seen", "barcode");
+        let mut e = ev(
+            &format!("]C0{b}"),
+            "LLIB",
+            &at(50 - i as i64),
+            "seen",
+            "barcode",
+        );
         e["container"] = json!(grai);
         batch.push(e);
     }
     let out = send(&w, batch).await;
     assert_eq!(out["stored"], 4, "{out}");
-    assert_eq!(movements_at(&w, &bc, "LLIB").await, 0, "loading moves no folder");
+    assert_eq!(
+        movements_at(&w, &bc, "LLIB").await,
+        0,
+        "loading moves no folder"
+    );
     let wi = whereis(&w, &bc[0]).await;
     assert_eq!(wi["on_container"]["name"], "T3", "{wi}");
     assert_eq!(wi["on_container"]["last_seen"]["location"]["code"], "LLIB");
@@ -134,7 +144,9 @@ async fn a_trolley_moves_its_folders_once_and_unloads_by_scan() {
     assert_eq!(out["stored"], 1, "{out}");
     assert_eq!(movements_at(&w, &bc, "LWARD5").await, 3);
     // The requested folder's request moved on, as for any scan.
-    let r = w.s.get(Some(&w.library), &format!("/api/v1/requests/{request}")).await;
+    let r =
+        w.s.get(Some(&w.library), &format!("/api/v1/requests/{request}"))
+            .await;
     assert_eq!(w.s.ok_json(r).await["state"], "received");
 
     // Where-is: the folder is at Ward 5, on trolley T3, last seen there at the local time.
@@ -153,11 +165,23 @@ async fn a_trolley_moves_its_folders_once_and_unloads_by_scan() {
     assert!(page.contains(&want), "{want} not in the page");
 
     // Unloading: the first folder scanned by hand at the ward comes off the trolley.
-    let out = send(&w, vec![ev(&format!("]C0{}", bc[0]), "LWARD5", &at(10), "seen", "barcode")]).await;
+    let out = send(
+        &w,
+        vec![ev(
+            &format!("]C0{}", bc[0]),
+            "LWARD5",
+            &at(10),
+            "seen",
+            "barcode",
+        )],
+    )
+    .await;
     assert_eq!(out["stored"], 1);
     assert!(whereis(&w, &bc[0]).await.get("on_container").is_none());
     let id = t3["id"].as_i64().unwrap();
-    let r = w.s.get(Some(&w.porter), &format!("/api/v1/containers/{id}")).await;
+    let r =
+        w.s.get(Some(&w.porter), &format!("/api/v1/containers/{id}"))
+            .await;
     let detail = w.s.ok_json(r).await;
     let on: Vec<&str> = detail["folders"]
         .as_array()
@@ -168,9 +192,21 @@ async fn a_trolley_moves_its_folders_once_and_unloads_by_scan() {
     assert_eq!(on, [bc[1].as_str(), bc[2].as_str()]);
 
     // The rest taken off together; a porter may not, library staff may.
-    let r = w.s.post(Some(&w.porter), &format!("/api/v1/containers/{id}/unload"), json!({})).await;
+    let r =
+        w.s.post(
+            Some(&w.porter),
+            &format!("/api/v1/containers/{id}/unload"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = w.s.post(Some(&w.library), &format!("/api/v1/containers/{id}/unload"), json!({})).await;
+    let r =
+        w.s.post(
+            Some(&w.library),
+            &format!("/api/v1/containers/{id}/unload"),
+            json!({}),
+        )
+        .await;
     assert_eq!(w.s.ok_json(r).await["unloaded"], 2);
     assert!(whereis(&w, &bc[2]).await.get("on_container").is_none());
     // Each load and unload is in the audit log against its folder.
@@ -194,23 +230,39 @@ async fn refusals_name_the_field() {
     let bc = folders(&w).await;
     // registration
     let r =
-        w.s.post(Some(&w.library), "/api/v1/containers", json!({"kind": "wheelbarrow", "name": "W1"}))
-            .await;
+        w.s.post(
+            Some(&w.library),
+            "/api/v1/containers",
+            json!({"kind": "wheelbarrow", "name": "W1"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "kind");
     register(&w, "bag", "B1").await;
     let r =
-        w.s.post(Some(&w.library), "/api/v1/containers", json!({"kind": "crate", "name": "b1"}))
-            .await;
+        w.s.post(
+            Some(&w.library),
+            "/api/v1/containers",
+            json!({"kind": "crate", "name": "b1"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "name");
     let r =
-        w.s.post(Some(&w.porter), "/api/v1/containers", json!({"kind": "crate", "name": "C1"}))
-            .await;
+        w.s.post(
+            Some(&w.porter),
+            "/api/v1/containers",
+            json!({"kind": "crate", "name": "C1"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r =
-        w.s.post(Some(&w.library), "/api/v1/containers", json!({"kind": "crate", "name": "C9", "grai": "00614141000014"}))
-            .await;
+        w.s.post(
+            Some(&w.library),
+            "/api/v1/containers",
+            json!({"kind": "crate", "name": "C9", "grai": "00614141000014"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let e = r.json::<Value>().await.unwrap();
     assert_eq!(e["error"]["field"], "grai", "{e}");
@@ -218,7 +270,13 @@ async fn refusals_name_the_field() {
     let mut load = ev(&format!("]C0{}", bc[0]), "LLIB", &at(5), "seen", "barcode");
     load["container"] = json!("T99");
     let stray = casenote_core::identifiers::Grai::new("0614141", "00009", "4").unwrap();
-    let unknown = ev(&format!("]C18003{}", stray.ai_value()), "LWARD5", &at(5), "seen", "barcode");
+    let unknown = ev(
+        &format!("]C18003{}", stray.ai_value()),
+        "LWARD5",
+        &at(5),
+        "seen",
+        "barcode",
+    );
     let out = send(&w, vec![load, unknown]).await;
     assert_eq!(out["rejected"], 2, "{out}");
     assert_eq!(out["results"][0]["field"], "container");
@@ -238,19 +296,29 @@ async fn the_containers_pages() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Register a container"));
     let csrf = tracker_server::web::csrf_for(&library);
-    let r = w
-        .s
-        .client
-        .post(format!("{}/containers", w.s.base))
-        .header("cookie", format!("cn_session={library}"))
-        .form(&[("csrf", csrf.as_str()), ("kind", "crate"), ("name", "C7"), ("home_location", "LLIB")])
-        .send()
-        .await
-        .unwrap();
+    let r =
+        w.s.client
+            .post(format!("{}/containers", w.s.base))
+            .header("cookie", format!("cn_session={library}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("kind", "crate"),
+                ("name", "C7"),
+                ("home_location", "LLIB"),
+            ])
+            .send()
+            .await
+            .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let grai: String =
         w.s.db
-            .read(|c| Ok(c.query_row("SELECT grai FROM containers WHERE name = 'C7'", [], |r| r.get(0))?))
+            .read(|c| {
+                Ok(
+                    c.query_row("SELECT grai FROM containers WHERE name = 'C7'", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
             .await
             .unwrap();
     let mut load = ev(&format!("]C0{}", bc[2]), "LLIB", &at(5), "seen", "barcode");
@@ -263,7 +331,10 @@ async fn the_containers_pages() {
     assert!(!page.contains("Register a container"));
     let (status, page) = w.s.page(&porter, "/containers/1").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains(&bc[2]) && page.contains("Records Library"), "{page}");
+    assert!(
+        page.contains(&bc[2]) && page.contains("Records Library"),
+        "{page}"
+    );
     assert!(!page.contains("Take all folders off"));
     // the home page and menu link to it
     let (_, home) = w.s.page(&porter, "/").await;

@@ -322,10 +322,7 @@ mod tests {
         assert_eq!(g.hri(), "(8003)00614141123452400");
         assert_eq!(validate_grai("00614141123452400"), Ok(()));
         assert_eq!(validate_grai("00614141123452"), Ok(()), "serial optional");
-        assert_eq!(
-            validate_grai("00614141123453400"),
-            Err(IdError::CheckDigit)
-        );
+        assert_eq!(validate_grai("00614141123453400"), Err(IdError::CheckDigit));
         assert!(validate_grai("10614141123452").is_err(), "first digit 0");
         assert!(validate_grai("0061414112345").is_err(), "13 digits");
         assert!(validate_grai(&format!("00614141123452{}", "1".repeat(17))).is_err());
@@ -377,10 +374,22 @@ mod tests {
         assert_eq!(e.encode().unwrap(), bytes);
         // Other partitions, against published encodings.
         for (uri, hex) in [
-            ("urn:epc:tag:grai-96:3.0614141.00008.1234", "3374257BF4000200000004D2"),
-            ("urn:epc:tag:grai-96:0.0234567.89012.1", "33140E511C56ED0000000001"),
-            ("urn:epc:tag:grai-96:0.123456789.012.1", "330C75BCD150030000000001"),
-            ("urn:epc:tag:grai-96:0.000001.000001.1", "331800004000004000000001"),
+            (
+                "urn:epc:tag:grai-96:3.0614141.00008.1234",
+                "3374257BF4000200000004D2",
+            ),
+            (
+                "urn:epc:tag:grai-96:0.0234567.89012.1",
+                "33140E511C56ED0000000001",
+            ),
+            (
+                "urn:epc:tag:grai-96:0.123456789.012.1",
+                "330C75BCD150030000000001",
+            ),
+            (
+                "urn:epc:tag:grai-96:0.000001.000001.1",
+                "331800004000004000000001",
+            ),
         ] {
             let e = Grai96::from_tag_uri(uri).unwrap();
             assert_eq!(e.to_hex().unwrap(), hex, "{uri}");

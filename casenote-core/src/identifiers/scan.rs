@@ -103,14 +103,26 @@ impl Default for ScanConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ScanTarget {
-    Folder { serial: u64 },
-    Location { code: String },
-    LocationGln { gln: String },
-    Staff { badge: String },
+    Folder {
+        serial: u64,
+    },
+    Location {
+        code: String,
+    },
+    LocationGln {
+        gln: String,
+    },
+    Staff {
+        badge: String,
+    },
     /// A container (trolley, bag, crate): its GRAI as the value of AI 8003 (`0`, company
     /// prefix, asset type, check digit, serial), from its barcode or its GRAI-96 tag.
-    Container { grai: String },
-    Unknown { reason: String },
+    Container {
+        grai: String,
+    },
+    Unknown {
+        reason: String,
+    },
 }
 
 /// Classify a payload (AIM prefix allowed). RFID EPCs are given as 24 hex characters.
@@ -362,7 +374,10 @@ mod tests {
         }
         match classify("]C1800300614141000014", &c) {
             ScanTarget::Unknown { reason } => {
-                assert!(reason.contains("(8003)") && reason.contains("check digit"), "{reason}")
+                assert!(
+                    reason.contains("(8003)") && reason.contains("check digit"),
+                    "{reason}"
+                )
             }
             t => panic!("{t:?}"),
         }

@@ -74,12 +74,7 @@ pub async fn label(
 }
 
 /// Retire a container, or bring it back into use.
-pub async fn set_active(
-    s: &AppState,
-    who: &Principal,
-    id: i64,
-    active: bool,
-) -> Result<Container> {
+pub async fn set_active(s: &AppState, who: &Principal, id: i64, active: bool) -> Result<Container> {
     who.require(Permission::EditRecords)?;
     let who = who.clone();
     s.db.write(move |c| containers::set_active(c, &who, id, active))

@@ -216,7 +216,10 @@ pub fn create(
     let home = match n.home_location.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(code) => Some(locations::resolve_id(c, code)?.ok_or_else(|| {
-            Error::invalid("home_location", format!("no location with code or GLN {code:?}"))
+            Error::invalid(
+                "home_location",
+                format!("no location with code or GLN {code:?}"),
+            )
         })?),
     };
     let grai = match n.grai.as_deref().map(str::trim) {
@@ -238,21 +241,18 @@ pub fn create(
             } else {
                 format!("{:0digits$}", cfg.grai_asset_type)
             };
-            let next: i64 = c.query_row(
-                "SELECT coalesce(max(id), 0) + 1 FROM containers",
-                [],
-                |r| r.get(0),
-            )?;
+            let next: i64 =
+                c.query_row("SELECT coalesce(max(id), 0) + 1 FROM containers", [], |r| {
+                    r.get(0)
+                })?;
             Grai::new(prefix, &asset_type, &next.to_string())
                 .map_err(|e| Error::invalid("grai", e.to_string()))?
                 .ai_value()
         }
     };
-    if c.query_row(
-        "SELECT 1 FROM containers WHERE grai = ?1",
-        [&grai],
-        |_| Ok(()),
-    )
+    if c.query_row("SELECT 1 FROM containers WHERE grai = ?1", [&grai], |_| {
+        Ok(())
+    })
     .optional()?
     .is_some()
     {
@@ -460,11 +460,15 @@ fn seen(c: &Connection, id: i64, loc: i64, at: i64) -> Result<()> {
 }
 
 fn patient_of(c: &Connection, folder_id: i64) -> Result<Option<i64>> {
-    Ok(c
-        .prepare_cached("SELECT patient_id FROM folders WHERE id = ?1")?
-        .query_row([folder_id], |r| r.get(0))
-        .optional()?)
+    Ok(
+        c.prepare_cached("SELECT patient_id FROM folders WHERE id = ?1")?
+            .query_row([folder_id], |r| r.get(0))
+            .optional()?,
+    )
 }
+
+/// A folder on a container: its id and current place, action and destination.
+type FolderNow = (i64, Option<i64>, Option<String>, Option<i64>);
 
 /// Record a scan of a container at a place, in the caller's transaction. Returns the
 /// movements its folders get (the caller stores them, so that requests follow as for any
@@ -513,7 +517,7 @@ pub fn record_scan(c: &Connection, who: &Principal, s: &ContainerScan) -> Result
     }
     let row = c.last_insert_rowid();
     seen(c, k.id, loc, s.read_at)?;
-    let on: Vec<(i64, Option<i64>, Option<String>, Option<i64>)> = {
+    let on: Vec<FolderNow> = {
         let mut st = c.prepare_cached(
             "SELECT f.id, f.cur_location_id, f.cur_action, f.cur_destination_id
              FROM container_contents cc JOIN folders f ON f.id = cc.folder_id
@@ -576,7 +580,9 @@ pub fn load(c: &Connection, who: &Principal, e: &ValidEvent, container: &str) ->
     let Some(k) = resolve(c, container)? else {
         return Ok(refused(
             "container",
-            format!("no container has GRAI or name {container:?}; register it on the Containers page"),
+            format!(
+                "no container has GRAI or name {container:?}; register it on the Containers page"
+            ),
         ));
     };
     if !k.active {

@@ -390,7 +390,17 @@ pub fn container_job(
         "grai",
     )?;
     let job = insert_job(
-        c, printer, "container", &k.name, None, copies, 0, who, &zpl, None, None,
+        c,
+        printer,
+        "container",
+        &k.name,
+        None,
+        copies,
+        0,
+        who,
+        &zpl,
+        None,
+        None,
     )?;
     audit::record(
         c,

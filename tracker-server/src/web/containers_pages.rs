@@ -7,9 +7,9 @@ use super::{layout, WebError, WebUser};
 use crate::{
     app::{containers, AppState},
     auth::Permission,
-    printing,
     ledger::containers::{Container, ContainerKind, NewContainer},
     ledger::locations,
+    printing,
 };
 use axum::{
     extract::{Form, Path, State},
@@ -102,10 +102,7 @@ async fn list_page(
     ))
 }
 
-pub async fn containers_page(
-    State(s): State<AppState>,
-    user: WebUser,
-) -> Result<Markup, WebError> {
+pub async fn containers_page(State(s): State<AppState>, user: WebUser) -> Result<Markup, WebError> {
     list_page(&s, &user, None).await
 }
 
@@ -232,7 +229,10 @@ pub async fn print_label(
             let job =
                 printing::send_and_record(&s.db, &s.cfg.printing, &s.printer_locks, ready).await?;
             if job.status == printing::JobStatus::Sent {
-                (true, format!("Label sent to {} (job {}).", job.printer, job.id))
+                (
+                    true,
+                    format!("Label sent to {} (job {}).", job.printer, job.id),
+                )
             } else {
                 (
                     false,

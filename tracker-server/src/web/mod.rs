@@ -100,7 +100,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/containers/{id}", get(containers_pages::container_page))
         .route("/containers/{id}/unload", post(containers_pages::unload))
-        .route("/containers/{id}/label", post(containers_pages::print_label))
+        .route(
+            "/containers/{id}/label",
+            post(containers_pages::print_label),
+        )
         .route("/labels", get(labels_pages::labels))
         .route("/labels/folder", post(labels_pages::print_folder))
         .route("/labels/location", post(labels_pages::print_location))

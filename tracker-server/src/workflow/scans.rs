@@ -137,7 +137,12 @@ pub fn store_container_scan(
     let r = containers::record_scan(c, who, s)?;
     if let Recorded::Stored { moves, .. } = &r {
         let mut sub = vec![None; moves.len()];
-        store_and_follow(c, who, moves.iter().cloned().enumerate().collect(), &mut sub)?;
+        store_and_follow(
+            c,
+            who,
+            moves.iter().cloned().enumerate().collect(),
+            &mut sub,
+        )?;
     }
     Ok((answer(s.uuid, &r), r))
 }

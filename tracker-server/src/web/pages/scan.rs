@@ -296,10 +296,9 @@ async fn scan_container(
     grai: String,
 ) -> Result<Json<Value>, WebError> {
     let g2 = grai.clone();
-    let Some(k) = s
-        .db
-        .read(move |c| crate::ledger::containers::resolve(c, &g2))
-        .await?
+    let Some(k) =
+        s.db.read(move |c| crate::ledger::containers::resolve(c, &g2))
+            .await?
     else {
         return Ok(answer(
             "error",
@@ -354,10 +353,9 @@ async fn scan_container(
     Ok(match r.status {
         EventStatus::Stored => {
             let id = k.id;
-            let k = s
-                .db
-                .read(move |c| crate::ledger::containers::get(c, id))
-                .await?;
+            let k =
+                s.db.read(move |c| crate::ledger::containers::get(c, id))
+                    .await?;
             Json(json!({
                 "kind": "container", "level": "ok", "name": title,
                 "message": format!("{name} recorded at {location} with the {} folder(s) on it. {loading}", k.folders),
