@@ -726,6 +726,52 @@ pub fn unload_all(c: &Connection, who: &Principal, id: i64) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::migrations::{migrate, MIGRATIONS};
+
+    /// The containers migration keeps every print job (the table is rebuilt for the wider
+    /// template CHECK), and container labels can then be stored.
+    #[test]
+    fn the_migration_keeps_print_jobs() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE containers"))
+            .expect("the containers migration");
+        for m in &MIGRATIONS[..before] {
+            c.execute_batch(m).unwrap();
+        }
+        c.pragma_update(None, "user_version", before as i64)
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO printers(name, url, stock, dpi, rfid, active, created_at)
+               VALUES ('p', 'tcp://127.0.0.1:9100', '100x50', 203, 0, 1, '2026-01-01T00:00:00Z');
+             INSERT INTO print_jobs(id, printer_id, template, subject, copies, status, requested_by, created_at, zpl)
+               VALUES (7, 1, 'location', 'LWARD5', 2, 'sent', 'user:library', '2026-01-01T00:00:00Z', '^XA^XZ');",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let kept: (String, String, i64) = c
+            .query_row(
+                "SELECT template, subject, copies FROM print_jobs WHERE id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("location".into(), "LWARD5".into(), 2));
+        c.execute(
+            "INSERT INTO print_jobs(printer_id, template, subject, copies, status, requested_by, created_at, zpl)
+               VALUES (1, 'container', 'T3', 1, 'queued', 'user:library', '2026-01-01T00:00:00Z', '^XA^XZ')",
+            [],
+        )
+        .unwrap();
+        assert!(c
+            .execute(
+                "INSERT INTO print_jobs(printer_id, template, subject, copies, status, requested_by, created_at, zpl)
+                   VALUES (1, 'poster', 'x', 1, 'queued', 'u', 't', 'z')",
+                [],
+            )
+            .is_err());
+    }
 
     #[test]
     fn derived_ids_are_stable_distinct_and_version_8() {

@@ -462,7 +462,8 @@ CREATE TABLE device_read_hours (
 ) WITHOUT ROWID;
 "#,
     // 13: containers (trolleys, bags, crates): each with its GRAI and GRAI-96 EPC, what is on
-    // each now, and every scan, load and unload of one (times in UTC ms)
+    // each now, and every scan, load and unload of one (times in UTC ms); container labels
+    // among the print jobs
     r#"
 CREATE TABLE containers (
   id INTEGER PRIMARY KEY,
@@ -499,6 +500,34 @@ CREATE TABLE container_events (
   folders INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX container_events_by_container ON container_events(container_id, read_at);
+-- print jobs may also be container labels: the table is rebuilt with the wider CHECK, every
+-- row and id kept
+CREATE TABLE print_jobs_new (
+  id INTEGER PRIMARY KEY,
+  printer_id INTEGER NOT NULL REFERENCES printers(id),
+  template TEXT NOT NULL CHECK (template IN ('folder', 'location', 'badge', 'container')),
+  subject TEXT NOT NULL,
+  folder_id INTEGER REFERENCES folders(id),
+  copies INTEGER NOT NULL,
+  reprint_number INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+  error TEXT,
+  requested_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  sent_at TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  zpl TEXT NOT NULL,
+  batch_id INTEGER REFERENCES print_batches(id)
+);
+INSERT INTO print_jobs_new (id, printer_id, template, subject, folder_id, copies, reprint_number,
+    status, error, requested_by, created_at, sent_at, attempts, zpl, batch_id)
+  SELECT id, printer_id, template, subject, folder_id, copies, reprint_number, status, error,
+    requested_by, created_at, sent_at, attempts, zpl, batch_id FROM print_jobs;
+DROP TABLE print_jobs;
+ALTER TABLE print_jobs_new RENAME TO print_jobs;
+CREATE INDEX print_jobs_subject ON print_jobs(template, subject);
+CREATE INDEX print_jobs_status ON print_jobs(status, id);
+CREATE INDEX print_jobs_batch ON print_jobs(batch_id, status) WHERE batch_id IS NOT NULL;
 "#,
 ];
 
