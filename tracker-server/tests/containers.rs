@@ -336,6 +336,30 @@ async fn the_containers_pages() {
         "{page}"
     );
     assert!(!page.contains("Take all folders off"));
+    // Library staff cannot retire the crate while a folder is on it; once emptied they can,
+    // and a retired crate cannot be loaded.
+    let form = |active: &'static str| {
+        w.s.client
+            .post(format!("{}/containers/1/active", w.s.base))
+            .header("cookie", format!("cn_session={library}"))
+            .form(&[("csrf", csrf.clone()), ("active", active.to_string())])
+    };
+    let r = form("0").send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("still has 1 folder(s) on it"), "{text}");
+    let r =
+        w.s.post(Some(&w.library), "/api/v1/containers/1/unload", json!({}))
+            .await;
+    assert_eq!(w.s.ok_json(r).await["unloaded"], 1);
+    assert!(form("0").send().await.unwrap().status().is_success());
+    let mut load = ev(&format!("]C0{}", bc[1]), "LLIB", &at(2), "seen", "barcode");
+    load["container"] = json!("C7");
+    let out = send(&w, vec![load]).await;
+    assert_eq!(out["results"][0]["field"], "container", "{out}");
+    assert!(out["results"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("retired"));
     // the home page and menu link to it
     let (_, home) = w.s.page(&porter, "/").await;
     assert!(home.contains("href=\"/containers\""));

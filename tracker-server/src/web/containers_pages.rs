@@ -183,6 +183,20 @@ async fn container_view(
                     div { button type="submit" { "Print label" } }
                 }
             }
+            @if can_edit {
+                form.card method="post" action={"/containers/" (k.id) "/active"} {
+                    input type="hidden" name="csrf" value=(user.csrf);
+                    @if k.active {
+                        p.hint { "A retired container can no longer be loaded (take its folders off first)." }
+                        input type="hidden" name="active" value="0";
+                        button type="submit" { "Retire this container" }
+                    } @else {
+                        p { span.tag.warn { "Retired" } }
+                        input type="hidden" name="active" value="1";
+                        button type="submit" { "Bring back into use" }
+                    }
+                }
+            }
             h2 { "Folders on it (" (on.len()) ")" }
             @if on.is_empty() { p id="contents" { "None." } } @else {
                 div.table-wrap {
@@ -250,4 +264,23 @@ pub async fn print_label(
     Ok(container_view(&s, &user, id, Some(message))
         .await?
         .into_response())
+}
+
+pub async fn set_active(
+    State(s): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Result<Response, WebError> {
+    user.check_csrf(param(&f, "csrf"))?;
+    let active = param(&f, "active") == Some("1");
+    match containers::set_active(&s, &user.who, id, active).await {
+        Ok(_) => Ok(Redirect::to(&format!("/containers/{id}")).into_response()),
+        Err(e) if e.field().is_some() => {
+            Ok(container_view(&s, &user, id, Some((false, e.to_string())))
+                .await?
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

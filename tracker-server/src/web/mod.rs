@@ -101,6 +101,10 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}", get(containers_pages::container_page))
         .route("/containers/{id}/unload", post(containers_pages::unload))
         .route(
+            "/containers/{id}/active",
+            post(containers_pages::set_active),
+        )
+        .route(
             "/containers/{id}/label",
             post(containers_pages::print_label),
         )
