@@ -1250,6 +1250,26 @@ async fn a_trolley_carries_folders_from_the_scan_page() {
     let diff = (minutes(&now.format("%H:%M").to_string()) - minutes(&hhmm)).rem_euclid(1440);
     assert!(diff <= 1, "{on} at {now}");
 
+    // The trolley's page, as the porter sees it: every folder on it, last seen at Ward 5.
+    d.goto(format!("{}/containers/{}", s.base, t3["id"]))
+        .await
+        .unwrap();
+    let contents = text_of(d, "#contents").await;
+    assert!(
+        folders.iter().all(|f| contents.contains(f.as_str())),
+        "{contents}"
+    );
+    assert!(text_of(d, "#last-seen")
+        .await
+        .starts_with("Ward 5 (LWARD5)"));
+    let shots_dir = PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string()),
+    )
+    .join("screenshots");
+    std::fs::create_dir_all(&shots_dir).unwrap();
+    shot(d, &shots_dir, "trolley", 1280).await;
+
     // Unloading: the ward's card again, then the folder.
     d.goto(format!("{}/scan?mode=porter", s.base))
         .await
