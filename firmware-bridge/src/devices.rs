@@ -414,6 +414,10 @@ impl Device {
                 self.queue.save_session(&id, &session)?;
                 tracing::info!(device = %id, "staff badge scanned")
             }
+            HandheldOutcome::ContainerSet(_) => {
+                self.queue.save_session(&id, &session)?;
+                tracing::info!(device = %id, "container scanned: the next folders are loaded onto it (scan a location card first to record the container at a place)")
+            }
             HandheldOutcome::Repeat => {
                 tracing::debug!(device = %id, "repeat read ignored")
             }

@@ -1,6 +1,13 @@
 //! Handheld scanner sessions: scan a location card (or ward door label), optionally a staff
-//! badge, then folders. Only folder scans become events; location and badge scans change the
+//! badge, then folders. Folder scans become events; location and badge scans change the
 //! session. The session is forgotten after `session_timeout_s` without a scan.
+//!
+//! Containers (trolleys, bags, crates; their GRAI label): scanning one starts loading it, so
+//! the folders scanned next are sent as loaded onto it (`container` in the event), until a
+//! location card, another container or the session's end. Scanned after a location card, the
+//! container is also sent as an event at that place: the server moves every folder on it
+//! there. So a porter scans "library card, trolley, folders..." to load, "Ward 5 card,
+//! trolley" on arrival, and "Ward 5 card, folder" to take one folder off at the ward.
 //!
 //! This is the pure logic; the device thread keeps the session and held scans durable in the
 //! queue's database ([`crate::handheld_store`]) so that a bridge restart loses neither.
@@ -19,6 +26,9 @@ pub enum HandheldOutcome {
     Event(ScanEvent),
     LocationSet(String),
     StaffSet(String),
+    /// A container label with no location known yet: the next folders are loaded onto it
+    /// (its GRAI). With a location known, a container scan is an [`HandheldOutcome::Event`].
+    ContainerSet(String),
     /// The same payload again within the repeat window.
     Repeat,
     /// Not a folder, place or badge. The reason never contains the payload.
@@ -38,6 +48,8 @@ pub struct Handheld {
     cfg: HandheldConfig,
     location: Option<String>,
     staff: Option<String>,
+    /// The container being loaded (its GRAI), if any.
+    container: Option<String>,
     last_scan: Option<DateTime<Utc>>,
     last_payload: Option<(String, DateTime<Utc>)>,
 }
@@ -49,9 +61,15 @@ impl Handheld {
             cfg,
             location: None,
             staff: None,
+            container: None,
             last_scan: None,
             last_payload: None,
         }
+    }
+
+    /// The container being loaded (its GRAI), if any.
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref()
     }
 
     pub fn location(&self) -> Option<&str> {
@@ -69,6 +87,7 @@ impl Handheld {
         SessionState {
             location: self.location.clone(),
             staff: self.staff.clone(),
+            container: self.container.clone(),
             last_scan: self.last_scan,
         }
     }
@@ -77,13 +96,14 @@ impl Handheld {
     pub fn restore(&mut self, s: SessionState, now: DateTime<Utc>) {
         self.location = s.location;
         self.staff = s.staff;
+        self.container = s.container;
         self.last_scan = s.last_scan;
         self.expire(now);
     }
 
     /// Whether the session has a location or badge that `now` is past the timeout of.
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        (self.location.is_some() || self.staff.is_some())
+        (self.location.is_some() || self.staff.is_some() || self.container.is_some())
             && self.last_scan.is_some_and(|last| {
                 (now - last).num_milliseconds() > (self.cfg.session_timeout_s * 1000) as i64
             })
@@ -98,6 +118,7 @@ impl Handheld {
         if self.expired(now) {
             self.location = None;
             self.staff = None;
+            self.container = None;
         }
     }
 
@@ -125,7 +146,7 @@ impl Handheld {
                     (Method::Barcode, self.cfg.action)
                 };
                 let event = |location: &str| {
-                    ScanEvent::new(
+                    let e = ScanEvent::new(
                         &self.device_id,
                         self.staff.clone(),
                         now,
@@ -135,7 +156,11 @@ impl Handheld {
                         location.to_string(),
                         action,
                         None,
-                    )
+                    );
+                    match &self.container {
+                        Some(grai) => e.onto(grai.clone()),
+                        None => e,
+                    }
                 };
                 match (self.location(), self.cfg.without_location) {
                     (Some(location), _) => HandheldOutcome::Event(event(location)),
@@ -145,11 +170,30 @@ impl Handheld {
             }
             ScanTarget::Location { code } => {
                 self.location = Some(code.clone());
+                self.container = None;
                 HandheldOutcome::LocationSet(code)
             }
             ScanTarget::LocationGln { gln } => {
                 self.location = Some(gln.clone());
+                self.container = None;
                 HandheldOutcome::LocationSet(gln)
+            }
+            ScanTarget::Container { grai } => {
+                self.container = Some(grai.clone());
+                match self.location() {
+                    Some(location) => HandheldOutcome::Event(ScanEvent::new(
+                        &self.device_id,
+                        self.staff.clone(),
+                        now,
+                        read.raw.clone(),
+                        read.symbology,
+                        Method::Barcode,
+                        location.to_string(),
+                        self.cfg.action,
+                        None,
+                    )),
+                    None => HandheldOutcome::ContainerSet(grai),
+                }
             }
             ScanTarget::Staff { badge } => {
                 self.staff = Some(badge.clone());
@@ -308,6 +352,81 @@ mod tests {
         let mut h = Handheld::new("hh1", HandheldConfig::default());
         h.restore(stored, t0 + chrono::Duration::seconds(301));
         assert_eq!(h.location(), None);
+    }
+
+    /// Library card, trolley, folders: loads. Ward card, trolley: the trolley's event at the
+    /// ward. Ward card again, folder: an ordinary scan (the server takes it off the trolley).
+    #[test]
+    fn trolley_loading_arrival_and_unloading() {
+        let sc = scan_cfg();
+        let trolley = casenote_core::identifiers::Grai::new("0614141", "00001", "3").unwrap();
+        let label = format!("]C18003{}", trolley.ai_value());
+        let folders: Vec<String> = (1..=3)
+            .map(|n| format!("]C0{}", sc.folder.format(n).text))
+            .collect();
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        let t0 = Utc::now();
+        // no place yet: the trolley only starts loading
+        assert_eq!(
+            h.on_scan(&read(&label), t0, &sc),
+            HandheldOutcome::ContainerSet(trolley.ai_value())
+        );
+        h.on_scan(&read(&card("LLIB")), t0, &sc);
+        assert_eq!(h.container(), None, "a location card ends loading");
+        let t1 = t0 + chrono::Duration::seconds(2);
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&label), t1, &sc) else {
+            panic!("the trolley at the library is an event there")
+        };
+        assert_eq!(
+            (e.location.as_str(), e.container.as_deref()),
+            ("LLIB", None)
+        );
+        assert_eq!(e.raw, label);
+        for (i, f) in folders.iter().enumerate() {
+            let t = t1 + chrono::Duration::seconds(i as i64 + 1);
+            let HandheldOutcome::Event(e) = h.on_scan(&read(f), t, &sc) else {
+                panic!()
+            };
+            assert_eq!(e.container.as_deref(), Some(trolley.ai_value().as_str()));
+            assert_eq!(e.location, "LLIB");
+        }
+        // the session, container included, survives a restart
+        let stored = h.session();
+        assert_eq!(
+            stored.container.as_deref(),
+            Some(trolley.ai_value().as_str())
+        );
+        let mut h = Handheld::new("hh1", HandheldConfig::default());
+        h.restore(stored, t1 + chrono::Duration::seconds(30));
+        assert_eq!(h.container(), Some(trolley.ai_value().as_str()));
+        // at the ward: card, then trolley
+        let t2 = t1 + chrono::Duration::seconds(60);
+        h.on_scan(&read(&card("LWARD5")), t2, &sc);
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&label), t2, &sc) else {
+            panic!()
+        };
+        assert_eq!(
+            (e.location.as_str(), e.container.as_deref()),
+            ("LWARD5", None)
+        );
+        // card again, then a folder: a plain scan at the ward
+        let t3 = t2 + chrono::Duration::seconds(5);
+        h.on_scan(&read(&card("LWARD5")), t3, &sc);
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&folders[0]), t3, &sc) else {
+            panic!()
+        };
+        assert_eq!(
+            (e.location.as_str(), e.container.as_deref()),
+            ("LWARD5", None)
+        );
+        // a trolley's RFID tag number scanned as a barcode is the trolley too
+        let tag = trolley.to_epc(0).unwrap().to_hex().unwrap();
+        let t4 = t3 + chrono::Duration::seconds(5);
+        assert!(matches!(
+            h.on_scan(&read(&tag), t4, &sc),
+            HandheldOutcome::Event(_)
+        ));
+        assert_eq!(h.container(), Some(trolley.ai_value().as_str()));
     }
 
     #[test]

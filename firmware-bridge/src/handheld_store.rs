@@ -19,6 +19,8 @@ use rusqlite::{params, OptionalExtension};
 pub struct SessionState {
     pub location: Option<String>,
     pub staff: Option<String>,
+    /// The container (its GRAI) folders are being loaded onto.
+    pub container: Option<String>,
     pub last_scan: Option<DateTime<Utc>>,
 }
 
@@ -45,11 +47,18 @@ impl Queue {
     /// Store the session of scanner `device_id` (durable when this returns).
     pub fn save_session(&self, device_id: &str, s: &SessionState) -> Result<(), QueueError> {
         self.conn().execute(
-            "INSERT INTO handheld_sessions (device_id, location, staff, last_scan_ms)
-             VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO handheld_sessions (device_id, location, staff, last_scan_ms, container)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(device_id) DO UPDATE SET location = excluded.location,
-               staff = excluded.staff, last_scan_ms = excluded.last_scan_ms",
-            params![device_id, s.location, s.staff, s.last_scan.map(ms)],
+               staff = excluded.staff, last_scan_ms = excluded.last_scan_ms,
+               container = excluded.container",
+            params![
+                device_id,
+                s.location,
+                s.staff,
+                s.last_scan.map(ms),
+                s.container
+            ],
         )?;
         Ok(())
     }
@@ -59,13 +68,14 @@ impl Queue {
         Ok(self
             .conn()
             .query_row(
-                "SELECT location, staff, last_scan_ms FROM handheld_sessions WHERE device_id = ?1",
+                "SELECT location, staff, last_scan_ms, container FROM handheld_sessions WHERE device_id = ?1",
                 [device_id],
                 |r| {
                     Ok(SessionState {
                         location: r.get(0)?,
                         staff: r.get(1)?,
                         last_scan: r.get::<_, Option<i64>>(2)?.and_then(time),
+                        container: r.get(3)?,
                     })
                 },
             )
@@ -284,6 +294,7 @@ mod tests {
         let s = SessionState {
             location: Some("LWARD5".into()),
             staff: Some("S00042".into()),
+            container: Some("006141410000123".into()),
             last_scan: time(Utc::now().timestamp_millis()),
         };
         {

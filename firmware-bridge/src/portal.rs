@@ -1,7 +1,8 @@
 //! RFID portal logic: from a torrent of tag reads to one movement per folder passage.
 //!
-//! Reads are filtered to GIAI-96 EPCs of the organisation's company prefix (the decision is
-//! cached per EPC, so the hot path is one hash lookup). A passage starts at the first read of
+//! Reads are filtered to GIAI-96 EPCs (folders) and GRAI-96 EPCs (containers: trolleys, bags,
+//! crates) of the organisation's company prefix (the decision is cached per EPC, so the hot
+//! path is one hash lookup). A passage starts at the first read of
 //! a tag and ends when the tag has not been read for `exit_gap_ms` (or after
 //! `max_passage_ms`). Its direction comes from antenna zones: the zone of the first and of the
 //! last read (`antenna_order`) or which zone's RSSI peaked first (`rssi_peak`). After a
@@ -15,8 +16,9 @@
 
 use crate::config::{DirectionMethod, PortalConfig, Undetermined};
 use crate::frames::TagRead;
+use casenote_core::identifiers::grai::GRAI96_HEADER;
 use casenote_core::identifiers::scan::Symbology;
-use casenote_core::identifiers::Giai96;
+use casenote_core::identifiers::{Giai96, Grai96};
 use casenote_core::wire::{Action, Method, ReadClock, ScanEvent};
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashMap;
@@ -114,10 +116,16 @@ impl Portal {
         }
     }
 
+    /// A folder's GIAI-96 or a container's GRAI-96 (trolley, bag, crate) of this
+    /// organisation's company prefix. A container's passage is sent like a folder's; the
+    /// server moves every folder on it.
     fn is_ours(&self, epc: &[u8; 12]) -> bool {
-        match (Giai96::decode(epc), &self.company_prefix) {
-            (Ok(g), Some(p)) => &g.company_prefix == p,
-            _ => false,
+        let Some(p) = &self.company_prefix else {
+            return false;
+        };
+        match epc[0] {
+            GRAI96_HEADER => Grai96::decode(epc).is_ok_and(|g| &g.company_prefix == p),
+            _ => Giai96::decode(epc).is_ok_and(|g| &g.company_prefix == p),
         }
     }
 

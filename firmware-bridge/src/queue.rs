@@ -127,6 +127,16 @@ impl Queue {
                 body TEXT NOT NULL
             );",
         )?;
+        // The container a porter is loading (added later: a queue written by an older bridge
+        // gains the column, keeping its sessions).
+        let has_container: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('handheld_sessions') WHERE name = 'container'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_container {
+            conn.execute_batch("ALTER TABLE handheld_sessions ADD COLUMN container TEXT;")?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             signal: (Mutex::new(0), Condvar::new()),

@@ -136,6 +136,35 @@ impl Code128Data {
         })
     }
 
+    /// Plan a GS1-128 symbol for one element string that ends the symbol, such as a GRAI
+    /// `8003` + 14 digits + serial: start C, FNC1, the leading digits in pairs, then set B for
+    /// what is left (an odd last digit, or a serial's letters). No GS is needed after the last
+    /// element. `hri` is the bracketed form, e.g. `(8003)006141410000123`.
+    pub fn gs1_element(data: &str, hri: &str) -> Result<Self, BarcodeError> {
+        if data.len() < 2 || !data.as_bytes()[..2].iter().all(u8::is_ascii_digit) {
+            return Err(BarcodeError::Gs1Digits(data.to_string()));
+        }
+        if let Some(c) = data.chars().find(|c| !(' '..='~').contains(c) || *c == '>') {
+            return Err(BarcodeError::Code128Char(c));
+        }
+        let b = data.as_bytes();
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count() / 2 * 2;
+        let mut steps = vec![Step::StartC, Step::Fnc1];
+        steps.extend(
+            b[..digits]
+                .chunks(2)
+                .map(|p| Step::PairC(p[0] - b'0', p[1] - b'0')),
+        );
+        if digits < b.len() {
+            steps.push(Step::SwitchB);
+            steps.extend(b[digits..].iter().map(|&c| Step::CharB(c)));
+        }
+        Ok(Self {
+            steps,
+            hri: hri.to_string(),
+        })
+    }
+
     /// Symbol characters before the check character (start, switches, FNC1, data).
     pub fn symbol_count(&self) -> usize {
         self.steps.len()

@@ -1,13 +1,13 @@
-//! Label templates: what goes on a folder label, a location card and a staff badge, and the
-//! label stock they are printed on.
+//! Label templates: what goes on a folder label, a location card, a staff badge and a
+//! container (trolley, bag, crate) label, and the label stock they are printed on.
 //!
 //! The machine-readable parts of a folder label are opaque (folder id, GS1 GIAI, EPC); the
 //! patient's name, CHI and date of birth are printed as text only. [`FolderLabel::validate`]
 //! refuses a label whose barcode or EPC would carry the CHI.
 
 use casenote_core::identifiers::{
-    card_payload, parse_element_string, validate_chi, validate_gln, validate_nhs_number,
-    FilingNumber,
+    card_payload, parse_element_string, validate_chi, validate_gln, validate_grai,
+    validate_nhs_number, FilingNumber,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,12 +86,43 @@ pub struct StaffBadge {
     pub badge: String,
 }
 
+/// The label of a container (trolley, bag, crate): its name large, its GRAI as GS1-128
+/// `(8003)...`, and (on an RFID printer) its GRAI-96 EPC written to the tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerLabel {
+    /// As people say it, e.g. `Trolley T3`.
+    pub name: String,
+    /// What it is for, printed under the name, e.g. `Case notes - return to Records Library`.
+    pub note: Option<String>,
+    /// The GRAI: the value of AI 8003 (`0`, prefix, asset type, check digit, serial).
+    pub grai: String,
+    /// EPC GRAI-96 to write to the RFID inlay (hex).
+    pub epc_hex: Option<String>,
+}
+
+impl ContainerLabel {
+    pub fn validate(&self) -> Result<(), LabelError> {
+        non_empty("container name", &self.name)?;
+        validate_grai(&self.grai).map_err(|e| field("GRAI", e.to_string()))?;
+        if let Some(e) = &self.epc_hex {
+            validate_epc_hex(e)?;
+        }
+        Ok(())
+    }
+
+    /// The GS1 element string in the barcode: AI 8003 and the GRAI.
+    pub fn element_string(&self) -> String {
+        format!("8003{}", self.grai)
+    }
+}
+
 /// Any of the templates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Label {
     Folder(FolderLabel),
     Location(LocationCard),
     Badge(StaffBadge),
+    Container(ContainerLabel),
 }
 
 /// Label stock: size in millimetres and printer resolution.
@@ -295,6 +326,7 @@ impl Label {
             Label::Folder(f) => f.validate(),
             Label::Location(l) => l.validate(),
             Label::Badge(b) => b.validate(),
+            Label::Container(k) => k.validate(),
         }
     }
 }

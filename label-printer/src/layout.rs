@@ -11,7 +11,9 @@
 //! [`LayoutError::TextDoesNotFit`]. Nothing is ever cut off silently.
 
 use crate::barcode::{datamatrix_side, BarcodeError, Code128Data};
-use crate::labels::{FolderLabel, Label, LabelError, LabelStock, LocationCard, StaffBadge};
+use crate::labels::{
+    ContainerLabel, FolderLabel, Label, LabelError, LabelStock, LocationCard, StaffBadge,
+};
 
 /// Why a label could not be laid out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,6 +223,7 @@ pub fn layout(label: &Label, stock: &LabelStock) -> Result<Layout, LayoutError> 
         Label::Folder(f) => layout_folder(f, stock),
         Label::Location(l) => layout_location(l, stock),
         Label::Badge(b) => layout_badge(b, stock),
+        Label::Container(k) => layout_container(k, stock),
     }
 }
 
@@ -485,6 +488,17 @@ pub fn layout_badge(b: &StaffBadge, stock: &LabelStock) -> Result<Layout, Layout
     stock.validate()?;
     let code = Code128Data::new(&b.payload())?;
     two_part("badge", &b.name, Some(&b.role), code, stock)
+}
+
+/// Container label: name large, GS1-128 of its GRAI `(8003)...` below; the RFID inlay gets
+/// its GRAI-96 EPC.
+pub fn layout_container(k: &ContainerLabel, stock: &LabelStock) -> Result<Layout, LayoutError> {
+    k.validate()?;
+    stock.validate()?;
+    let code = Code128Data::gs1_element(&k.element_string(), &format!("(8003){}", k.grai))?;
+    let mut l = two_part("container", &k.name, k.note.as_deref(), code, stock)?;
+    l.epc_hex = k.epc_hex.clone();
+    Ok(l)
 }
 
 fn two_part(

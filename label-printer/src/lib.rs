@@ -25,7 +25,9 @@ pub mod output;
 pub mod printers;
 
 pub use job::{print_job, JobReport};
-pub use labels::{FolderLabel, Label, LabelStock, LocationCard, PatientNumber, StaffBadge};
+pub use labels::{
+    ContainerLabel, FolderLabel, Label, LabelStock, LocationCard, PatientNumber, StaffBadge,
+};
 pub use layout::{layout, Layout, LayoutError};
 pub use output::{Format, RenderError};
 pub use printers::{

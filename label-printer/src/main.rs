@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use label_printer::batch::{read_folder_csv, FolderRecord};
 use label_printer::bench::{bench_format, bench_labels};
-use label_printer::labels::{Label, LabelStock, LocationCard, StaffBadge};
+use label_printer::labels::{ContainerLabel, Label, LabelStock, LocationCard, StaffBadge};
 use label_printer::layout::{layout, Layout};
 use label_printer::output::{pdf, png, svg, zpl, Format};
 use label_printer::print_job;
@@ -98,6 +98,8 @@ enum Template {
     Folder,
     Location,
     Badge,
+    /// A trolley, bag or crate: --name, --grai, optional --epc (GRAI-96) and --role as the note.
+    Container,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -173,6 +175,9 @@ struct LabelArgs {
     /// Badge number (badge template).
     #[arg(long)]
     badge: Option<String>,
+    /// GRAI, the value of AI 8003, e.g. 006141410000123 (container template).
+    #[arg(long)]
+    grai: Option<String>,
 }
 
 fn need(v: &Option<String>, flag: &str, template: &str) -> Result<String> {
@@ -225,6 +230,12 @@ impl LabelArgs {
                 name: need(&self.name, "name", "badge")?,
                 role: need(&self.role, "role", "badge")?,
                 badge: need(&self.badge, "badge", "badge")?,
+            }),
+            Template::Container => Label::Container(ContainerLabel {
+                name: need(&self.name, "name", "container")?,
+                note: self.role.clone(),
+                grai: need(&self.grai, "grai", "container")?,
+                epc_hex: self.epc.clone(),
             }),
         }])
     }

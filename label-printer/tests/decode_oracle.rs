@@ -151,3 +151,48 @@ fn location_gln_decodes_as_gs1_128_and_badge_as_code128() {
         casenote_core::identifiers::card_payload("LWARD5").unwrap()
     );
 }
+
+/// A container (trolley) label: its GRAI as GS1-128 `(8003)...`, an odd number of digits (the
+/// last one in code set B), which the scanner's classification reads back as that container.
+#[test]
+fn container_label_decodes_as_its_grai() {
+    if !decoder_available() {
+        return;
+    }
+    let grai = casenote_core::identifiers::Grai::new("0614141", "00001", "3").unwrap();
+    for (g, stock) in [
+        (grai.clone(), LabelStock::default()),
+        (
+            casenote_core::identifiers::Grai::new("0614141", "00001", "12").unwrap(),
+            LabelStock::parse("86x54", 300).unwrap(),
+        ),
+    ] {
+        let k = Label::Container(label_printer::ContainerLabel {
+            name: "Trolley T3".into(),
+            note: Some("Case notes".into()),
+            grai: g.ai_value(),
+            epc_hex: Some(g.to_epc(0).unwrap().to_hex().unwrap()),
+        });
+        let got = decode(&png_of(&k, &stock));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].sid, "]C1", "GS1-128: {got:?}");
+        let raw = format!("]C1{}", got[0].text.replace(['(', ')'], ""));
+        let cfg = casenote_core::identifiers::scan::ScanConfig {
+            gs1_company_prefix: Some("0614141".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            casenote_core::identifiers::classify(&raw, &cfg),
+            casenote_core::identifiers::ScanTarget::Container { grai: g.ai_value() },
+            "{got:?}"
+        );
+    }
+    // a GRAI with a wrong check digit is refused before layout
+    let bad = Label::Container(label_printer::ContainerLabel {
+        name: "Trolley T3".into(),
+        note: None,
+        grai: "006141410000143".into(),
+        epc_hex: None,
+    });
+    assert!(layout::layout(&bad, &LabelStock::default()).is_err());
+}

@@ -23,6 +23,7 @@ pub struct Config {
     pub device_health: crate::ledger::read_norms::DeviceHealthConfig,
     pub privacy: PrivacyConfig,
     pub shelf_audit: ShelfAuditConfig,
+    pub containers: crate::ledger::containers::ContainersConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -623,6 +624,10 @@ impl Config {
             cfg.identifiers.gs1_company_prefix = Some(v).filter(|s| !s.is_empty());
         }
         env_parse(
+            "CASENOTE_CONTAINER_ASSET_TYPE",
+            &mut cfg.containers.grai_asset_type,
+        )?;
+        env_parse(
             "CASENOTE_PRINT_DEFAULT_STOCK",
             &mut cfg.printing.default_stock,
         )?;
@@ -651,6 +656,15 @@ impl Config {
             .folder
             .validate()
             .map_err(|e| ConfigError::Identifiers(e.to_string()))?;
+        if let Some(p) = &cfg.identifiers.gs1_company_prefix {
+            let digits = 12usize.saturating_sub(p.len());
+            let at = cfg.containers.grai_asset_type;
+            if (digits == 0 && at != 0) || (digits > 0 && at.to_string().len() > digits) {
+                return Err(ConfigError::Identifiers(format!(
+                    "containers.grai_asset_type {at} does not fit in the {digits} digit(s) the GS1 company prefix {p} leaves of 12"
+                )));
+            }
+        }
         cfg.printing.validate()?;
         cfg.retention
             .validate()

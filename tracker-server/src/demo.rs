@@ -343,6 +343,7 @@ pub fn week_of_movements(
             action,
             destination: dest.map(String::from),
             clock: None,
+            container: None,
         });
     };
     for &f in folders {

@@ -1632,7 +1632,6 @@ async fn printer_edited_test_printed_and_nhs_number_label() {
     b.quit().await;
 }
 
-
 // ---------- issue 16 point 5: privacy monitoring (the Caldicott report) ----------
 
 /// A records manager flags a patient as a VIP on the patient flags page, a clinician looks the
@@ -1756,7 +1755,6 @@ async fn caldicott_report_shows_a_vip_lookup_and_its_audit_row() {
     );
     b.quit().await;
 }
-
 
 // ---------- issue 16 point 4: the statistics page as a manager's report ----------
 
@@ -1886,7 +1884,6 @@ async fn statistics_read_as_a_report() {
     assert!(href.starts_with("/statistics/monthly?month="), "{href}");
     b.quit().await;
 }
-
 
 // ---------- issue 16 point 3: shelf audit ----------
 
@@ -2059,5 +2056,159 @@ async fn shelf_audit_with_the_network_cut_part_way() {
     assert!(text_of(d, "#audit-summary")
         .await
         .contains("1 of 4 expected here not found"));
+    b.quit().await;
+}
+
+// ---------- Issue 16 point 2: trolleys, bags and crates ----------
+
+/// A porter on the scan page: the library card, the trolley's label, three folders onto it;
+/// at Ward 5 the ward's card and the trolley: every folder on it is recorded at Ward 5, and
+/// where-is says which trolley each is on. The ward's card and one folder takes it off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trolley_carries_folders_from_the_scan_page() {
+    if !browser_available() {
+        return;
+    }
+    let World { s, library, .. } = world().await;
+    s.patient(&library, "1904851231", "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let mut folders = Vec::new();
+    for _ in 0..3 {
+        folders.push(new_folder(&s, &library, "1904851231").await);
+    }
+    let t3 = s
+        .ok_json(
+            s.post(
+                Some(&library),
+                "/api/v1/containers",
+                json!({"kind": "trolley", "name": "T3"}),
+            )
+            .await,
+        )
+        .await;
+    let trolley = format!("]C18003{}", t3["grai"].as_str().unwrap());
+    let lib = casenote_core::identifiers::card_payload("LLIB").unwrap();
+    let ward5 = casenote_core::identifiers::card_payload("LWARD5").unwrap();
+    let b = one_browser().await;
+    let d = &b.d;
+    sign_in(d, &s.base, "porter").await;
+    d.goto(format!("{}/scan?mode=porter", s.base))
+        .await
+        .unwrap();
+    focused(d, "scan-input", "the scan box").await;
+    let log_len = || async { d.find_all(By::Css("#log li")).await.unwrap().len() };
+
+    // At the library: card, trolley, folders.
+    let n = log_len().await;
+    wedge(d, &lib).await;
+    feedback_after(d, n).await;
+    let n = log_len().await;
+    wedge(d, &trolley).await;
+    let (level, text) = feedback_after(d, n).await;
+    assert_eq!(level, "ok", "{text}");
+    assert!(text.contains("Trolley T3"), "{text}");
+    assert_eq!(text_of(d, "#container").await, "trolley T3");
+    for f in &folders {
+        let n = log_len().await;
+        wedge(d, f).await;
+        let (level, text) = feedback_after(d, n).await;
+        assert_eq!(level, "ok", "{text}");
+        assert_eq!(text, format!("{f} put on trolley T3"));
+    }
+    assert!(movements_of(&s, &folders[0]).await.is_empty());
+
+    // At Ward 5: the ward's card, then the trolley.
+    let n = log_len().await;
+    wedge(d, &ward5).await;
+    feedback_after(d, n).await;
+    assert_eq!(text_of(d, "#container").await, "none");
+    let n = log_len().await;
+    wedge(d, &trolley).await;
+    let (level, text) = feedback_after(d, n).await;
+    assert_eq!(level, "ok", "{text}");
+    assert!(
+        text.contains("recorded at LWARD5 with the 3 folder(s)"),
+        "{text}"
+    );
+    let at_ward5: i64 = s
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM folders f JOIN locations l ON l.id = f.cur_location_id WHERE l.code = 'LWARD5'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(at_ward5, 3);
+
+    // Where is the first folder? On trolley T3, last seen at Ward 5 (local time).
+    d.goto(format!("{}/whereis?q={}", s.base, folders[0]))
+        .await
+        .unwrap();
+    let on = text_of(d, "#on-container").await;
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::London);
+    assert!(
+        on.starts_with("Now on trolley T3 (last seen Ward 5, "),
+        "{on}"
+    );
+    let hhmm = on
+        .trim_end_matches(')')
+        .rsplit(", ")
+        .next()
+        .unwrap()
+        .to_string();
+    let minutes = |t: &str| -> i64 {
+        let (h, m) = t.split_once(':').unwrap();
+        h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()
+    };
+    let diff = (minutes(&now.format("%H:%M").to_string()) - minutes(&hhmm)).rem_euclid(1440);
+    assert!(diff <= 1, "{on} at {now}");
+
+    // The trolley's page, as the porter sees it: every folder on it, last seen at Ward 5.
+    d.goto(format!("{}/containers/{}", s.base, t3["id"]))
+        .await
+        .unwrap();
+    let contents = text_of(d, "#contents").await;
+    assert!(
+        folders.iter().all(|f| contents.contains(f.as_str())),
+        "{contents}"
+    );
+    assert!(text_of(d, "#last-seen")
+        .await
+        .starts_with("Ward 5 (LWARD5)"));
+    let shots_dir = PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string()),
+    )
+    .join("screenshots");
+    std::fs::create_dir_all(&shots_dir).unwrap();
+    shot(d, &shots_dir, "trolley", 1280).await;
+
+    // Unloading: the ward's card again, then the folder.
+    d.goto(format!("{}/scan?mode=porter", s.base))
+        .await
+        .unwrap();
+    focused(d, "scan-input", "the scan box").await;
+    let n = log_len().await;
+    wedge(d, &ward5).await;
+    feedback_after(d, n).await;
+    let n = log_len().await;
+    wedge(d, &folders[0]).await;
+    let (_, text) = feedback_after(d, n).await;
+    assert_eq!(text, format!("{} recorded at LWARD5", folders[0]));
+    d.goto(format!("{}/whereis?q={}", s.base, folders[0]))
+        .await
+        .unwrap();
+    wait_until("the where-is answer", 10, || async {
+        text_of(d, "main h2").await.contains(&folders[0])
+    })
+    .await;
+    assert_eq!(text_of(d, "#on-container").await, "");
+    d.goto(format!("{}/whereis?q={}", s.base, folders[1]))
+        .await
+        .unwrap();
+    assert!(text_of(d, "#on-container").await.contains("on trolley T3"));
     b.quit().await;
 }

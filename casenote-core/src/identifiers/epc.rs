@@ -1,5 +1,5 @@
 //! EPC GIAI-96 encoding for RFID folder tags (header 0x34). The asset reference is the folder's
-//! opaque serial, never a patient identifier.
+//! opaque serial, never a patient identifier. Containers' GRAI-96 tags are in [`super::grai`].
 
 use serde::Serialize;
 
@@ -22,6 +22,12 @@ pub enum EpcError {
     AssetTooLarge(u32),
     #[error("not a GIAI-96 tag URI")]
     Uri,
+    #[error("EPC header 0x{0:02X} is not GRAI-96 (0x33)")]
+    NotGrai96(u8),
+    #[error("asset type must be the digits that make the company prefix up to 12")]
+    AssetType,
+    #[error("serial must be a number without leading zeros, below 2^38")]
+    Serial,
 }
 
 /// A decoded GIAI-96 EPC.

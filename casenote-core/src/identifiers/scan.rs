@@ -1,7 +1,8 @@
-//! What a scanned payload refers to: a folder, a place, a staff badge, or nothing we know.
+//! What a scanned payload refers to: a folder, a place, a staff badge, a container (trolley,
+//! bag or crate), or nothing we know.
 
 use super::card::{self, Card};
-use super::{epc::Giai96, folder_id::FolderIdScheme, gs1};
+use super::{epc::Giai96, folder_id::FolderIdScheme, grai, gs1};
 use serde::{Deserialize, Serialize};
 
 /// Barcode symbology, from the AIM identifier (`]C0`...) or the reader.
@@ -102,11 +103,26 @@ impl Default for ScanConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ScanTarget {
-    Folder { serial: u64 },
-    Location { code: String },
-    LocationGln { gln: String },
-    Staff { badge: String },
-    Unknown { reason: String },
+    Folder {
+        serial: u64,
+    },
+    Location {
+        code: String,
+    },
+    LocationGln {
+        gln: String,
+    },
+    Staff {
+        badge: String,
+    },
+    /// A container (trolley, bag, crate): its GRAI as the value of AI 8003 (`0`, company
+    /// prefix, asset type, check digit, serial), from its barcode or its GRAI-96 tag.
+    Container {
+        grai: String,
+    },
+    Unknown {
+        reason: String,
+    },
 }
 
 /// Classify a payload (AIM prefix allowed). RFID EPCs are given as 24 hex characters.
@@ -128,6 +144,24 @@ pub fn classify(payload: &str, cfg: &ScanConfig) -> ScanTarget {
         };
     }
     if data.len() == 24 && data.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if data[..2] == *"33" {
+            return match grai::Grai96::from_hex(data) {
+                Ok(g) => match &cfg.gs1_company_prefix {
+                    Some(p) if *p == g.company_prefix => ScanTarget::Container {
+                        grai: g.grai().ai_value(),
+                    },
+                    _ => ScanTarget::Unknown {
+                        reason: format!(
+                            "GRAI company prefix {} is not this organisation's",
+                            g.company_prefix
+                        ),
+                    },
+                },
+                Err(e) => ScanTarget::Unknown {
+                    reason: format!("EPC: {e}"),
+                },
+            };
+        }
         return match Giai96::from_hex(data) {
             Ok(g) => folder_from_giai(&g.company_prefix, g.asset_reference, cfg),
             Err(e) => ScanTarget::Unknown {
@@ -205,6 +239,17 @@ fn classify_gs1(elements: &[gs1::ElementString], cfg: &ScanConfig) -> ScanTarget
                 return ScanTarget::Unknown {
                     reason: "GIAI (8004) is not one of this organisation's folders".into(),
                 };
+            }
+            // GRAI: a returnable asset, here a container (trolley, bag, crate).
+            "8003" => {
+                return match grai::validate_grai(&e.value) {
+                    Ok(()) => ScanTarget::Container {
+                        grai: e.value.clone(),
+                    },
+                    Err(err) => ScanTarget::Unknown {
+                        reason: format!("GRAI (8003): {err}"),
+                    },
+                }
             }
             // GSRN provider: a member of staff.
             "8017" => {
@@ -295,6 +340,47 @@ mod tests {
             classify("341816E80000000000010015", &c),
             ScanTarget::Unknown { .. }
         ));
+    }
+
+    /// A container's GRAI label (AI 8003) and its GRAI-96 tag are containers; a tag of another
+    /// organisation's prefix and a misread check digit are not.
+    #[test]
+    fn classifies_containers() {
+        let c = cfg();
+        let t3 = ScanTarget::Container {
+            grai: "006141410000123".into(),
+        };
+        let label = crate::identifiers::Grai::new("0614141", "00001", "3").unwrap();
+        assert_eq!(label.ai_value(), "006141410000123");
+        for payload in [
+            format!("]C18003{}", label.ai_value()),
+            format!("]d2\u{1d}8003{}", label.ai_value()),
+            label.hri(),
+        ] {
+            assert_eq!(classify(&payload, &c), t3, "{payload:?}");
+        }
+        let tag = label.to_epc(0).unwrap().to_hex().unwrap();
+        assert_eq!(classify(&tag, &c), t3);
+        // the GS1 example GRAI-96 of company prefix 0614141: ours in this configuration
+        assert_eq!(
+            classify("33B4257BF40C0E4000000190", &c),
+            ScanTarget::Container {
+                grai: "00614141123452400".into()
+            }
+        );
+        match classify("33140E511C56ED0000000001", &c) {
+            ScanTarget::Unknown { reason } => assert!(reason.contains("0234567"), "{reason}"),
+            t => panic!("{t:?}"),
+        }
+        match classify("]C1800300614141000014", &c) {
+            ScanTarget::Unknown { reason } => {
+                assert!(
+                    reason.contains("(8003)") && reason.contains("check digit"),
+                    "{reason}"
+                )
+            }
+            t => panic!("{t:?}"),
+        }
     }
 
     /// A drug or lab label starting with L or S is not a location card or badge, so it can

@@ -149,6 +149,13 @@ pub struct ScanEvent {
     /// Whose clock `read_at` is from, when the sender says (RFID portals do).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<ReadClock>,
+    /// A folder scanned onto a container (trolley, bag, crate) rather than at a place: the
+    /// container's GRAI (the value of AI 8003) or its registered name. The folder goes onto
+    /// the container; its place changes when the container is next scanned at a place. Absent
+    /// (and not sent) for every other scan, so bridges that never load containers send
+    /// exactly what they always sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 fn rfc3339_millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -197,7 +204,14 @@ impl ScanEvent {
             action,
             destination,
             clock: None,
+            container: None,
         }
+    }
+
+    /// The same scan, as a folder loaded onto the container `grai` (see [`ScanEvent::container`]).
+    pub fn onto(mut self, grai: impl Into<String>) -> Self {
+        self.container = Some(grai.into());
+        self
     }
 
     /// The JSON object for this event.
@@ -245,6 +259,30 @@ mod tests {
         // and back
         let back: ScanEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    /// An event with no container serialises without the field (old servers accept it); one
+    /// with a container carries it, and old events without it still parse.
+    #[test]
+    fn the_container_field_is_optional_both_ways() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap();
+        let e = ScanEvent::new(
+            "hh1",
+            None,
+            t,
+            "]C0F0000123457".into(),
+            Symbology::Code128,
+            Method::Barcode,
+            "LLIB".into(),
+            Action::Seen,
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert!(v.get("container").is_none(), "{v}");
+        let loaded = e.clone().onto("006141410000123");
+        let v: serde_json::Value = serde_json::from_str(&loaded.to_json()).unwrap();
+        assert_eq!(v["container"], "006141410000123");
+        assert_eq!(serde_json::from_value::<ScanEvent>(v).unwrap(), loaded);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! ([`crate::hl7::listener`]) all call. Each use case checks the caller's role, does the work
 //! in the domain modules and writes the audit row, so no face composes those steps itself.
 
+pub mod containers;
 pub mod labels;
 pub mod live;
 pub mod privacy;

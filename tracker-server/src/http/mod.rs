@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod audits_api;
+pub mod containers_api;
 pub mod headers;
 pub mod lifecycle_api;
 pub mod openapi;
@@ -202,4 +203,5 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(audits_api::routes())
         .merge(lifecycle_api::routes())
         .merge(privacy_api::routes())
+        .merge(containers_api::routes())
 }

@@ -29,6 +29,10 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("put", "/api/v1/folders/{barcode}/status", "Change a folder's status (active, missing, temporary, merged, closed, sent_for_scanning, destroyed)", "library, records_manager, admin", Some("StatusChange")),
     ("get", "/api/v1/locations", "All locations", "porter, library, clinician, records_manager, admin", None),
     ("post", "/api/v1/locations", "Create a location", "records_manager, admin", Some("NewLocation")),
+    ("get", "/api/v1/containers", "Containers (trolleys, bags, crates): GRAI, EPC, where last seen, how many folders are on each", "porter, library, clinician, records_manager, admin", None),
+    ("post", "/api/v1/containers", "Register a container; its GRAI (and GRAI-96 EPC) is made from the GS1 company prefix unless given", "library, records_manager, admin", Some("NewContainer")),
+    ("get", "/api/v1/containers/{id}", "A container and the folders on it now (barcodes; audited)", "porter, library, clinician, records_manager, admin", None),
+    ("post", "/api/v1/containers/{id}/unload", "Take every folder off a container", "library, records_manager, admin", None),
     ("get", "/api/v1/locations/{code}/folders", "Folders whose latest scan is at this location (query: limit)", "porter, library, clinician, records_manager, admin", None),
     ("put", "/api/v1/locations/{code}/preparation-area", "Set (or with null remove) a clinic's preparation area: notes scanned there before the clinic starts count as available", "records_manager, admin", Some("PreparationArea")),
     ("post", "/api/v1/events", "Ingest up to 5,000 scan events; idempotent by event_id; per-event results", "device, porter, library, records_manager, admin", Some("EventBatch")),
@@ -136,6 +140,7 @@ fn schemas() -> Value {
         "NewFolder": s(json!({"patient": str_, "folder_type": {"enum": crate::ledger::folders::TYPES}, "home_location": str_, "filing_number": str_}), &["patient","folder_type","home_location"]),
         "StatusChange": s(json!({"status": {"enum": crate::ledger::folders::STATUSES}, "reason": str_}), &["status","reason"]),
         "PreparationArea": s(json!({"preparation_area": str_}), &[]),
+        "NewContainer": s(json!({"kind": {"enum": crate::ledger::containers::ContainerKind::WORDS}, "name": str_, "home_location": str_, "grai": str_}), &["kind","name"]),
         "NewShelfAudit": s(json!({"location": str_}), &["location"]),
         "FilingRange": s(json!({"filing_range": str_}), &[]),
         "NewLocation": s(json!({"code": str_, "name": str_, "kind": {"enum": crate::ledger::locations::KINDS}, "gln": str_, "parent": str_, "preparation_area": str_, "filing_range": str_}), &["code","name","kind"]),
@@ -199,7 +204,8 @@ fn wire_schemas() -> Value {
             "symbology": {"enum": words(&Symbology::ALL)},
             "method": {"enum": words(&wire::Method::ALL)}, "location": str_,
             "action": {"enum": words(&wire::Action::ALL), "default": "seen"}, "destination": str_,
-            "clock": {"enum": ["reader", "bridge"], "description": "whose clock read_at is from, when the sender says"}}),
+            "clock": {"enum": ["reader", "bridge"], "description": "whose clock read_at is from, when the sender says"},
+            "container": {"type": "string", "description": "a folder loaded onto a container (trolley, bag, crate): the container's GRAI (AI 8003 value) or name; absent for every other scan"}}),
             &["event_id","device_id","read_at","raw","method","location"]),
         "EventBatch": s(json!({"events": {"type":"array","maxItems": wire::MAX_BATCH, "items": {"$ref":"#/components/schemas/Event"}}}), &["events"]),
         "EventResult": s(json!({
@@ -532,7 +538,8 @@ mod tests {
             "event_id": "0192f0c1-0000-7000-8000-000000000001", "device_id": "door",
             "staff_id": "S00042", "read_at": "2026-11-25T08:00:00.000Z", "raw": "]C0F0000001U",
             "symbology": "code128", "method": "barcode", "location": "LWARD5",
-            "action": "dispatch", "destination": "LWARD7", "clock": "reader"
+            "action": "dispatch", "destination": "LWARD7", "clock": "reader",
+            "container": "006141410000123"
         }))
         .expect("a full event");
         agrees("Event", &ev);

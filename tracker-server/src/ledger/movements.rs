@@ -40,9 +40,9 @@ fn short_text(field: &str, v: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-/// Checks that need no database. A refusal is [`Error::Invalid`] naming the field.
-pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> Result<ValidEvent> {
-    let uuid = e.event_id;
+/// The checks every event gets, whatever it scanned (a folder or a container), that need no
+/// database: returns its read time (ms). A refusal is [`Error::Invalid`] naming the field.
+pub fn check_common(e: &ScanEvent, now: i64, max_skew_ms: i64) -> Result<i64> {
     short_text("device_id", &e.device_id, 100)?;
     if let Some(s) = &e.staff_id {
         short_text("staff_id", s, 100)?;
@@ -67,14 +67,39 @@ pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> 
     if e.raw.len() > 512 {
         return Err(Error::invalid("raw", "is longer than 512 bytes"));
     }
-    let (method, action) = (e.method, e.action);
-    if action == Action::Dispatch && e.destination.is_none() {
+    if e.action == Action::Dispatch && e.destination.is_none() {
         return Err(Error::invalid(
             "destination",
             "is required when action is dispatch",
         ));
     }
     short_text("location", &e.location, 64)?;
+    if let Some(k) = &e.container {
+        short_text("container", k, 64)?;
+    }
+    Ok(read_at)
+}
+
+/// The symbology word stored for an event: as sent, else from the AIM identifier.
+pub fn symbology_word(e: &ScanEvent) -> String {
+    let word = |s: Symbology| {
+        serde_json::to_value(s)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    match (e.symbology, strip_aim(&e.raw).0) {
+        (Some(s), _) | (None, Some(s)) => word(s),
+        (None, None) if e.method == Method::Rfid => "rfid".into(),
+        (None, None) => "unknown".into(),
+    }
+}
+
+/// Checks that need no database. A refusal is [`Error::Invalid`] naming the field.
+pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> Result<ValidEvent> {
+    let uuid = e.event_id;
+    let read_at = check_common(e, now, max_skew_ms)?;
+    let (method, action) = (e.method, e.action);
     let serial = match classify(&e.raw, cfg) {
         ScanTarget::Folder { serial } => serial as i64,
         ScanTarget::Location { .. } | ScanTarget::LocationGln { .. } => {
@@ -89,6 +114,12 @@ pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> 
                 "is a staff badge, not a folder; send it as staff_id",
             ))
         }
+        ScanTarget::Container { .. } => {
+            return Err(Error::invalid(
+                "raw",
+                "is a container label (trolley, bag or crate), not a folder",
+            ))
+        }
         ScanTarget::Unknown { reason } => {
             return Err(Error::invalid(
                 "raw",
@@ -96,17 +127,7 @@ pub fn validate(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> 
             ))
         }
     };
-    let word = |s: Symbology| {
-        serde_json::to_value(s)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_else(|| "unknown".into())
-    };
-    let symbology = match (e.symbology, strip_aim(&e.raw).0) {
-        (Some(s), _) | (None, Some(s)) => word(s),
-        (None, None) if method == Method::Rfid => "rfid".into(),
-        (None, None) => "unknown".into(),
-    };
+    let symbology = symbology_word(e);
     Ok(ValidEvent {
         uuid,
         device_id: e.device_id.clone(),

@@ -7,7 +7,7 @@ use super::*;
 pub struct Job {
     pub id: i64,
     pub printer: String,
-    /// folder, location or badge.
+    /// folder, location, badge or container.
     pub template: String,
     /// Folder barcode, location code or staff badge.
     pub subject: String,
@@ -389,6 +389,71 @@ pub fn test_job(c: &Connection, printer: &Printer, who: &Principal) -> Result<Re
     )?;
     Ok(Ready {
         job: get_job(c, id)?,
+        printer: printer.clone(),
+        zpl,
+    })
+}
+
+/// Store a container-label job: the container's name, its GRAI as GS1-128 `(8003)...`, and on
+/// an RFID printer its GRAI-96 EPC written to the tag. Template `container`.
+pub fn container_job(
+    c: &Connection,
+    printer: &Printer,
+    id: i64,
+    copies: u32,
+    who: &Principal,
+) -> Result<Ready> {
+    check_copies(copies)?;
+    let k = crate::ledger::containers::get(c, id)?;
+    let epc_hex = match (&k.epc, printer.rfid) {
+        (Some(e), true) => Some(e.clone()),
+        (None, true) => {
+            return Err(Error::invalid(
+                "printer",
+                "is an RFID printer, but this container's GRAI has no GRAI-96 form (not this organisation's company prefix, or a serial with letters); use a printer without RFID",
+            ))
+        }
+        (_, false) => None,
+    };
+    let mut title = k.title();
+    if let Some(f) = title.get_mut(..1) {
+        f.make_ascii_uppercase();
+    }
+    let label = ContainerLabel {
+        name: title,
+        note: Some("Case notes".into()),
+        grai: k.grai.clone(),
+        epc_hex,
+    };
+    let zpl = render_zpl(
+        &Label::Container(label),
+        &printer.label_stock()?,
+        copies,
+        "grai",
+    )?;
+    let job = insert_job(
+        c,
+        printer,
+        "container",
+        &k.name,
+        None,
+        copies,
+        0,
+        who,
+        &zpl,
+        None,
+        None,
+    )?;
+    audit::record(
+        c,
+        who,
+        "label.print",
+        None,
+        None,
+        &format!("{} label on {} (job {job})", k.title(), printer.name),
+    )?;
+    Ok(Ready {
+        job: get_job(c, job)?,
         printer: printer.clone(),
         zpl,
     })

@@ -40,7 +40,8 @@ use casenote_core::identifiers::{
 };
 use chrono::NaiveDate;
 use label_printer::{
-    FolderLabel, Format, Label, LabelStock, LocationCard, PrintError, PrinterUrl, StaffBadge,
+    ContainerLabel, FolderLabel, Format, Label, LabelStock, LocationCard, PrintError, PrinterUrl,
+    StaffBadge,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

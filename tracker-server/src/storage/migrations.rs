@@ -530,6 +530,74 @@ CREATE TABLE shelf_audit_lines (
 ) WITHOUT ROWID;
 CREATE INDEX shelf_audit_lines_follow_up ON shelf_audit_lines(follow_up) WHERE follow_up = 'pending';
 "#,
+    // 16: containers (trolleys, bags, crates): each with its GRAI and GRAI-96 EPC, what is on
+    // each now, and every scan, load and unload of one (times in UTC ms); container labels
+    // among the print jobs
+    r#"
+CREATE TABLE containers (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  grai TEXT NOT NULL UNIQUE,
+  epc TEXT UNIQUE,
+  home_location_id INTEGER REFERENCES locations(id),
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL,
+  cur_location_id INTEGER REFERENCES locations(id),
+  cur_read_at INTEGER
+);
+CREATE TABLE container_contents (
+  folder_id INTEGER PRIMARY KEY REFERENCES folders(id),
+  container_id INTEGER NOT NULL REFERENCES containers(id),
+  loaded_at INTEGER NOT NULL
+);
+CREATE INDEX container_contents_by_container ON container_contents(container_id);
+CREATE TABLE container_events (
+  id INTEGER PRIMARY KEY,
+  event_id BLOB NOT NULL UNIQUE,
+  container_id INTEGER NOT NULL REFERENCES containers(id),
+  kind TEXT NOT NULL,
+  folder_id INTEGER REFERENCES folders(id),
+  location_id INTEGER REFERENCES locations(id),
+  action TEXT,
+  device_id TEXT NOT NULL,
+  staff_id TEXT,
+  read_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  raw TEXT NOT NULL,
+  sent_by TEXT,
+  folders INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX container_events_by_container ON container_events(container_id, read_at);
+-- print jobs may also be container labels: the table is rebuilt with the wider CHECK, every
+-- row and id kept
+CREATE TABLE print_jobs_new (
+  id INTEGER PRIMARY KEY,
+  printer_id INTEGER NOT NULL REFERENCES printers(id),
+  template TEXT NOT NULL CHECK (template IN ('folder', 'location', 'badge', 'container')),
+  subject TEXT NOT NULL,
+  folder_id INTEGER REFERENCES folders(id),
+  copies INTEGER NOT NULL,
+  reprint_number INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+  error TEXT,
+  requested_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  sent_at TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  zpl TEXT NOT NULL,
+  batch_id INTEGER REFERENCES print_batches(id)
+);
+INSERT INTO print_jobs_new (id, printer_id, template, subject, folder_id, copies, reprint_number,
+    status, error, requested_by, created_at, sent_at, attempts, zpl, batch_id)
+  SELECT id, printer_id, template, subject, folder_id, copies, reprint_number, status, error,
+    requested_by, created_at, sent_at, attempts, zpl, batch_id FROM print_jobs;
+DROP TABLE print_jobs;
+ALTER TABLE print_jobs_new RENAME TO print_jobs;
+CREATE INDEX print_jobs_subject ON print_jobs(template, subject);
+CREATE INDEX print_jobs_status ON print_jobs(status, id);
+CREATE INDEX print_jobs_batch ON print_jobs(batch_id, status) WHERE batch_id IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

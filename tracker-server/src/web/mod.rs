@@ -4,6 +4,7 @@
 //! pages load `/static/app.js`.
 
 mod audit_pages;
+mod containers_pages;
 mod labels_pages;
 mod lifecycle_pages;
 mod pages;
@@ -111,6 +112,20 @@ pub fn routes() -> Router<AppState> {
         .route("/pull-lists", get(pulllist_pages::pull_list))
         .route("/pull-lists/export", get(pulllist_pages::export))
         .route("/pull-lists/requests", post(pulllist_pages::raise_requests))
+        .route(
+            "/containers",
+            get(containers_pages::containers_page).post(containers_pages::register),
+        )
+        .route("/containers/{id}", get(containers_pages::container_page))
+        .route("/containers/{id}/unload", post(containers_pages::unload))
+        .route(
+            "/containers/{id}/active",
+            post(containers_pages::set_active),
+        )
+        .route(
+            "/containers/{id}/label",
+            post(containers_pages::print_label),
+        )
         .route("/labels", get(labels_pages::labels))
         .route("/labels/folder", post(labels_pages::print_folder))
         .route("/labels/location", post(labels_pages::print_location))
@@ -370,6 +385,9 @@ fn nav_items(role: Role) -> Vec<(&'static str, &'static str)> {
         && auth::allows(role, Permission::ReadPatient)
     {
         v.push(("/pull-lists", "Pull lists"));
+    }
+    if auth::allows(role, Permission::LocateFolders) {
+        v.push(("/containers", "Trolleys"));
     }
     if auth::allows(role, Permission::PrintLabels) {
         v.push(("/labels", "Labels"));

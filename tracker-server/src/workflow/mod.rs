@@ -10,7 +10,7 @@ pub mod pulllists;
 pub mod request_state;
 pub mod requests;
 pub mod scans;
-pub mod stale_requests;
 pub mod shelf_audit;
+pub mod stale_requests;
 pub mod whereis;
 pub mod working_days;

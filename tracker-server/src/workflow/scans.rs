@@ -3,18 +3,27 @@
 //! device is the sender's, the staff badge exists), then the batch is stored in the
 //! ledger ([`crate::ledger::movements::store`]) and, in the same transaction, the requests for
 //! each scanned folder follow the scan ([`requests::on_scan`]).
+//!
+//! Containers (trolleys, bags, crates; [`crate::ledger::containers`]): an event whose payload
+//! is a container's GRAI (barcode or GRAI-96 tag) is the container seen at a place, and gives
+//! each folder on it one movement there, stored through [`store_and_follow`] like any scan; an
+//! event with `container` set loads its folder onto that container; a folder scanned by hand
+//! (barcode or typed, not an RFID read) at a place comes off the container it was on. The
+//! events of a batch are handled in the order sent.
 
 use super::{requests, shelf_audit};
 use crate::{
     auth::Principal,
+    ledger::containers::{self, ContainerScan, Recorded},
     ledger::movements::{self, BatchResult, EventResult, ScanEvent, StoredScan, ValidEvent},
     ledger::{device_bindings, staff},
     util::now_ms,
     Result,
 };
-use casenote_core::identifiers::scan::ScanConfig;
+use casenote_core::identifiers::scan::{classify, ScanConfig, ScanTarget};
+use casenote_core::wire::Method;
 use rusqlite::Connection;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Batches larger than this are written in a transaction of their own
 /// ([`crate::storage::Db::write_solo`]).
@@ -48,6 +57,134 @@ pub fn store_and_follow(
     })
 }
 
+/// Folder scans at a place: as [`store_and_follow`], and a folder scanned by hand (not read by
+/// an RFID reader, which also reads folders riding on a trolley) comes off its container.
+fn store_folder_scans(
+    c: &Connection,
+    who: &Principal,
+    events: Vec<(usize, ValidEvent)>,
+    results: &mut [Option<EventResult>],
+) -> Result<()> {
+    let by_hand: HashSet<i64> = events
+        .iter()
+        .filter(|(_, e)| e.method != Method::Rfid)
+        .map(|(_, e)| e.serial)
+        .collect();
+    movements::store(c, who, events, results, &mut |c, s| {
+        if by_hand.contains(&s.folder_id) {
+            containers::take_off(c, who, s.folder_id, s.read_at)?;
+        }
+        follow(c, s)
+    })
+}
+
+/// An event that passed the checks needing no database, by what it is.
+#[derive(Debug)]
+pub enum Checked {
+    /// A folder scanned at a place.
+    Folder(ValidEvent),
+    /// A folder loaded onto a container (its GRAI or name).
+    Load(ValidEvent, String),
+    /// A container scanned at a place.
+    Container(ContainerScan),
+}
+
+impl Checked {
+    fn uuid(&self) -> uuid::Uuid {
+        match self {
+            Self::Folder(e) | Self::Load(e, _) => e.uuid,
+            Self::Container(s) => s.uuid,
+        }
+    }
+
+    fn device_id(&self) -> &str {
+        match self {
+            Self::Folder(e) | Self::Load(e, _) => &e.device_id,
+            Self::Container(s) => &s.device_id,
+        }
+    }
+
+    fn staff_id(&self) -> Option<&String> {
+        match self {
+            Self::Folder(e) | Self::Load(e, _) => e.staff_id.as_ref(),
+            Self::Container(s) => s.staff_id.as_ref(),
+        }
+    }
+}
+
+/// Check one event as sent (a folder scan, a container scan or a load), without the database.
+pub fn check(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> Result<Checked> {
+    if let ScanTarget::Container { grai } = classify(&e.raw, cfg) {
+        return containers::validate_scan(e, grai, now, max_skew_ms).map(Checked::Container);
+    }
+    let v = movements::validate(e, cfg, now, max_skew_ms)?;
+    Ok(match &e.container {
+        Some(k) => Checked::Load(v, k.clone()),
+        None => Checked::Folder(v),
+    })
+}
+
+fn answer(uuid: uuid::Uuid, r: &Recorded) -> EventResult {
+    let id = uuid.to_string();
+    match r {
+        Recorded::Stored { .. } => EventResult::stored(id, true),
+        Recorded::Duplicate => EventResult::duplicate(id),
+        Recorded::Refused { field, message } => EventResult::rejected(id, field, message.clone()),
+    }
+}
+
+/// A container seen at a place: record it and store one movement for each folder on it
+/// (through [`store_and_follow`], so requests move on as for any scan). Returns the answer.
+pub fn store_container_scan(
+    c: &Connection,
+    who: &Principal,
+    s: &ContainerScan,
+) -> Result<(EventResult, Recorded)> {
+    let r = containers::record_scan(c, who, s)?;
+    if let Recorded::Stored { moves, .. } = &r {
+        let mut sub = vec![None; moves.len()];
+        store_and_follow(
+            c,
+            who,
+            moves.iter().cloned().enumerate().collect(),
+            &mut sub,
+        )?;
+    }
+    Ok((answer(s.uuid, &r), r))
+}
+
+/// Store checked events in the order sent, in the caller's transaction: runs of folder scans
+/// together, loads and container scans one by one.
+pub fn store_checked(
+    c: &Connection,
+    who: &Principal,
+    events: Vec<(usize, Checked)>,
+    results: &mut [Option<EventResult>],
+) -> Result<()> {
+    let mut run: Vec<(usize, ValidEvent)> = Vec::new();
+    for (i, ev) in events {
+        let other = match ev {
+            Checked::Folder(v) => {
+                run.push((i, v));
+                continue;
+            }
+            other => other,
+        };
+        if !run.is_empty() {
+            store_folder_scans(c, who, std::mem::take(&mut run), results)?;
+        }
+        results[i] = Some(match other {
+            Checked::Load(v, k) => answer(v.uuid, &containers::load(c, who, &v, &k)?),
+            Checked::Container(s) => store_container_scan(c, who, &s)?.0,
+            Checked::Folder(_) => unreachable!("folder scans are collected above"),
+        });
+    }
+    if !run.is_empty() {
+        store_folder_scans(c, who, run, results)?;
+    }
+    Ok(())
+}
+
 /// Who may send these events, in the caller's transaction: the device must not belong to
 /// another token ([`device_bindings::may_send_as`], which binds an unbound device to the
 /// sending token), and a staff badge must be known ([`staff::known`]), or be the sending
@@ -57,26 +194,26 @@ fn check_senders(
     c: &Connection,
     who: &Principal,
     staff_prefix: &str,
-    events: Vec<(usize, ValidEvent)>,
+    events: Vec<(usize, Checked)>,
     results: &mut [Option<EventResult>],
-) -> Result<Vec<(usize, ValidEvent)>> {
+) -> Result<Vec<(usize, Checked)>> {
     let mut devices: HashMap<String, std::result::Result<(), String>> = HashMap::new();
     let mut badges: HashMap<String, bool> = HashMap::new();
     let mut allowed = Vec::with_capacity(events.len());
     for (i, e) in events {
-        if !devices.contains_key(&e.device_id) {
-            let may = device_bindings::may_send_as(c, who, &e.device_id)?;
-            devices.insert(e.device_id.clone(), may);
+        if !devices.contains_key(e.device_id()) {
+            let may = device_bindings::may_send_as(c, who, e.device_id())?;
+            devices.insert(e.device_id().to_string(), may);
         }
-        if let Some(Err(why)) = devices.get(&e.device_id) {
+        if let Some(Err(why)) = devices.get(e.device_id()) {
             results[i] = Some(EventResult::rejected(
-                e.uuid.to_string(),
+                e.uuid().to_string(),
                 "device_id",
                 why.clone(),
             ));
             continue;
         }
-        if let Some(badge) = &e.staff_id {
+        if let Some(badge) = e.staff_id() {
             if !badges.contains_key(badge) {
                 let known =
                     who.actor == format!("user:{badge}") || staff::known(c, staff_prefix, badge)?;
@@ -84,7 +221,7 @@ fn check_senders(
             }
             if badges.get(badge) == Some(&false) {
                 results[i] = Some(EventResult::rejected(
-                    e.uuid.to_string(),
+                    e.uuid().to_string(),
                     "staff_id",
                     format!("no staff badge {badge} is registered; print it from the Labels page (which registers it) or register it"),
                 ));
@@ -124,7 +261,7 @@ pub async fn ingest_batch(
                     e.into_inner().to_string(),
                 ));
             }
-            Ok(ev) => match movements::validate(&ev, cfg, now, max_skew_secs as i64 * 1000) {
+            Ok(ev) => match check(&ev, cfg, now, max_skew_secs as i64 * 1000) {
                 Ok(ok) => valid.push((i, ok)),
                 Err(e) => {
                     let field = e.field().unwrap_or("event").to_string();
@@ -136,7 +273,7 @@ pub async fn ingest_batch(
     let prefix = cfg.staff_prefix.clone();
     let job = move |c: &Connection| {
         let checked = check_senders(c, &who, &prefix, valid, &mut results)?;
-        store_and_follow(c, &who, checked, &mut results)?;
+        store_checked(c, &who, checked, &mut results)?;
         Ok(results)
     };
     // Big batches (a bridge catching up) get a transaction of their own; small ones share a

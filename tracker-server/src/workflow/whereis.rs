@@ -2,6 +2,7 @@
 //! in transit, and its trail.
 
 use crate::{
+    ledger::containers::{self, OnContainer},
     ledger::folders::{self, Folder},
     ledger::patients::Patient,
     util::ms_to_rfc3339,
@@ -58,7 +59,43 @@ pub struct WhereIs {
     pub home_location: String,
     /// Where an open request expects the folder to go next (None when not requested).
     pub expected: Option<crate::workflow::requests::Expected>,
+    /// The container (trolley, bag, crate) the folder is on now, and where that was last seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_container: Option<OnContainer>,
     pub trail: Vec<TrailEntry>,
+}
+
+impl WhereIs {
+    /// "on trolley T3 (last seen Ward 5 door, 10:42)" when the folder is on a container; the
+    /// time is the site's local time (with the date when it was not today).
+    pub fn on_container_text(&self) -> Option<String> {
+        let k = self.on_container.as_ref()?;
+        Some(match &k.last_seen {
+            Some(seen) => format!(
+                "on {} {} (last seen {}, {})",
+                k.kind.label(),
+                k.name,
+                seen.location.name,
+                short_local_time(&seen.read_at)
+            ),
+            None => format!("on {} {}", k.kind.label(), k.name),
+        })
+    }
+}
+
+/// A time for a sentence: `10:42` today, `Sat 5 Dec 10:42` on another day (site's local time).
+fn short_local_time(rfc: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc) {
+        Ok(t) => {
+            let local = t.with_timezone(&crate::util::site_tz());
+            if local.date_naive() == crate::util::site_today() {
+                local.format("%H:%M").to_string()
+            } else {
+                local.format("%a %-d %b %H:%M").to_string()
+            }
+        }
+        Err(_) => crate::util::local_text(rfc),
+    }
 }
 
 /// How many trail entries are returned.
@@ -142,12 +179,14 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
         }),
         _ => None,
     };
+    let on_container = containers::carrying(c, folder.id)?;
     Ok(WhereIs {
         expected: crate::workflow::requests::expected_for_folder(c, folder.id)?,
         home_location: folder.home_location.clone(),
         folder,
         patient: patient.map(PatientBrief::from),
         current,
+        on_container,
         trail,
     })
 }

@@ -28,7 +28,8 @@
   var mode = form.getAttribute("data-mode");
   var me = form.getAttribute("data-user");
   var cfg = JSON.parse(form.getAttribute("data-config") || "{}");
-  var state = { location: form.getAttribute("data-location") || null, staff: null };
+  var state = { location: form.getAttribute("data-location") || null, staff: null, container: null };
+  var containerEl = document.getElementById("container");
   var audio = null;
 
   function beep(ok) {
@@ -109,6 +110,9 @@
       return mod37(data.slice(0, -1)) === data.slice(-1) ? { kind: "folder" }
         : { kind: "error", message: "Folder label misread (check character): scan it again." };
     }
+    // A container (trolley, bag, crate): its GRAI (AI 8003) label or GRAI-96 tag (header 0x33).
+    if (/^\(8003\)\d{14}/.test(data) || (/^\](C1|d2|Q3)/.test(raw) && /^8003\d{14}/.test(gs)) ||
+        /^33[0-9A-F]{22}$/.test(data)) return { kind: "container" };
     // GS1 element strings and RFID EPCs are folders or not as the server decides.
     if (/^\]/.test(raw) || /^\(/.test(data) || /^[0-9A-F]{24}$/.test(data)) return { kind: "folder" };
     return { kind: "error", message: "Not a case-note barcode: not a folder, location card or staff badge." };
@@ -199,6 +203,7 @@
             show(res.level, res.message);
             if (res.kind === "confirm") ask(next, res);
             if (res.url) auditResult(res);
+            if (res.kind === "container" && containerEl && state.container === next.raw) containerEl.textContent = res.name;
             sending = false; pump();
           });
         });
@@ -270,6 +275,9 @@
       return;
     }
     if (c.kind === "location") {
+      // a location card ends loading onto a container
+      state.container = null;
+      if (containerEl) containerEl.textContent = "none";
       state.location = c.place.code;
       here.textContent = c.place.name + " (" + c.place.code + ")";
       show("ok", "Location set: " + c.place.name + " (" + c.place.code + ")");
@@ -277,10 +285,21 @@
     }
     if (c.kind === "staff") { state.staff = c.badge; show("ok", "Badge " + c.badge + " recorded for the next scans"); return; }
     if (c.kind === "error") { show("error", c.message); return; }
-    if (!state.location) { show("error", mode === "audit" ? "Scan the shelf or bay card first, so we know which shelf you are auditing." : "Scan a location card first, so we know where this folder is."); return; }
     var dest = document.getElementById("destination");
+    if (c.kind === "container" && mode === "audit") { show("error", "That is a trolley, bag or crate label: a shelf audit counts folders. Scan the folders on the shelf."); return; }
+    if (c.kind === "container") {
+      // the next folders scanned go onto it; with a place known it is recorded there too
+      state.container = raw;
+      if (containerEl) containerEl.textContent = "container scanned, loading";
+      put({ event_id: uuid7(), user: me, raw: raw, mode: mode, location: state.location,
+            staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now() })
+        .then(pump, queueFailed);
+      return;
+    }
+    if (!state.location) { show("error", mode === "audit" ? "Scan the shelf or bay card first, so we know which shelf you are auditing." : "Scan a location card first, so we know where this folder is."); return; }
     var item = { event_id: uuid7(), user: me, raw: raw, mode: mode, location: state.location,
-                 staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now() };
+                 staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now(),
+                 container: mode === "audit" ? null : state.container };
     put(item).then(pump, queueFailed);
   }
 

@@ -54,6 +54,12 @@ pub async fn home(user: WebUser) -> Markup {
             "Folders to pull for a clinic date, in shelf order.",
         ),
         (
+            Permission::LocateFolders,
+            "/containers",
+            "Trolleys, bags and crates",
+            "What is on each container and where it was last seen; register new ones.",
+        ),
+        (
             Permission::PrintLabels,
             "/labels",
             "Labels",

@@ -28,7 +28,7 @@ pub async fn scan_page(
         "receive" => ("Library desk: receive", "Scan each returned folder as it arrives at the library."),
         "refile" => ("Library: re-file", "Scan each folder as you put it back on the shelf."),
         "audit" => ("Shelf audit", "Scan the shelf or bay card to start its audit (or join the one open there), then each folder on the shelf. Press Close audit when the shelf is done: the result lists what was found, what was found but expected elsewhere, and what was expected but not found."),
-        _ => ("Scan folders", "Scan the location card (ward door, clinic or trolley label), then each folder. Scan your badge to record your name."),
+        _ => ("Scan folders", "Scan the location card (ward door or clinic), then each folder. Scan your badge to record your name. To use a trolley, bag or crate: scan its label, then the folders you put on it; at the destination scan the location card, then the trolley, and every folder on it is recorded there."),
     };
     let preset = if mode == "porter" || mode == "audit" {
         None
@@ -71,6 +71,7 @@ pub async fn scan_page(
             form.card id="scan-form" novalidate data-csrf=(user.csrf) data-mode=(mode) data-user=(user.username()) data-config=(config) data-location=[preset.as_deref()] {
                 @if mode == "porter" {
                     p { "Location: " strong id="here" { "none yet - scan a location card" } }
+                    p { "Loading onto: " strong id="container" { "none" } }
                 } @else if mode == "audit" {
                     p { "Shelf: " strong id="here" { "none yet - scan the shelf or bay card" } }
                 } @else {
@@ -130,6 +131,10 @@ pub struct WebScan {
     staff: Option<String>,
     #[serde(default)]
     destination: Option<String>,
+    /// The container label (trolley, bag, crate) scanned before this folder, as scanned: the
+    /// folder is loaded onto it instead of being recorded at the place.
+    #[serde(default)]
+    container: Option<String>,
     /// The clerk confirmed sending a requested folder somewhere other than the request's
     /// destination.
     #[serde(default)]
@@ -197,6 +202,12 @@ pub async fn scan(
             "error",
             format!("Not recognised ({reason}). Check the label and scan again."),
         )),
+        ScanTarget::Container { .. } if b.mode == "audit" => Ok(answer(
+            "error",
+            "error",
+            "That is a trolley, bag or crate label: a shelf audit counts folders. Scan the folders on the shelf.",
+        )),
+        ScanTarget::Container { grai } => scan_container(&s, &user, &b, grai).await,
         ScanTarget::Folder { serial } => {
             if b.mode == "audit" {
                 return audit_folder(&s, &user, &b, serial as i64).await;
@@ -243,12 +254,32 @@ pub async fn scan(
                 ));
             }
             let read_at = read_time(&b);
-            let ev = json!({
+            let mut ev = json!({
                 "event_id": b.event_id, "device_id": format!("web:{}", user.username()),
                 "staff_id": b.staff.clone().unwrap_or_else(|| user.username().to_string()),
                 "read_at": read_at, "raw": b.raw, "method": "barcode",
                 "location": location, "action": action, "destination": destination,
             });
+            let onto = match b.container.as_deref().filter(|k| !k.trim().is_empty()) {
+                None => None,
+                Some(k) => match classify(k, &s.cfg.identifiers) {
+                    ScanTarget::Container { grai } => {
+                        ev["container"] = json!(grai);
+                        let g2 = grai.clone();
+                        s.db.read(move |c| crate::ledger::containers::resolve(c, &g2))
+                            .await?
+                            .map(|k| k.title())
+                            .or(Some(grai))
+                    }
+                    _ => {
+                        return Ok(answer(
+                            "error",
+                            "error",
+                            "The container label scanned before this folder was not recognised: scan the container again.",
+                        ))
+                    }
+                },
+            };
             let out = crate::workflow::scans::ingest_batch(
                 &s.db,
                 &s.cfg.identifiers,
@@ -262,6 +293,11 @@ pub async fn scan(
                 .1
                 .to_ascii_uppercase();
             Ok(match (r.status, r.matched) {
+                (EventStatus::Stored, Some(true)) if onto.is_some() => answer(
+                    "folder",
+                    "ok",
+                    format!("{folder} put on {}", onto.unwrap_or_default()),
+                ),
                 (EventStatus::Stored, Some(true)) => {
                     let what = match action {
                         "dispatch" => format!("dispatched to {}", destination.unwrap_or_default()),
@@ -413,6 +449,93 @@ async fn audit_folder(
         ),
         (EventStatus::Rejected, _, _) => answer(
             "folder",
+            "error",
+            format!(
+                "Not recorded: {}: {}",
+                r.field.clone().unwrap_or_default(),
+                r.message.clone().unwrap_or_default()
+            ),
+        ),
+    })
+}
+
+/// A container label scanned on the scan page: with a place known, the container is recorded
+/// there (each folder on it moves there); either way the page then loads the next folders
+/// scanned onto it, until a location card is scanned.
+async fn scan_container(
+    s: &AppState,
+    user: &WebUser,
+    b: &WebScan,
+    grai: String,
+) -> Result<Json<Value>, WebError> {
+    let g2 = grai.clone();
+    let Some(k) =
+        s.db.read(move |c| crate::ledger::containers::resolve(c, &g2))
+            .await?
+    else {
+        return Ok(answer(
+            "error",
+            "error",
+            format!("Unknown container (GRAI {grai}): it is not registered. Register it on the Containers page."),
+        ));
+    };
+    let title = k.title();
+    let mut name = title.clone();
+    if let Some(first) = name.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    let loading = format!("Scan folders to put them on {title}; scan a location card when done.");
+    let Some(location) = b.location.clone().filter(|l| !l.is_empty()) else {
+        return Ok(Json(json!({
+            "kind": "container", "level": "ok", "name": title,
+            "message": format!("{name} scanned. {loading}"),
+        })));
+    };
+    let (action, destination) = match b.mode.as_str() {
+        "dispatch" => ("dispatch", b.destination.clone().filter(|d| !d.is_empty())),
+        "receive" => ("receive", None),
+        _ => ("seen", None),
+    };
+    if action == "dispatch" && destination.is_none() {
+        return Ok(answer(
+            "error",
+            "error",
+            "Choose where the container is going first.",
+        ));
+    }
+    let read_at = read_time(b);
+    let ev = json!({
+        "event_id": b.event_id, "device_id": format!("web:{}", user.username()),
+        "staff_id": b.staff.clone().unwrap_or_else(|| user.username().to_string()),
+        "read_at": read_at, "raw": b.raw, "method": "barcode",
+        "location": location, "action": action, "destination": destination,
+    });
+    let out = crate::workflow::scans::ingest_batch(
+        &s.db,
+        &s.cfg.identifiers,
+        s.cfg.server.max_clock_skew_secs,
+        user.who.clone(),
+        vec![ev],
+    )
+    .await?;
+    let r = &out.results[0];
+    Ok(match r.status {
+        EventStatus::Stored => {
+            let id = k.id;
+            let k =
+                s.db.read(move |c| crate::ledger::containers::get(c, id))
+                    .await?;
+            Json(json!({
+                "kind": "container", "level": "ok", "name": title,
+                "message": format!("{name} recorded at {location} with the {} folder(s) on it. {loading}", k.folders),
+            }))
+        }
+        EventStatus::Duplicate => Json(json!({
+            "kind": "container", "level": "warn", "name": title,
+            "message": format!("{name} was already recorded. {loading}"),
+        })),
+        EventStatus::Rejected => answer(
+            "error",
             "error",
             format!(
                 "Not recorded: {}: {}",

@@ -42,6 +42,9 @@ pub(crate) fn whereis_answer(w: &WhereIs, can_request: bool) -> Markup {
                 p { strong { (p.family_name.to_uppercase()) ", " (p.given_name) } " - CHI " (p.chi.as_deref().unwrap_or("none")) " - born " (p.dob) }
             }
             @if f.status != FolderStatus::Active { p { span.tag.warn { "Status: " (f.status.as_str().replace('_', " ")) } } }
+            @if let Some(on) = w.on_container_text() {
+                div.answer id="on-container" { p.where { "Now " (on) } }
+            }
             @match &w.current {
                 Some(c) => {
                     div class=(if c.in_transit { "answer transit" } else { "answer" }) {
