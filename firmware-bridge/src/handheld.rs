@@ -178,6 +178,10 @@ impl Handheld {
                 self.container = None;
                 HandheldOutcome::LocationSet(gln)
             }
+            // A stock-take scanner counts folders on a shelf: a trolley's label is not loaded.
+            ScanTarget::Container { .. } if self.cfg.audit => HandheldOutcome::Ignored(
+                "a container label on a stock-take scanner (shelf audits count folders)".into(),
+            ),
             ScanTarget::Container { grai } => {
                 self.container = Some(grai.clone());
                 match self.location() {
@@ -479,6 +483,20 @@ mod tests {
         assert_eq!(e.method, Method::Audit);
         assert_eq!(e.action, Action::Seen, "not the configured receive");
         assert_eq!(e.location, "LSHELF1");
+        // a trolley's label is not loaded (nor sent) by a stock-take scanner: the next folder
+        // is still an audit scan of the shelf, not a load
+        let trolley = casenote_core::identifiers::Grai::new("0614141", "00001", "3").unwrap();
+        let label = format!("]C18003{}", trolley.ai_value());
+        assert!(matches!(
+            h.on_scan(&read(&label), t0, &sc),
+            HandheldOutcome::Ignored(_)
+        ));
+        assert_eq!(h.container(), None);
+        let other = sc.folder.format(78).text;
+        let HandheldOutcome::Event(e) = h.on_scan(&read(&format!("]C0{other}")), t0, &sc) else {
+            panic!("a folder after the label is still an audit scan")
+        };
+        assert_eq!((e.method, e.container.as_deref()), (Method::Audit, None));
         // an ordinary handheld still sends barcode scans
         let mut h = Handheld::new("porter", HandheldConfig::default());
         h.on_scan(&read(&format!("]C0{}", card("LWARD5"))), t0, &sc);

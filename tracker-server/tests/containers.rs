@@ -281,9 +281,26 @@ async fn refusals_name_the_field() {
     assert_eq!(out["rejected"], 2, "{out}");
     assert_eq!(out["results"][0]["field"], "container");
     assert_eq!(out["results"][1]["field"], "raw");
+    // a shelf audit counts folders: an audit scan never loads a folder, and a container is
+    // never audited (its folders would all be counted as found on the shelf)
+    let t1 = register(&w, "trolley", "T1").await;
+    let mut audit_load = ev(&format!("]C0{}", bc[1]), "LLIB", &at(4), "seen", "audit");
+    audit_load["container"] = json!("T1");
+    let audit_trolley = ev(
+        &format!("]C18003{}", t1["grai"].as_str().unwrap()),
+        "LLIB",
+        &at(4),
+        "seen",
+        "audit",
+    );
+    let out = send(&w, vec![audit_load, audit_trolley]).await;
+    assert_eq!(out["rejected"], 2, "{out}");
+    assert_eq!(out["results"][0]["field"], "container", "{out}");
+    assert_eq!(out["results"][1]["field"], "method", "{out}");
     // nothing was loaded or moved
     assert!(whereis(&w, &bc[0]).await.get("on_container").is_none());
     assert_eq!(w.s.count("container_contents").await, 0);
+    assert_eq!(w.s.count("shelf_audits").await, 0);
 }
 
 #[tokio::test]

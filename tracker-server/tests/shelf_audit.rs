@@ -663,3 +663,49 @@ async fn the_scan_page_steps_open_scan_and_close_once_however_often_they_are_sen
     let (st, _) = w.s.page(&w.porter, "/scan?mode=audit").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+/// A folder taken from the shelf onto a trolley is on the trolley, not missing from the shelf:
+/// the audit does not expect it (so it is never reported missing from there).
+#[tokio::test]
+async fn a_folder_on_a_trolley_is_not_expected_on_the_shelf() {
+    let w = world().await;
+    shelf(&w, "LSHELF1", None).await;
+    w.s.patient(&w.library, CHI, "Macdonald", "Morag", "1985-04-19")
+        .await;
+    let (stays, leaves) = (folder_with(&w, None).await, folder_with(&w, None).await);
+    let on_shelf: Vec<Value> = [&stays, &leaves]
+        .iter()
+        .map(|x| event(x, "LSHELF1", &minutes_ago(30), "receive", None))
+        .collect();
+    send(&w, &w.device, on_shelf).await;
+    let r =
+        w.s.post(
+            Some(&w.library),
+            "/api/v1/containers",
+            json!({"kind": "trolley", "name": "T1", "home_location": "LLIB"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut load = event(&leaves, "LSHELF1", &minutes_ago(20), "seen", None);
+    load["container"] = json!("T1");
+    let res = send(&w, &w.device, vec![load]).await;
+    assert_eq!(res[0]["status"], "stored", "{res:?}");
+
+    let r =
+        w.s.post(
+            Some(&w.library),
+            "/api/v1/shelf-audits",
+            json!({"location": "LSHELF1"}),
+        )
+        .await;
+    let id = w.s.ok_json(r).await["id"].as_i64().unwrap();
+    let r =
+        w.s.post(
+            Some(&w.library),
+            &format!("/api/v1/shelf-audits/{id}/close"),
+            json!({}),
+        )
+        .await;
+    let done = w.s.ok_json(r).await;
+    assert_eq!(folders_of(&done["not_found"]), vec![stays], "{done}");
+}

@@ -305,6 +305,8 @@ pub fn set_active(c: &Connection, who: &Principal, id: i64, active: bool) -> Res
 #[derive(Debug, Clone, Serialize)]
 pub struct Loaded {
     pub folder_id: i64,
+    /// For the audit log only: the container page and API show folder barcodes, never whose.
+    #[serde(skip)]
     pub patient_id: i64,
     pub barcode: String,
     /// RFC 3339, UTC.
@@ -390,6 +392,12 @@ pub fn validate_scan(
         return Err(Error::invalid(
             "container",
             "only a folder can be loaded onto a container; this scan is of a container",
+        ));
+    }
+    if e.method == Method::Audit {
+        return Err(Error::invalid(
+            "method",
+            "a shelf audit counts folders, not containers: scan the folders on the shelf",
         ));
     }
     Ok(ContainerScan {

@@ -86,7 +86,7 @@ pub fn validate(n: &NewPatient) -> Result<NewPatient> {
     }
     let dob = NaiveDate::parse_from_str(n.dob.trim(), "%Y-%m-%d")
         .map_err(|_| Error::invalid("dob", "must be a real date written YYYY-MM-DD"))?;
-    if dob > chrono::Utc::now().date_naive() {
+    if dob > crate::util::site_today() {
         return Err(Error::invalid("dob", "is in the future"));
     }
     if let Some(c) = &chi {

@@ -397,9 +397,10 @@ const EP_SELECT: &str =
            WHERE f.patient_id = e.patient_id AND l.code = ?1)
  FROM episodes e LEFT JOIN requests r ON r.id = e.discharge_request_id";
 
+/// The site's local date of a time in UTC milliseconds.
 fn ms_date(ms: i64) -> NaiveDate {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.date_naive())
+        .map(|t| t.with_timezone(&crate::util::site_tz()).date_naive())
         .unwrap_or_default()
 }
 
@@ -458,7 +459,7 @@ pub fn get(c: &Connection, coding_location: &str, bands: &[i64], id: i64) -> Res
         c,
         coding_location,
         bands,
-        chrono::Utc::now().date_naive(),
+        crate::util::site_today(),
         "WHERE e.id = ?2",
         id,
     )?

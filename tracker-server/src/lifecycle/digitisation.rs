@@ -527,7 +527,7 @@ pub fn dispose(
                 f.id,
                 &reason,
                 Some("digitised"),
-                chrono::Utc::now().date_naive(),
+                crate::util::site_today(),
             )?;
             destruction = Some(d.id);
         }

@@ -293,9 +293,10 @@ pub fn evaluate(rules: &[Rule], f: &Facts) -> Option<Due> {
     None
 }
 
+/// The site's local date of a time in UTC milliseconds.
 fn ms_date(ms: i64) -> NaiveDate {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.date_naive())
+        .map(|t| t.with_timezone(&crate::util::site_tz()).date_naive())
         .unwrap_or_default()
 }
 
@@ -339,7 +340,7 @@ pub fn facts(c: &Connection, folder_id: i64) -> Result<Facts> {
 pub fn record_death(c: &Connection, who: &Principal, patient: &str, date: &str) -> Result<()> {
     let p = patients::find_by_identifier(c, "patient", patient)?;
     let d = parse_day("date_of_death", date)?;
-    if d > chrono::Utc::now().date_naive() {
+    if d > crate::util::site_today() {
         return Err(Error::invalid("date_of_death", "is in the future"));
     }
     if d < parse_day("dob", &p.dob)? {

@@ -251,12 +251,14 @@ pub fn compute(
         day_start_ms(from),
         day_start_ms(to.succ_opt().unwrap_or(to)),
     );
-    // Counted per UTC hour in SQL, then each hour put on its local day.
+    // Counted per UTC hour in SQL, then each hour put on its local day. Stock-take (shelf
+    // audit) scans are not movements of notes and are left out.
     let hourly: Vec<(i64, String, i64)> = c
         .prepare_cached(
             "SELECT m.read_at / 3600000 AS h, l.code, count(*)
              FROM movements m JOIN locations l ON l.id = m.location_id
              WHERE m.read_at >= ?1 AND m.read_at < ?2 AND m.folder_id IS NOT NULL
+               AND m.method <> 'audit'
              GROUP BY h, l.code",
         )?
         .query_map(params![lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

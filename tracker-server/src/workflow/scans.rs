@@ -57,8 +57,9 @@ pub fn store_and_follow(
     })
 }
 
-/// Folder scans at a place: as [`store_and_follow`], and a folder scanned by hand (not read by
-/// an RFID reader, which also reads folders riding on a trolley) comes off its container.
+/// Folder scans at a place: as [`store_and_follow`] (shelf audit scans classified for their
+/// audit, requests moved on), and a folder scanned by hand (not read by an RFID reader, which
+/// also reads folders riding on a trolley) comes off its container.
 fn store_folder_scans(
     c: &Connection,
     who: &Principal,
@@ -70,11 +71,13 @@ fn store_folder_scans(
         .filter(|(_, e)| e.method != Method::Rfid)
         .map(|(_, e)| e.serial)
         .collect();
+    let (events, mut audits) = shelf_audit::AuditScans::before_store(c, who, events, results)?;
     movements::store(c, who, events, results, &mut |c, s| {
         if by_hand.contains(&s.folder_id) {
             containers::take_off(c, who, s.folder_id, s.read_at)?;
         }
-        follow(c, s)
+        follow(c, s)?;
+        audits.after_store(c, who, s)
     })
 }
 
@@ -118,6 +121,12 @@ pub fn check(e: &ScanEvent, cfg: &ScanConfig, now: i64, max_skew_ms: i64) -> Res
         return containers::validate_scan(e, grai, now, max_skew_ms).map(Checked::Container);
     }
     let v = movements::validate(e, cfg, now, max_skew_ms)?;
+    if e.container.is_some() && e.method == Method::Audit {
+        return Err(crate::Error::invalid(
+            "container",
+            "a shelf audit scan cannot load a folder onto a container",
+        ));
+    }
     Ok(match &e.container {
         Some(k) => Checked::Load(v, k.clone()),
         None => Checked::Folder(v),
@@ -149,6 +158,16 @@ pub fn store_container_scan(
             moves.iter().cloned().enumerate().collect(),
             &mut sub,
         )?;
+        // A folder's movement refused on its own (it cannot be, short of a corrupt folder row)
+        // is said in the log, without the folder: the container's answer stays "stored".
+        let refused = sub
+            .iter()
+            .flatten()
+            .filter(|r| r.status == casenote_core::wire::EventStatus::Rejected)
+            .count();
+        if refused > 0 {
+            tracing::warn!(event = %s.uuid, refused, "folders on a container were not moved");
+        }
     }
     Ok((answer(s.uuid, &r), r))
 }

@@ -195,7 +195,8 @@ fn shelf_by_code(c: &Connection, code: &str) -> Result<Shelf> {
     shelf_by_id(c, id)
 }
 
-/// Folders expected on `shelf`, restricted by `extra` (SQL over `f`; parameters from ?5).
+/// Folders expected on `shelf`, restricted by `extra` (SQL over `f`; parameters from ?5). A
+/// folder loaded onto a trolley, bag or crate is on it, not on the shelf, so not expected.
 /// ?1 shelf, ?2 library, ?3 and ?4 the range's keys (or -1, -1 for no range).
 fn expected_sql(extra: &str) -> String {
     format!(
@@ -208,6 +209,7 @@ fn expected_sql(extra: &str) -> String {
                  AND f.home_location_id IN (SELECT id FROM lib)
                  AND (f.cur_location_id IS NULL OR f.cur_location_id IN
                       (SELECT l.id FROM locations l JOIN lib ON lib.id = l.id WHERE l.kind IN ('library', 'store')))))
+           AND f.id NOT IN (SELECT folder_id FROM container_contents)
            {extra}"
     )
 }

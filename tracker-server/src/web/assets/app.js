@@ -204,6 +204,11 @@
             if (res.kind === "confirm") ask(next, res);
             if (res.url) auditResult(res);
             if (res.kind === "container" && containerEl && state.container === next.raw) containerEl.textContent = res.name;
+            // a container the server refused is not being loaded
+            if (res.level === "error" && state.container && state.container === next.raw) {
+              state.container = null;
+              if (containerEl) containerEl.textContent = "none";
+            }
             sending = false; pump();
           });
         });
@@ -288,9 +293,12 @@
     var dest = document.getElementById("destination");
     if (c.kind === "container" && mode === "audit") { show("error", "That is a trolley, bag or crate label: a shelf audit counts folders. Scan the folders on the shelf."); return; }
     if (c.kind === "container") {
-      // the next folders scanned go onto it; with a place known it is recorded there too
-      state.container = raw;
-      if (containerEl) containerEl.textContent = "container scanned, loading";
+      // On the porter's page the next folders scanned go onto it; with a place known it is
+      // recorded there too. At the library desk it is only recorded (dispatched, received).
+      if (mode === "porter") {
+        state.container = raw;
+        if (containerEl) containerEl.textContent = "container scanned, loading";
+      }
       put({ event_id: uuid7(), user: me, raw: raw, mode: mode, location: state.location,
             staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now() })
         .then(pump, queueFailed);
@@ -299,7 +307,7 @@
     if (!state.location) { show("error", mode === "audit" ? "Scan the shelf or bay card first, so we know which shelf you are auditing." : "Scan a location card first, so we know where this folder is."); return; }
     var item = { event_id: uuid7(), user: me, raw: raw, mode: mode, location: state.location,
                  staff: state.staff, destination: dest ? dest.value : null, scanned_at: Date.now(),
-                 container: mode === "audit" ? null : state.container };
+                 container: mode === "porter" ? state.container : null };
     put(item).then(pump, queueFailed);
   }
 
