@@ -78,10 +78,7 @@ impl Giai96 {
         v = (v << 3) | p as u128;
         v = (v << cp_bits) | cp;
         v = (v << asset_bits) | self.asset_reference as u128;
-        let bytes = v.to_be_bytes();
-        let mut out = [0u8; 12];
-        out.copy_from_slice(&bytes[4..]);
-        Ok(out)
+        Ok(bytes96(v))
     }
 
     /// Encode to 24 upper-case hex characters (as written by `^RFW,H`).
@@ -91,17 +88,7 @@ impl Giai96 {
 
     /// Decode 12 bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, EpcError> {
-        if bytes.len() != 12 {
-            return Err(EpcError::Length);
-        }
-        if bytes[0] != GIAI96_HEADER {
-            return Err(EpcError::Header(bytes[0]));
-        }
-        let mut b = [0u8; 16];
-        b[4..].copy_from_slice(bytes);
-        let v = u128::from_be_bytes(b);
-        let filter = ((v >> 85) & 7) as u8;
-        let p = ((v >> 82) & 7) as u8;
+        let (v, filter, p) = open96(bytes, GIAI96_HEADER, EpcError::Header)?;
         let &(cp_bits, digits, asset_bits) =
             PARTITIONS.get(p as usize).ok_or(EpcError::Partition(p))?;
         let cp = (v >> asset_bits) & ((1u128 << cp_bits) - 1);
@@ -119,16 +106,7 @@ impl Giai96 {
 
     /// Decode from 24 hex characters.
     pub fn from_hex(s: &str) -> Result<Self, EpcError> {
-        let s = s.trim();
-        if s.len() != 24 {
-            return Err(EpcError::Length);
-        }
-        let mut bytes = [0u8; 12];
-        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let hexs = std::str::from_utf8(chunk).map_err(|_| EpcError::Hex)?;
-            bytes[i] = u8::from_str_radix(hexs, 16).map_err(|_| EpcError::Hex)?;
-        }
-        Self::decode(&bytes)
+        Self::decode(&hex96(s)?)
     }
 
     /// Parse `urn:epc:tag:giai-96:<filter>.<company prefix>.<asset reference>`.
@@ -157,6 +135,46 @@ impl Giai96 {
             self.filter, self.company_prefix, self.asset_reference
         )
     }
+}
+
+/// The 96 bits of an EPC after `header`, filter and partition: the value (in the low 96 bits),
+/// the filter and the partition. `wrong_header` names a tag of another scheme.
+pub(crate) fn open96(
+    bytes: &[u8],
+    header: u8,
+    wrong_header: impl FnOnce(u8) -> EpcError,
+) -> Result<(u128, u8, u8), EpcError> {
+    if bytes.len() != 12 {
+        return Err(EpcError::Length);
+    }
+    if bytes[0] != header {
+        return Err(wrong_header(bytes[0]));
+    }
+    let mut b = [0u8; 16];
+    b[4..].copy_from_slice(bytes);
+    let v = u128::from_be_bytes(b);
+    Ok((v, ((v >> 85) & 7) as u8, ((v >> 82) & 7) as u8))
+}
+
+/// The low 96 bits of `v` as the 12 bytes of a tag.
+pub(crate) fn bytes96(v: u128) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    out.copy_from_slice(&v.to_be_bytes()[4..]);
+    out
+}
+
+/// 24 hex characters as the 12 bytes of a tag.
+pub(crate) fn hex96(s: &str) -> Result<[u8; 12], EpcError> {
+    let s = s.trim();
+    if s.len() != 24 {
+        return Err(EpcError::Length);
+    }
+    let mut bytes = [0u8; 12];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let h = std::str::from_utf8(chunk).map_err(|_| EpcError::Hex)?;
+        bytes[i] = u8::from_str_radix(h, 16).map_err(|_| EpcError::Hex)?;
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {

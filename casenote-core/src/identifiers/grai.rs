@@ -10,7 +10,7 @@
 //! A container's identifier says nothing about what is on it: no patient identifier is ever
 //! in a GRAI or its tag.
 
-use super::epc::{hex_upper, EpcError};
+use super::epc::{bytes96, hex96, hex_upper, open96, EpcError};
 use super::{gs1::gs1_check_digit, IdError};
 use serde::Serialize;
 
@@ -203,9 +203,7 @@ impl Grai96 {
         v = (v << cp_bits) | cp;
         v = (v << at_bits) | at;
         v = (v << 38) | self.serial as u128;
-        let mut out = [0u8; 12];
-        out.copy_from_slice(&v.to_be_bytes()[4..]);
-        Ok(out)
+        Ok(bytes96(v))
     }
 
     /// Encode to 24 upper-case hex characters.
@@ -215,17 +213,7 @@ impl Grai96 {
 
     /// Decode 12 bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, EpcError> {
-        if bytes.len() != 12 {
-            return Err(EpcError::Length);
-        }
-        if bytes[0] != GRAI96_HEADER {
-            return Err(EpcError::NotGrai96(bytes[0]));
-        }
-        let mut b = [0u8; 16];
-        b[4..].copy_from_slice(bytes);
-        let v = u128::from_be_bytes(b);
-        let filter = ((v >> 85) & 7) as u8;
-        let p = ((v >> 82) & 7) as u8;
+        let (v, filter, p) = open96(bytes, GRAI96_HEADER, EpcError::NotGrai96)?;
         let &(cp_bits, digits, at_bits) =
             PARTITIONS.get(p as usize).ok_or(EpcError::Partition(p))?;
         let serial = (v & ((1u128 << 38) - 1)) as u64;
@@ -258,16 +246,7 @@ impl Grai96 {
 
     /// Decode from 24 hex characters.
     pub fn from_hex(s: &str) -> Result<Self, EpcError> {
-        let s = s.trim();
-        if s.len() != 24 {
-            return Err(EpcError::Length);
-        }
-        let mut bytes = [0u8; 12];
-        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let h = std::str::from_utf8(chunk).map_err(|_| EpcError::Hex)?;
-            bytes[i] = u8::from_str_radix(h, 16).map_err(|_| EpcError::Hex)?;
-        }
-        Self::decode(&bytes)
+        Self::decode(&hex96(s)?)
     }
 
     /// Parse `urn:epc:tag:grai-96:<filter>.<company prefix>.<asset type>.<serial>`.
