@@ -61,7 +61,8 @@ pub fn writer_cache_kib(pages: i64, page_size: i64) -> i64 {
 }
 
 /// Size the writer's cache for the database as it is now.
-fn size_writer_cache(conn: &Connection) -> rusqlite::Result<()> {
+/// Size the writer's page cache to the database (see [`writer_cache_kib`]).
+pub fn size_writer_cache(conn: &Connection) -> rusqlite::Result<()> {
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     conn.pragma_update(None, "cache_size", -writer_cache_kib(pages, size))
@@ -95,7 +96,7 @@ pub struct Db {
 struct Inner {
     path: PathBuf,
     /// Dropped with the last handle: the checkpoint thread then stops.
-    _stop_checkpoints: mpsc::Sender<()>,
+    _checkpointer: Checkpointer,
     jobs: mpsc::SyncSender<Job>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
@@ -104,6 +105,41 @@ struct Inner {
 /// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than one HL7
 /// message or ingest batch uses, so statements were prepared again on every call.
 pub const STATEMENT_CACHE: usize = 256;
+
+/// The writer connection's settings: the page size (while the file is still empty), WAL with
+/// `synchronous=NORMAL`, the shared settings of [`configure`], and no checkpoints of its own
+/// (a [`Checkpointer`] copies the WAL back on another thread, so no request waits for that
+/// I/O). The benchmark's raw-SQLite ceiling opens its connection with this too.
+pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    configure(conn)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    Ok(())
+}
+
+/// The background checkpointer: a thread that copies committed WAL pages back into the
+/// database every half second ([`checkpoint_loop`]); dropping it stops the thread after a last
+/// checkpoint.
+pub struct Checkpointer {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    /// Start checkpointing the database at `path` on a thread of its own.
+    pub fn start(path: &Path) -> Result<Self> {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let ck = Connection::open(path)?;
+        ck.busy_timeout(std::time::Duration::from_secs(10))?;
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(ck, stop_rx))
+            .map_err(|e| Error::internal_from("cannot start the checkpoint thread", e))?;
+        Ok(Self { _stop: stop_tx })
+    }
+}
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -129,15 +165,7 @@ impl Db {
         key: crate::audit_key::AuditKey,
     ) -> Result<Self> {
         let mut conn = Connection::open(path)?;
-        // Only takes effect while the file is still empty, so before anything is written.
-        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        configure(&conn)?;
-        // The writer keeps more pages in memory and never checkpoints itself: a separate
-        // thread copies the WAL back into the database, so no request waits for that I/O.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        configure_writer(&conn)?;
         migrations::migrate(&mut conn)?;
         size_writer_cache(&conn)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
@@ -148,17 +176,11 @@ impl Db {
                 writer_loop(conn, rx)
             })
             .map_err(|e| Error::internal_from("cannot start the writer thread", e))?;
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let ck = Connection::open(path)?;
-        ck.busy_timeout(std::time::Duration::from_secs(10))?;
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(ck, stop_rx))
-            .map_err(|e| Error::internal_from("cannot start the checkpoint thread", e))?;
+        let checkpointer = Checkpointer::start(path)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                _stop_checkpoints: stop_tx,
+                _checkpointer: checkpointer,
                 jobs: tx,
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(readers.max(1)),

@@ -461,6 +461,12 @@ pub fn expected_destination(c: &Connection, folder_id: i64) -> Result<Option<(St
     ))
 }
 
+/// How many open requests cover folder `folder_id`: the lookup every stored scan makes, for the
+/// benchmark's raw-SQLite ceiling to do the same work.
+pub fn open_count_for_folder(c: &Connection, folder_id: i64) -> Result<usize> {
+    Ok(open_for_folder(c, folder_id)?.len())
+}
+
 /// Open requests that cover folder `folder_id`.
 fn open_for_folder(c: &Connection, folder_id: i64) -> Result<Vec<Row>> {
     let mut st = c.prepare_cached(
