@@ -619,7 +619,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async {
         let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(16)
+            .pool_max_idle_per_host(64)
             .build()?;
         // ---- ingest ----
         let scheme = casenote_core::identifiers::FolderIdScheme::default();
@@ -704,12 +704,64 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         }
         let lookup_s = t1.elapsed().as_secs_f64();
         lat.sort();
-        anyhow::Ok((stored, ingest_s, lat, lookup_s, rss_after_ingest))
+        // ---- many readers: the same lookups from 1, 8 and 64 clients at once ----
+        let mut readers = Vec::new();
+        for n in READER_CLIENTS {
+            let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(o.lookups));
+            let t = Instant::now();
+            let mut tasks = Vec::new();
+            for k in 0..n {
+                let (client, base, library, left) =
+                    (client.clone(), base.clone(), library.clone(), left.clone());
+                let scheme = scheme.clone();
+                let mut rng = StdRng::seed_from_u64(k as u64 + 7);
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    while left
+                        .fetch_update(
+                            std::sync::atomic::Ordering::Relaxed,
+                            std::sync::atomic::Ordering::Relaxed,
+                            |v| v.checked_sub(1),
+                        )
+                        .is_ok()
+                    {
+                        let fid = rng.gen_range(1..=folders);
+                        let url =
+                            format!("{base}/api/v1/whereis/folder/{}", scheme.format(fid).text);
+                        let t = Instant::now();
+                        let r = client.get(&url).bearer_auth(&library).send().await?;
+                        let ok = r.status().is_success();
+                        let _ = r.bytes().await?;
+                        lat.push(t.elapsed());
+                        if !ok {
+                            bail!("where-is failed for folder {fid}");
+                        }
+                    }
+                    anyhow::Ok(lat)
+                }));
+            }
+            let mut all = Vec::with_capacity(o.lookups as usize);
+            for task in tasks {
+                all.extend(task.await??);
+            }
+            let secs = t.elapsed().as_secs_f64();
+            all.sort();
+            readers.push((n, all.len() as f64 / secs, pct(&all, 0.50), pct(&all, 0.99)));
+        }
+        anyhow::Ok((stored, ingest_s, lat, lookup_s, rss_after_ingest, readers))
     });
     let peak = rss_kb(pid, "VmHWM:");
     let _ = child.kill();
     let _ = child.wait();
-    let (stored, ingest_s, lat, lookup_s, rss_after_ingest) = result?;
+    let (stored, ingest_s, lat, lookup_s, rss_after_ingest, readers) = result?;
+    let readers_rows: String = readers
+        .iter()
+        .map(|(n, rate, p50, p99)| {
+            format!(
+                "| where-is from {n} concurrent client(s), each lookup audited: rate, p50 / p99 | {rate:.0} lookups/s, {p50:.2} / {p99:.2} ms | >= 5,000 lookups/s |\n"
+            )
+        })
+        .collect();
     // ---- raw rusqlite baseline: the same ledger work, no HTTP, no JSON ----
     let (base_n, base_s) = raw_baseline(
         &o.db,
@@ -732,7 +784,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
          | HTTP ingest as a share of the ceiling | {:.0}% | >= 70% |\n\
          | where-is p50 / p95 / p99 ({} lookups, each audited) | {:.2} / {:.2} / {:.2} ms | p99 <= 5 ms |\n\
          | where-is throughput, one client | {:.0} lookups/s | |\n\
-         | server RSS idle / after ingest / peak (VmHWM) | {} / {} / {} MB | <= 200 MB |\n",
+         | server RSS idle / after ingest / peak (VmHWM) | {} / {} / {} MB | <= 200 MB |\n{readers_rows}",
         folders, movements_before, o.folders, o.movements, o.ingest_events, o.batch, o.clients, o.lookups, o.active_folders,
         if o.active_folders == 0 { "any of the folders, uniformly at random (the worst case for caches)".to_string() } else { format!("{} randomly chosen folders, a day's worth of moving folders", o.active_folders) },
         stored, o.batch, o.clients, http_rate, raw_rate, 100.0 * http_rate / raw_rate,
@@ -740,6 +792,9 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         rss_idle / 1024, rss_after_ingest / 1024, peak / 1024
     ))
 }
+
+/// How many clients look folders up at once in the many-readers measure.
+const READER_CLIENTS: [usize; 3] = [1, 8, 64];
 
 /// The ledger work of one event (insert-or-ignore, find the folder, advance its current state),
 /// done with prepared statements in transactions of `batch` events.
