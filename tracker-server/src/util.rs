@@ -36,8 +36,11 @@ pub fn local_text(rfc: &str) -> String {
 /// skipped when the clocks go forward the time is read an hour later; in the hour repeated when
 /// they go back, the first (summer-time) one.
 pub fn local_to_ms(naive: chrono::NaiveDateTime) -> i64 {
-    use chrono::TimeZone;
-    let tz = site_tz();
+    local_ms_in(site_tz(), naive)
+}
+
+/// As [`local_to_ms`], in time zone `tz`.
+pub fn local_ms_in(tz: chrono_tz::Tz, naive: chrono::NaiveDateTime) -> i64 {
     match tz.from_local_datetime(&naive) {
         chrono::LocalResult::Single(t) => t.timestamp_millis(),
         chrono::LocalResult::Ambiguous(first, _) => first.timestamp_millis(),
@@ -47,6 +50,19 @@ pub fn local_to_ms(naive: chrono::NaiveDateTime) -> i64 {
             .map(|t| t.timestamp_millis())
             .unwrap_or_else(|| naive.and_utc().timestamp_millis()),
     }
+}
+
+/// The start of local date `d` at the site (its first instant), as UTC milliseconds.
+pub fn local_midnight_ms(d: chrono::NaiveDate) -> i64 {
+    local_to_ms(d.and_time(chrono::NaiveTime::MIN))
+}
+
+/// The site's local date of a time in UTC milliseconds.
+pub fn local_date_of_ms(ms: i64) -> chrono::NaiveDate {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&site_tz())
+        .date_naive()
 }
 
 /// The local clock time of an RFC 3339 time, `HH:MM` (slot times on printed pull lists).

@@ -329,15 +329,8 @@ pub fn parse_ts_in(s: &str, tz: chrono_tz::Tz) -> Option<i64> {
     if offset_min != i64::MIN {
         return Some(naive.and_utc().timestamp_millis() - offset_min * 60_000);
     }
-    use chrono::TimeZone;
-    let local = match tz.from_local_datetime(&naive) {
-        chrono::LocalResult::Single(t) => t,
-        chrono::LocalResult::Ambiguous(first, _) => first,
-        chrono::LocalResult::None => tz
-            .from_local_datetime(&(naive + chrono::Duration::hours(1)))
-            .earliest()?,
-    };
-    Some(local.timestamp_millis())
+    // a local time: the hour skipped in spring reads an hour later, the repeated one the first
+    Some(crate::util::local_ms_in(tz, naive))
 }
 
 /// Format UTC milliseconds as an HL7 timestamp `YYYYMMDDHHMMSS` (UTC, +0000).

@@ -399,9 +399,7 @@ const EP_SELECT: &str =
 
 /// The site's local date of a time in UTC milliseconds.
 fn ms_date(ms: i64) -> NaiveDate {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&crate::util::site_tz()).date_naive())
-        .unwrap_or_default()
+    crate::util::local_date_of_ms(ms)
 }
 
 fn load_episodes(

@@ -295,9 +295,7 @@ pub fn evaluate(rules: &[Rule], f: &Facts) -> Option<Due> {
 
 /// The site's local date of a time in UTC milliseconds.
 fn ms_date(ms: i64) -> NaiveDate {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&crate::util::site_tz()).date_naive())
-        .unwrap_or_default()
+    crate::util::local_date_of_ms(ms)
 }
 
 fn parse_day(field: &str, s: &str) -> Result<NaiveDate> {

@@ -27,10 +27,10 @@
 pub use crate::config::PrivacyConfig;
 use crate::{
     ledger::{patient_flags, patients, staff},
-    util::{parse_rfc3339_ms, site_tz},
+    util::{local_date_of_ms, local_midnight_ms, parse_rfc3339_ms},
     Error, Result,
 };
-use chrono::{Datelike, Duration, NaiveDate, TimeZone};
+use chrono::{Datelike, Duration, NaiveDate};
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -152,24 +152,6 @@ impl Window {
         let from = self.from;
         (0..=(self.to - self.from).num_days()).map(move |i| from + Duration::days(i))
     }
-}
-
-/// Local midnight at the site, in UTC milliseconds.
-pub fn local_midnight_ms(d: NaiveDate) -> i64 {
-    let naive = d.and_hms_opt(0, 0, 0).expect("midnight exists");
-    site_tz()
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|| naive.and_utc().timestamp_millis())
-}
-
-fn local_day(ms: i64) -> NaiveDate {
-    chrono::Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.with_timezone(&site_tz()).date_naive())
-        .unwrap_or_default()
 }
 
 /// One lookup row of the audit log.
@@ -591,7 +573,7 @@ pub fn compute(c: &Connection, cfg: &PrivacyConfig, w: Window) -> Result<Report>
     let mut per_day: HashMap<(&str, NaiveDate), Vec<&Lookup>> = HashMap::new();
     for l in history.iter().chain(rows.iter()) {
         per_day
-            .entry((l.actor.as_str(), local_day(l.at_ms)))
+            .entry((l.actor.as_str(), local_date_of_ms(l.at_ms)))
             .or_default()
             .push(l);
     }

@@ -21,11 +21,11 @@ use crate::{
     lifecycle::coding,
     lifecycle::external_requests::ExternalKind,
     lifecycle::retention::{self, RetentionAction},
-    util::{local_text, ms_to_rfc3339, site_tz},
+    util::{local_date_of_ms, local_midnight_ms, local_text, ms_to_rfc3339, site_tz},
     workflow::requests::{due_after, target_text, Urgency},
     Result,
 };
-use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
@@ -50,23 +50,6 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     }
     let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as usize;
     Some(sorted[rank.min(n) - 1])
-}
-
-/// The start of local day `d` at the site, as UTC milliseconds.
-fn day_start_ms(d: NaiveDate) -> i64 {
-    let naive = d.and_time(chrono::NaiveTime::MIN);
-    site_tz()
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|| naive.and_utc().timestamp_millis())
-}
-
-fn local_day(ms: i64) -> NaiveDate {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .with_timezone(&site_tz())
-        .date_naive()
 }
 
 fn round1(x: f64) -> f64 {
@@ -248,8 +231,8 @@ pub fn compute(
         ));
     }
     let (lo, hi) = (
-        day_start_ms(from),
-        day_start_ms(to.succ_opt().unwrap_or(to)),
+        local_midnight_ms(from),
+        local_midnight_ms(to.succ_opt().unwrap_or(to)),
     );
     // Counted per UTC hour in SQL, then each hour put on its local day. Stock-take (shelf
     // audit) scans are not movements of notes and are left out.
@@ -265,7 +248,9 @@ pub fn compute(
         .collect::<rusqlite::Result<_>>()?;
     let mut by_day: std::collections::BTreeMap<(NaiveDate, String), i64> = Default::default();
     for (h, code, n) in hourly {
-        *by_day.entry((local_day(h * 3_600_000), code)).or_default() += n;
+        *by_day
+            .entry((local_date_of_ms(h * 3_600_000), code))
+            .or_default() += n;
     }
     let movements: Vec<MovementCount> = by_day
         .into_iter()

@@ -105,19 +105,8 @@ impl Calendar {
 /// Midnight at the start of local date `d` in `tz`, as UTC milliseconds (the earliest instant
 /// of that date; UK clocks change at 01:00, so midnight always exists there).
 fn local_midnight_ms(tz: chrono_tz::Tz, d: NaiveDate) -> i64 {
-    use chrono::TimeZone;
-    let naive = d.and_time(chrono::NaiveTime::MIN);
-    match tz.from_local_datetime(&naive) {
-        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-            t.timestamp_millis()
-        }
-        // a zone whose clocks jump at midnight: the first instant of the day is an hour on
-        chrono::LocalResult::None => tz
-            .from_local_datetime(&(naive + chrono::Duration::hours(1)))
-            .earliest()
-            .map(|t| t.timestamp_millis())
-            .unwrap_or_else(|| naive.and_utc().timestamp_millis()),
-    }
+    // (a zone whose clocks jump at midnight: the first instant of the day is an hour on)
+    crate::util::local_ms_in(tz, d.and_time(chrono::NaiveTime::MIN))
 }
 
 fn local_date(tz: chrono_tz::Tz, ms: i64) -> NaiveDate {
