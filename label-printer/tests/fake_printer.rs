@@ -135,20 +135,29 @@ fn silent_printer_times_out() {
 
 #[test]
 fn refused_connection_is_an_error() {
-    // Bind and drop to get a port with nothing listening.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = PrinterUrl::Tcp {
-        host: "127.0.0.1".into(),
-        port,
-    };
-    assert!(matches!(
-        open_printer(&url, fast()),
-        Err(PrintError::Connect { .. })
-    ));
+    // Bind and drop to get a port with nothing listening. Tests running alongside may be given
+    // the same free port in between; a port someone took is not the case under test, so try
+    // another (a refused one must still be a Connect error every time).
+    for _ in 0..10 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            continue;
+        }
+        let url = PrinterUrl::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        assert!(matches!(
+            open_printer(&url, fast()),
+            Err(PrintError::Connect { .. })
+        ));
+        return;
+    }
+    panic!("no free port stayed free");
 }
 
 #[test]
