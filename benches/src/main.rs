@@ -7,6 +7,7 @@
 //! same ledger work without HTTP, so the two can be compared.
 
 mod hl7;
+mod mixed;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -90,18 +91,93 @@ enum Cmd {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
+    /// Everything at once against the large database: bridges with bursts, web users doing
+    /// where-is, an HL7 feed, pull lists for many clinics, the statistics page (see
+    /// docs/benchmarks.md, "Mixed load").
+    Mixed {
+        #[arg(long, default_value_t = 5_000_000)]
+        folders: u64,
+        #[arg(long, default_value_t = 50_000_000)]
+        movements: u64,
+        /// How long the load runs.
+        #[arg(long, default_value_t = 5.0)]
+        minutes: f64,
+        /// Steady scans a second from all bridges together.
+        #[arg(long, default_value_t = 500)]
+        events_per_sec: u32,
+        /// Scans in one burst (a bridge emptying its offline queue); 0 for none.
+        #[arg(long, default_value_t = 5_000)]
+        burst: u32,
+        /// Seconds between bursts.
+        #[arg(long, default_value_t = 60)]
+        burst_every_secs: u64,
+        /// Signed-in web users looking folders up, each with 1-5 s think time.
+        #[arg(long, default_value_t = 200)]
+        web_users: u32,
+        /// HL7 messages a second on one MLLP connection.
+        #[arg(long, default_value_t = 50)]
+        hl7_per_sec: u32,
+        /// Clinics whose pull lists are built at the same moment, once a minute.
+        #[arg(long, default_value_t = 60)]
+        clinics: u32,
+        /// Append the figures as a Markdown section to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// (internal) run the server on a database; used as the measured child process.
     ServeChild {
         #[arg(long)]
         db: PathBuf,
         #[arg(long)]
         port_file: PathBuf,
+        /// Also listen for HL7 (the simulated PAS's locations); its port goes to
+        /// `<port-file>.hl7`.
+        #[arg(long)]
+        hl7: bool,
     },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::ServeChild { db, port_file } => serve_child(&db, &port_file),
+        Cmd::ServeChild { db, port_file, hl7 } => serve_child(&db, &port_file, hl7),
+        Cmd::Mixed {
+            folders,
+            movements,
+            minutes,
+            events_per_sec,
+            burst,
+            burst_every_secs,
+            web_users,
+            hl7_per_sec,
+            clinics,
+            markdown,
+        } => {
+            let opts = Opts {
+                active_folders: 0,
+                folders,
+                movements,
+                db: cache_dir().join(format!("bench-{folders}-{movements}.db")),
+                ingest_events: 0,
+                batch: 1000,
+                clients: 1,
+                lookups: 0,
+            };
+            ensure_built(&opts)?;
+            let report = mixed::run(
+                &opts.db,
+                &mixed::MixedOpts {
+                    minutes,
+                    events_per_sec,
+                    burst,
+                    burst_every_secs,
+                    web_users,
+                    hl7_per_sec,
+                    clinics,
+                },
+            )?;
+            println!("{report}");
+            append_markdown(markdown.as_deref(), &report)
+        }
         Cmd::All {
             folders,
             movements,
@@ -335,7 +411,28 @@ fn populate(o: &Opts) -> Result<()> {
         );
     }
     eprintln!();
-    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?;
+    // (no ANALYZE: a hospital's database has no planner statistics, see `drop_statistics`)
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(())
+}
+
+/// Drop the planner statistics that ANALYZE leaves (`sqlite_stat1`, `sqlite_stat4`): the
+/// server never runs ANALYZE, so a hospital's database has none, and the benchmark must plan
+/// its queries as the hospital's does. (Databases built by older versions of this benchmark
+/// had them, taken when every folder was in the library: with them SQLite scanned all folders
+/// for the out-of-library figures and all patients for an HL7 admission, and re-prepared
+/// statements for every new bound value.)
+fn drop_statistics(c: &Connection) -> Result<()> {
+    for t in ["sqlite_stat1", "sqlite_stat4"] {
+        let has: bool = c.query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE name = ?1)",
+            [t],
+            |r| r.get(0),
+        )?;
+        if has {
+            c.execute_batch(&format!("DROP TABLE {t}"))?;
+        }
+    }
     Ok(())
 }
 
@@ -355,17 +452,76 @@ fn counts(db: &Path) -> Result<(u64, u64)> {
     Ok((f as u64, m as u64))
 }
 
-fn serve_child(db: &Path, port_file: &Path) -> Result<()> {
+fn serve_child(db: &Path, port_file: &Path, hl7: bool) -> Result<()> {
     let mut cfg = Config::default();
     cfg.database.path = db.to_path_buf();
+    if hl7 {
+        cfg.hl7.listen = Some("127.0.0.1:0".into());
+        cfg.hl7.locations = tracker_server::hl7::simulated_pas::demo_locations();
+    }
     let dbh = Db::open(db, cfg.database.readers)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let state = AppState::new(dbh, cfg);
+        if hl7 {
+            let (addr, file) = (state.hl7_addr.clone(), hl7_port_file(port_file));
+            tokio::spawn(async move {
+                loop {
+                    if let Some(a) = addr.get() {
+                        let _ = std::fs::write(&file, a.port().to_string());
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+        }
         std::fs::write(port_file, listener.local_addr()?.port().to_string())?;
-        tracker_server::serve(listener, AppState::new(dbh, cfg), std::future::pending()).await?;
+        tracker_server::serve(listener, state, std::future::pending()).await?;
         anyhow::Ok(())
     })
+}
+
+fn hl7_port_file(port_file: &Path) -> PathBuf {
+    port_file.with_extension("port.hl7")
+}
+
+/// Wait for a child's port file; returns the port.
+fn wait_for_port(child: &mut std::process::Child, file: &Path) -> Result<u16> {
+    let t_start = Instant::now();
+    loop {
+        if let Ok(p) = std::fs::read_to_string(file) {
+            if let Ok(p) = p.trim().parse::<u16>() {
+                return Ok(p);
+            }
+        }
+        if t_start.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            bail!("the server did not start");
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("the server stopped at start: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Start the real server with its HL7 listener; returns the child, its HTTP and HL7 ports.
+fn start_server_child_with_hl7(db: &Path) -> Result<(std::process::Child, u16, u16)> {
+    let port_file = db.with_extension("port");
+    let _ = std::fs::remove_file(&port_file);
+    let _ = std::fs::remove_file(hl7_port_file(&port_file));
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["serve-child", "--hl7", "--db"])
+        .arg(db)
+        .arg("--port-file")
+        .arg(&port_file)
+        .env("CASENOTE_LOG", "warn")
+        .spawn()
+        .context("starting the server child")?;
+    let port = wait_for_port(&mut child, &port_file)?;
+    let hl7 = wait_for_port(&mut child, &hl7_port_file(&port_file))?;
+    Ok((child, port, hl7))
 }
 
 /// Start the real server (this binary's `serve-child`) on `db`; returns the child and its port.
@@ -380,19 +536,8 @@ fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
         .env("CASENOTE_LOG", "warn")
         .spawn()
         .context("starting the server child")?;
-    let t_start = Instant::now();
-    loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            if let Ok(p) = p.trim().parse::<u16>() {
-                return Ok((child, p));
-            }
-        }
-        if t_start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            bail!("the server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let port = wait_for_port(&mut child, &port_file)?;
+    Ok((child, port))
 }
 
 /// Read-to-server-visible latency through a real bridge: a line scanner on a pseudo-terminal
@@ -531,6 +676,21 @@ fn rss_kb(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used so far, in milliseconds, from `/proc/PID/stat`
+/// (`utime` and `stime`, in the kernel's fixed user-visible 100 Hz ticks).
+fn cpu_ms(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // the command name in parentheses may hold spaces: count fields after it
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some(ticks as f64 * 10.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -576,7 +736,9 @@ fn make_event(
     })
 }
 
-fn run_server_bench(o: &Opts) -> Result<String> {
+/// Build the benchmark database if it is missing, smaller than asked for, or of an older page
+/// size.
+fn ensure_built(o: &Opts) -> Result<()> {
     let (f, m) = if o.db.exists() {
         counts(&o.db)?
     } else {
@@ -596,6 +758,12 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         );
         populate(o)?;
     }
+    drop_statistics(&Connection::open(&o.db)?)?;
+    Ok(())
+}
+
+fn run_server_bench(o: &Opts) -> Result<String> {
+    ensure_built(o)?;
     let (folders, movements_before) = counts(&o.db)?;
     // tokens straight into the database: a device token for ingest, a library token for where-is
     let device = auth::new_token("ct_");
@@ -708,6 +876,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         let mut readers = Vec::new();
         for n in READER_CLIENTS {
             let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(o.lookups));
+            let (server_cpu0, own_cpu0) = (cpu_ms(pid), cpu_ms(std::process::id()));
             let t = Instant::now();
             let mut tasks = Vec::new();
             for k in 0..n {
@@ -745,8 +914,18 @@ fn run_server_bench(o: &Opts) -> Result<String> {
                 all.extend(task.await??);
             }
             let secs = t.elapsed().as_secs_f64();
+            let per = |ms: f64| 1000.0 * ms / all.len().max(1) as f64;
+            let server_us = per(cpu_ms(pid) - server_cpu0);
+            let client_us = per(cpu_ms(std::process::id()) - own_cpu0);
             all.sort();
-            readers.push((n, all.len() as f64 / secs, pct(&all, 0.50), pct(&all, 0.99)));
+            readers.push(Readers {
+                clients: n,
+                rate: all.len() as f64 / secs,
+                p50: pct(&all, 0.50),
+                p99: pct(&all, 0.99),
+                server_us,
+                client_us,
+            });
         }
         anyhow::Ok((stored, ingest_s, lat, lookup_s, rss_after_ingest, readers))
     });
@@ -756,9 +935,10 @@ fn run_server_bench(o: &Opts) -> Result<String> {
     let (stored, ingest_s, lat, lookup_s, rss_after_ingest, readers) = result?;
     let readers_rows: String = readers
         .iter()
-        .map(|(n, rate, p50, p99)| {
+        .map(|r| {
             format!(
-                "| where-is from {n} concurrent client(s), each lookup audited: rate, p50 / p99 | {rate:.0} lookups/s, {p50:.2} / {p99:.2} ms | >= 5,000 lookups/s |\n"
+                "| where-is from {} concurrent client(s), each lookup audited: rate, p50 / p99; CPU per lookup: server / load generator | {:.0} lookups/s, {:.2} / {:.2} ms; {:.0} / {:.0} µs | >= 5,000 lookups/s |\n",
+                r.clients, r.rate, r.p50, r.p99, r.server_us, r.client_us
             )
         })
         .collect();
@@ -791,6 +971,18 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         o.lookups, pct(&lat, 0.50), pct(&lat, 0.95), pct(&lat, 0.99), o.lookups as f64 / lookup_s,
         rss_idle / 1024, rss_after_ingest / 1024, peak / 1024
     ))
+}
+
+/// One many-readers measurement.
+struct Readers {
+    clients: usize,
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    /// The server's CPU time per lookup (all its threads), in µs.
+    server_us: f64,
+    /// The load generator's CPU time per lookup, in µs.
+    client_us: f64,
 }
 
 /// How many clients look folders up at once in the many-readers measure.

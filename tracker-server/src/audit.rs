@@ -52,11 +52,8 @@ pub fn record(
     detail: &str,
 ) -> Result<()> {
     let prev: String = c
-        .query_row(
-            "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
         .optional()?
         .unwrap_or_else(|| GENESIS.to_string());
     let at = now_rfc3339();
@@ -115,10 +112,15 @@ pub struct AuditRow {
 }
 
 pub fn list(c: &Connection, patient_id: Option<i64>, limit: i64) -> Result<Vec<AuditRow>> {
-    let mut st = c.prepare(
+    // One statement per case: `(?1 IS NULL OR patient_id = ?1)` cannot use the patient index,
+    // and one patient's rows were looked for by reading the whole log backwards.
+    let mut st = c.prepare_cached(if patient_id.is_some() {
         "SELECT id, at, actor, role, action, patient_id, folder_id, detail FROM audit_log
-         WHERE (?1 IS NULL OR patient_id = ?1) ORDER BY id DESC LIMIT ?2",
-    )?;
+         WHERE patient_id = ?1 ORDER BY id DESC LIMIT ?2"
+    } else {
+        "SELECT id, at, actor, role, action, patient_id, folder_id, detail FROM audit_log
+         WHERE ?1 IS NULL ORDER BY id DESC LIMIT ?2"
+    })?;
     let rows = st
         .query_map(params![patient_id, limit], |r| {
             Ok(AuditRow {

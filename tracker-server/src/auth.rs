@@ -380,12 +380,13 @@ pub fn authenticate(c: &Connection, token: &str) -> Result<Principal> {
     let h = token_hash(token);
     if token.starts_with("cs_") {
         let row = c
-            .query_row(
+            .prepare_cached(
                 "SELECT u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash=?1 AND s.expires_at > ?2 AND u.active=1",
-                params![h, now_ms()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
+            )?
+            .query_row(params![h, now_ms()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .optional()?;
         if let Some((u, role)) = row {
             return Ok(Principal {
@@ -395,11 +396,12 @@ pub fn authenticate(c: &Connection, token: &str) -> Result<Principal> {
         }
     } else if token.starts_with("ct_") {
         let row = c
-            .query_row(
+            .prepare_cached(
                 "SELECT name, role FROM api_tokens WHERE token_hash=?1 AND revoked_at IS NULL",
-                [h],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
+            )?
+            .query_row([h], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .optional()?;
         if let Some((n, role)) = row {
             return Ok(Principal {

@@ -515,6 +515,10 @@ impl Config {
         env_parse("CASENOTE_SECURE_COOKIES", &mut cfg.server.secure_cookies)?;
         env_parse("CASENOTE_DATABASE", &mut cfg.database.path)?;
         env_parse("CASENOTE_READERS", &mut cfg.database.readers)?;
+        env_parse(
+            "CASENOTE_RETENTION_FIGURES_EVERY_MINUTES",
+            &mut cfg.retention.figures_every_minutes,
+        )?;
         env_parse("CASENOTE_SESSION_HOURS", &mut cfg.auth.session_hours)?;
         let dh = &mut cfg.device_health;
         env_parse("CASENOTE_DEVICE_HEALTH_WINDOW_HOURS", &mut dh.window_hours)?;

@@ -66,6 +66,7 @@ pub async fn serve(
     }
     background.push(tokio::spawn(watch_overdue(state.clone())));
     background.push(tokio::spawn(sweep_stale_requests(state.clone())));
+    background.push(tokio::spawn(count_retention_figures(state.clone())));
     background.push(tokio::spawn(watch_request_changes(state.clone())));
     background.push(tokio::spawn(anchor_audit(state.clone())));
     background.push(tokio::spawn(watch_shelf_audits(state.clone())));
@@ -179,6 +180,21 @@ async fn sweep_stale_requests(state: app::AppState) {
             tracing::warn!(error = %e, "stale request sweep failed; will retry");
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Count the statistics page's retention figures now and every `[retention]
+/// figures_every_minutes` (0: never in the background; the page then counts them each time).
+async fn count_retention_figures(state: app::AppState) {
+    let minutes = state.cfg.retention.figures_every_minutes;
+    if minutes == 0 {
+        return;
+    }
+    loop {
+        if let Err(e) = app::reports::count_retention_figures(&state).await {
+            tracing::warn!(error = %e, "counting the retention figures failed; will retry");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)).await;
     }
 }
 

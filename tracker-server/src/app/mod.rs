@@ -29,6 +29,10 @@ pub struct AppState {
     pub desk: live::Desk,
     /// Where the HL7 MLLP listener is bound, once [`crate::serve`] has started it.
     pub hl7_addr: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    /// The retention figures of the statistics page, counted in the background (see
+    /// [`crate::reports::statistics::retention_figures`]).
+    pub retention_figures:
+        Arc<std::sync::RwLock<Option<crate::reports::statistics::RetentionFigures>>>,
 }
 
 impl AppState {
@@ -47,6 +51,7 @@ impl AppState {
             printer_locks: Arc::default(),
             desk: live::Desk::new(),
             hl7_addr: Arc::new(std::sync::OnceLock::new()),
+            retention_figures: Arc::default(),
         }
     }
 }

@@ -83,8 +83,10 @@ async fn not_found() -> ApiError {
 async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     s.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
         .await?;
+    // No patient data: counts and times only, so that an engineer can see whether requests
+    // wait for the single writer (README, Troubleshooting).
     Ok(Json(
-        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "writer": s.db.write_stats()}),
     ))
 }
 

@@ -240,6 +240,10 @@ pub fn by_days_out(out: &[FolderAt]) -> Vec<(String, i64)> {
 }
 
 /// Folders whose current place is not a library or store, for longer than `days`.
+///
+/// The places are the outer loop (`CROSS JOIN`), each looked up in the folders' current-place
+/// index: otherwise SQLite could walk the whole index, the library's millions of folders
+/// included, to find the few thousand out (two seconds at five million folders).
 pub fn out_of_library(c: &Connection, days: i64, now_ms: i64, limit: i64) -> Result<Vec<FolderAt>> {
     if !(0..=3650).contains(&days) {
         return Err(Error::invalid("days", "must be 0..=3650"));
@@ -247,7 +251,7 @@ pub fn out_of_library(c: &Connection, days: i64, now_ms: i64, limit: i64) -> Res
     let cutoff = now_ms - days * 86_400_000;
     let mut st = c.prepare_cached(
         "SELECT f.barcode, f.folder_type, f.volume, f.volume_count, l.code, f.cur_since, f.patient_id
-         FROM locations l JOIN folders f ON f.cur_location_id = l.id
+         FROM locations l CROSS JOIN folders f ON f.cur_location_id = l.id
          WHERE l.kind NOT IN ('library', 'store', 'shelf') AND f.cur_since < ?1
            AND f.status NOT IN ('destroyed', 'closed')
          ORDER BY f.cur_since LIMIT ?2",

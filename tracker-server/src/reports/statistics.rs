@@ -96,7 +96,7 @@ pub struct RequestFigures {
 }
 
 /// A count with its label in words.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Labelled {
     pub key: &'static str,
     pub label: &'static str,
@@ -142,6 +142,9 @@ pub struct Stats {
     /// Folders whose retention falls due on or before the end of the period, by action.
     pub retention_due: Vec<Labelled>,
     pub retention_on_hold: i64,
+    /// When the retention figures were counted (RFC 3339); none while the server is still
+    /// counting them in the background (the retention figures are then empty).
+    pub retention_counted_at: Option<String>,
     pub destroyed_in_period: i64,
     pub external_requests: Vec<ExternalFigure>,
     pub devices: DeviceFigures,
@@ -214,12 +217,60 @@ fn turnaround(c: &Connection, cfg: &Config, lo: i64, hi: i64) -> Result<Vec<Turn
 
 /// Everything for the period `from..=to` (the site's local dates). `today` is used for "now"
 /// figures.
+/// The retention figures as of a date: folders due on or before it, by action, and how many
+/// of them are on legal hold.
+#[derive(Debug, Clone)]
+pub struct RetentionFigures {
+    pub as_of: NaiveDate,
+    pub due: Vec<Labelled>,
+    pub on_hold: i64,
+    /// When they were counted (RFC 3339).
+    pub counted_at: String,
+}
+
+/// Count the retention figures as of `as_of`. This evaluates every folder's retention rules
+/// (over a minute at five million folders): the server does it in the background every
+/// `[retention] figures_every_minutes` and hands the result to [`compute`].
+pub fn retention_figures(
+    c: &Connection,
+    cfg: &Config,
+    as_of: NaiveDate,
+) -> Result<RetentionFigures> {
+    let due = retention::due(c, &cfg.retention.rules, as_of, usize::MAX)?;
+    Ok(RetentionFigures {
+        as_of,
+        due: RetentionAction::ALL
+            .iter()
+            .map(|a| Labelled {
+                key: a.as_str(),
+                label: a.label(),
+                count: due.iter().filter(|d| d.action == *a).count() as i64,
+            })
+            .collect(),
+        on_hold: due.iter().filter(|d| d.legal_hold).count() as i64,
+        counted_at: crate::util::ms_to_rfc3339(crate::util::now_ms()),
+    })
+}
+
+/// Where [`compute`] takes the retention figures from.
+#[derive(Debug, Clone)]
+pub enum Retention {
+    /// Count them now (reports for a past period, the monthly PDF, the command line).
+    CountNow,
+    /// Counted earlier in the background (see [`retention_figures`]).
+    Counted(RetentionFigures),
+    /// The background count has not finished yet: the figures are left out.
+    BeingCounted,
+}
+
+/// The statistics for `from..=to`, with the retention figures from `retention`.
 pub fn compute(
     c: &Connection,
     cfg: &Config,
     from: NaiveDate,
     to: NaiveDate,
     today: NaiveDate,
+    retention: Retention,
 ) -> Result<Stats> {
     if to < from {
         return Err(crate::Error::invalid("to", "is before from"));
@@ -234,17 +285,19 @@ pub fn compute(
         local_midnight_ms(from),
         local_midnight_ms(to.succ_opt().unwrap_or(to)),
     );
-    // Counted per UTC hour in SQL, then each hour put on its local day. Stock-take (shelf
-    // audit) scans are not movements of notes and are left out.
+    // Counted per UTC hour as scans are stored (`movement_hours`, kept by a trigger; scans of
+    // unknown barcodes and stock-take (shelf audit) scans are not movements of notes and are
+    // not counted), then each hour put on its local day.
     let hourly: Vec<(i64, String, i64)> = c
         .prepare_cached(
-            "SELECT m.read_at / 3600000 AS h, l.code, count(*)
-             FROM movements m JOIN locations l ON l.id = m.location_id
-             WHERE m.read_at >= ?1 AND m.read_at < ?2 AND m.folder_id IS NOT NULL
-               AND m.method <> 'audit'
-             GROUP BY h, l.code",
+            "SELECT h.hour, l.code, h.n
+             FROM movement_hours h JOIN locations l ON l.id = h.location_id
+             WHERE h.hour >= ?1 AND h.hour < ?2",
         )?
-        .query_map(params![lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(
+            params![lo.div_euclid(3_600_000), hi.div_euclid(3_600_000)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     let mut by_day: std::collections::BTreeMap<(NaiveDate, String), i64> = Default::default();
     for (h, code, n) in hourly {
@@ -349,16 +402,11 @@ pub fn compute(
         )?,
     };
 
-    let due = retention::due(c, &cfg.retention.rules, to, usize::MAX)?;
-    let retention_due = RetentionAction::ALL
-        .iter()
-        .map(|a| Labelled {
-            key: a.as_str(),
-            label: a.label(),
-            count: due.iter().filter(|d| d.action == *a).count() as i64,
-        })
-        .collect();
-    let retention_on_hold = due.iter().filter(|d| d.legal_hold).count() as i64;
+    let retention = match retention {
+        Retention::Counted(r) => Some(r),
+        Retention::CountNow => Some(retention_figures(c, cfg, to)?),
+        Retention::BeingCounted => None,
+    };
     let destroyed_in_period = count(
         "SELECT count(*) FROM tombstones WHERE destroyed_at >= ?1 AND destroyed_at < ?2",
         &[&lo, &hi],
@@ -404,8 +452,9 @@ pub fn compute(
         coding_backlog,
         episodes_coded_in_period,
         digitisation: dg,
-        retention_due,
-        retention_on_hold,
+        retention_on_hold: retention.as_ref().map(|r| r.on_hold).unwrap_or(0),
+        retention_counted_at: retention.as_ref().map(|r| r.counted_at.clone()),
+        retention_due: retention.map(|r| r.due).unwrap_or_default(),
         destroyed_in_period,
         external_requests,
         devices,

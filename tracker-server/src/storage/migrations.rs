@@ -598,6 +598,33 @@ CREATE INDEX print_jobs_subject ON print_jobs(template, subject);
 CREATE INDEX print_jobs_status ON print_jobs(status, id);
 CREATE INDEX print_jobs_batch ON print_jobs(batch_id, status) WHERE batch_id IS NOT NULL;
 "#,
+    // 17: the statistics page at hospital scale (5 million folders, 50 million movements) took
+    // over a minute and a half: it counted movements per hour by scanning the whole table, and
+    // folders by status by scanning every folder. Movements per hour and place are now counted
+    // as they are stored (movements are never changed or removed, so an insert trigger keeps
+    // the count exact), filled once here from the movements already stored; folders get an
+    // index on their status.
+    r#"
+CREATE INDEX folders_status ON folders(status);
+CREATE TABLE movement_hours (
+  hour INTEGER NOT NULL,
+  location_id INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (hour, location_id)
+) WITHOUT ROWID;
+INSERT INTO movement_hours(hour, location_id, n)
+  SELECT read_at / 3600000, location_id, count(*) FROM movements
+   WHERE folder_id IS NOT NULL AND method <> 'audit'
+   GROUP BY read_at / 3600000, location_id;
+CREATE TRIGGER movement_hours_count AFTER INSERT ON movements
+  WHEN NEW.folder_id IS NOT NULL AND NEW.method <> 'audit'
+BEGIN
+  INSERT OR IGNORE INTO movement_hours(hour, location_id, n)
+    VALUES (NEW.read_at / 3600000, NEW.location_id, 0);
+  UPDATE movement_hours SET n = n + 1
+   WHERE hour = NEW.read_at / 3600000 AND location_id = NEW.location_id;
+END;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,8 @@
 
 pub mod migrations;
 
+pub mod write_stats;
+
 use crate::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -100,6 +102,8 @@ struct Inner {
     jobs: mpsc::SyncSender<Job>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
+    /// How long [`Db::write`] callers waited for their commit.
+    write_stats: write_stats::WriteStats,
 }
 
 /// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than one HL7
@@ -184,12 +188,18 @@ impl Db {
                 jobs: tx,
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(readers.max(1)),
+                write_stats: Default::default(),
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How long changes have waited for the writer since the server started.
+    pub fn write_stats(&self) -> write_stats::WriteStatsSnapshot {
+        self.inner.write_stats.snapshot()
     }
 
     fn enqueue<T: Send + 'static>(
@@ -230,9 +240,13 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        let t = std::time::Instant::now();
         let rx = self.enqueue(false, f)?;
-        rx.await
-            .map_err(|_| Error::internal("the writer thread dropped the job"))?
+        let r = rx
+            .await
+            .map_err(|_| Error::internal("the writer thread dropped the job"))?;
+        self.inner.write_stats.record(t.elapsed());
+        r
     }
 
     /// Like [`Db::write`], for a big job (thousands of rows, such as a batch of scan events):

@@ -55,7 +55,7 @@ pub async fn statistics_page(
     let today = site_today();
     let to = day(&q, "to")?.unwrap_or(today);
     let from = day(&q, "from")?.unwrap_or(to - chrono::Days::new(30));
-    let st = crate::app::reports::statistics(&s.db, &s.cfg, &user.who, from, to, today).await?;
+    let st = crate::app::reports::statistics(&s, &user.who, from, to, today).await?;
     if q.get("format").map(String::as_str) == Some("csv") {
         let section = q.get("section").map(String::as_str).unwrap_or("summary");
         return Ok(crate::app::reports::statistics_csv(&st, section, from, to)?.into_response());
@@ -159,7 +159,15 @@ pub async fn statistics_page(
         (figures(section(2)))
 
         h2 id="lifecycle" { "Records lifecycle" }
-        p { "Clinical coding, digitisation, retention, GP queries and subject access requests." }
+        p {
+            "Clinical coding, digitisation, retention, GP queries and subject access requests. "
+            @if let Some(at) = &st.retention_counted_at {
+                "Retention figures counted " (crate::util::local_text(at)) "."
+            } @else {
+                strong { "Retention figures are being counted" }
+                " (a few minutes at a large site); reload the page shortly."
+            }
+        }
         div.row {
             div.card.chart { h3 { "Coding backlog" } (svg(bar_chart("Episodes awaiting coding by weeks after the month of discharge", &st.coding_backlog.bands))) }
         }

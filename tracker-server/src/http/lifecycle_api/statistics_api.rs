@@ -23,7 +23,7 @@ pub(crate) async fn get_statistics(
     who.require(Permission::ReadReports)?;
     let (from, to) = period(&q)?;
     let as_of = day_param(&q, "as_of")?.unwrap_or_else(today);
-    let st = crate::app::reports::statistics(&s.db, &s.cfg, &who, from, to, as_of).await?;
+    let st = crate::app::reports::statistics(&s, &who, from, to, as_of).await?;
     if q.get("format").map(String::as_str) == Some("csv") {
         let section = q.get("section").map(String::as_str).unwrap_or("summary");
         return Ok(crate::app::reports::statistics_csv(&st, section, from, to)?.into_response());
