@@ -560,6 +560,22 @@ mod tests {
     }
 
     #[test]
+    fn migrating_restores_the_connection_settings() {
+        let mut c = Connection::open_in_memory().unwrap();
+        configure(&c).unwrap();
+        migrations::migrate(&mut c).unwrap();
+        let fk: i64 = c
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        let temp: i64 = c.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            (fk, temp),
+            (1, 2),
+            "foreign keys on, temporary data in memory"
+        );
+    }
+
+    #[test]
     fn existing_database_is_migrated_once() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.db");
