@@ -730,15 +730,64 @@ pub fn migrate(conn: &mut Connection) -> crate::Result<Migrated> {
     // Sorts go to temporary files while migrating. With the server's in-memory temp store
     // SQLite sorts every key of an index it builds in RAM: building the ledger's indexes took
     // 370 MB at 5 million movements, and would take gigabytes at 50 million.
+    //
+    // An upgrade of an existing database runs in rollback-journal mode when it can (see
+    // [`leave_wal`]): in WAL mode every page it writes would be in the database and again in
+    // the WAL until checkpointed, about twice the disk.
     let foreign_keys: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
     let temp_store: i64 = conn.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
+    let journal = if from > 0 { leave_wal(conn)? } else { None };
     conn.pragma_update(None, "foreign_keys", false)?;
     conn.pragma_update(None, "temp_store", "FILE")?;
     let applied = apply(conn, from);
     conn.pragma_update(None, "temp_store", temp_store)?;
     conn.pragma_update(None, "foreign_keys", foreign_keys)?;
+    let restored = match journal {
+        Some(mode) => restore_journal(conn, &mode),
+        None => Ok(()),
+    };
     applied?;
+    restored?;
     Ok(Migrated { from, to: CURRENT })
+}
+
+fn restore_journal(conn: &Connection, mode: &str) -> crate::Result<()> {
+    let now: String = conn.query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r.get(0))?;
+    if !now.eq_ignore_ascii_case(mode) {
+        return Err(crate::Error::internal(format!(
+            "after the upgrade the database stayed in journal mode {now}, not {mode}"
+        )));
+    }
+    Ok(())
+}
+
+/// Switch a WAL-mode database to a rollback journal for an upgrade; returns the mode to go
+/// back to. An upgrade that rewrites a table writes all of the new table: with a rollback
+/// journal it goes straight to the database, and the journal keeps only the old content of
+/// the pages it reuses (measured at 5 million movements: 0.5 GB more disk at most, against
+/// 1 GB in WAL mode). Leaving WAL mode needs the database to itself: if another connection
+/// has it open, the upgrade runs in WAL mode instead.
+fn leave_wal(conn: &Connection) -> crate::Result<Option<String>> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Ok(None);
+    }
+    // without waiting for the other connection to go
+    let timeout: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+    conn.pragma_update(None, "busy_timeout", 0)?;
+    let switched = conn.query_row("PRAGMA journal_mode=DELETE", [], |r| r.get::<_, String>(0));
+    conn.pragma_update(None, "busy_timeout", timeout)?;
+    match switched {
+        Ok(m) if m.eq_ignore_ascii_case("delete") => Ok(Some(mode)),
+        other => {
+            tracing::warn!(
+                outcome = ?other,
+                "another connection has the database open: the upgrade runs in WAL mode, \
+                 which needs about twice the free disk"
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn apply(conn: &mut Connection, from: usize) -> crate::Result<()> {
