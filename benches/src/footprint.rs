@@ -57,9 +57,10 @@ fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn wal_of(db: &Path) -> PathBuf {
+/// The database's `-wal` or `-journal` file.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
     let mut s = db.as_os_str().to_os_string();
-    s.push("-wal");
+    s.push(suffix);
     PathBuf::from(s)
 }
 
@@ -109,7 +110,7 @@ fn starts(exe: &Path, db: &Path, n: usize) -> Result<Vec<Duration>> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         checkpoint(db)?;
-        let (mut child, _, took) = spawn_server(exe, db, Duration::from_secs(120), &mut || {})?;
+        let (mut child, _, took) = spawn_server(exe, db, Duration::from_secs(120), &mut |_| {})?;
         let _ = child.kill();
         let _ = child.wait();
         out.push(took);
@@ -135,21 +136,40 @@ fn min_median_max(d: &[Duration]) -> String {
 struct Upgrade {
     /// Spawn to listening: the migration runs before the server listens.
     start: Duration,
-    /// Until the server's background checkpoints had copied the migration's WAL back into the
-    /// database, from the spawn.
+    /// Until the server's background checkpoints had copied the migration's WAL (if it ran in
+    /// WAL mode) back into the database, from the spawn.
     settled: Duration,
-    /// The most the database and its WAL together grew, at any moment.
+    /// The most the database and its WAL or rollback journal together grew, at any moment.
     peak_extra_disk: u64,
     /// The server's peak resident memory, which the migration sets.
     peak_rss_kb: u64,
+    /// The most the server's temporary files (SQLite's sorts, in its temporary directory)
+    /// took at any moment.
+    peak_temp: u64,
+}
+
+/// The bytes of the deleted files process `pid` holds open: SQLite's temporary files (it
+/// unlinks them as it opens them).
+fn temp_files_of(pid: u32) -> u64 {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().ends_with(" (deleted)"))
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn upgrade(db: &Path) -> Result<Upgrade> {
     checkpoint(db)?;
-    let wal = wal_of(db);
-    let size = || file_len(db) + file_len(&wal);
+    let (wal, journal) = (beside(db, "-wal"), beside(db, "-journal"));
+    let size = || file_len(db) + file_len(&wal) + file_len(&journal);
     let base = size();
     let mut peak = base;
+    let mut peak_temp = 0u64;
     let t0 = Instant::now();
     let mut said = Duration::ZERO;
     let mut sample = |peak: &mut u64| {
@@ -157,10 +177,11 @@ fn upgrade(db: &Path) -> Result<Upgrade> {
         if t0.elapsed() >= said + Duration::from_secs(5) {
             said = t0.elapsed();
             eprintln!(
-                "  {:.0} s: database {}, WAL {}",
+                "  {:.0} s: database {}, WAL {}, rollback journal {}",
                 said.as_secs_f64(),
                 mb(file_len(db)),
-                mb(file_len(&wal))
+                mb(file_len(&wal)),
+                mb(file_len(&journal))
             );
         }
     };
@@ -168,7 +189,10 @@ fn upgrade(db: &Path) -> Result<Upgrade> {
         &std::env::current_exe()?,
         db,
         Duration::from_secs(24 * 3600),
-        &mut || sample(&mut peak),
+        &mut |pid| {
+            peak_temp = peak_temp.max(temp_files_of(pid));
+            sample(&mut peak)
+        },
     )?;
     let peak_rss_kb = rss_kb(child.id(), "VmHWM:");
     // The server checkpoints in the background (PASSIVE, every half second); wait until the
@@ -202,6 +226,7 @@ fn upgrade(db: &Path) -> Result<Upgrade> {
         settled,
         peak_extra_disk: peak.saturating_sub(base),
         peak_rss_kb,
+        peak_temp,
     })
 }
 
@@ -324,15 +349,16 @@ fn report(
     let upgrade = match upgraded {
         Some(u) => format!(
             "Upgrade: the first start of this build migrates the database before it listens: \
-             **{:.1} s** for {} movements ({:.1} s per million); the server's background \
-             checkpoints had copied the migration's WAL back into the database {:.1} s after the \
-             start. At its largest the database and its WAL took {} more than before; the \
-             server's peak memory was {} MB.\n\n",
+             **{:.1} s** for {} movements ({:.1} s per million); {:.1} s after the start \
+             nothing of the migration was left in the WAL. At its largest the database and its \
+             WAL or rollback journal took {} more than before, and SQLite's temporary sort \
+             files {}; the server's peak memory was {} MB.\n\n",
             u.start.as_secs_f64(),
             l0.movements,
             u.start.as_secs_f64() / (l0.movements.max(1) as f64 / 1e6),
             u.settled.as_secs_f64(),
             mb(u.peak_extra_disk),
+            mb(u.peak_temp),
             u.peak_rss_kb / 1024,
         ),
         None => String::new(),

@@ -445,19 +445,19 @@ fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
         &std::env::current_exe()?,
         db,
         Duration::from_secs(60),
-        &mut || {},
+        &mut |_| {},
     )?;
     Ok((child, port))
 }
 
 /// Start `exe serve-child` on `db` and wait until it listens (it writes its port then), at most
-/// `timeout`, calling `waiting` while it waits; returns the child, its port and how long it
-/// took from the spawn.
+/// `timeout`, calling `waiting` with its process id while it waits; returns the child, its port
+/// and how long it took from the spawn.
 fn spawn_server(
     exe: &Path,
     db: &Path,
     timeout: Duration,
-    waiting: &mut dyn FnMut(),
+    waiting: &mut dyn FnMut(u32),
 ) -> Result<(std::process::Child, u16, Duration)> {
     let port_file = db.with_extension("port");
     let _ = std::fs::remove_file(&port_file);
@@ -484,7 +484,7 @@ fn spawn_server(
             let _ = child.wait();
             bail!("the server did not start");
         }
-        waiting();
+        waiting(child.id());
         std::thread::sleep(Duration::from_millis(2));
     }
 }
