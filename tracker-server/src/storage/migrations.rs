@@ -764,8 +764,8 @@ fn restore_journal(conn: &Connection, mode: &str) -> crate::Result<()> {
 /// Switch a WAL-mode database to a rollback journal for an upgrade; returns the mode to go
 /// back to. An upgrade that rewrites a table writes all of the new table: with a rollback
 /// journal it goes straight to the database, and the journal keeps only the old content of
-/// the pages it reuses (measured at 5 million movements: 0.5 GB more disk at most, against
-/// 1 GB in WAL mode). Leaving WAL mode needs the database to itself: if another connection
+/// the pages it reuses (measured at 5.3 million movements: 637 MB more disk at most, against
+/// 1,046 MB in WAL mode). Leaving WAL mode needs the database to itself: if another connection
 /// has it open, the upgrade runs in WAL mode instead.
 fn leave_wal(conn: &Connection) -> crate::Result<Option<String>> {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
