@@ -6,6 +6,7 @@
 //! server's peak RSS. In the same run it measures a raw rusqlite batched-insert baseline of the
 //! same ledger work without HTTP, so the two can be compared.
 
+mod footprint;
 mod hl7;
 mod mixed;
 
@@ -124,6 +125,29 @@ enum Cmd {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
+    /// Bytes on disk per movement and per folder, and the server's start-up time. A database
+    /// at an older schema is measured, upgraded (the first start of this build migrates it;
+    /// that start is timed) and measured again: use a copy.
+    Footprint {
+        /// The database; built like the server benchmark's if it does not exist.
+        #[arg(long)]
+        db: PathBuf,
+        /// Folders and movements of a database built here.
+        #[arg(long, default_value_t = 300_000)]
+        folders: u64,
+        #[arg(long, default_value_t = 3_000_000)]
+        movements: u64,
+        /// Starts timed (the report gives min / median / max).
+        #[arg(long, default_value_t = 3)]
+        starts: usize,
+        /// A `casenote-bench` built from the release that wrote the database, to time the
+        /// server's starts before the upgrade.
+        #[arg(long)]
+        before_exe: Option<PathBuf>,
+        /// Append the figures as a Markdown section to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// (internal) run the server on a database; used as the measured child process.
     ServeChild {
         #[arg(long)]
@@ -213,6 +237,34 @@ fn main() -> Result<()> {
             std::fs::write(&markdown, doc)?;
             eprintln!("written to {}", markdown.display());
             Ok(())
+        }
+        Cmd::Footprint {
+            db,
+            folders,
+            movements,
+            starts,
+            before_exe,
+            markdown,
+        } => {
+            if !db.exists() {
+                eprintln!(
+                    "building {} ({folders} folders, {movements} movements)",
+                    db.display()
+                );
+                populate(&Opts {
+                    active_folders: 0,
+                    folders,
+                    movements,
+                    db: db.clone(),
+                    ingest_events: 0,
+                    batch: 0,
+                    clients: 0,
+                    lookups: 0,
+                })?;
+            }
+            let report = footprint::run(&db, starts.max(1), before_exe.as_deref())?;
+            println!("{report}");
+            append_markdown(markdown.as_deref(), &report)
         }
         Cmd::Hl7 {
             messages,
@@ -323,6 +375,22 @@ fn populate(o: &Opts) -> Result<()> {
             params![i as i64 + 1, format!("LWARD{i}"), format!("Ward {i}"), now],
         )?;
     }
+    // the numbers of the words every movement repeats (movement_words)
+    let word = {
+        let mut words = tracker_server::ledger::movements::Words::new();
+        let mut ids = std::collections::HashMap::new();
+        for w in [
+            "receive",
+            "seen",
+            "bench-loader",
+            "S00042",
+            "code128",
+            "barcode",
+        ] {
+            ids.insert(w, words.id(&tx, w)?);
+        }
+        ids
+    };
     tx.commit()?;
     let mut rng = StdRng::seed_from_u64(7);
     let n_patients = (o.folders * 10 / 13).max(1);
@@ -342,8 +410,8 @@ fn populate(o: &Opts) -> Result<()> {
                  VALUES (?1,?2,?3,'main',1,1,'active',?4,1,?5,?6,?7,?7,?8,?9)",
             )?;
             let mut ins_m = tx.prepare_cached(
-                "INSERT INTO movements(id, event_id, folder_id, location_id, action, device_id, staff_id, read_at, received_at, raw, symbology, method)
-                 VALUES (?1,?2,?3,?4,?5,?6,'S00042',?7,?7,?8,'code128','barcode')",
+                "INSERT INTO movement_log(id, event_id, folder_id, location_id, action_word, device_word, staff_word, read_at, received_at, raw, symbology_word, method_word)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9,?10,?11)",
             )?;
             let end = (f + chunk).min(o.folders + 1);
             for fid in f..end {
@@ -379,10 +447,13 @@ fn populate(o: &Opts) -> Result<()> {
                         &id[..],
                         fid as i64,
                         loc,
-                        action,
-                        "bench-loader",
+                        word[action],
+                        word["bench-loader"],
+                        word["S00042"],
                         t,
-                        raw
+                        raw,
+                        word["code128"],
+                        word["barcode"]
                     ])?;
                     next_movement += 1;
                     t += rng.gen_range(1..(300 / per_folder as i64).max(2)) * DAY / 10 + 1;
@@ -526,9 +597,28 @@ fn start_server_child_with_hl7(db: &Path) -> Result<(std::process::Child, u16, u
 
 /// Start the real server (this binary's `serve-child`) on `db`; returns the child and its port.
 fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
+    let (child, port, _) = spawn_server(
+        &std::env::current_exe()?,
+        db,
+        Duration::from_secs(60),
+        &mut |_| {},
+    )?;
+    Ok((child, port))
+}
+
+/// Start `exe serve-child` on `db` and wait until it listens (it writes its port then), at most
+/// `timeout`, calling `waiting` with its process id while it waits; returns the child, its port
+/// and how long it took from the spawn.
+fn spawn_server(
+    exe: &Path,
+    db: &Path,
+    timeout: Duration,
+    waiting: &mut dyn FnMut(u32),
+) -> Result<(std::process::Child, u16, Duration)> {
     let port_file = db.with_extension("port");
     let _ = std::fs::remove_file(&port_file);
-    let mut child = std::process::Command::new(std::env::current_exe()?)
+    let t_start = Instant::now();
+    let mut child = std::process::Command::new(exe)
         .args(["serve-child", "--db"])
         .arg(db)
         .arg("--port-file")
@@ -536,8 +626,23 @@ fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
         .env("CASENOTE_LOG", "warn")
         .spawn()
         .context("starting the server child")?;
-    let port = wait_for_port(&mut child, &port_file)?;
-    Ok((child, port))
+    loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            if let Ok(p) = p.trim().parse::<u16>() {
+                return Ok((child, p, t_start.elapsed()));
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited while starting: {status}");
+        }
+        if t_start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the server did not start");
+        }
+        waiting(child.id());
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Read-to-server-visible latency through a real bridge: a line scanner on a pseudo-terminal
@@ -1035,17 +1140,32 @@ fn raw_baseline(
         }
         let tx = c.transaction()?;
         {
+            // the words' numbers, looked up once per batch as the server does
+            let mut words = tracker_server::ledger::movements::Words::new();
             let mut sel = tx.prepare_cached("SELECT cur_read_at FROM folders WHERE id=?1")?;
             let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO movements(event_id, folder_id, location_id, action, device_id, staff_id, read_at, received_at, raw, symbology, method)
-                 VALUES (?1,?2,?3,'seen','baseline','S00042',?4,?4,?5,'code128','barcode')",
+                "INSERT OR IGNORE INTO movement_log(event_id, folder_id, location_id, action_word, device_word, staff_word, read_at, received_at, raw, symbology_word, method_word, sent_by_word)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?7,?8,?9,?10,?11)",
             )?;
             let mut upd = tx.prepare_cached("UPDATE folders SET cur_movement_id=?1, cur_location_id=?2, cur_read_at=?3, cur_since=?3, cur_action='seen' WHERE id=?4")?;
             for (i, (id, fid, loc, raw)) in chunk.iter().enumerate() {
                 // a minute back, so that a server run that follows sees none of its scans late
                 let t = now - 60_000 + i as i64;
                 let _cur: Option<i64> = sel.query_row([fid], |r| r.get(0))?;
-                if ins.execute(params![&id.as_bytes()[..], fid, loc, t, raw])? == 1 {
+                let inserted = ins.execute(params![
+                    &id.as_bytes()[..],
+                    fid,
+                    loc,
+                    words.id(&tx, "seen")?,
+                    words.id(&tx, "baseline")?,
+                    words.id(&tx, "S00042")?,
+                    t,
+                    raw,
+                    words.id(&tx, "code128")?,
+                    words.id(&tx, "barcode")?,
+                    words.id(&tx, &bench_principal.actor)?
+                ])?;
+                if inserted == 1 {
                     upd.execute(params![tx.last_insert_rowid(), loc, t, fid])?;
                     // the requests a scan may move on, as the server looks them up
                     tracker_server::workflow::requests::open_count_for_folder(&tx, *fid)?;

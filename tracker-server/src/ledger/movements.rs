@@ -161,6 +161,49 @@ pub struct StoredScan {
     pub read_at: i64,
 }
 
+/// The numbers of the words movements repeat (action, symbology, method, device, staff badge,
+/// sender) in `movement_words`: `movement_log` stores the number, the `movements` view shows
+/// the word. A new word is added on first use.
+///
+/// Numbers are remembered for one transaction only: a word added in a transaction that is
+/// then rolled back loses its number, which a later word may get. Make one per batch.
+#[derive(Debug, Default)]
+pub struct Words {
+    known: std::collections::HashMap<String, i64>,
+}
+
+impl Words {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of `word`, added to the dictionary if it is new.
+    pub fn id(&mut self, c: &Connection, word: &str) -> Result<i64> {
+        if let Some(&id) = self.known.get(word) {
+            return Ok(id);
+        }
+        let found: Option<i64> = c
+            .prepare_cached("SELECT id FROM movement_words WHERE word = ?1")?
+            .query_row([word], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                c.prepare_cached("INSERT INTO movement_words(word) VALUES (?1)")?
+                    .execute([word])?;
+                c.last_insert_rowid()
+            }
+        };
+        self.known.insert(word.to_owned(), id);
+        Ok(id)
+    }
+
+    /// [`Words::id`] of a word that may be absent.
+    pub fn id_of(&mut self, c: &Connection, word: Option<&str>) -> Result<Option<i64>> {
+        word.map(|w| self.id(c, w)).transpose()
+    }
+}
+
 /// Store validated events (inside the caller's writer transaction). `slots` are the positions
 /// in the request. `follow` runs in the same transaction for every newly stored scan of a
 /// registered folder (the workflow layer moves requests on with it; see
@@ -174,6 +217,7 @@ pub fn store(
 ) -> Result<()> {
     let now = now_ms();
     let mut stored = 0usize;
+    let mut words = Words::new();
     for (slot, e) in events {
         let event_id = e.uuid.to_string();
         let Some(loc) = locations::resolve_id(c, &e.location)? else {
@@ -203,13 +247,27 @@ pub fn store(
             .query_row([e.serial], |r| Ok(Cur { read_at: r.get(0)?, location: r.get(1)?, since: r.get(2)?, action: r.get(3)? }))
             .optional()?;
         let folder_id = cur.as_ref().map(|_| e.serial);
+        // the ledger table itself, not the `movements` view: a view's INSTEAD OF trigger
+        // reports neither the row it added nor that it ignored a duplicate
         let n = c
             .prepare_cached(
-                "INSERT OR IGNORE INTO movements(event_id, folder_id, location_id, action, destination_id, device_id, staff_id, read_at, received_at, raw, symbology, method, sent_by)
+                "INSERT OR IGNORE INTO movement_log(event_id, folder_id, location_id, action_word, destination_id, device_word, staff_word, read_at, received_at, raw, symbology_word, method_word, sent_by_word)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
             )?
             .execute(params![
-                &e.uuid.as_bytes()[..], folder_id, loc, e.action.as_str(), dest, e.device_id, e.staff_id, e.read_at, now, e.raw, e.symbology, e.method.as_str(), who.actor
+                &e.uuid.as_bytes()[..],
+                folder_id,
+                loc,
+                words.id(c, e.action.as_str())?,
+                dest,
+                words.id(c, &e.device_id)?,
+                words.id_of(c, e.staff_id.as_deref())?,
+                e.read_at,
+                now,
+                e.raw,
+                words.id(c, &e.symbology)?,
+                words.id(c, e.method.as_str())?,
+                words.id(c, &who.actor)?
             ])?;
         if n == 0 {
             // The same event again (a bridge resending) is a duplicate; another scan under an
@@ -315,6 +373,8 @@ mod tests {
     //! The ledger's rules on a real (in-memory) SQLite database with the server's schema.
     use super::*;
     use crate::ledger::{folders, patients};
+    use crate::storage::migrations::{migrate, MIGRATIONS};
+    use rusqlite::types::Value;
     use serde_json::json;
 
     const T0: i64 = 1_780_000_000_000; // 2026-05-28
@@ -327,8 +387,21 @@ mod tests {
     }
 
     fn ledger() -> Ledger {
+        ledger_at(MIGRATIONS.len())
+    }
+
+    /// A ledger whose schema is at `version` (older versions as an earlier release left them).
+    fn ledger_at(version: usize) -> Ledger {
         let mut c = Connection::open_in_memory().expect("in-memory database");
-        crate::storage::migrations::migrate(&mut c).expect("schema");
+        if version == MIGRATIONS.len() {
+            crate::storage::migrations::migrate(&mut c).expect("schema");
+        } else {
+            for m in &MIGRATIONS[..version] {
+                c.execute_batch(m).expect("an earlier migration");
+            }
+            c.pragma_update(None, "user_version", version as i64)
+                .expect("schema version");
+        }
         for (code, kind) in [("LLIB", "library"), ("LWARD5", "ward"), ("LWARD7", "ward")] {
             let n: locations::NewLocation =
                 serde_json::from_value(json!({"code": code, "name": code, "kind": kind}))
@@ -475,5 +548,283 @@ mod tests {
         let e = validate(&ev, &l.scan, T0, DEFAULT_MAX_CLOCK_SKEW_MS)
             .expect_err("a location card is no folder");
         assert_eq!(e.field(), Some("raw"));
+    }
+
+    /// Every row of `movements` (all columns, in id order).
+    fn all_movements(c: &Connection) -> Vec<Vec<Value>> {
+        let mut st = c
+            .prepare("SELECT * FROM movements ORDER BY id")
+            .expect("select");
+        let n = st.column_count();
+        st.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    fn location_id(c: &Connection, code: &str) -> i64 {
+        c.query_row("SELECT id FROM locations WHERE code = ?1", [code], |r| {
+            r.get(0)
+        })
+        .expect("location")
+    }
+
+    fn word_counts(c: &Connection) -> Vec<(String, i64)> {
+        let mut st = c
+            .prepare("SELECT word, count(*) FROM movement_words GROUP BY word ORDER BY word")
+            .expect("select");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    /// The migration to the compact ledger keeps every movement as it was: ids, event ids,
+    /// unknown folders, destinations, senders and staff set or not, every device; each word is
+    /// kept once; and a scan sent again after the upgrade is still a duplicate.
+    #[test]
+    fn the_compact_ledger_keeps_every_movement() {
+        let version = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE movement_words"))
+            .expect("the compact ledger's migration");
+        let mut l = ledger_at(version);
+        let (ward5, ward7, lib) = (
+            location_id(&l.c, "LWARD5"),
+            location_id(&l.c, "LWARD7"),
+            location_id(&l.c, "LLIB"),
+        );
+        // The scan that `l.scan(1, "LWARD5", "receive", 1_000)` stores, as the previous
+        // release stored it.
+        l.c.execute(
+            "INSERT INTO movements(event_id, folder_id, location_id, action, destination_id, device_id, staff_id, read_at, received_at, raw, symbology, method, sent_by)
+             VALUES (?1, ?2, ?3, 'receive', NULL, 'test-scanner', NULL, ?4, ?5, ?6, 'code128', 'barcode', 'system:cli')",
+            params![&uuid::Uuid::from_u128(1).as_bytes()[..], l.folder, ward5, T0 + 1_000, T0 + 1_500, l.barcode],
+        )
+        .expect("the first scan");
+        let devices = ["ward5-portal", "porter-7", "S0042", "library-desk"];
+        let staff = [None, Some("S0042"), Some("S0077"), Some("user:porter")];
+        let senders = [None, Some("token:ward5-bridge"), Some("user:porter")];
+        let methods = ["barcode", "rfid", "manual", "audit"];
+        let symbologies = ["code128", "rfid", "keyed", "data_matrix", "legacy-reader"];
+        for i in 0..240i64 {
+            let known = i % 7 != 3;
+            let action = ["seen", "receive", "dispatch"][(i % 3) as usize];
+            let location = [ward5, ward7, lib][(i % 5 % 3) as usize];
+            let raw = if known {
+                l.barcode.clone()
+            } else {
+                format!("]C0UNKNOWN{i}")
+            };
+            l.c.execute(
+                "INSERT INTO movements(event_id, folder_id, location_id, action, destination_id, device_id, staff_id, read_at, received_at, raw, symbology, method, sent_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    &uuid::Uuid::from_u128(1_000 + i as u128).as_bytes()[..],
+                    known.then_some(l.folder),
+                    location,
+                    action,
+                    (action == "dispatch").then_some(if location == ward7 { ward5 } else { ward7 }),
+                    devices[(i % 4) as usize],
+                    staff[(i % 4 + i / 4 % 2) as usize % 4],
+                    T0 + 2_000 + i * 60_000,
+                    T0 + 2_000 + i * 60_000 + i % 11,
+                    raw,
+                    symbologies[(i % 5) as usize],
+                    methods[(i / 3 % 4) as usize],
+                    senders[(i % 3) as usize],
+                ],
+            )
+            .expect("an old movement");
+        }
+        let before = all_movements(&l.c);
+        assert_eq!(before.len(), 241);
+        let words_before: std::collections::BTreeSet<String> = {
+            let mut st =
+                l.c.prepare(
+                    "SELECT action FROM movements UNION SELECT symbology FROM movements
+                     UNION SELECT method FROM movements UNION SELECT device_id FROM movements
+                     UNION SELECT staff_id FROM movements WHERE staff_id IS NOT NULL
+                     UNION SELECT sent_by FROM movements WHERE sent_by IS NOT NULL",
+                )
+                .expect("words");
+            st.query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows")
+        };
+
+        let m = migrate(&mut l.c).expect("migrate");
+        assert_eq!((m.from, m.to), (version, MIGRATIONS.len()));
+        assert_eq!(
+            all_movements(&l.c),
+            before,
+            "every movement reads back the same"
+        );
+        let kind: String =
+            l.c.query_row(
+                "SELECT type FROM sqlite_master WHERE name = 'movements'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("movements");
+        assert_eq!(kind, "view");
+        // each word once, and every word of the old ledger among them
+        let words = word_counts(&l.c);
+        assert!(words.iter().all(|(_, n)| *n == 1), "{words:?}");
+        let words: std::collections::BTreeSet<String> = words.into_iter().map(|(w, _)| w).collect();
+        assert!(words.is_superset(&words_before), "{words:?}");
+        // "S0042" is a device and a badge, "user:porter" a badge and a sender: one word each
+        let n: i64 =
+            l.c.query_row(
+                "SELECT count(*) FROM movement_words WHERE word IN ('S0042', 'user:porter')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(n, 2);
+        let words_after = word_counts(&l.c).len();
+
+        // The first scan sent again is a duplicate; another scan under its id is refused.
+        assert_eq!(
+            l.scan(1, "LWARD5", "receive", 1_000).status,
+            EventStatus::Duplicate
+        );
+        let other = l.scan(1, "LWARD7", "receive", 1_000);
+        assert_eq!(other.status, EventStatus::Rejected);
+        assert_eq!(other.field.as_deref(), Some("event_id"));
+        assert_eq!(all_movements(&l.c), before, "nothing was added");
+        // A new scan is stored after the old ones, with the words it shares not added again.
+        assert_eq!(
+            l.scan(5_000, "LWARD5", "seen", 40_000_000).status,
+            EventStatus::Stored
+        );
+        let after = all_movements(&l.c);
+        assert_eq!(after.len(), 242);
+        let last = after.last().expect("the new scan");
+        assert_eq!(last[0], Value::Integer(242));
+        assert_eq!(last[4], Value::Text("seen".into()));
+        assert_eq!(last[6], Value::Text("test-scanner".into()));
+        assert_eq!(last[7], Value::Null);
+        assert_eq!(last[13], Value::Text("system:cli".into()));
+        assert_eq!(word_counts(&l.c).len(), words_after);
+    }
+
+    /// Inserts of the old kind into the `movements` view still work (tools and tests write
+    /// them): new words are added once, and a resent event id is ignored.
+    #[test]
+    fn the_movements_view_takes_inserts_of_the_old_kind() {
+        let l = ledger();
+        let ward5 = location_id(&l.c, "LWARD5");
+        let insert = |id: u128, device: &str, staff: Option<&str>| {
+            l.c.execute(
+                "INSERT OR IGNORE INTO movements(event_id, folder_id, location_id, action, device_id, staff_id, read_at, received_at, raw, symbology, method)
+                 VALUES (?1, ?2, ?3, 'seen', ?4, ?5, ?6, ?6, ?7, 'code128', 'barcode')",
+                params![&uuid::Uuid::from_u128(id).as_bytes()[..], l.folder, ward5, device, staff, T0 + id as i64, l.barcode],
+            )
+            .expect("insert through the view");
+        };
+        insert(1, "old-tool", Some("old-tool"));
+        insert(2, "old-tool", None);
+        insert(2, "another-tool", None);
+        let rows = all_movements(&l.c);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][6], Value::Text("old-tool".into()));
+        assert_eq!(rows[0][7], Value::Text("old-tool".into()));
+        assert_eq!(rows[1][7], Value::Null);
+        assert_eq!(rows[1][13], Value::Null);
+        let words = word_counts(&l.c);
+        assert!(words.iter().all(|(_, n)| *n == 1), "{words:?}");
+        assert!(words.iter().any(|(w, _)| w == "old-tool"));
+        assert!(words.iter().any(|(w, _)| w == "another-tool"));
+        // a missing word is refused as before (action is required)
+        assert!(l
+            .c
+            .execute(
+                "INSERT INTO movements(event_id, location_id, device_id, read_at, received_at, raw, symbology, method)
+                 VALUES (x'00', ?1, 'd', 1, 1, 'r', 'qr', 'barcode')",
+                [ward5],
+            )
+            .is_err());
+    }
+
+    /// The query plan of each reader of movements, through the view.
+    fn plan(c: &Connection, sql: &str) -> String {
+        let mut st = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let n = st.parameter_count();
+        let args: Vec<Value> = (0..n).map(|_| Value::Integer(1)).collect();
+        st.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("rows")
+            .join("\n")
+    }
+
+    /// Reading through the `movements` view costs no table scan a query did not already make:
+    /// the trail, the duplicate check, the rebuild of a folder's place and the availability
+    /// checks find their rows by index, and every word is one primary-key step. (The
+    /// queries are those of `whereis`, `store`, `recompute` and `reports::availability`.)
+    #[test]
+    fn readers_of_the_view_use_the_indexes() {
+        let l = ledger();
+        let indexed = [
+            "SELECT m.read_at, l.code, l.name, l.kind, m.action, d.code, m.device_id, m.staff_id, m.method, m.received_at, m.sent_by
+             FROM movements m JOIN locations l ON l.id = m.location_id LEFT JOIN locations d ON d.id = m.destination_id
+             WHERE m.folder_id=?1 ORDER BY m.read_at DESC, m.id DESC LIMIT ?2",
+            "SELECT folder_id IS ?2 AND location_id=?3 AND action=?4 AND destination_id IS ?5
+                AND device_id=?6 AND staff_id IS ?7 AND read_at=?8 AND raw=?9
+               FROM movements WHERE event_id=?1",
+            "SELECT id, location_id, read_at, action, destination_id FROM movements WHERE folder_id=?1 ORDER BY read_at DESC, id DESC LIMIT 1000",
+            "SELECT m.location_id, l.kind, m.action, m.destination_id FROM movements m
+             JOIN locations l ON l.id = m.location_id
+             WHERE m.folder_id=?1 AND m.read_at <= ?2 ORDER BY m.read_at DESC, m.id DESC LIMIT 1",
+            "SELECT EXISTS(SELECT 1 FROM movements WHERE folder_id=?1 AND read_at > ?2
+               AND read_at <= ?3 AND location_id IN (?4, ?5) AND action != 'dispatch')",
+        ];
+        for sql in indexed {
+            let p = plan(&l.c, sql);
+            assert!(
+                p.contains("USING INDEX movements_folder")
+                    || p.contains("USING INDEX movement_log_event"),
+                "{sql}\n{p}"
+            );
+            assert!(
+                p.lines()
+                    .all(|l| !l.starts_with("SCAN") || l == "SCAN CONSTANT ROW"),
+                "{sql}\n{p}"
+            );
+            assert!(
+                !p.contains("MATERIALIZE") && !p.contains("CO-ROUTINE"),
+                "{sql}\n{p}"
+            );
+        }
+        // Statistics read a period's scans: one pass over the ledger, as before, and only the
+        // word they test (the method) is looked up, by its number.
+        let stats = plan(
+            &l.c,
+            "SELECT m.read_at / 3600000 AS h, l.code, count(*)
+             FROM movements m JOIN locations l ON l.id = m.location_id
+             WHERE m.read_at >= ?1 AND m.read_at < ?2 AND m.folder_id IS NOT NULL
+               AND m.method <> 'audit'
+             GROUP BY h, l.code",
+        );
+        assert_eq!(stats.matches("SCAN").count(), 1, "{stats}");
+        assert!(stats.contains("SCAN m"), "{stats}");
+        assert_eq!(
+            stats.matches("SEARCH w USING INTEGER PRIMARY KEY").count(),
+            1,
+            "{stats}"
+        );
+        assert!(
+            !stats.contains("MATERIALIZE") && !stats.contains("CO-ROUTINE"),
+            "{stats}"
+        );
+        // Counting and the newest id read no words, and the newest id takes one step.
+        let count = plan(&l.c, "SELECT count(*) FROM movements");
+        assert!(!count.contains("SEARCH w"), "{count}");
+        let newest = plan(&l.c, "SELECT max(id) FROM movements");
+        assert_eq!(newest, "SEARCH m", "{newest}");
     }
 }

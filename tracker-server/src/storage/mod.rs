@@ -574,6 +574,79 @@ mod tests {
     }
 
     #[test]
+    fn migrating_restores_the_connection_settings() {
+        let mut c = Connection::open_in_memory().unwrap();
+        configure(&c).unwrap();
+        migrations::migrate(&mut c).unwrap();
+        let fk: i64 = c
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        let temp: i64 = c.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            (fk, temp),
+            (1, 2),
+            "foreign keys on, temporary data in memory"
+        );
+    }
+
+    /// A database at `version` in a file, as an earlier release left it (WAL mode).
+    fn database_at(path: &Path, version: usize) -> Connection {
+        let c = Connection::open(path).unwrap();
+        configure_writer(&c).unwrap();
+        for m in &migrations::MIGRATIONS[..version] {
+            c.execute_batch(m).unwrap();
+        }
+        c.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        c
+    }
+
+    fn journal_mode(c: &Connection) -> String {
+        c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_upgrade_leaves_the_database_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        let mut c = database_at(&p, migrations::CURRENT - 1);
+        let m = migrations::migrate(&mut c).unwrap();
+        assert_eq!(m.to, migrations::CURRENT);
+        assert_eq!(journal_mode(&c), "wal");
+        drop(c);
+        assert_eq!(journal_mode(&Connection::open(&p).unwrap()), "wal");
+    }
+
+    #[test]
+    fn an_upgrade_with_another_connection_open_runs_in_wal_mode_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        let mut c = database_at(&p, migrations::CURRENT - 1);
+        let other = Connection::open(&p).unwrap();
+        let _: i64 = other
+            .query_row("SELECT count(*) FROM folders", [], |r| r.get(0))
+            .unwrap();
+        let t = std::time::Instant::now();
+        let m = migrations::migrate(&mut c).unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(m.to, migrations::CURRENT);
+        assert_eq!(journal_mode(&c), "wal");
+        let busy: i64 = c
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(busy, 10_000, "the writer's busy timeout is back");
+        let v: i64 = other
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, migrations::CURRENT);
+    }
+
+    #[test]
     fn existing_database_is_migrated_once() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.db");
