@@ -42,6 +42,10 @@ const HL7_PATIENTS: u32 = 2_000;
 const APPOINTMENTS_PER_CLINIC: u32 = 30;
 const PASSWORD: &str = "mixed-load-bench-password";
 
+/// One reading of the server a second: seconds since the start, CPU % (of one core), RSS and
+/// anonymous memory in KiB.
+type Sample = (f64, f64, u64, u64);
+
 /// Latencies gathered by the load tasks.
 #[derive(Default)]
 struct Gathered {
@@ -223,7 +227,7 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
     let rt = tokio::runtime::Runtime::new()?;
     let run_for = Duration::from_secs_f64(o.minutes * 60.0);
     let gathered = Arc::new(Mutex::new(Gathered::default()));
-    let samples: Arc<Mutex<Vec<(f64, f64, u64, u64)>>> = Arc::default();
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let result = rt.block_on(async {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(512)
