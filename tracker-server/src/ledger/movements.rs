@@ -661,6 +661,9 @@ mod tests {
             before,
             "every movement reads back the same"
         );
+        // the statistics' movements per hour and place, filled from the movements stored
+        assert_eq!(counted_hours(&l.c), hours_counted_again(&l.c));
+        assert!(!counted_hours(&l.c).is_empty());
         let kind: String =
             l.c.query_row(
                 "SELECT type FROM sqlite_master WHERE name = 'movements'",
@@ -708,6 +711,33 @@ mod tests {
         assert_eq!(last[7], Value::Null);
         assert_eq!(last[13], Value::Text("system:cli".into()));
         assert_eq!(word_counts(&l.c).len(), words_after);
+        // and counted as it is stored, the resent and refused ones not at all
+        assert_eq!(counted_hours(&l.c), hours_counted_again(&l.c));
+    }
+
+    /// `movement_hours` as kept by the trigger.
+    fn counted_hours(c: &Connection) -> Vec<(i64, i64, i64)> {
+        let mut st = c
+            .prepare("SELECT hour, location_id, n FROM movement_hours ORDER BY 1, 2")
+            .expect("hours");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    /// The same counted from the movements: scans of known folders, stock-takes left out.
+    fn hours_counted_again(c: &Connection) -> Vec<(i64, i64, i64)> {
+        let mut st = c
+            .prepare(
+                "SELECT read_at / 3600000, location_id, count(*) FROM movements
+                  WHERE folder_id IS NOT NULL AND method <> 'audit' GROUP BY 1, 2 ORDER BY 1, 2",
+            )
+            .expect("hours");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
     }
 
     /// Inserts of the old kind into the `movements` view still work (tools and tests write
