@@ -6,16 +6,15 @@
 //! server's peak RSS. In the same run it measures a raw rusqlite batched-insert baseline of the
 //! same ledger work without HTTP, so the two can be compared.
 
-mod hl7;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use casenote_bench::{hl7, support::*};
 use clap::{Parser, Subcommand};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tracker_server::{app::AppState, auth, config::Config, storage::Db};
+use tracker_server::auth;
 
 #[derive(Parser)]
 #[command(name = "casenote-bench", about = "Benchmarks that print figures")]
@@ -94,14 +93,22 @@ enum Cmd {
     ServeChild {
         #[arg(long)]
         db: PathBuf,
+        /// Address to listen on (default: a free port on 127.0.0.1).
         #[arg(long)]
-        port_file: PathBuf,
+        listen: Option<String>,
+        /// Write the port here once listening.
+        #[arg(long)]
+        port_file: Option<PathBuf>,
     },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::ServeChild { db, port_file } => serve_child(&db, &port_file),
+        Cmd::ServeChild {
+            db,
+            listen,
+            port_file,
+        } => serve_child(&db, listen.as_deref(), port_file.as_deref()),
         Cmd::All {
             folders,
             movements,
@@ -187,31 +194,6 @@ fn main() -> Result<()> {
     }
 }
 
-/// Append a report to a Markdown file, when one is given.
-fn append_markdown(md: Option<&Path>, report: &str) -> Result<()> {
-    if let Some(md) = md {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(md)?;
-        writeln!(f, "{report}")?;
-        eprintln!("appended to {}", md.display());
-    }
-    Ok(())
-}
-
-fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("CASENOTE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
-                .join(".cache/casenote-bench")
-        });
-    let _ = std::fs::create_dir_all(&base);
-    base
-}
-
 struct Opts {
     active_folders: u64,
     folders: u64,
@@ -221,178 +203,6 @@ struct Opts {
     batch: usize,
     clients: usize,
     lookups: u64,
-}
-
-const WARDS: usize = 40;
-const DAY: i64 = 86_400_000;
-
-/// Build the database directly (same schema, same invariants as the server maintains).
-fn populate(o: &Opts) -> Result<()> {
-    let t0 = Instant::now();
-    {
-        let _ = Db::open(&o.db, 1)?; // creates and migrates the schema
-    }
-    let mut c = Connection::open(&o.db)?;
-    c.pragma_update(None, "synchronous", "OFF")?;
-    // movements are written before their folder row within the same transaction
-    c.pragma_update(None, "foreign_keys", "OFF")?;
-    c.pragma_update(None, "cache_size", -1_000_000)?;
-    let scheme = casenote_core::identifiers::FolderIdScheme::default();
-    let tx = c.transaction()?;
-    let now = chrono::Utc::now().to_rfc3339();
-    tx.execute("INSERT INTO locations(id, code, name, kind, created_at) VALUES (1, 'LLIB', 'Library', 'library', ?1)", [&now])?;
-    for i in 1..=WARDS {
-        tx.execute(
-            "INSERT INTO locations(id, code, name, kind, created_at) VALUES (?1, ?2, ?3, 'ward', ?4)",
-            params![i as i64 + 1, format!("LWARD{i}"), format!("Ward {i}"), now],
-        )?;
-    }
-    tx.commit()?;
-    let mut rng = StdRng::seed_from_u64(7);
-    let n_patients = (o.folders * 10 / 13).max(1);
-    let per_folder = (o.movements / o.folders.max(1)).max(1);
-    let start = chrono::Utc::now().timestamp_millis() - 365 * DAY;
-    let chunk = 100_000u64;
-    let mut next_movement: i64 = 1;
-    let mut f = 1u64;
-    while f <= o.folders {
-        let tx = c.transaction()?;
-        {
-            let mut ins_p = tx.prepare_cached(
-                "INSERT OR IGNORE INTO patients(id, chi, family_name, given_name, family_key, dob, sex, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
-            )?;
-            let mut ins_f = tx.prepare_cached(
-                "INSERT INTO folders(id, barcode, patient_id, folder_type, volume, volume_count, status, filing_number, home_location_id, cur_movement_id, cur_location_id, cur_read_at, cur_since, cur_action, created_at)
-                 VALUES (?1,?2,?3,'main',1,1,'active',?4,1,?5,?6,?7,?7,?8,?9)",
-            )?;
-            let mut ins_m = tx.prepare_cached(
-                "INSERT INTO movements(id, event_id, folder_id, location_id, action, device_id, staff_id, read_at, received_at, raw, symbology, method)
-                 VALUES (?1,?2,?3,?4,?5,?6,'S00042',?7,?7,?8,'code128','barcode')",
-            )?;
-            let end = (f + chunk).min(o.folders + 1);
-            for fid in f..end {
-                let pid = (fid - 1) % n_patients + 1;
-                // a synthetic unique 10-digit identifier stands in for the CHI at this scale
-                ins_p.execute(params![
-                    pid as i64,
-                    format!("{:010}", 1_000_000_000 + pid),
-                    format!("FAM{}", pid % 5000),
-                    "Given",
-                    format!("FAM{}", pid % 5000),
-                    "1970-01-01",
-                    "female",
-                    now
-                ])?;
-                let barcode = scheme.format(fid).text;
-                let raw = format!("]C0{barcode}");
-                let mut t = start + rng.gen_range(0..DAY);
-                let mut loc = 1i64;
-                let mut action = "seen";
-                for k in 0..per_folder {
-                    loc = if k % 2 == 0 {
-                        rng.gen_range(2..=(WARDS as i64 + 1))
-                    } else {
-                        1
-                    };
-                    action = if k % 2 == 0 { "receive" } else { "seen" };
-                    let mut id = [0u8; 16];
-                    id[..8].copy_from_slice(&next_movement.to_be_bytes());
-                    rng.fill(&mut id[8..]);
-                    ins_m.execute(params![
-                        next_movement,
-                        &id[..],
-                        fid as i64,
-                        loc,
-                        action,
-                        "bench-loader",
-                        t,
-                        raw
-                    ])?;
-                    next_movement += 1;
-                    t += rng.gen_range(1..(300 / per_folder as i64).max(2)) * DAY / 10 + 1;
-                }
-                ins_f.execute(params![
-                    fid as i64,
-                    barcode,
-                    pid as i64,
-                    "00-00-00",
-                    next_movement - 1,
-                    loc,
-                    t,
-                    action,
-                    now
-                ])?;
-            }
-            f = end;
-        }
-        tx.commit()?;
-        eprint!(
-            "\rpopulating: {} / {} folders, {} movements ({:.0}s)",
-            f - 1,
-            o.folders,
-            next_movement - 1,
-            t0.elapsed().as_secs_f64()
-        );
-    }
-    eprintln!();
-    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?;
-    Ok(())
-}
-
-fn page_size(db: &Path) -> Result<i64> {
-    let c = Connection::open(db)?;
-    Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0))?)
-}
-
-fn counts(db: &Path) -> Result<(u64, u64)> {
-    let c = Connection::open(db)?;
-    let f: i64 = c.query_row("SELECT count(*) FROM folders", [], |r| r.get(0))?;
-    let m: i64 = c
-        .query_row("SELECT max(id) FROM movements", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
-        .unwrap_or(0);
-    Ok((f as u64, m as u64))
-}
-
-fn serve_child(db: &Path, port_file: &Path) -> Result<()> {
-    let mut cfg = Config::default();
-    cfg.database.path = db.to_path_buf();
-    let dbh = Db::open(db, cfg.database.readers)?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        std::fs::write(port_file, listener.local_addr()?.port().to_string())?;
-        tracker_server::serve(listener, AppState::new(dbh, cfg), std::future::pending()).await?;
-        anyhow::Ok(())
-    })
-}
-
-/// Start the real server (this binary's `serve-child`) on `db`; returns the child and its port.
-fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
-    let port_file = db.with_extension("port");
-    let _ = std::fs::remove_file(&port_file);
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve-child", "--db"])
-        .arg(db)
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("CASENOTE_LOG", "warn")
-        .spawn()
-        .context("starting the server child")?;
-    let t_start = Instant::now();
-    loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            if let Ok(p) = p.trim().parse::<u16>() {
-                return Ok((child, p));
-            }
-        }
-        if t_start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            bail!("the server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Read-to-server-visible latency through a real bridge: a line scanner on a pseudo-terminal
@@ -483,15 +293,6 @@ fn e2e_latency(db: &Path, rate: u32, seconds: u32) -> Result<String> {
     )))
 }
 
-/// Markdown built from continued string lines keeps their indentation; strip it.
-fn dedent(s: String) -> String {
-    s.lines()
-        .map(str::trim_start)
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
 /// RFID portal read handling and label rendering, one core each.
 fn component_benches() -> Result<String> {
     let r = firmware_bridge::bench::run(2_000_000, 2_000);
@@ -520,62 +321,6 @@ fn component_benches() -> Result<String> {
     )))
 }
 
-fn rss_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-/// A folder for the next scan: from the active set if there is one, else any folder.
-fn pick_folder(rng: &mut StdRng, folders: u64, active: &[u64]) -> u64 {
-    if active.is_empty() {
-        rng.gen_range(1..=folders)
-    } else {
-        active[rng.gen_range(0..active.len())]
-    }
-}
-
-fn active_set(folders: u64, n: u64) -> Vec<u64> {
-    let mut rng = StdRng::seed_from_u64(5);
-    (0..n.min(folders))
-        .map(|_| rng.gen_range(1..=folders))
-        .collect()
-}
-
-fn make_event(
-    rng: &mut StdRng,
-    folders: u64,
-    active: &[u64],
-    scheme: &casenote_core::identifiers::FolderIdScheme,
-    t: i64,
-) -> Value {
-    let fid = pick_folder(rng, folders, active);
-    json!({
-        // bridges make time-ordered UUIDv7 ids (firmware-bridge events.rs)
-        "event_id": uuid::Uuid::now_v7().to_string(),
-        "device_id": "bench-bridge",
-        "staff_id": "S00042",
-        "read_at": chrono::DateTime::from_timestamp_millis(t).unwrap_or_default().to_rfc3339(),
-        "raw": format!("]C0{}", scheme.format(fid).text),
-        "method": "barcode",
-        "location": format!("LWARD{}", rng.gen_range(1..=WARDS)),
-        "action": "seen",
-    })
-}
-
 fn run_server_bench(o: &Opts) -> Result<String> {
     let (f, m) = if o.db.exists() {
         counts(&o.db)?
@@ -594,7 +339,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
             o.folders,
             o.movements
         );
-        populate(o)?;
+        populate(&o.db, o.folders, o.movements)?;
     }
     let (folders, movements_before) = counts(&o.db)?;
     // tokens straight into the database: a device token for ingest, a library token for where-is
@@ -605,7 +350,7 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         c.execute("DELETE FROM api_tokens WHERE name LIKE 'bench-%'", [])?;
         auth::insert_api_token(&c, "bench-device", auth::Role::Device, &device)?;
         // the badge the benchmark's scans carry, and a fresh device binding for the new token
-        tracker_server::ledger::staff::register(&c, "S00042", "Bench Porter")?;
+        register_badge(&c)?;
         c.execute(
             "DELETE FROM device_bindings WHERE token_name LIKE 'bench-%'",
             [],
@@ -873,27 +618,4 @@ fn raw_baseline(
     }
     let timed = events.len() - warm.next_multiple_of(batch).min(events.len());
     Ok((timed as u64, t0.elapsed().as_secs_f64()))
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    format!("{cpu}, {cores} cores, {} GiB RAM", mem / 1024 / 1024)
 }
