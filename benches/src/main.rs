@@ -7,7 +7,7 @@
 //! same ledger work without HTTP, so the two can be compared.
 
 use anyhow::{bail, Result};
-use casenote_bench::{hl7, support::*};
+use casenote_bench::{hl7, soak, support::*};
 use clap::{Parser, Subcommand};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};
@@ -89,6 +89,47 @@ enum Cmd {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
+    /// Soak: scans at a steady rate for a long time while the server is SIGKILLed and restarted
+    /// at intervals; then checks that nothing was lost or doubled and that the server's memory
+    /// stayed flat. Exits non-zero if not.
+    Soak {
+        /// How long scans are sent, in minutes.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Scans a second, over all bridges.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// SIGKILL the server this often, in seconds (0: never), and start it again.
+        #[arg(long, default_value_t = 300)]
+        kill_every_secs: u64,
+        /// Seconds the server stays dead before it is started again (a service manager's
+        /// restart delay).
+        #[arg(long, default_value_t = 2.0)]
+        down_secs: f64,
+        /// Database (built with `--folders` folders if it does not exist). Default: a fresh one
+        /// in a temporary directory, removed afterwards.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Folders in a database the soak builds (ten movements each).
+        #[arg(long, default_value_t = 5_000)]
+        folders: u64,
+        /// Simulated bridges sharing the rate, each with its own token and device.
+        #[arg(long, default_value_t = 5)]
+        bridges: usize,
+        /// Every this many answered batches of a bridge, drop the answer as if lost, so the
+        /// batch is sent again (0: never).
+        #[arg(long, default_value_t = 25)]
+        lost_ack_every: u32,
+        /// Memory is flat if it grows by at most this many per cent ...
+        #[arg(long, default_value_t = 10.0)]
+        max_growth_pct: f64,
+        /// ... or this many MB, whichever is larger.
+        #[arg(long, default_value_t = 8.0)]
+        max_growth_mb: f64,
+        /// Append the report as a Markdown section to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// (internal) run the server on a database; used as the measured child process.
     ServeChild {
         #[arg(long)]
@@ -143,6 +184,50 @@ fn main() -> Result<()> {
             );
             std::fs::write(&markdown, doc)?;
             eprintln!("written to {}", markdown.display());
+            Ok(())
+        }
+        Cmd::Soak {
+            minutes,
+            rate,
+            kill_every_secs,
+            down_secs,
+            db,
+            folders,
+            bridges,
+            lost_ack_every,
+            max_growth_pct,
+            max_growth_mb,
+            markdown,
+        } => {
+            let tmp = tempfile::tempdir()?;
+            let db_path = db.clone().unwrap_or_else(|| tmp.path().join("soak.db"));
+            let mut o = soak::Options::new(db_path, Box::new(serve_child_command));
+            o.duration = Duration::from_secs_f64(minutes * 60.0);
+            o.rate = rate;
+            o.kill_every = Duration::from_secs(kill_every_secs);
+            o.down = Duration::from_secs_f64(down_secs);
+            o.folders = folders;
+            o.bridges = bridges;
+            o.lost_ack_every = lost_ack_every;
+            o.max_growth_pct = max_growth_pct;
+            o.max_growth_mb = max_growth_mb;
+            o.command = format!(
+                "cargo run --release -p casenote-bench -- soak --minutes {minutes} --rate {rate} --kill-every-secs {kill_every_secs} --down-secs {down_secs}{}{} --bridges {bridges} --lost-ack-every {lost_ack_every}",
+                db.as_ref()
+                    .map(|d| format!(" --db {}", d.display()))
+                    .unwrap_or_default(),
+                if db.is_none() {
+                    format!(" --folders {folders}")
+                } else {
+                    String::new()
+                }
+            );
+            let report = soak::run(&o)?;
+            println!("{}", report.markdown());
+            append_markdown(markdown.as_deref(), report.markdown())?;
+            if !report.passed() {
+                bail!("the soak failed:\n- {}", report.failures.join("\n- "));
+            }
             Ok(())
         }
         Cmd::Hl7 {
