@@ -1274,13 +1274,25 @@ fn report(
                 .collect::<String>()
         )
     };
-    let minutes = o.duration.as_secs_f64() / 60.0;
+    let minutes = secs(o.duration.as_secs_f64() / 60.0);
+    let kill_s = o.kill_every.as_secs();
+    let every_kill = if kill_s == 0 {
+        "never".to_string()
+    } else if kill_s.is_multiple_of(60) {
+        format!(
+            "every {} minute{}",
+            kill_s / 60,
+            if kill_s == 60 { "" } else { "s" }
+        )
+    } else {
+        format!("every {kill_s} s")
+    };
     let markdown = format!(
-        "## Soak: {minutes} minutes at {rate} events/s, SIGKILL every {kill} s\n\n\
-         Measured {date} on {machine}.\n\n\
+        "## Soak: {minutes} minute{plural}, SIGKILL {every_kill}\n\n\
+         Measured {date}. Machine: {machine}.\n\n\
          Command: `{command}`\n\n\
          The real server in a child process, on a database of {folders} folders ({before} movements before the run), \
-         fed by {bridges} simulated bridges that behave as firmware-bridge does: UUIDv7 event ids, the read time as `read_at`, \
+         fed {rate} scans a second by {bridges} simulated bridges that behave as firmware-bridge does: UUIDv7 event ids, the read time as `read_at`, \
          new scans queued every {every} ms and sent oldest first (at most {max_batch} a request, one request at a time), \
          each kept until the server answers `stored` or `duplicate` for it and retried with the bridge's backoff otherwise; \
          every {lost_every}th answered batch of a bridge is treated as a lost ACK (its events stay queued and are sent again). \
@@ -1311,6 +1323,7 @@ fn report(
          at least {two_w} s ends with RSS more than {pct}% or {mbt} MB above the first such life's end.\n\n\
          - {memory}\n\n\
          {verdict}\n",
+        plural = if minutes == "1" { "" } else { "s" },
         rate = o.rate,
         kill = o.kill_every.as_secs(),
         date = chrono::Utc::now().format("%Y-%m-%d"),
