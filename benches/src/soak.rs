@@ -203,8 +203,33 @@ struct Life {
     /// Seconds since listening, VmRSS in kB.
     samples: Vec<(f64, u64)>,
     hwm_kb: u64,
-    /// Requests in flight when it was killed (None: stopped at the end).
-    killed_in_flight: Option<usize>,
+    /// How it ended (None: still running).
+    end: Option<End>,
+}
+
+/// How a server life ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// SIGKILLed by the soak, with this many requests in flight.
+    Killed(usize),
+    /// Exited without being killed by the soak (its exit status): a failure.
+    Exited(String),
+    /// Stopped after the run.
+    Stopped,
+}
+
+impl Life {
+    fn new(pid: u32, restart: Duration, listening: Instant) -> Self {
+        Self {
+            pid,
+            restart,
+            listening,
+            ended: None,
+            samples: Vec::new(),
+            hwm_kb: 0,
+            end: None,
+        }
+    }
 }
 
 impl Life {
@@ -280,6 +305,21 @@ impl Server<'_> {
         )
     }
 
+    /// Its exit status, if it has exited.
+    fn exited(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        Ok(match self.child.as_mut() {
+            Some(c) => c.try_wait()?,
+            None => None,
+        })
+    }
+
+    /// The end of its log, on one line.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(5)..].join(" / ")
+    }
+
     /// SIGKILL (`Child::kill` on Unix) and reap it.
     fn kill(&mut self) -> Result<()> {
         if let Some(mut c) = self.child.take() {
@@ -293,6 +333,85 @@ impl Server<'_> {
 impl Drop for Server<'_> {
     fn drop(&mut self) {
         let _ = self.kill();
+    }
+}
+
+/// The server's lives: started, watched, killed and started again.
+struct Supervisor<'a> {
+    server: Server<'a>,
+    lives: Arc<Mutex<Vec<Life>>>,
+    /// The restart delay.
+    down: Duration,
+    /// Kill (or exit) to listening again, per restart.
+    downtimes: Vec<Duration>,
+    /// Exits the soak did not cause.
+    exits: Vec<String>,
+}
+
+impl Supervisor<'_> {
+    fn lives(&self) -> std::sync::MutexGuard<'_, Vec<Life>> {
+        self.lives.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn start(&mut self) -> Result<Instant> {
+        let (pid, restart, listening) = self.server.start()?;
+        self.lives().push(Life::new(pid, restart, listening));
+        Ok(listening)
+    }
+
+    /// End the current life (a last memory sample first); returns when.
+    fn end_life(&self, end: End) -> Instant {
+        let now = Instant::now();
+        if let Some(l) = self.lives().last_mut() {
+            if l.end.is_none() {
+                l.sample();
+                l.ended = Some(now);
+                l.end = Some(end);
+            }
+        }
+        now
+    }
+
+    /// SIGKILL the server with `in_flight` requests in flight; returns when.
+    fn kill(&mut self, in_flight: usize) -> Result<Instant> {
+        let at = self.end_life(End::Killed(in_flight));
+        self.server.kill()?;
+        Ok(at)
+    }
+
+    /// Start the server again after the restart delay (down since `since`).
+    fn restart(&mut self, since: Instant) -> Result<()> {
+        std::thread::sleep(self.down);
+        let listening = self.start()?;
+        self.downtimes.push(listening - since);
+        Ok(())
+    }
+
+    /// Wait until `until`. A server that exits by itself meanwhile is noted (a failure) and
+    /// started again after the restart delay, as a service manager would.
+    fn watch(&mut self, until: Instant) -> Result<()> {
+        loop {
+            if let Some(status) = self.server.exited()? {
+                let at = self.end_life(End::Exited(status.to_string()));
+                let tail = self.server.log_tail();
+                eprintln!(
+                    "soak: the server EXITED without being killed ({status}); restarting it in {:.1} s; the end of its log: {tail}",
+                    self.down.as_secs_f64()
+                );
+                self.exits.push(if tail.is_empty() {
+                    status.to_string()
+                } else {
+                    format!("{status}; the end of its log: {tail}")
+                });
+                self.server.kill()?; // reap it
+                self.restart(at)?;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        }
     }
 }
 
@@ -774,7 +893,7 @@ pub struct LifeFigures {
     /// long enough (three windows) to judge.
     pub early_kb: Option<u64>,
     pub late_kb: Option<u64>,
-    pub killed_in_flight: Option<usize>,
+    pub end: Option<End>,
 }
 
 fn median(mut v: Vec<u64>) -> Option<u64> {
@@ -816,7 +935,7 @@ fn life_figures(l: &Life, window: f64) -> LifeFigures {
         hwm_kb: l.hwm_kb,
         early_kb,
         late_kb,
-        killed_in_flight: l.killed_in_flight,
+        end: l.end.clone(),
     }
 }
 
@@ -967,28 +1086,21 @@ pub fn run(o: &Options) -> Result<Report> {
     let addr = pick_port()?;
     let mut log = o.db.clone().into_os_string();
     log.push(".soak-server.log");
-    let mut server = Server {
-        cmd: &o.server,
-        db: o.db.clone(),
-        addr,
-        log: PathBuf::from(log),
-        child: None,
-    };
     let lives: Arc<Mutex<Vec<Life>>> = Arc::default();
-    let new_life = |pid, restart, listening| Life {
-        pid,
-        restart,
-        listening,
-        ended: None,
-        samples: Vec::new(),
-        hwm_kb: 0,
-        killed_in_flight: None,
+    let mut sup = Supervisor {
+        server: Server {
+            cmd: &o.server,
+            db: o.db.clone(),
+            addr,
+            log: PathBuf::from(log),
+            child: None,
+        },
+        lives: lives.clone(),
+        down: o.down,
+        downtimes: Vec::new(),
+        exits: Vec::new(),
     };
-    let (pid, restart, listening) = server.start()?;
-    lives
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(new_life(pid, restart, listening));
+    sup.start()?;
 
     // the sampler: every second, the living server's memory (and a line a minute on progress)
     let sampling = StopOnDrop(Arc::new(AtomicBool::new(true)));
@@ -1058,53 +1170,41 @@ pub fn run(o: &Options) -> Result<Report> {
 
     // the kills
     let mut rng = StdRng::from_entropy();
-    let end_life = |in_flight: Option<usize>| {
-        let mut l = lives.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = l.last_mut() {
-            l.sample();
-            l.ended = Some(Instant::now());
-            l.killed_in_flight = in_flight;
-        }
-    };
-    let mut downtimes = Vec::new();
     let mut k = 1u32;
     while !o.kill_every.is_zero() {
         let at = o.kill_every * k + Duration::from_millis(rng.gen_range(0..1000));
         if at >= o.duration {
             break;
         }
-        std::thread::sleep((t0 + at).saturating_duration_since(Instant::now()));
+        sup.watch(t0 + at)?;
         // mid-request if one comes within a second (one usually does)
         let wait = Instant::now();
         while sh.in_flight.load(Ordering::SeqCst) == 0 && wait.elapsed() < Duration::from_secs(1) {
             std::thread::sleep(Duration::from_micros(500));
         }
-        end_life(Some(sh.in_flight.load(Ordering::SeqCst)));
-        let killed = Instant::now();
-        server.kill()?;
+        let killed = sup.kill(sh.in_flight.load(Ordering::SeqCst))?;
         eprintln!(
             "soak: {:.0} s, server SIGKILLed ({} scans read so far); restarting in {:.1} s",
             t0.elapsed().as_secs_f64(),
             sh.events.lock().unwrap_or_else(|e| e.into_inner()).len(),
             o.down.as_secs_f64()
         );
-        std::thread::sleep(o.down);
-        let (pid, restart, listening) = server.start()?;
-        downtimes.push(listening - killed);
-        lives
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(new_life(pid, restart, listening));
+        sup.restart(killed)?;
         k += 1;
     }
-    std::thread::sleep((t0 + o.duration).saturating_duration_since(Instant::now()));
+    sup.watch(t0 + o.duration)?;
     sh.stop.store(true, Ordering::SeqCst);
     let read_s = t0.elapsed().as_secs_f64();
-    // every queue drained, the server still running
+    // every queue drained, the server still running (and watched)
     let drain_start = Instant::now();
-    let drained = rt.block_on(async {
-        tokio::time::timeout(DRAIN_TIMEOUT, async {
-            let _ = gen.await;
+    while !(gen.is_finished() && bridges.iter().all(|b| b.is_finished()))
+        && drain_start.elapsed() < DRAIN_TIMEOUT
+    {
+        sup.watch(Instant::now() + Duration::from_millis(50))?;
+    }
+    let drain_s = drain_start.elapsed().as_secs_f64();
+    let drained = (gen.is_finished() && bridges.iter().all(|b| b.is_finished())).then(|| {
+        rt.block_on(async {
             let mut errors = Vec::new();
             for b in bridges {
                 match b.await {
@@ -1115,11 +1215,9 @@ pub fn run(o: &Options) -> Result<Report> {
             }
             errors
         })
-        .await
     });
-    let drain_s = drain_start.elapsed().as_secs_f64();
-    end_life(None);
-    server.kill()?;
+    sup.end_life(End::Stopped);
+    sup.server.kill()?;
     rt.shutdown_timeout(Duration::from_secs(1));
     drop(sampling);
     let _ = sampler.join();
@@ -1129,7 +1227,7 @@ pub fn run(o: &Options) -> Result<Report> {
     let check = check_db(&o.db, &setup, &events)?;
     let lives = std::mem::take(&mut *lives.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(report(
-        o, &setup, &events, &counters, &check, &lives, &downtimes, drained, read_s, drain_s,
+        o, &setup, &events, &counters, &check, &lives, &sup, drained, read_s, drain_s,
     ))
 }
 
@@ -1141,8 +1239,8 @@ fn report(
     c: &Counters,
     check: &DbCheck,
     lives: &[Life],
-    downtimes: &[Duration],
-    drained: std::result::Result<Vec<String>, tokio::time::error::Elapsed>,
+    sup: &Supervisor,
+    drained: Option<Vec<String>>,
     read_s: f64,
     drain_s: f64,
 ) -> Report {
@@ -1151,15 +1249,22 @@ fn report(
     let unacked = events.iter().filter(|e| e.ack_ms == 0).count() as u64;
     let stored_twice = events.iter().filter(|e| e.stored > 1).count() as u64;
     match &drained {
-        Err(_) => failures.push(format!(
+        None => failures.push(format!(
             "the bridges did not deliver everything within {} s of the last scan (last error: {})",
             DRAIN_TIMEOUT.as_secs(),
             c.last_error
         )),
-        Ok(errors) if !errors.is_empty() => {
+        Some(errors) if !errors.is_empty() => {
             failures.push(format!("a bridge failed: {}", errors.join("; ")))
         }
-        Ok(_) => {}
+        Some(_) => {}
+    }
+    if !sup.exits.is_empty() {
+        failures.push(format!(
+            "the server exited {} time(s) without being killed: {}",
+            sup.exits.len(),
+            sup.exits.join("; ")
+        ));
     }
     if unacked > 0 {
         failures.push(format!("{unacked} events were never acknowledged"));
@@ -1228,9 +1333,12 @@ fn report(
         .map(|e| e.ack_ms - e.read_ms)
         .collect();
     lat.sort_unstable();
-    let kills: Vec<&LifeFigures> = figs
+    let kills: Vec<usize> = figs
         .iter()
-        .filter(|f| f.killed_in_flight.is_some())
+        .filter_map(|f| match f.end {
+            Some(End::Killed(n)) => Some(n),
+            _ => None,
+        })
         .collect();
     let restarts: Vec<f64> = figs.iter().skip(1).map(|f| f.restart_ms).collect();
     let restart_list = restarts
@@ -1240,10 +1348,11 @@ fn report(
         .join(", ");
     let in_flight_list = kills
         .iter()
-        .map(|f| f.killed_in_flight.unwrap_or(0).to_string())
+        .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let down_list = downtimes
+    let down_list = sup
+        .downtimes
         .iter()
         .map(|d| format!("{:.2}", d.as_secs_f64()))
         .collect::<Vec<_>>()
@@ -1252,9 +1361,15 @@ fn report(
     let mut life_rows = String::new();
     for (i, f) in figs.iter().enumerate() {
         life_rows += &format!(
-            "| {} | {:.0} s | {:.0} ms | {} | {} | {} | {} / {} |\n",
+            "| {} | {:.0} s | {} | {:.0} ms | {} | {} | {} | {} / {} |\n",
             i + 1,
             f.length_s,
+            match &f.end {
+                Some(End::Killed(n)) => format!("SIGKILL ({n} in flight)"),
+                Some(End::Exited(how)) => format!("**exited by itself** ({how})"),
+                Some(End::Stopped) => "stopped after the run".into(),
+                None => "-".into(),
+            },
             f.restart_ms,
             opt_mb(f.warm_kb),
             opt_mb(f.end_kb),
@@ -1309,14 +1424,15 @@ fn report(
          | batches whose answer was dropped on purpose, and their events | {dropped} / {dropped_events} |\n\
          | answers for events sent again after a dropped answer, and of them `duplicate` | {again} / {again_dup} |\n\
          | requests failed while the server was down: all (refused / cut off / timed out / HTTP error / unreadable) | {failed} ({refused} / {cut} / {timed} / {http} / {unread}) |\n\
-         | SIGKILLs, with requests in flight at each | {n_kills}: {in_flight_list} |\n\
+         | SIGKILLs, and requests in flight at each | {n_kills} ({in_flight_list}) |\n\
+         | server exits the soak did not cause | {n_exits} |\n\
          | restart, spawn to listening, each (ms) | {restart_list} |\n\
-         | server down, SIGKILL to listening again, each (s; {down:.1} s of it the restart delay) | {down_list} |\n\
+         | server down, SIGKILL (or exit) to listening again, each (s; {down:.1} s of it the restart delay) | {down_list} |\n\
          | read-to-acknowledged latency p50 / p99 / max | {p50} / {p99} / {pmax} ms |\n\
          | folders whose current place is their last scan | {place_ok} of {folders_checked} |\n\
          | audit chain | {audit_line} |\n\n\
          Server memory per life (MB; RSS sampled every second; warm-up and windows of {w} s):\n\n\
-         | life | length | start (spawn to listening) | RSS at {w} s | RSS at the end | peak (VmHWM) | median RSS, first window after warm-up / last window |\n|---|---|---|---|---|---|---|\n\
+         | life | length | ended | start (spawn to listening) | RSS at {w} s | RSS at the end | peak (VmHWM) | median RSS, first window after warm-up / last window |\n|---|---|---|---|---|---|---|---|\n\
          {life_rows}\n\
          Memory is flat when (1) in every life of at least {three_w} s the median RSS over the last {w} s is at most {pct}% or {mbt} MB \
          (whichever is larger) above the median over the {w} s after the warm-up, and (2) no life that lasted \
@@ -1356,6 +1472,7 @@ fn report(
         http = fl.http,
         unread = fl.unreadable,
         n_kills = kills.len(),
+        n_exits = sup.exits.len(),
         down = o.down.as_secs_f64(),
         p50 = pct_ms(&lat, 0.50),
         p99 = pct_ms(&lat, 0.99),
@@ -1396,7 +1513,7 @@ mod tests {
                 })
                 .collect(),
             hwm_kb: (to.max(from) * 1024.0) as u64,
-            killed_in_flight: Some(1),
+            end: Some(End::Killed(1)),
         }
     }
 
