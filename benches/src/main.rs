@@ -92,6 +92,18 @@ enum Cmd {
     /// Soak: scans at a steady rate for a long time while the server is SIGKILLed and restarted
     /// at intervals; then checks that nothing was lost or doubled and that the server's memory
     /// stayed flat. Exits non-zero if not.
+    ///
+    /// Simulated bridges send the scans as firmware-bridge does (UUIDv7 event ids, a queue that
+    /// keeps each event until the server answers for it, retries with backoff, answers dropped
+    /// now and then so that batches are sent again). The server is a child process on the same
+    /// database throughout, killed mid-request. After the run the database must hold every
+    /// event sent exactly once, as sent, and no other movement of the run's devices; every
+    /// scanned folder must be where its last scan put it; the audit chain must verify; the
+    /// server must not have exited unless killed. Memory (VmRSS every second) is flat if, in
+    /// every life of at least three windows (a window: a minute, or a quarter of the kill
+    /// interval if shorter), the median over the last window is within --max-growth-pct or
+    /// --max-growth-mb of the median over the window after the warm-up, and no life ends more
+    /// than that above the first.
     Soak {
         /// How long scans are sent, in minutes.
         #[arg(long, default_value_t = 30.0)]
