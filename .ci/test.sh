@@ -10,8 +10,8 @@ export CASENOTE_NPM_DIR="${CASENOTE_NPM_DIR:-$HOME/.cache/casenote-npm}"
 
 # Running the tests (once built) must stay under this many minutes on 2 cores (issue 8); a
 # cold build is extra and depends on the cache in CARGO_TARGET_DIR. The tests are bounded: the
-# end-to-end tests in tests/ (demo ~8 s, chaos ~6 s, backup ~4 s) use debug builds of this
-# workspace only; they need no release binaries.
+# end-to-end tests in tests/ (demo ~8 s, chaos ~6 s, backup ~4 s, soak ~2 min) use debug builds
+# of this workspace only; they need no release binaries.
 BUDGET_MIN="${CASENOTE_TEST_BUDGET_MIN:-20}"
 START=$SECONDS
 

@@ -117,7 +117,7 @@ pub fn run(messages: usize, runs: usize, patients: usize) -> Result<String> {
     let _ = rt.block_on(server);
 
     acks.sort();
-    let p = |q: f64| super::pct(&acks, q);
+    let p = |q: f64| crate::support::pct(&acks, q);
     let (pmin, pmed, pmax) = spread(parse_rates);
     let (emin, emed, emax) = spread(e2e_rates);
     Ok(format!(
@@ -132,7 +132,7 @@ pub fn run(messages: usize, runs: usize, patients: usize) -> Result<String> {
          | parse only (character set, segments, resend fingerprint), same messages | {pmin:.0} / {pmed:.0} / {pmax:.0} msg/s | (ceiling) |\n\
          | applied rate as a share of the parse-only rate (medians) | {:.1}% | |\n\
          | ACK round trip p50 / p99 / max | {:.2} / {:.2} / {:.2} ms | |\n",
-        super::machine(),
+        crate::support::machine(),
         100.0 * emed / pmed,
         p(0.5),
         p(0.99),

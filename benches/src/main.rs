@@ -7,17 +7,19 @@
 //! same ledger work without HTTP, so the two can be compared.
 
 mod footprint;
-mod hl7;
 mod mixed;
 
-use anyhow::{bail, Context, Result};
+use casenote_bench::support::*;
+use casenote_bench::{hl7, soak};
+
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tracker_server::{app::AppState, auth, config::Config, storage::Db};
+use tracker_server::auth;
 
 #[derive(Parser)]
 #[command(name = "casenote-bench", about = "Benchmarks that print figures")]
@@ -148,12 +150,69 @@ enum Cmd {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
+    /// Soak: scans at a steady rate for a long time while the server is SIGKILLed and restarted
+    /// at intervals; then checks that nothing was lost or doubled and that the server's memory
+    /// stayed flat. Exits non-zero if not.
+    ///
+    /// Simulated bridges send the scans as firmware-bridge does (UUIDv7 event ids, a queue that
+    /// keeps each event until the server answers for it, retries with backoff, answers dropped
+    /// now and then so that batches are sent again). The server is a child process on the same
+    /// database throughout, killed mid-request. After the run the database must hold every
+    /// event sent exactly once, as sent, and no other movement of the run's devices; every
+    /// scanned folder must be where its last scan put it; the audit chain must verify; the
+    /// server must not have exited unless killed. Memory (VmRSS every second) is flat if, in
+    /// every life of at least three windows (a window: a minute, or a quarter of the kill
+    /// interval if shorter), the median over the last window is within --max-growth-pct or
+    /// --max-growth-mb of the median over the window after the warm-up, and no life ends more
+    /// than that above the first.
+    Soak {
+        /// How long scans are sent, in minutes.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Scans a second, over all bridges.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// SIGKILL the server this often, in seconds (0: never), and start it again.
+        #[arg(long, default_value_t = 300)]
+        kill_every_secs: u64,
+        /// Seconds the server stays dead before it is started again (a service manager's
+        /// restart delay).
+        #[arg(long, default_value_t = 2.0)]
+        down_secs: f64,
+        /// Database (built with `--folders` folders if it does not exist). Default: a fresh one
+        /// in a temporary directory, removed afterwards.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Folders in a database the soak builds (ten movements each).
+        #[arg(long, default_value_t = 5_000)]
+        folders: u64,
+        /// Simulated bridges sharing the rate, each with its own token and device.
+        #[arg(long, default_value_t = 5)]
+        bridges: usize,
+        /// Every this many answered batches of a bridge, drop the answer as if lost, so the
+        /// batch is sent again (0: never).
+        #[arg(long, default_value_t = 25)]
+        lost_ack_every: u32,
+        /// Memory is flat if it grows by at most this many per cent ...
+        #[arg(long, default_value_t = 10.0)]
+        max_growth_pct: f64,
+        /// ... or this many MB, whichever is larger.
+        #[arg(long, default_value_t = 8.0)]
+        max_growth_mb: f64,
+        /// Append the report as a Markdown section to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// (internal) run the server on a database; used as the measured child process.
     ServeChild {
         #[arg(long)]
         db: PathBuf,
+        /// Address to listen on (default: a free port on 127.0.0.1).
         #[arg(long)]
-        port_file: PathBuf,
+        listen: Option<String>,
+        /// Write the port here once listening.
+        #[arg(long)]
+        port_file: Option<PathBuf>,
         /// Also listen for HL7 (the simulated PAS's locations); its port goes to
         /// `<port-file>.hl7`.
         #[arg(long)]
@@ -163,7 +222,56 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::ServeChild { db, port_file, hl7 } => serve_child(&db, &port_file, hl7),
+        Cmd::ServeChild {
+            db,
+            listen,
+            port_file,
+            hl7,
+        } => serve_child(&db, listen.as_deref(), port_file.as_deref(), hl7),
+        Cmd::Soak {
+            minutes,
+            rate,
+            kill_every_secs,
+            down_secs,
+            db,
+            folders,
+            bridges,
+            lost_ack_every,
+            max_growth_pct,
+            max_growth_mb,
+            markdown,
+        } => {
+            let tmp = tempfile::tempdir()?;
+            let db_path = db.clone().unwrap_or_else(|| tmp.path().join("soak.db"));
+            let mut o = soak::Options::new(db_path, Box::new(serve_child_command));
+            o.duration = Duration::from_secs_f64(minutes * 60.0);
+            o.rate = rate;
+            o.kill_every = Duration::from_secs(kill_every_secs);
+            o.down = Duration::from_secs_f64(down_secs);
+            o.folders = folders;
+            o.bridges = bridges;
+            o.lost_ack_every = lost_ack_every;
+            o.max_growth_pct = max_growth_pct;
+            o.max_growth_mb = max_growth_mb;
+            o.command = format!(
+                "cargo run --release -p casenote-bench -- soak --minutes {minutes} --rate {rate} --kill-every-secs {kill_every_secs} --down-secs {down_secs}{}{} --bridges {bridges} --lost-ack-every {lost_ack_every}",
+                db.as_ref()
+                    .map(|d| format!(" --db {}", d.display()))
+                    .unwrap_or_default(),
+                if db.is_none() {
+                    format!(" --folders {folders}")
+                } else {
+                    String::new()
+                }
+            );
+            let report = soak::run(&o)?;
+            println!("{}", report.markdown());
+            append_markdown(markdown.as_deref(), report.markdown())?;
+            if !report.passed() {
+                bail!("the soak failed:\n- {}", report.failures.join("\n- "));
+            }
+            Ok(())
+        }
         Cmd::Mixed {
             folders,
             movements,
@@ -251,16 +359,7 @@ fn main() -> Result<()> {
                     "building {} ({folders} folders, {movements} movements)",
                     db.display()
                 );
-                populate(&Opts {
-                    active_folders: 0,
-                    folders,
-                    movements,
-                    db: db.clone(),
-                    ingest_events: 0,
-                    batch: 0,
-                    clients: 0,
-                    lookups: 0,
-                })?;
+                populate(&db, folders, movements)?;
             }
             let report = footprint::run(&db, starts.max(1), before_exe.as_deref())?;
             println!("{report}");
@@ -315,31 +414,6 @@ fn main() -> Result<()> {
     }
 }
 
-/// Append a report to a Markdown file, when one is given.
-fn append_markdown(md: Option<&Path>, report: &str) -> Result<()> {
-    if let Some(md) = md {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(md)?;
-        writeln!(f, "{report}")?;
-        eprintln!("appended to {}", md.display());
-    }
-    Ok(())
-}
-
-fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("CASENOTE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
-                .join(".cache/casenote-bench")
-        });
-    let _ = std::fs::create_dir_all(&base);
-    base
-}
-
 struct Opts {
     active_folders: u64,
     folders: u64,
@@ -349,300 +423,6 @@ struct Opts {
     batch: usize,
     clients: usize,
     lookups: u64,
-}
-
-const WARDS: usize = 40;
-const DAY: i64 = 86_400_000;
-
-/// Build the database directly (same schema, same invariants as the server maintains).
-fn populate(o: &Opts) -> Result<()> {
-    let t0 = Instant::now();
-    {
-        let _ = Db::open(&o.db, 1)?; // creates and migrates the schema
-    }
-    let mut c = Connection::open(&o.db)?;
-    c.pragma_update(None, "synchronous", "OFF")?;
-    // movements are written before their folder row within the same transaction
-    c.pragma_update(None, "foreign_keys", "OFF")?;
-    c.pragma_update(None, "cache_size", -1_000_000)?;
-    let scheme = casenote_core::identifiers::FolderIdScheme::default();
-    let tx = c.transaction()?;
-    let now = chrono::Utc::now().to_rfc3339();
-    tx.execute("INSERT INTO locations(id, code, name, kind, created_at) VALUES (1, 'LLIB', 'Library', 'library', ?1)", [&now])?;
-    for i in 1..=WARDS {
-        tx.execute(
-            "INSERT INTO locations(id, code, name, kind, created_at) VALUES (?1, ?2, ?3, 'ward', ?4)",
-            params![i as i64 + 1, format!("LWARD{i}"), format!("Ward {i}"), now],
-        )?;
-    }
-    // the numbers of the words every movement repeats (movement_words)
-    let word = {
-        let mut words = tracker_server::ledger::movements::Words::new();
-        let mut ids = std::collections::HashMap::new();
-        for w in [
-            "receive",
-            "seen",
-            "bench-loader",
-            "S00042",
-            "code128",
-            "barcode",
-        ] {
-            ids.insert(w, words.id(&tx, w)?);
-        }
-        ids
-    };
-    tx.commit()?;
-    let mut rng = StdRng::seed_from_u64(7);
-    let n_patients = (o.folders * 10 / 13).max(1);
-    let per_folder = (o.movements / o.folders.max(1)).max(1);
-    let start = chrono::Utc::now().timestamp_millis() - 365 * DAY;
-    let chunk = 100_000u64;
-    let mut next_movement: i64 = 1;
-    let mut f = 1u64;
-    while f <= o.folders {
-        let tx = c.transaction()?;
-        {
-            let mut ins_p = tx.prepare_cached(
-                "INSERT OR IGNORE INTO patients(id, chi, family_name, given_name, family_key, dob, sex, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
-            )?;
-            let mut ins_f = tx.prepare_cached(
-                "INSERT INTO folders(id, barcode, patient_id, folder_type, volume, volume_count, status, filing_number, home_location_id, cur_movement_id, cur_location_id, cur_read_at, cur_since, cur_action, created_at)
-                 VALUES (?1,?2,?3,'main',1,1,'active',?4,1,?5,?6,?7,?7,?8,?9)",
-            )?;
-            let mut ins_m = tx.prepare_cached(
-                "INSERT INTO movement_log(id, event_id, folder_id, location_id, action_word, device_word, staff_word, read_at, received_at, raw, symbology_word, method_word)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9,?10,?11)",
-            )?;
-            let end = (f + chunk).min(o.folders + 1);
-            for fid in f..end {
-                let pid = (fid - 1) % n_patients + 1;
-                // a synthetic unique 10-digit identifier stands in for the CHI at this scale
-                ins_p.execute(params![
-                    pid as i64,
-                    format!("{:010}", 1_000_000_000 + pid),
-                    format!("FAM{}", pid % 5000),
-                    "Given",
-                    format!("FAM{}", pid % 5000),
-                    "1970-01-01",
-                    "female",
-                    now
-                ])?;
-                let barcode = scheme.format(fid).text;
-                let raw = format!("]C0{barcode}");
-                let mut t = start + rng.gen_range(0..DAY);
-                let mut loc = 1i64;
-                let mut action = "seen";
-                for k in 0..per_folder {
-                    loc = if k % 2 == 0 {
-                        rng.gen_range(2..=(WARDS as i64 + 1))
-                    } else {
-                        1
-                    };
-                    action = if k % 2 == 0 { "receive" } else { "seen" };
-                    let mut id = [0u8; 16];
-                    id[..8].copy_from_slice(&next_movement.to_be_bytes());
-                    rng.fill(&mut id[8..]);
-                    ins_m.execute(params![
-                        next_movement,
-                        &id[..],
-                        fid as i64,
-                        loc,
-                        word[action],
-                        word["bench-loader"],
-                        word["S00042"],
-                        t,
-                        raw,
-                        word["code128"],
-                        word["barcode"]
-                    ])?;
-                    next_movement += 1;
-                    t += rng.gen_range(1..(300 / per_folder as i64).max(2)) * DAY / 10 + 1;
-                }
-                ins_f.execute(params![
-                    fid as i64,
-                    barcode,
-                    pid as i64,
-                    "00-00-00",
-                    next_movement - 1,
-                    loc,
-                    t,
-                    action,
-                    now
-                ])?;
-            }
-            f = end;
-        }
-        tx.commit()?;
-        eprint!(
-            "\rpopulating: {} / {} folders, {} movements ({:.0}s)",
-            f - 1,
-            o.folders,
-            next_movement - 1,
-            t0.elapsed().as_secs_f64()
-        );
-    }
-    eprintln!();
-    // (no ANALYZE: a hospital's database has no planner statistics, see `drop_statistics`)
-    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-    Ok(())
-}
-
-/// Drop the planner statistics that ANALYZE leaves (`sqlite_stat1`, `sqlite_stat4`): the
-/// server never runs ANALYZE, so a hospital's database has none, and the benchmark must plan
-/// its queries as the hospital's does. (Databases built by older versions of this benchmark
-/// had them, taken when every folder was in the library: with them SQLite scanned all folders
-/// for the out-of-library figures and all patients for an HL7 admission, and re-prepared
-/// statements for every new bound value.)
-fn drop_statistics(c: &Connection) -> Result<()> {
-    for t in ["sqlite_stat1", "sqlite_stat4"] {
-        let has: bool = c.query_row(
-            "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE name = ?1)",
-            [t],
-            |r| r.get(0),
-        )?;
-        if has {
-            c.execute_batch(&format!("DROP TABLE {t}"))?;
-        }
-    }
-    Ok(())
-}
-
-fn page_size(db: &Path) -> Result<i64> {
-    let c = Connection::open(db)?;
-    Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0))?)
-}
-
-fn counts(db: &Path) -> Result<(u64, u64)> {
-    let c = Connection::open(db)?;
-    let f: i64 = c.query_row("SELECT count(*) FROM folders", [], |r| r.get(0))?;
-    let m: i64 = c
-        .query_row("SELECT max(id) FROM movements", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
-        .unwrap_or(0);
-    Ok((f as u64, m as u64))
-}
-
-fn serve_child(db: &Path, port_file: &Path, hl7: bool) -> Result<()> {
-    let mut cfg = Config::default();
-    cfg.database.path = db.to_path_buf();
-    if hl7 {
-        cfg.hl7.listen = Some("127.0.0.1:0".into());
-        cfg.hl7.locations = tracker_server::hl7::simulated_pas::demo_locations();
-    }
-    let dbh = Db::open(db, cfg.database.readers)?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let state = AppState::new(dbh, cfg);
-        if hl7 {
-            let (addr, file) = (state.hl7_addr.clone(), hl7_port_file(port_file));
-            tokio::spawn(async move {
-                loop {
-                    if let Some(a) = addr.get() {
-                        let _ = std::fs::write(&file, a.port().to_string());
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            });
-        }
-        std::fs::write(port_file, listener.local_addr()?.port().to_string())?;
-        tracker_server::serve(listener, state, std::future::pending()).await?;
-        anyhow::Ok(())
-    })
-}
-
-fn hl7_port_file(port_file: &Path) -> PathBuf {
-    port_file.with_extension("port.hl7")
-}
-
-/// Wait for a child's port file; returns the port.
-fn wait_for_port(child: &mut std::process::Child, file: &Path) -> Result<u16> {
-    let t_start = Instant::now();
-    loop {
-        if let Ok(p) = std::fs::read_to_string(file) {
-            if let Ok(p) = p.trim().parse::<u16>() {
-                return Ok(p);
-            }
-        }
-        if t_start.elapsed() > Duration::from_secs(600) {
-            let _ = child.kill();
-            bail!("the server did not start");
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            bail!("the server stopped at start: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Start the real server with its HL7 listener; returns the child, its HTTP and HL7 ports.
-fn start_server_child_with_hl7(db: &Path) -> Result<(std::process::Child, u16, u16)> {
-    let port_file = db.with_extension("port");
-    let _ = std::fs::remove_file(&port_file);
-    let _ = std::fs::remove_file(hl7_port_file(&port_file));
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve-child", "--hl7", "--db"])
-        .arg(db)
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("CASENOTE_LOG", "warn")
-        .spawn()
-        .context("starting the server child")?;
-    let port = wait_for_port(&mut child, &port_file)?;
-    let hl7 = wait_for_port(&mut child, &hl7_port_file(&port_file))?;
-    Ok((child, port, hl7))
-}
-
-/// Start the real server (this binary's `serve-child`) on `db`; returns the child and its port.
-fn start_server_child(db: &Path) -> Result<(std::process::Child, u16)> {
-    let (child, port, _) = spawn_server(
-        &std::env::current_exe()?,
-        db,
-        Duration::from_secs(60),
-        &mut |_| {},
-    )?;
-    Ok((child, port))
-}
-
-/// Start `exe serve-child` on `db` and wait until it listens (it writes its port then), at most
-/// `timeout`, calling `waiting` with its process id while it waits; returns the child, its port
-/// and how long it took from the spawn.
-fn spawn_server(
-    exe: &Path,
-    db: &Path,
-    timeout: Duration,
-    waiting: &mut dyn FnMut(u32),
-) -> Result<(std::process::Child, u16, Duration)> {
-    let port_file = db.with_extension("port");
-    let _ = std::fs::remove_file(&port_file);
-    let t_start = Instant::now();
-    let mut child = std::process::Command::new(exe)
-        .args(["serve-child", "--db"])
-        .arg(db)
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("CASENOTE_LOG", "warn")
-        .spawn()
-        .context("starting the server child")?;
-    loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            if let Ok(p) = p.trim().parse::<u16>() {
-                return Ok((child, p, t_start.elapsed()));
-            }
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!("the server exited while starting: {status}");
-        }
-        if t_start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the server did not start");
-        }
-        waiting(child.id());
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Read-to-server-visible latency through a real bridge: a line scanner on a pseudo-terminal
@@ -733,15 +513,6 @@ fn e2e_latency(db: &Path, rate: u32, seconds: u32) -> Result<String> {
     )))
 }
 
-/// Markdown built from continued string lines keeps their indentation; strip it.
-fn dedent(s: String) -> String {
-    s.lines()
-        .map(str::trim_start)
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
 /// RFID portal read handling and label rendering, one core each.
 fn component_benches() -> Result<String> {
     let r = firmware_bridge::bench::run(2_000_000, 2_000);
@@ -770,77 +541,6 @@ fn component_benches() -> Result<String> {
     )))
 }
 
-fn rss_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) a process has used so far, in milliseconds, from `/proc/PID/stat`
-/// (`utime` and `stime`, in the kernel's fixed user-visible 100 Hz ticks).
-fn cpu_ms(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // the command name in parentheses may hold spaces: count fields after it
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-            Some(ticks as f64 * 10.0)
-        })
-        .unwrap_or(0.0)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-/// A folder for the next scan: from the active set if there is one, else any folder.
-fn pick_folder(rng: &mut StdRng, folders: u64, active: &[u64]) -> u64 {
-    if active.is_empty() {
-        rng.gen_range(1..=folders)
-    } else {
-        active[rng.gen_range(0..active.len())]
-    }
-}
-
-fn active_set(folders: u64, n: u64) -> Vec<u64> {
-    let mut rng = StdRng::seed_from_u64(5);
-    (0..n.min(folders))
-        .map(|_| rng.gen_range(1..=folders))
-        .collect()
-}
-
-fn make_event(
-    rng: &mut StdRng,
-    folders: u64,
-    active: &[u64],
-    scheme: &casenote_core::identifiers::FolderIdScheme,
-    t: i64,
-) -> Value {
-    let fid = pick_folder(rng, folders, active);
-    json!({
-        // bridges make time-ordered UUIDv7 ids (firmware-bridge events.rs)
-        "event_id": uuid::Uuid::now_v7().to_string(),
-        "device_id": "bench-bridge",
-        "staff_id": "S00042",
-        "read_at": chrono::DateTime::from_timestamp_millis(t).unwrap_or_default().to_rfc3339(),
-        "raw": format!("]C0{}", scheme.format(fid).text),
-        "method": "barcode",
-        "location": format!("LWARD{}", rng.gen_range(1..=WARDS)),
-        "action": "seen",
-    })
-}
-
 /// Build the benchmark database if it is missing, smaller than asked for, or of an older page
 /// size.
 fn ensure_built(o: &Opts) -> Result<()> {
@@ -861,7 +561,7 @@ fn ensure_built(o: &Opts) -> Result<()> {
             o.folders,
             o.movements
         );
-        populate(o)?;
+        populate(&o.db, o.folders, o.movements)?;
     }
     drop_statistics(&Connection::open(&o.db)?)?;
     Ok(())
@@ -1185,27 +885,4 @@ fn raw_baseline(
     }
     let timed = events.len() - warm.next_multiple_of(batch).min(events.len());
     Ok((timed as u64, t0.elapsed().as_secs_f64()))
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    format!("{cpu}, {cores} cores, {} GiB RAM", mem / 1024 / 1024)
 }
