@@ -331,15 +331,7 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
                 while Instant::now() < deadline {
                     let fid = rng.gen_range(1..=folders);
                     let url = format!("{base}/whereis?q={}", scheme.format(fid).text);
-                    let t = Instant::now();
-                    let r = client
-                        .get(&url)
-                        .header("cookie", format!("cn_session={session}"))
-                        .send()
-                        .await?;
-                    let ok = r.status().is_success();
-                    let body = r.text().await?;
-                    let lat = t.elapsed();
+                    let (ok, body, lat) = get_page(&client, &url, &session).await?;
                     {
                         let mut got = g.lock().await;
                         if ok && body.contains(&scheme.format(fid).text) {
@@ -371,18 +363,11 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
                         let url = format!("{base}/pull-lists?clinic=LBCLIN{n}&date={date}");
                         let (client, session) = (client.clone(), lib_session.clone());
                         all.push(tokio::spawn(async move {
-                            let t = Instant::now();
-                            let r = client
-                                .get(&url)
-                                .header("cookie", format!("cn_session={session}"))
-                                .send()
-                                .await?;
-                            let ok = r.status().is_success();
-                            let _ = r.bytes().await?;
+                            let (ok, _, lat) = get_page(&client, &url, &session).await?;
                             if !ok {
                                 bail!("pull list {url} failed");
                             }
-                            anyhow::Ok(t.elapsed())
+                            anyhow::Ok(lat)
                         }));
                     }
                     for t in all {
@@ -402,18 +387,12 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
                 let mut tick = tokio::time::interval(Duration::from_secs(10));
                 while Instant::now() < deadline {
                     tick.tick().await;
-                    let t = Instant::now();
-                    let r = client
-                        .get(format!("{base}/statistics"))
-                        .header("cookie", format!("cn_session={rm_session}"))
-                        .send()
-                        .await?;
-                    let ok = r.status().is_success();
-                    let _ = r.bytes().await?;
+                    let url = format!("{base}/statistics");
+                    let (ok, _, lat) = get_page(&client, &url, &rm_session).await?;
                     if !ok {
                         bail!("statistics page failed");
                     }
-                    g.lock().await.statistics.push(t.elapsed());
+                    g.lock().await.statistics.push(lat);
                 }
                 Ok(())
             }));
@@ -597,6 +576,23 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
         );
     }
     Ok(report)
+}
+
+/// A page as a signed-in user opens it: whether it answered 2xx, its text, and how long it took.
+async fn get_page(
+    client: &reqwest::Client,
+    url: &str,
+    session: &str,
+) -> Result<(bool, String, Duration)> {
+    let t = Instant::now();
+    let r = client
+        .get(url)
+        .header("cookie", format!("cn_session={session}"))
+        .send()
+        .await?;
+    let ok = r.status().is_success();
+    let body = r.text().await?;
+    Ok((ok, body, t.elapsed()))
 }
 
 /// A scan from bridge `k` (each bridge has a device id of its own, bound to its token).

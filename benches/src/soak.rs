@@ -1578,7 +1578,12 @@ mod tests {
                  VALUES (?1,?2,?3,'seen',?4,'S00042',?5,?5,'x','code128','barcode')",
                 rusqlite::params![&id.as_bytes()[..], e.folder, setup.wards[e.ward as usize].1, device, e.read_ms],
             )?;
-            Ok(c.last_insert_rowid())
+            // (an insert through the `movements` view sets no last_insert_rowid)
+            Ok(c.query_row(
+                "SELECT id FROM movement_log WHERE event_id=?1",
+                [&id.as_bytes()[..]],
+                |r| r.get(0),
+            )?)
         };
         for e in &events {
             let m = insert(&c, &e.id, e)?;
@@ -1597,7 +1602,7 @@ mod tests {
 
         // an event lost (an early scan of its folder, so the folder's place is still right)
         c.execute(
-            "DELETE FROM movements WHERE event_id=?1",
+            "DELETE FROM movement_log WHERE event_id=?1",
             [&events[0].id.as_bytes()[..]],
         )?;
         // a movement of this run's device that was never sent (a doubled scan under a new id)
@@ -1610,7 +1615,7 @@ mod tests {
         )?;
         // an event stored with another read time
         c.execute(
-            "UPDATE movements SET read_at=read_at-1 WHERE event_id=?1",
+            "UPDATE movement_log SET read_at=read_at-1 WHERE event_id=?1",
             [&events[1].id.as_bytes()[..]],
         )?;
         let bad = check_db(&db, &setup, &events)?;
