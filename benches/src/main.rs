@@ -337,13 +337,39 @@ fn main() -> Result<()> {
             println!("{parts}");
             let hl7 = hl7::run(10_000, 3, 2_000)?;
             println!("{hl7}");
-            let doc = format!(
-                "# Benchmarks\n\nMeasured {} on {}.\n\nCommand (all of this page): `cargo run --release -p casenote-bench -- all --folders {folders} --movements {movements}`\n\n{server}\n{e2e}\n{parts}\n{hl7}",
+            // everything at once on the same database, its footprint, then the soak
+            let mixed = mixed::run(
+                &db,
+                &mixed::MixedOpts {
+                    minutes: 5.0,
+                    events_per_sec: 500,
+                    burst: 5_000,
+                    burst_every_secs: 60,
+                    web_users: 200,
+                    hl7_per_sec: 50,
+                    clinics: 60,
+                },
+            )?;
+            println!("{mixed}");
+            let footprint = footprint::run(&db, 3, None)?;
+            println!("{footprint}");
+            let tmp = tempfile::tempdir()?;
+            let mut so =
+                soak::Options::new(tmp.path().join("soak.db"), Box::new(serve_child_command));
+            so.command = "cargo run --release -p casenote-bench -- soak --minutes 30 --rate 500 --kill-every-secs 300".into();
+            let soaked = soak::run(&so)?;
+            println!("{}", soaked.markdown());
+            let generated = format!(
+                "Measured {} on {}. Command (this part of the page): `cargo run --release -p casenote-bench -- all --folders {folders} --movements {movements}`\n\n{server}\n{e2e}\n{parts}\n{hl7}\n{mixed}\n{footprint}\n{}",
                 chrono::Utc::now().format("%Y-%m-%d"),
-                machine()
+                machine(),
+                soaked.markdown()
             );
-            std::fs::write(&markdown, doc)?;
+            write_generated(&markdown, &generated)?;
             eprintln!("written to {}", markdown.display());
+            if !soaked.passed() {
+                bail!("the soak failed:\n- {}", soaked.failures.join("\n- "));
+            }
             Ok(())
         }
         Cmd::Footprint {
@@ -539,6 +565,25 @@ fn component_benches() -> Result<String> {
         "## Bridge RFID handling and label rendering (one core)\n\n         | measure | result | target |\n|---|---|---|\n         | R2000 frame decoding + portal logic ({} reads, {} passages) | {:.0} reads/s | >= 100,000 reads/s |\n         | portal logic only | {:.0} reads/s | |\n{rows}",
         r.reads, r.movements, r.decode_and_portal_reads_per_s, r.portal_only_reads_per_s
     )))
+}
+
+/// Where `all` writes in the benchmarks page: between these two lines, so that the written
+/// analysis around them stays.
+const GENERATED_BEGIN: &str = "<!-- casenote-bench all: begin -->";
+const GENERATED_END: &str = "<!-- casenote-bench all: end -->";
+
+/// Put `generated` between the markers in `page` (at its end, with the markers, if it has none).
+fn write_generated(page: &Path, generated: &str) -> Result<()> {
+    let old = std::fs::read_to_string(page).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let block = format!("{GENERATED_BEGIN}\n{generated}\n{GENERATED_END}");
+    let new = match (old.find(GENERATED_BEGIN), old.find(GENERATED_END)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{block}{}", &old[..b], &old[e + GENERATED_END.len()..])
+        }
+        _ => format!("{}\n{block}\n", old.trim_end()),
+    };
+    std::fs::write(page, new)?;
+    Ok(())
 }
 
 /// Build the benchmark database if it is missing, smaller than asked for, or of an older page
@@ -885,4 +930,28 @@ fn raw_baseline(
     }
     let timed = events.len() - warm.next_multiple_of(batch).min(events.len());
     Ok((timed as u64, t0.elapsed().as_secs_f64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_writes_only_between_its_markers() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let page = dir.path().join("benchmarks.md");
+        // no page yet: the block is added, markers and all
+        write_generated(&page, "first figures")?;
+        let one = std::fs::read_to_string(&page)?;
+        assert!(one.contains(GENERATED_BEGIN) && one.contains("first figures"));
+        // the written reading around the markers stays; only the block changes
+        let page_text = format!("# Benchmarks\n\nReading before.\n\n{one}\nReading after.\n");
+        std::fs::write(&page, page_text)?;
+        write_generated(&page, "second figures")?;
+        let two = std::fs::read_to_string(&page)?;
+        assert!(two.contains("Reading before.") && two.contains("Reading after."));
+        assert!(two.contains("second figures") && !two.contains("first figures"));
+        assert_eq!(two.matches(GENERATED_BEGIN).count(), 1);
+        Ok(())
+    }
 }
