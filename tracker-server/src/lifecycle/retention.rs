@@ -428,20 +428,21 @@ pub struct DueFolder {
     pub pending_destruction: Option<i64>,
 }
 
-/// Folders (not destroyed) whose retention falls due on or before `as_of`, earliest first.
-pub fn due(
+/// Each folder (not destroyed) whose retention falls due on or before `as_of`, in folder order,
+/// handed to `each` as it is found (counting them keeps nothing in memory: at five million
+/// folders the list of those due alone took a gigabyte).
+pub fn for_each_due(
     c: &Connection,
     rules: &[Rule],
     as_of: NaiveDate,
-    limit: usize,
-) -> Result<Vec<DueFolder>> {
+    each: &mut dyn FnMut(DueFolder),
+) -> Result<()> {
     // One pass over the folders, row by row: at five million folders, a query per folder
     // and a list of every folder took over a minute and hundreds of megabytes.
     let mut st = c.prepare_cached(&format!(
         "{FACTS_SELECT} WHERE f.status NOT IN ('destroyed', 'merged') ORDER BY f.id"
     ))?;
     let mut rows = st.query([])?;
-    let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let row = FactsRow::read(r)?;
         let f = row.facts()?;
@@ -452,7 +453,7 @@ pub fn due(
             continue;
         }
         let id = row.id;
-        out.push(DueFolder {
+        each(DueFolder {
             barcode: row.barcode,
             folder_id: id,
             patient_id: row.patient_id,
@@ -471,6 +472,18 @@ pub fn due(
                 .optional()?,
         });
     }
+    Ok(())
+}
+
+/// Folders (not destroyed) whose retention falls due on or before `as_of`, earliest first.
+pub fn due(
+    c: &Connection,
+    rules: &[Rule],
+    as_of: NaiveDate,
+    limit: usize,
+) -> Result<Vec<DueFolder>> {
+    let mut out = Vec::new();
+    for_each_due(c, rules, as_of, &mut |d| out.push(d))?;
     out.sort_by(|a, b| a.due_on.cmp(&b.due_on).then(a.folder_id.cmp(&b.folder_id)));
     out.truncate(limit);
     Ok(out)

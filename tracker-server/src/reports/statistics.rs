@@ -236,18 +236,27 @@ pub fn retention_figures(
     cfg: &Config,
     as_of: NaiveDate,
 ) -> Result<RetentionFigures> {
-    let due = retention::due(c, &cfg.retention.rules, as_of, usize::MAX)?;
+    // counted as the folders are read, none of them kept
+    let mut by_action = vec![0i64; RetentionAction::ALL.len()];
+    let mut on_hold = 0i64;
+    retention::for_each_due(c, &cfg.retention.rules, as_of, &mut |d| {
+        if let Some(k) = RetentionAction::ALL.iter().position(|a| *a == d.action) {
+            by_action[k] += 1;
+        }
+        on_hold += i64::from(d.legal_hold);
+    })?;
     Ok(RetentionFigures {
         as_of,
         due: RetentionAction::ALL
             .iter()
-            .map(|a| Labelled {
+            .zip(by_action)
+            .map(|(a, count)| Labelled {
                 key: a.as_str(),
                 label: a.label(),
-                count: due.iter().filter(|d| d.action == *a).count() as i64,
+                count,
             })
             .collect(),
-        on_hold: due.iter().filter(|d| d.legal_hold).count() as i64,
+        on_hold,
         counted_at: crate::util::ms_to_rfc3339(crate::util::now_ms()),
     })
 }
