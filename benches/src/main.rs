@@ -267,10 +267,7 @@ fn main() -> Result<()> {
             let report = soak::run(&o)?;
             println!("{}", report.markdown());
             append_markdown(markdown.as_deref(), report.markdown())?;
-            if !report.passed() {
-                bail!("the soak failed:\n- {}", report.failures.join("\n- "));
-            }
-            Ok(())
+            report.verdict()
         }
         Cmd::Mixed {
             folders,
@@ -367,10 +364,7 @@ fn main() -> Result<()> {
             );
             write_generated(&markdown, &generated)?;
             eprintln!("written to {}", markdown.display());
-            if !soaked.passed() {
-                bail!("the soak failed:\n- {}", soaked.failures.join("\n- "));
-            }
-            Ok(())
+            soaked.verdict()
         }
         Cmd::Footprint {
             db,

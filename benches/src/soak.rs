@@ -1043,6 +1043,14 @@ impl Report {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// An error listing the failures, if the soak failed.
+    pub fn verdict(&self) -> Result<()> {
+        if !self.passed() {
+            bail!("the soak failed:\n- {}", self.failures.join("\n- "));
+        }
+        Ok(())
+    }
 }
 
 fn pct_ms(sorted: &[i64], p: f64) -> i64 {

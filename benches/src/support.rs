@@ -398,23 +398,31 @@ pub fn hl7_port_file(port_file: &Path) -> PathBuf {
     port_file.with_extension("port.hl7")
 }
 
-/// Wait for a child's port file; returns the port.
-pub fn wait_for_port(child: &mut std::process::Child, file: &Path) -> Result<u16> {
-    let t_start = Instant::now();
+/// Wait until the server child `child`, spawned at `spawned`, has written its port to `file`;
+/// at most `timeout`, calling `waiting` with its process id while it waits.
+pub fn wait_for_port(
+    child: &mut std::process::Child,
+    file: &Path,
+    spawned: Instant,
+    timeout: Duration,
+    waiting: &mut dyn FnMut(u32),
+) -> Result<u16> {
     loop {
         if let Ok(p) = std::fs::read_to_string(file) {
             if let Ok(p) = p.trim().parse::<u16>() {
                 return Ok(p);
             }
         }
-        if t_start.elapsed() > Duration::from_secs(600) {
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited while starting: {status}");
+        }
+        if spawned.elapsed() > timeout {
             let _ = child.kill();
+            let _ = child.wait();
             bail!("the server did not start");
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            bail!("the server stopped at start: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        waiting(child.id());
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -423,6 +431,7 @@ pub fn start_server_child_with_hl7(db: &Path) -> Result<(std::process::Child, u1
     let port_file = db.with_extension("port");
     let _ = std::fs::remove_file(&port_file);
     let _ = std::fs::remove_file(hl7_port_file(&port_file));
+    let spawned = Instant::now();
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args(["serve-child", "--hl7", "--db"])
         .arg(db)
@@ -431,8 +440,16 @@ pub fn start_server_child_with_hl7(db: &Path) -> Result<(std::process::Child, u1
         .env("CASENOTE_LOG", "warn")
         .spawn()
         .context("starting the server child")?;
-    let port = wait_for_port(&mut child, &port_file)?;
-    let hl7 = wait_for_port(&mut child, &hl7_port_file(&port_file))?;
+    // (a first start may upgrade a large database: minutes)
+    let timeout = Duration::from_secs(600);
+    let port = wait_for_port(&mut child, &port_file, spawned, timeout, &mut |_| {})?;
+    let hl7 = wait_for_port(
+        &mut child,
+        &hl7_port_file(&port_file),
+        spawned,
+        timeout,
+        &mut |_| {},
+    )?;
     Ok((child, port, hl7))
 }
 
@@ -456,23 +473,8 @@ pub fn spawn_server(
         .env("CASENOTE_LOG", "warn")
         .spawn()
         .context("starting the server child")?;
-    loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            if let Ok(p) = p.trim().parse::<u16>() {
-                return Ok((child, p, t_start.elapsed()));
-            }
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!("the server exited while starting: {status}");
-        }
-        if t_start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the server did not start");
-        }
-        waiting(child.id());
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let port = wait_for_port(&mut child, &port_file, t_start, timeout, waiting)?;
+    Ok((child, port, t_start.elapsed()))
 }
 
 /// CPU time (user + system) a process has used so far, in milliseconds, from `/proc/PID/stat`
