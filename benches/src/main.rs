@@ -9,6 +9,13 @@
 mod footprint;
 mod mixed;
 
+/// The memory allocator: mimalloc rather than the C library's. Under load the benchmark (whose child processes run the server)
+/// allocates and frees on many threads at once (page buffers, HTTP bodies, JSON); the C
+/// library's allocator spent a fifth of the processor time of a where-is lookup in its own
+/// bookkeeping and kept freed memory per thread (docs/benchmarks.md, "Many readers").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use casenote_bench::support::*;
 use casenote_bench::{hl7, soak};
 
@@ -67,6 +74,19 @@ enum Cmd {
         events: u64,
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+    },
+    /// Only the many-readers measure, on an existing benchmark database: audited where-is
+    /// lookups from `--clients` concurrent clients (for profiling the lookup path).
+    Readers {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 20_000)]
+        lookups: u64,
+        /// Measure this many times, one after another, on the same server.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Everything, as one command: server at scale, bridge latency, RFID and label throughput.
     /// Writes the figures to `--markdown` (default docs/benchmarks.md).
@@ -395,6 +415,42 @@ fn main() -> Result<()> {
             println!("{report}");
             append_markdown(markdown.as_deref(), &report)
         }
+        Cmd::Readers {
+            db,
+            clients,
+            lookups,
+            runs,
+        } => {
+            let (folders, _) = counts(&db)?;
+            let library = auth::new_token("ct_");
+            {
+                let c = Connection::open(&db)?;
+                c.execute("DELETE FROM api_tokens WHERE name = 'bench-readers'", [])?;
+                auth::insert_api_token(&c, "bench-readers", auth::Role::Library, &library)?;
+            }
+            let (mut child, port) = start_server_child(&db)?;
+            let pid = child.id();
+            let base = format!("http://127.0.0.1:{port}");
+            let rt = tokio::runtime::Runtime::new()?;
+            let result = rt.block_on(async {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(clients)
+                    .build()?;
+                for _ in 0..runs {
+                    let r =
+                        many_readers(&client, &base, &library, folders, clients, lookups, pid)
+                            .await?;
+                    println!(
+                        "{} client(s): {:.0} lookups/s, p50 {:.2} / p99 {:.2} ms; CPU per lookup: server {:.0} µs, load generator {:.0} µs",
+                        r.clients, r.rate, r.p50, r.p99, r.server_us, r.client_us
+                    );
+                }
+                anyhow::Ok(())
+            });
+            let _ = child.kill();
+            let _ = child.wait();
+            result
+        }
         Cmd::Baseline { db, events, batch } => {
             let (folders, _) = counts(&db)?;
             let (n, s) = raw_baseline(&db, folders, &[], events, batch)?;
@@ -719,57 +775,8 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         // ---- many readers: the same lookups from 1, 8 and 64 clients at once ----
         let mut readers = Vec::new();
         for n in READER_CLIENTS {
-            let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(o.lookups));
-            let (server_cpu0, own_cpu0) = (cpu_ms(pid), cpu_ms(std::process::id()));
-            let t = Instant::now();
-            let mut tasks = Vec::new();
-            for k in 0..n {
-                let (client, base, library, left) =
-                    (client.clone(), base.clone(), library.clone(), left.clone());
-                let scheme = scheme.clone();
-                let mut rng = StdRng::seed_from_u64(k as u64 + 7);
-                tasks.push(tokio::spawn(async move {
-                    let mut lat = Vec::new();
-                    while left
-                        .fetch_update(
-                            std::sync::atomic::Ordering::Relaxed,
-                            std::sync::atomic::Ordering::Relaxed,
-                            |v| v.checked_sub(1),
-                        )
-                        .is_ok()
-                    {
-                        let fid = rng.gen_range(1..=folders);
-                        let url =
-                            format!("{base}/api/v1/whereis/folder/{}", scheme.format(fid).text);
-                        let t = Instant::now();
-                        let r = client.get(&url).bearer_auth(&library).send().await?;
-                        let ok = r.status().is_success();
-                        let _ = r.bytes().await?;
-                        lat.push(t.elapsed());
-                        if !ok {
-                            bail!("where-is failed for folder {fid}");
-                        }
-                    }
-                    anyhow::Ok(lat)
-                }));
-            }
-            let mut all = Vec::with_capacity(o.lookups as usize);
-            for task in tasks {
-                all.extend(task.await??);
-            }
-            let secs = t.elapsed().as_secs_f64();
-            let per = |ms: f64| 1000.0 * ms / all.len().max(1) as f64;
-            let server_us = per(cpu_ms(pid) - server_cpu0);
-            let client_us = per(cpu_ms(std::process::id()) - own_cpu0);
-            all.sort();
-            readers.push(Readers {
-                clients: n,
-                rate: all.len() as f64 / secs,
-                p50: pct(&all, 0.50),
-                p99: pct(&all, 0.99),
-                server_us,
-                client_us,
-            });
+            let r = many_readers(&client, &base, &library, folders, n, o.lookups, pid).await?;
+            readers.push(r);
         }
         anyhow::Ok((stored, ingest_s, lat, lookup_s, rss_after_ingest, readers))
     });
@@ -827,6 +834,74 @@ struct Readers {
     server_us: f64,
     /// The load generator's CPU time per lookup, in µs.
     client_us: f64,
+}
+
+/// `lookups` where-is lookups of random folders from `clients` concurrent clients, each lookup
+/// audited by the server (process `pid`): the rate, latency and CPU per lookup on both sides.
+async fn many_readers(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    folders: u64,
+    clients: usize,
+    lookups: u64,
+    pid: u32,
+) -> Result<Readers> {
+    let scheme = casenote_core::identifiers::FolderIdScheme::default();
+    let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(lookups));
+    let (server_cpu0, own_cpu0) = (cpu_ms(pid), cpu_ms(std::process::id()));
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..clients {
+        let (client, base, token, left) = (
+            client.clone(),
+            base.to_string(),
+            token.to_string(),
+            left.clone(),
+        );
+        let scheme = scheme.clone();
+        let mut rng = StdRng::seed_from_u64(k as u64 + 7);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while left
+                .fetch_update(
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                    |v| v.checked_sub(1),
+                )
+                .is_ok()
+            {
+                let fid = rng.gen_range(1..=folders);
+                let url = format!("{base}/api/v1/whereis/folder/{}", scheme.format(fid).text);
+                let t = Instant::now();
+                let r = client.get(&url).bearer_auth(&token).send().await?;
+                let ok = r.status().is_success();
+                let _ = r.bytes().await?;
+                lat.push(t.elapsed());
+                if !ok {
+                    bail!("where-is failed for folder {fid}");
+                }
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(lookups as usize);
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let per = |ms: f64| 1000.0 * ms / all.len().max(1) as f64;
+    let server_us = per(cpu_ms(pid) - server_cpu0);
+    let client_us = per(cpu_ms(std::process::id()) - own_cpu0);
+    all.sort();
+    Ok(Readers {
+        clients,
+        rate: all.len() as f64 / secs,
+        p50: pct(&all, 0.50),
+        p99: pct(&all, 0.99),
+        server_us,
+        client_us,
+    })
 }
 
 /// How many clients look folders up at once in the many-readers measure.

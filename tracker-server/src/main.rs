@@ -1,5 +1,12 @@
 //! `tracker-server`: serve the API, migrate, manage users and tokens, import, back up, demo.
 
+/// The memory allocator: mimalloc rather than the C library's. Under load the server
+/// allocates and frees on many threads at once (page buffers, HTTP bodies, JSON); the C
+/// library's allocator spent a fifth of the processor time of a where-is lookup in its own
+/// bookkeeping and kept freed memory per thread (docs/benchmarks.md, "Many readers").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::io::Read;

@@ -265,6 +265,83 @@ async fn batch_reports_per_event_results() {
     assert_eq!(wi["current"]["location"]["code"], "LCODING");
 }
 
+/// A batch bigger than one piece (64 events) is stored in pieces, each committed on its own:
+/// every event still gets its answer at its own index, an event sent twice in the batch (in
+/// different pieces) is stored once, and the folder ends where its latest scan put it.
+#[tokio::test]
+async fn big_batch_is_stored_in_pieces_with_every_answer_in_place() {
+    let w = world().await;
+    let s = &w.s;
+    s.patient(&w.library, "0101011237", "Pieces", "Pat", "2001-01-01")
+        .await;
+    let bc = s.folder(&w.library, "0101011237", "main").await["barcode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut evs: Vec<Value> = (0..300)
+        .map(|i| {
+            let t = chrono::DateTime::parse_from_rfc3339("2026-11-20T08:00:00Z").unwrap()
+                + chrono::Duration::seconds(i);
+            event(&bc, "LWARD5", &t.to_rfc3339(), "seen", None)
+        })
+        .collect();
+    evs[200] = evs[5].clone(); // sent twice: pieces 1 and 4
+    evs[150]["location"] = json!("LNOWHERE"); // refused on its own
+    evs[299]["location"] = json!("0614141000005"); // the latest scan: the coding room
+    let before = s.count("movements").await;
+    let v = s
+        .ok_json(
+            s.post(
+                Some(&w.device),
+                "/api/v1/events",
+                json!({"events": evs.clone()}),
+            )
+            .await,
+        )
+        .await;
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r.len(), 300);
+    for (i, (answer, sent)) in r.iter().zip(&evs).enumerate() {
+        assert_eq!(
+            answer["event_id"], sent["event_id"],
+            "answer {i} is in place"
+        );
+    }
+    assert_eq!(r[200]["status"], "duplicate");
+    assert_eq!(
+        (r[150]["status"].as_str(), r[150]["field"].as_str()),
+        (Some("rejected"), Some("location"))
+    );
+    assert_eq!(
+        (
+            v["stored"].as_i64(),
+            v["duplicates"].as_i64(),
+            v["rejected"].as_i64()
+        ),
+        (Some(298), Some(1), Some(1))
+    );
+    assert_eq!(s.count("movements").await - before, 298);
+    let wi = s
+        .ok_json(
+            s.get(Some(&w.library), &format!("/api/v1/whereis/folder/{bc}"))
+                .await,
+        )
+        .await;
+    assert_eq!(wi["current"]["location"]["code"], "LCODING");
+    // sent again whole (as a bridge does after a lost answer): nothing is stored twice
+    let v = s
+        .ok_json(
+            s.post(Some(&w.device), "/api/v1/events", json!({"events": evs}))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        (v["stored"].as_i64(), v["duplicates"].as_i64()),
+        (Some(0), Some(299))
+    );
+    assert_eq!(s.count("movements").await - before, 298);
+}
+
 #[tokio::test]
 async fn where_is_by_chi_and_by_name_and_dob() {
     let w = world().await;

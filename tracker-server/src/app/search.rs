@@ -46,17 +46,15 @@ pub async fn folder(s: &AppState, who: &Principal, barcode: String) -> Result<Wh
     who.require(Permission::LocateFolders)?;
     let scheme = s.cfg.identifiers.folder.clone();
     let with_patient = who.can(Permission::ReadPatient);
-    let w =
-        s.db.read(move |c| {
-            let f = folders::by_barcode(c, &scheme, &barcode)?;
-            let p = if with_patient {
-                Some(patients::get(c, f.patient_id)?)
-            } else {
-                None
-            };
-            whereis::for_folder(c, f, p.as_ref())
-        })
-        .await?;
+    let w = s.db.read_quick(|c| {
+        let f = folders::by_barcode(c, &scheme, &barcode)?;
+        let p = if with_patient {
+            Some(patients::get(c, f.patient_id)?)
+        } else {
+            None
+        };
+        whereis::for_folder(c, f, p.as_ref())
+    })?;
     let row = vec![(Some(w.folder.patient_id), Some(w.folder.id))];
     audit::record_reads(&s.db, who, "whereis.folder", row, w.folder.barcode.clone()).await?;
     Ok(w)

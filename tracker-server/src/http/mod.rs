@@ -150,10 +150,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_string())
             .ok_or_else(|| ApiError::from(Error::Unauthorized))?;
-        let p = state
-            .db
-            .read(move |c| auth::authenticate(c, &token))
-            .await?;
+        let p = state.db.read_quick(|c| auth::authenticate(c, &token))?;
         Ok(Caller(p))
     }
 }

@@ -5,7 +5,8 @@
 //! back alone), commits once, and only then answers each caller. Reads run on a bounded pool
 //! of read-only connections in WAL mode, so they never wait for the writer. A big job (a batch
 //! of thousands of scans, an import) runs alone in a transaction of its own instead
-//! ([`Db::write_solo`]).
+//! ([`Db::write_solo`], or in pieces with [`Db::write_solo_each`]). Big jobs take turns with
+//! the groups ([`Lanes`]): a small change waits for at most one big job, never a queue of them.
 
 pub mod migrations;
 
@@ -18,7 +19,10 @@ use std::sync::{mpsc, Arc, Mutex};
 
 type Completion = Box<dyn FnOnce(Option<String>) + Send>;
 /// Runs a job on the writer connection: whether it succeeded, and how to answer its caller.
-type RunJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+/// Given the reason instead of a connection (no transaction could begin), it answers its
+/// caller with that reason without running.
+type RunJob =
+    Box<dyn FnOnce(std::result::Result<&Connection, String>) -> (bool, Completion) + Send>;
 
 /// A queued change. `run` executes it on the writer connection and says whether it succeeded.
 struct Job {
@@ -48,6 +52,14 @@ pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// are cached (measured: HL7 messages a second fell by a third as a 64 MiB cache filled). A
 /// database this small stays in the operating system's cache anyway.
 pub const SMALL_DB_WRITER_CACHE_KIB: i64 = 4 * 1024;
+
+/// Page cache of each pooled reader, in KiB (filled only as a read needs it): long reads
+/// (reports, lists) visit the same pages many times within their transaction.
+pub const READER_CACHE_KIB: i64 = 32_000;
+
+/// Page cache of each [`Db::read_quick`] connection, in KiB: enough for every page one
+/// lookup visits (a few dozen).
+pub const QUICK_READER_CACHE_KIB: i64 = 256;
 
 /// Transactions between checks of the database's size for the writer's cache.
 const CACHE_CHECK_EVERY: u64 = 4096;
@@ -101,6 +113,8 @@ struct Inner {
     _checkpointer: Checkpointer,
     jobs: mpsc::SyncSender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// Connections for [`Db::read_quick`], with a small page cache.
+    quick_readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
     /// How long [`Db::write`] callers waited for their commit.
     write_stats: write_stats::WriteStats,
@@ -149,7 +163,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
@@ -187,6 +201,7 @@ impl Db {
                 _checkpointer: checkpointer,
                 jobs: tx,
                 readers: Mutex::new(Vec::new()),
+                quick_readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(readers.max(1)),
                 write_stats: Default::default(),
             }),
@@ -210,11 +225,11 @@ impl Db {
         let (otx, orx) = tokio::sync::oneshot::channel();
         let job = Job {
             solo,
-            run: Box::new(move |conn: &Connection| {
-                let r = if solo {
-                    f(conn)
-                } else {
-                    run_in_savepoint(conn, f)
+            run: Box::new(move |conn: std::result::Result<&Connection, String>| {
+                let r = match conn {
+                    Err(why) => Err(Error::internal(why)),
+                    Ok(conn) if solo => f(conn),
+                    Ok(conn) => run_in_savepoint(conn, f),
                 };
                 let ok = r.is_ok();
                 let done: Completion = Box::new(move |commit_error: Option<String>| {
@@ -265,6 +280,29 @@ impl Db {
             .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
 
+    /// The pieces of one big job (a large batch of scans, cut up), queued together and run in
+    /// order, each in a transaction of its own as with [`Db::write_solo`]. Small changes
+    /// waiting are committed between the pieces, so none waits for the whole job. Answers
+    /// each piece's result, in order, once the last has run; a piece that fails leaves the
+    /// pieces before it committed, and the ones after it still run.
+    pub async fn write_solo_each<T, F>(&self, pieces: Vec<F>) -> Vec<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let queued: Vec<_> = pieces.into_iter().map(|f| self.enqueue(true, f)).collect();
+        let mut out = Vec::with_capacity(queued.len());
+        for q in queued {
+            out.push(match q {
+                Ok(rx) => rx
+                    .await
+                    .unwrap_or_else(|_| Err(Error::internal("the writer thread dropped the job"))),
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
     /// Blocking form of [`Db::write`] for the command line (not inside the async runtime).
     pub fn write_blocking<T: Send + 'static>(
         &self,
@@ -285,8 +323,8 @@ impl Db {
             .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
 
-    fn take_reader(&self) -> Result<Connection> {
-        if let Some(c) = self.inner.readers.lock().expect("reader pool lock").pop() {
+    fn take_reader(&self, pool: &Mutex<Vec<Connection>>, cache_kib: i64) -> Result<Connection> {
+        if let Some(c) = pool.lock().expect("reader pool lock").pop() {
             return Ok(c);
         }
         let c = Connection::open_with_flags(
@@ -294,11 +332,20 @@ impl Db {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&c)?;
+        c.pragma_update(None, "cache_size", -cache_kib)?;
         Ok(c)
     }
 
-    fn give_back(&self, c: Connection) {
-        self.inner.readers.lock().expect("reader pool lock").push(c);
+    fn read_from<T>(
+        &self,
+        pool: &Mutex<Vec<Connection>>,
+        cache_kib: i64,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        let conn = self.take_reader(pool, cache_kib)?;
+        let r = f(&conn);
+        pool.lock().expect("reader pool lock").push(conn);
+        r
     }
 
     /// Run a read on a pooled read-only connection, off the async threads.
@@ -318,12 +365,24 @@ impl Db {
             .map_err(Error::from)?
     }
 
+    /// A short read on the calling thread, without handing it to the blocking pool: for the
+    /// reads every request makes (a token's session, one folder's whereabouts), which read a
+    /// handful of rows through their indexes in well under a millisecond. Handing such a read
+    /// to another thread and back cost more processor time than the read itself (two thread
+    /// wake-ups each way; docs/benchmarks.md, "Many readers"). Anything that may read many
+    /// rows (a list, a report, a search by name) uses [`Db::read`].
+    ///
+    /// These reads have connections of their own with a small page cache
+    /// ([`QUICK_READER_CACHE_KIB`]): in WAL mode a reader empties its cache whenever anything
+    /// was committed since its last read, which under load is every time, and emptying a
+    /// cache costs more the bigger it has grown.
+    pub fn read_quick<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.read_from(&self.inner.quick_readers, QUICK_READER_CACHE_KIB, f)
+    }
+
     /// Blocking form of [`Db::read`].
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.take_reader()?;
-        let r = f(&conn);
-        self.give_back(conn);
-        r
+        self.read_from(&self.inner.readers, READER_CACHE_KIB, f)
     }
 }
 
@@ -365,57 +424,110 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     }
 }
 
+/// The writer's two queues. Small jobs share group commits; solo jobs (big batches, in pieces)
+/// each get a transaction of their own, and take turns with the groups: after each solo job
+/// every small job waiting is committed before the next solo job starts. So a small change
+/// (a where-is lookup's audit row, a sign-in) waits for at most one solo job, however many
+/// are queued (a bridge emptying its offline queue sends thousands of scans).
+#[derive(Default)]
+struct Lanes {
+    group: std::collections::VecDeque<Job>,
+    solo: std::collections::VecDeque<Job>,
+}
+
+impl Lanes {
+    fn push(&mut self, job: Job) {
+        if job.solo {
+            self.solo.push_back(job);
+        } else {
+            self.group.push_back(job);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.group.is_empty() && self.solo.is_empty()
+    }
+
+    /// Sort every job already sent into its lane; wait for one only when both are empty.
+    /// False once every sender has gone and nothing is left to do.
+    fn take_waiting(&mut self, rx: &mpsc::Receiver<Job>) -> bool {
+        if self.is_empty() {
+            match rx.recv() {
+                Ok(j) => self.push(j),
+                Err(_) => return false,
+            }
+        }
+        while let Ok(j) = rx.try_recv() {
+            self.push(j);
+        }
+        true
+    }
+}
+
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
-    // A solo job met while gathering a group waits here for the next transaction.
-    let mut held: Option<Job> = None;
+    let mut lanes = Lanes::default();
     let mut transactions = 0u64;
-    loop {
-        transactions += 1;
-        if transactions.is_multiple_of(CACHE_CHECK_EVERY) {
+    while lanes.take_waiting(&rx) {
+        if !lanes.group.is_empty() {
+            let n = lanes.group.len().min(MAX_GROUP);
+            let jobs: Vec<Job> = lanes.group.drain(..n).collect();
+            run_group(&conn, jobs);
+            transactions += 1;
+        }
+        if let Some(job) = lanes.solo.pop_front() {
+            run_solo(&conn, job);
+            transactions += 1;
+        }
+        if transactions >= CACHE_CHECK_EVERY {
+            transactions = 0;
             if let Err(e) = size_writer_cache(&conn) {
                 tracing::warn!(error = %e, "cannot size the writer's page cache");
             }
         }
-        let first = match held.take() {
-            Some(j) => j,
-            None => match rx.recv() {
-                Ok(j) => j,
-                Err(_) => return,
-            },
-        };
-        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
+    }
+}
+
+/// Begin a write transaction; on failure answer every job with the reason.
+fn begin(conn: &Connection, jobs: Vec<Job>) -> Option<Vec<Job>> {
+    match control(conn, "BEGIN IMMEDIATE") {
+        Ok(()) => Some(jobs),
+        Err(e) => {
             tracing::error!(error = %e, "cannot begin a write transaction");
-            let (_, done) = (first.run)(&conn);
-            done(Some(e.to_string()));
-            continue;
-        }
-        if first.solo {
-            let (ok, done) = (first.run)(&conn);
-            if !ok {
-                // The job's own error goes back to its caller; nothing of it stays.
-                let _ = conn.execute_batch("ROLLBACK");
+            for job in jobs {
+                let (_, done) = (job.run)(Err(format!("cannot begin a write transaction: {e}")));
                 done(None);
-                continue;
             }
-            done(commit(&conn));
-            continue;
-        }
-        let mut done = vec![(first.run)(&conn).1];
-        while done.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) if job.solo => {
-                    held = Some(job);
-                    break;
-                }
-                Ok(job) => done.push((job.run)(&conn).1),
-                Err(_) => break,
-            }
-        }
-        let commit_error = commit(&conn);
-        for c in done {
-            c(commit_error.clone());
+            None
         }
     }
+}
+
+/// Small jobs, each in its own savepoint, committed together.
+fn run_group(conn: &Connection, jobs: Vec<Job>) {
+    let Some(jobs) = begin(conn, jobs) else {
+        return;
+    };
+    let done: Vec<Completion> = jobs.into_iter().map(|j| (j.run)(Ok(conn)).1).collect();
+    let commit_error = commit(conn);
+    for c in done {
+        c(commit_error.clone());
+    }
+}
+
+/// A big job in a transaction of its own: rolled back whole if it fails.
+fn run_solo(conn: &Connection, job: Job) {
+    let Some(mut jobs) = begin(conn, vec![job]) else {
+        return;
+    };
+    let job = jobs.pop().expect("one job");
+    let (ok, done) = (job.run)(Ok(conn));
+    if !ok {
+        // The job's own error goes back to its caller; nothing of it stays.
+        let _ = conn.execute_batch("ROLLBACK");
+        done(None);
+        return;
+    }
+    done(commit(conn));
 }
 
 /// Commit the open transaction; on failure roll it back and say why.
@@ -558,6 +670,104 @@ mod tests {
             assert!(b.unwrap_err().to_string().contains("refused"));
             // A, D and the 300 of the job that succeeded; none of the 500 of the one that failed.
             assert_eq!(count_locations(&db).await, 302);
+        });
+    }
+
+    #[test]
+    fn a_small_change_waits_for_one_big_piece_not_for_all_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let order = Arc::new(Mutex::new(Vec::<String>::new()));
+        rt.block_on(async {
+            let piece = |name: &'static str| {
+                let order = order.clone();
+                move |c: &Connection| {
+                    add_location(c, name)?;
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                    order.lock().unwrap().push(name.to_string());
+                    Ok(name)
+                }
+            };
+            let pieces = vec![piece("P1"), piece("P2"), piece("P3"), piece("P4")];
+            let big = {
+                let db = db.clone();
+                tokio::spawn(async move { db.write_solo_each(pieces).await })
+            };
+            // the small change arrives while the first piece runs
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let t = std::time::Instant::now();
+            let o = order.clone();
+            db.write(move |c| {
+                add_location(c, "SMALL")?;
+                o.lock().unwrap().push("SMALL".into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+            let waited = t.elapsed();
+            let results = big.await.unwrap();
+            assert!(results.iter().all(|r| r.is_ok()));
+            assert_eq!(
+                order.lock().unwrap().clone(),
+                ["P1", "SMALL", "P2", "P3", "P4"],
+                "the small change is committed between the first and second pieces"
+            );
+            // at most the rest of one piece (150 ms), not the four (600 ms)
+            assert!(waited < std::time::Duration::from_millis(400), "{waited:?}");
+            assert_eq!(count_locations(&db).await, 5);
+        });
+    }
+
+    #[test]
+    fn a_failing_piece_rolls_back_alone_and_the_others_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let pieces: Vec<_> = (0..3)
+                .map(|k| {
+                    move |c: &Connection| {
+                        for i in 0..100 {
+                            add_location(c, &format!("K{k}-{i}"))?;
+                        }
+                        if k == 1 {
+                            return Err(Error::invalid("events", "piece refused"));
+                        }
+                        Ok(k)
+                    }
+                })
+                .collect();
+            let r = db.write_solo_each(pieces).await;
+            assert_eq!(r.len(), 3);
+            assert_eq!(*r[0].as_ref().unwrap(), 0);
+            assert!(r[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("piece refused"));
+            assert_eq!(*r[2].as_ref().unwrap(), 2);
+            assert_eq!(count_locations(&db).await, 200);
+        });
+    }
+
+    #[test]
+    fn quick_reads_see_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            for i in 0..50 {
+                db.write(move |c| add_location(c, &format!("Q{i}")))
+                    .await
+                    .unwrap();
+                let n: i64 = db
+                    .read_quick(|c| {
+                        Ok(c.query_row("SELECT count(*) FROM locations", [], |r| r.get(0))?)
+                    })
+                    .unwrap();
+                assert_eq!(n, i + 1);
+            }
         });
     }
 

@@ -330,11 +330,9 @@ impl FromRequestParts<AppState> for WebUser {
         let token = cookie(&parts.headers, SESSION_COOKIE)
             .filter(|t| t.starts_with("cs_"))
             .ok_or(WebError::SignIn)?;
-        let t = token.clone();
         let who = state
             .db
-            .read(move |c| auth::authenticate(c, &t))
-            .await
+            .read_quick(|c| auth::authenticate(c, &token))
             .map_err(|e| match e {
                 Error::Unauthorized => WebError::SignIn,
                 e => WebError::Domain(e),

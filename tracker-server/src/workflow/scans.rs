@@ -25,9 +25,14 @@ use casenote_core::wire::Method;
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 
-/// Batches larger than this are written in a transaction of their own
-/// ([`crate::storage::Db::write_solo`]).
+/// Batches larger than this are written in pieces, each in a transaction of its own
+/// ([`crate::storage::Db::write_solo_each`]).
 const SOLO_BATCH: usize = 64;
+
+/// Events in one piece of a big batch. Small enough that a change waiting behind a piece
+/// waits a few milliseconds even on a database of millions of folders (docs/benchmarks.md,
+/// "Mixed load"); large enough that the commits stay a small part of the work.
+const PIECE: usize = 64;
 
 /// Move the scanned folder's requests on (dispatched, received, returned...).
 pub fn follow(c: &Connection, s: &StoredScan) -> Result<()> {
@@ -290,18 +295,41 @@ pub async fn ingest_batch(
         }
     }
     let prefix = cfg.staff_prefix.clone();
-    let job = move |c: &Connection| {
-        let checked = check_senders(c, &who, &prefix, valid, &mut results)?;
-        store_checked(c, &who, checked, &mut results)?;
-        Ok(results)
-    };
-    // Big batches (a bridge catching up) get a transaction of their own; small ones share a
-    // group commit with whatever else is waiting.
-    let results = if big {
-        db.write_solo(job).await?
-    } else {
-        db.write(job).await?
-    };
+    if !big {
+        // A small batch shares a group commit with whatever else is waiting.
+        let job = move |c: &Connection| {
+            let checked = check_senders(c, &who, &prefix, valid, &mut results)?;
+            store_checked(c, &who, checked, &mut results)?;
+            Ok(results)
+        };
+        let results = db.write(job).await?;
+        return Ok(BatchResult::new(results.into_iter().flatten().collect()));
+    }
+    // A big batch (a bridge catching up) is stored in pieces, each in a transaction of its
+    // own, in the order sent; small changes (a lookup's audit row, a sign-in) are committed
+    // between the pieces instead of waiting for the whole batch. A piece that fails leaves
+    // the pieces before it stored: the bridge sends the batch again, and those events are
+    // answered `duplicate`.
+    let len = results.len();
+    let mut pieces = Vec::new();
+    let mut valid = valid.into_iter().peekable();
+    while valid.peek().is_some() {
+        let piece: Vec<(usize, Checked)> = valid.by_ref().take(PIECE).collect();
+        let (who, prefix) = (who.clone(), prefix.clone());
+        pieces.push(move |c: &Connection| {
+            let mut results: Vec<Option<EventResult>> = vec![None; len];
+            let checked = check_senders(c, &who, &prefix, piece, &mut results)?;
+            store_checked(c, &who, checked, &mut results)?;
+            Ok(results)
+        });
+    }
+    for piece in db.write_solo_each(pieces).await {
+        for (slot, r) in results.iter_mut().zip(piece?) {
+            if r.is_some() {
+                *slot = r;
+            }
+        }
+    }
     let results: Vec<EventResult> = results.into_iter().flatten().collect();
     Ok(BatchResult::new(results))
 }

@@ -98,6 +98,25 @@ fn short_local_time(rfc: &str) -> String {
     }
 }
 
+/// The words of `movement_words` met while reading one trail, each looked up once.
+#[derive(Default)]
+struct WordsRead {
+    seen: std::collections::HashMap<i64, String>,
+}
+
+impl WordsRead {
+    fn get(&mut self, c: &Connection, id: i64) -> Result<String> {
+        if let Some(w) = self.seen.get(&id) {
+            return Ok(w.clone());
+        }
+        let w: String = c
+            .prepare_cached("SELECT word FROM movement_words WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))?;
+        self.seen.insert(id, w.clone());
+        Ok(w)
+    }
+}
+
 /// How many trail entries are returned.
 pub const TRAIL_LIMIT: i64 = 200;
 
@@ -115,32 +134,78 @@ fn place(c: &Connection, id: i64) -> Result<Place> {
 }
 
 pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> Result<WhereIs> {
+    // `movement_log` itself, not the `movements` view: the view looks each of a row's words
+    // up again, five lookups a row; a trail repeats a handful of words, looked up once each
+    // here ([`WordsRead`]). This read is most of a where-is lookup's work.
     let mut st = c.prepare_cached(
-        "SELECT m.read_at, l.code, l.name, l.kind, m.action, d.code, m.device_id, m.staff_id, m.method, m.received_at, m.sent_by
-         FROM movements m JOIN locations l ON l.id = m.location_id LEFT JOIN locations d ON d.id = m.destination_id
+        "SELECT m.read_at, l.code, l.name, l.kind, m.action_word, d.code, m.device_word, m.staff_word, m.method_word, m.received_at, m.sent_by_word
+         FROM movement_log m JOIN locations l ON l.id = m.location_id LEFT JOIN locations d ON d.id = m.destination_id
          WHERE m.folder_id=?1 ORDER BY m.read_at DESC, m.id DESC LIMIT ?2",
     )?;
-    let trail: Vec<TrailEntry> = st
+    type Row = (
+        i64,
+        Place,
+        i64,
+        Option<String>,
+        i64,
+        Option<i64>,
+        i64,
+        i64,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = st
         .query_map(rusqlite::params![folder.id, TRAIL_LIMIT], |r| {
-            Ok(TrailEntry {
-                read_at: ms_to_rfc3339(r.get(0)?),
-                location: Place {
+            Ok((
+                r.get(0)?,
+                Place {
                     code: r.get(1)?,
                     name: r.get(2)?,
                     kind: r.get(3)?,
                 },
-                action: r.get(4)?,
-                destination: r.get(5)?,
-                device_id: r.get(6)?,
-                device_name: None,
-                staff_id: r.get(7)?,
-                staff_name: None,
-                method: r.get(8)?,
-                received_at: ms_to_rfc3339(r.get(9)?),
-                sent_by: r.get(10)?,
-            })
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let mut words = WordsRead::default();
+    let trail = rows
+        .into_iter()
+        .map(
+            |(
+                read_at,
+                location,
+                action,
+                destination,
+                device,
+                staff,
+                method,
+                received_at,
+                sent_by,
+            )| {
+                let action = words.get(c, action)?;
+                Ok(TrailEntry {
+                    read_at: ms_to_rfc3339(read_at),
+                    location,
+                    action: action.parse().map_err(|e: String| {
+                        crate::Error::internal(format!("movement action in the ledger: {e}"))
+                    })?,
+                    destination,
+                    device_id: words.get(c, device)?,
+                    device_name: None,
+                    staff_id: staff.map(|w| words.get(c, w)).transpose()?,
+                    staff_name: None,
+                    method: words.get(c, method)?,
+                    received_at: ms_to_rfc3339(received_at),
+                    sent_by: sent_by.map(|w| words.get(c, w)).transpose()?,
+                })
+            },
+        )
+        .collect::<Result<Vec<TrailEntry>>>()?;
     // Names, not codes: who carried it and with what (looked up once per distinct id).
     let mut trail = trail;
     let mut staff = std::collections::HashMap::new();
