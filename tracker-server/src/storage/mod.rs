@@ -5,8 +5,9 @@
 //! back alone), commits once, and only then answers each caller. Reads run on a bounded pool
 //! of read-only connections in WAL mode, so they never wait for the writer. A big job (a batch
 //! of thousands of scans, an import) runs alone in a transaction of its own instead
-//! ([`Db::write_solo`], or in pieces with [`Db::write_solo_each`]). Big jobs take turns with
-//! the groups ([`Lanes`]): a small change waits for at most one big job, never a queue of them.
+//! ([`Db::write_solo`], or in pieces with [`Db::write_pieces`]). Big jobs take turns with
+//! the groups ([`Lanes`]): a small change waits for at most one big job or piece, never a
+//! queue of them.
 
 pub mod migrations;
 
@@ -26,9 +27,20 @@ type RunJob =
 
 /// A queued change. `run` executes it on the writer connection and says whether it succeeded.
 struct Job {
-    /// Run in a transaction of its own, without a savepoint (see [`Db::write_solo`]).
-    solo: bool,
+    kind: Kind,
     run: RunJob,
+}
+
+/// How a job is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A small change, in a savepoint of a group commit ([`Db::write`]).
+    Group,
+    /// A big job, in a transaction of its own without a savepoint ([`Db::write_solo`]).
+    Solo,
+    /// A piece of the big job numbered so ([`Db::write_pieces`]), in a savepoint. The pieces
+    /// of one job share a transaction while nothing else waits for the writer.
+    Piece(u64),
 }
 
 /// Page size of a new database, in bytes.
@@ -219,16 +231,16 @@ impl Db {
 
     fn enqueue<T: Send + 'static>(
         &self,
-        solo: bool,
+        kind: Kind,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T>>> {
         let (otx, orx) = tokio::sync::oneshot::channel();
         let job = Job {
-            solo,
+            kind,
             run: Box::new(move |conn: std::result::Result<&Connection, String>| {
                 let r = match conn {
                     Err(why) => Err(Error::internal(why)),
-                    Ok(conn) if solo => f(conn),
+                    Ok(conn) if kind == Kind::Solo => f(conn),
                     Ok(conn) => run_in_savepoint(conn, f),
                 };
                 let ok = r.is_ok();
@@ -256,7 +268,7 @@ impl Db {
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let t = std::time::Instant::now();
-        let rx = self.enqueue(false, f)?;
+        let rx = self.enqueue(Kind::Group, f)?;
         let r = rx
             .await
             .map_err(|_| Error::internal("the writer thread dropped the job"))?;
@@ -275,22 +287,29 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let rx = self.enqueue(true, f)?;
+        let rx = self.enqueue(Kind::Solo, f)?;
         rx.await
             .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
 
     /// The pieces of one big job (a large batch of scans, cut up), queued together and run in
-    /// order, each in a transaction of its own as with [`Db::write_solo`]. Small changes
-    /// waiting are committed between the pieces, so none waits for the whole job. Answers
-    /// each piece's result, in order, once the last has run; a piece that fails leaves the
-    /// pieces before it committed, and the ones after it still run.
-    pub async fn write_solo_each<T, F>(&self, pieces: Vec<F>) -> Vec<Result<T>>
+    /// order, each in a savepoint of its own. While nothing else waits for the writer the
+    /// pieces share one transaction (as fast as the job whole); when a small change arrives,
+    /// the pieces run so far are committed, the small changes waiting are committed, and the
+    /// rest of the pieces go on in a new transaction. So no small change waits for more than
+    /// one piece. Answers each piece's result, in order, once the last is committed; a piece
+    /// that fails rolls back alone, and the others still run.
+    pub async fn write_pieces<T, F>(&self, pieces: Vec<F>) -> Vec<Result<T>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let queued: Vec<_> = pieces.into_iter().map(|f| self.enqueue(true, f)).collect();
+        static JOBS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let job = JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let queued: Vec<_> = pieces
+            .into_iter()
+            .map(|f| self.enqueue(Kind::Piece(job), f))
+            .collect();
         let mut out = Vec::with_capacity(queued.len());
         for q in queued {
             out.push(match q {
@@ -308,7 +327,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let rx = self.enqueue(false, f)?;
+        let rx = self.enqueue(Kind::Group, f)?;
         rx.blocking_recv()
             .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
@@ -318,7 +337,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let rx = self.enqueue(true, f)?;
+        let rx = self.enqueue(Kind::Solo, f)?;
         rx.blocking_recv()
             .map_err(|_| Error::internal("the writer thread dropped the job"))?
     }
@@ -424,28 +443,29 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     }
 }
 
-/// The writer's two queues. Small jobs share group commits; solo jobs (big batches, in pieces)
-/// each get a transaction of their own, and take turns with the groups: after each solo job
-/// every small job waiting is committed before the next solo job starts. So a small change
-/// (a where-is lookup's audit row, a sign-in) waits for at most one solo job, however many
-/// are queued (a bridge emptying its offline queue sends thousands of scans).
+/// The writer's two queues. Small jobs share group commits; big jobs (a whole job, or the
+/// pieces of one) take turns with the groups: after each big transaction every small job
+/// waiting is committed before the next big one starts, and the pieces of a big job are
+/// committed as soon as a small job waits. So a small change (a where-is lookup's audit row, a
+/// sign-in) waits for at most one piece or solo job, however many big ones are queued (a
+/// bridge emptying its offline queue sends thousands of scans).
 #[derive(Default)]
 struct Lanes {
     group: std::collections::VecDeque<Job>,
-    solo: std::collections::VecDeque<Job>,
+    big: std::collections::VecDeque<Job>,
 }
 
 impl Lanes {
     fn push(&mut self, job: Job) {
-        if job.solo {
-            self.solo.push_back(job);
-        } else {
+        if job.kind == Kind::Group {
             self.group.push_back(job);
+        } else {
+            self.big.push_back(job);
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.group.is_empty() && self.solo.is_empty()
+        self.group.is_empty() && self.big.is_empty()
     }
 
     /// Sort every job already sent into its lane; wait for one only when both are empty.
@@ -457,10 +477,27 @@ impl Lanes {
                 Err(_) => return false,
             }
         }
+        self.take_sent(rx);
+        true
+    }
+
+    /// Sort every job already sent into its lane, without waiting.
+    fn take_sent(&mut self, rx: &mpsc::Receiver<Job>) {
         while let Ok(j) = rx.try_recv() {
             self.push(j);
         }
-        true
+    }
+
+    /// The next piece of big job `job`, if it is next in line and no small job waits.
+    fn next_piece_of(&mut self, job: u64, rx: &mpsc::Receiver<Job>) -> Option<Job> {
+        self.take_sent(rx);
+        if !self.group.is_empty() {
+            return None;
+        }
+        match self.big.front() {
+            Some(j) if j.kind == Kind::Piece(job) => self.big.pop_front(),
+            _ => None,
+        }
     }
 }
 
@@ -474,8 +511,11 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             run_group(&conn, jobs);
             transactions += 1;
         }
-        if let Some(job) = lanes.solo.pop_front() {
-            run_solo(&conn, job);
+        if let Some(job) = lanes.big.pop_front() {
+            match job.kind {
+                Kind::Piece(n) => run_pieces(&conn, job, n, &mut lanes, &rx),
+                _ => run_solo(&conn, job),
+            }
             transactions += 1;
         }
         if transactions >= CACHE_CHECK_EVERY {
@@ -508,6 +548,22 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
         return;
     };
     let done: Vec<Completion> = jobs.into_iter().map(|j| (j.run)(Ok(conn)).1).collect();
+    let commit_error = commit(conn);
+    for c in done {
+        c(commit_error.clone());
+    }
+}
+
+/// Pieces of big job `n`, from `first`, each in its own savepoint, in one transaction until a
+/// small job waits or the next job in line is not a piece of this one.
+fn run_pieces(conn: &Connection, first: Job, n: u64, lanes: &mut Lanes, rx: &mpsc::Receiver<Job>) {
+    let Some(jobs) = begin(conn, vec![first]) else {
+        return;
+    };
+    let mut done: Vec<Completion> = jobs.into_iter().map(|j| (j.run)(Ok(conn)).1).collect();
+    while let Some(piece) = lanes.next_piece_of(n, rx) {
+        done.push((piece.run)(Ok(conn)).1);
+    }
     let commit_error = commit(conn);
     for c in done {
         c(commit_error.clone());
@@ -692,7 +748,7 @@ mod tests {
             let pieces = vec![piece("P1"), piece("P2"), piece("P3"), piece("P4")];
             let big = {
                 let db = db.clone();
-                tokio::spawn(async move { db.write_solo_each(pieces).await })
+                tokio::spawn(async move { db.write_pieces(pieces).await })
             };
             // the small change arrives while the first piece runs
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -738,7 +794,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let r = db.write_solo_each(pieces).await;
+            let r = db.write_pieces(pieces).await;
             assert_eq!(r.len(), 3);
             assert_eq!(*r[0].as_ref().unwrap(), 0);
             assert!(r[1]
@@ -748,6 +804,39 @@ mod tests {
                 .contains("piece refused"));
             assert_eq!(*r[2].as_ref().unwrap(), 2);
             assert_eq!(count_locations(&db).await, 200);
+        });
+    }
+
+    #[test]
+    fn pieces_share_a_transaction_while_nothing_else_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let reader = db.clone();
+            let pieces: Vec<_> = (0..4)
+                .map(|k| {
+                    let reader = reader.clone();
+                    move |c: &Connection| {
+                        // what the other pieces wrote, as a reader sees it: nothing until the
+                        // shared transaction commits
+                        let committed: i64 = reader.read_blocking(|r| {
+                            Ok(r.query_row("SELECT count(*) FROM locations", [], |x| x.get(0))?)
+                        })?;
+                        add_location(c, &format!("T{k}"))?;
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        Ok(committed)
+                    }
+                })
+                .collect();
+            let seen: Vec<i64> = db
+                .write_pieces(pieces)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap())
+                .collect();
+            assert_eq!(seen, [0, 0, 0, 0], "one transaction for the four pieces");
+            assert_eq!(count_locations(&db).await, 4);
         });
     }
 

@@ -25,13 +25,13 @@ use casenote_core::wire::Method;
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 
-/// Batches larger than this are written in pieces, each in a transaction of its own
-/// ([`crate::storage::Db::write_solo_each`]).
+/// Batches larger than this are written in pieces ([`crate::storage::Db::write_pieces`]).
 const SOLO_BATCH: usize = 64;
 
-/// Events in one piece of a big batch. Small enough that a change waiting behind a piece
-/// waits a few milliseconds even on a database of millions of folders (docs/benchmarks.md,
-/// "Mixed load"); large enough that the commits stay a small part of the work.
+/// Events in one piece of a big batch: the most a small change waits for behind a batch (a
+/// few milliseconds even on a database of millions of folders; docs/benchmarks.md, "Mixed
+/// load"). Each piece runs in a savepoint, whose cost grows with the square of its size
+/// ([`crate::storage::Db::write_solo`]), so pieces stay at most [`SOLO_BATCH`].
 const PIECE: usize = 64;
 
 /// Move the scanned folder's requests on (dispatched, received, returned...).
@@ -305,11 +305,10 @@ pub async fn ingest_batch(
         let results = db.write(job).await?;
         return Ok(BatchResult::new(results.into_iter().flatten().collect()));
     }
-    // A big batch (a bridge catching up) is stored in pieces, each in a transaction of its
-    // own, in the order sent; small changes (a lookup's audit row, a sign-in) are committed
-    // between the pieces instead of waiting for the whole batch. A piece that fails leaves
-    // the pieces before it stored: the bridge sends the batch again, and those events are
-    // answered `duplicate`.
+    // A big batch (a bridge catching up) is stored in pieces, in the order sent; small changes
+    // (a lookup's audit row, a sign-in) are committed between the pieces instead of waiting
+    // for the whole batch. If a piece fails, the pieces committed before it stay stored: the
+    // bridge sends the batch again, and those events are answered `duplicate`.
     let len = results.len();
     let mut pieces = Vec::new();
     let mut valid = valid.into_iter().peekable();
@@ -323,7 +322,7 @@ pub async fn ingest_batch(
             Ok(results)
         });
     }
-    for piece in db.write_solo_each(pieces).await {
+    for piece in db.write_pieces(pieces).await {
         for (slot, r) in results.iter_mut().zip(piece?) {
             if r.is_some() {
                 *slot = r;
