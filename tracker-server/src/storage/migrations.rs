@@ -726,6 +726,19 @@ BEGIN
    WHERE hour = NEW.read_at / 3600000 AND location_id = NEW.location_id;
 END;
 "#,
+    // 19: the trail index carries what a where-is answer shows of each movement, so a folder's
+    // trail is read from a few neighbouring index pages instead of one table row a movement,
+    // each in a different page (a folder's movements are stored in the order scans arrive,
+    // among everyone else's). In WAL mode a reader empties its page cache whenever something
+    // was committed since its last read, which under load is every time, so every page a
+    // lookup touches was read again from the operating system: some 70 a lookup, most of the
+    // lookup's cost (docs/benchmarks.md, "Many readers"). About 25 bytes a movement more. (The
+    // id is named, though every index ends with it, so that newest-first needs no sort.)
+    r#"
+DROP INDEX movements_folder;
+CREATE INDEX movements_folder ON movement_log(folder_id, read_at, id, location_id, action_word,
+  destination_id, device_word, staff_word, method_word, received_at, sent_by_word);
+"#,
 ];
 
 /// The schema version this build writes.

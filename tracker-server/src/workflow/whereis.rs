@@ -117,6 +117,12 @@ impl WordsRead {
     }
 }
 
+/// A folder's trail, newest first: read from the trail index alone (migration 19 made it
+/// carry these columns), not from the ledger's rows.
+const TRAIL_SQL: &str = "SELECT m.read_at, l.code, l.name, l.kind, m.action_word, d.code, m.device_word, m.staff_word, m.method_word, m.received_at, m.sent_by_word
+     FROM movement_log m JOIN locations l ON l.id = m.location_id LEFT JOIN locations d ON d.id = m.destination_id
+     WHERE m.folder_id=?1 ORDER BY m.read_at DESC, m.id DESC LIMIT ?2";
+
 /// How many trail entries are returned.
 pub const TRAIL_LIMIT: i64 = 200;
 
@@ -137,11 +143,7 @@ pub fn for_folder(c: &Connection, folder: Folder, patient: Option<&Patient>) -> 
     // `movement_log` itself, not the `movements` view: the view looks each of a row's words
     // up again, five lookups a row; a trail repeats a handful of words, looked up once each
     // here ([`WordsRead`]). This read is most of a where-is lookup's work.
-    let mut st = c.prepare_cached(
-        "SELECT m.read_at, l.code, l.name, l.kind, m.action_word, d.code, m.device_word, m.staff_word, m.method_word, m.received_at, m.sent_by_word
-         FROM movement_log m JOIN locations l ON l.id = m.location_id LEFT JOIN locations d ON d.id = m.destination_id
-         WHERE m.folder_id=?1 ORDER BY m.read_at DESC, m.id DESC LIMIT ?2",
-    )?;
+    let mut st = c.prepare_cached(TRAIL_SQL)?;
     type Row = (
         i64,
         Place,
@@ -300,5 +302,34 @@ mod porter_tests {
             "{s}"
         );
         assert!(s.contains("F1") && s.contains("F2"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trail is read from the trail index only; a change to the query or the index that
+    /// sends it back to the ledger's rows (one page read per movement) fails here.
+    #[test]
+    fn the_trail_is_read_from_its_index_alone() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::storage::migrations::migrate(&mut c).unwrap();
+        let plan: Vec<String> = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {TRAIL_SQL}"))
+            .unwrap()
+            .query_map(rusqlite::params![1, TRAIL_LIMIT], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let ledger = plan
+            .iter()
+            .find(|p| p.contains(" m "))
+            .expect("the ledger's step");
+        assert!(
+            ledger.contains("USING COVERING INDEX movements_folder"),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
     }
 }
