@@ -499,6 +499,7 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
     let rss_max = samples.iter().map(|s| s.2).max().unwrap_or(0);
     let anon_first = samples.first().map(|s| s.3).unwrap_or(0);
     let anon_last = samples.last().map(|s| s.3).unwrap_or(0);
+    let by_minute = anon_by_minute(&samples);
     let secs = elapsed.as_secs_f64();
     let report = format!(
         "## Mixed load: everything at once ({folders} folders, {movements_before} movements before the run)\n\n\
@@ -518,6 +519,7 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
          | statistics page: p50 / max | {st50:.0} / {stmax:.0} ms ({stn} times) | |\n\
          | server CPU (of 2 cores = 200%): mean / max over 1 s | {cpu_mean:.0}% / {cpu_max:.0}% | |\n\
          | server RSS max; anonymous memory first / last; peak (VmHWM) | {rss} MB; {af} / {al} MB; {peak} MB | |\n\
+         | anonymous memory at the end of each minute | {by_minute} MB | |\n\
          | changes waiting for the writer (each lookup's audit row is one): count, mean, p50 / p99 at most, max | {wj} ({wjr:.0}/s), {wmean:.2} ms, {wp50:.2} / {wp99:.2} ms, {wmx:.1} ms | |\n\
          | audit rows written during the run | {audit_rows} | |\n\
          | server start-up (spawn to listening) | {startup:.2} s | |\n",
@@ -557,6 +559,7 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
         stn = g.statistics.len(),
         rss = rss_max / 1024,
         af = anon_first / 1024,
+        by_minute = by_minute,
         al = anon_last / 1024,
         peak = peak / 1024,
         wj = stats.jobs,
@@ -625,4 +628,37 @@ async fn post_events(
     }
     let v: Value = r.json().await?;
     Ok(v["stored"].as_u64().unwrap_or(0))
+}
+
+/// The server's anonymous memory (MB) at the last sample of each whole minute, as
+/// "a, b, c": whether it levels off or keeps growing.
+fn anon_by_minute(samples: &[Sample]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut minute = 1.0;
+    for (i, s) in samples.iter().enumerate() {
+        // the run's last sample counts for its minute if it is within 2 s of the minute's end
+        let next_is_later = match samples.get(i + 1) {
+            Some(n) => n.0 >= minute * 60.0,
+            None => s.0 >= minute * 60.0 - 2.0,
+        };
+        if s.0 < minute * 60.0 && next_is_later {
+            out.push((s.3 / 1024).to_string());
+            minute += 1.0;
+        }
+    }
+    out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn anonymous_memory_is_reported_per_minute() {
+        let samples: Vec<super::Sample> = (1..=200)
+            .map(|t| (t as f64, 0.0, 0, 1024 * t as u64))
+            .collect();
+        // the last sample before 60 s and before 120 s; the half minute at the end is not one
+        assert_eq!(super::anon_by_minute(&samples[..150]), "59, 119");
+        // a run that ends just before a whole minute reports that minute
+        assert_eq!(super::anon_by_minute(&samples[..178]), "59, 119, 178");
+    }
 }
