@@ -735,7 +735,7 @@ END;
     // lookup's cost (docs/benchmarks.md, "Many readers"). About 25 bytes a movement more. (The
     // id is named, though every index ends with it, so that newest-first needs no sort.)
     r#"
-DROP INDEX movements_folder;
+DROP INDEX IF EXISTS movements_folder;
 CREATE INDEX movements_folder ON movement_log(folder_id, read_at, id, location_id, action_word,
   destination_id, device_word, staff_word, method_word, received_at, sent_by_word);
 "#,

@@ -113,6 +113,10 @@ pub fn default_anchor_path(db: &Path) -> PathBuf {
 /// Most jobs folded into one commit.
 const MAX_GROUP: usize = 512;
 
+/// Jobs queued for the writer at most (the channel's room, and the writer's lanes as much
+/// again); a sender waits beyond that.
+const QUEUE_LIMIT: usize = 4096;
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -127,6 +131,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Connections for [`Db::read_quick`], with a small page cache.
     quick_readers: Mutex<Vec<Connection>>,
+    /// Held while the pieces of one big job are queued, so that two jobs' pieces do not
+    /// alternate (each switch between them would end a transaction).
+    queueing_pieces: Mutex<()>,
     reader_slots: tokio::sync::Semaphore,
     /// How long [`Db::write`] callers waited for their commit.
     write_stats: write_stats::WriteStats,
@@ -198,7 +205,7 @@ impl Db {
         configure_writer(&conn)?;
         migrations::migrate(&mut conn)?;
         size_writer_cache(&conn)?;
-        let (tx, rx) = mpsc::sync_channel::<Job>(4096);
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_LIMIT);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
@@ -214,6 +221,7 @@ impl Db {
                 jobs: tx,
                 readers: Mutex::new(Vec::new()),
                 quick_readers: Mutex::new(Vec::new()),
+                queueing_pieces: Mutex::new(()),
                 reader_slots: tokio::sync::Semaphore::new(readers.max(1)),
                 write_stats: Default::default(),
             }),
@@ -306,10 +314,13 @@ impl Db {
     {
         static JOBS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let job = JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let queued: Vec<_> = pieces
-            .into_iter()
-            .map(|f| self.enqueue(Kind::Piece(job), f))
-            .collect();
+        let queued: Vec<_> = {
+            let _one_job_at_a_time = self.inner.queueing_pieces.lock().expect("pieces lock");
+            pieces
+                .into_iter()
+                .map(|f| self.enqueue(Kind::Piece(job), f))
+                .collect()
+        };
         let mut out = Vec::with_capacity(queued.len());
         for q in queued {
             out.push(match q {
@@ -481,10 +492,14 @@ impl Lanes {
         true
     }
 
-    /// Sort every job already sent into its lane, without waiting.
+    /// Sort jobs already sent into their lanes, without waiting, while the lanes hold fewer
+    /// than [`QUEUE_LIMIT`] (beyond that, senders wait on the channel as before).
     fn take_sent(&mut self, rx: &mpsc::Receiver<Job>) {
-        while let Ok(j) = rx.try_recv() {
-            self.push(j);
+        while self.group.len() + self.big.len() < QUEUE_LIMIT {
+            match rx.try_recv() {
+                Ok(j) => self.push(j),
+                Err(_) => break,
+            }
         }
     }
 
@@ -506,9 +521,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
     let mut transactions = 0u64;
     while lanes.take_waiting(&rx) {
         if !lanes.group.is_empty() {
-            let n = lanes.group.len().min(MAX_GROUP);
-            let jobs: Vec<Job> = lanes.group.drain(..n).collect();
-            run_group(&conn, jobs);
+            run_group(&conn, &mut lanes);
             transactions += 1;
         }
         if let Some(job) = lanes.big.pop_front() {
@@ -542,27 +555,49 @@ fn begin(conn: &Connection, jobs: Vec<Job>) -> Option<Vec<Job>> {
     }
 }
 
-/// Small jobs, each in its own savepoint, committed together.
-fn run_group(conn: &Connection, jobs: Vec<Job>) {
-    let Some(jobs) = begin(conn, jobs) else {
-        return;
-    };
-    let done: Vec<Completion> = jobs.into_iter().map(|j| (j.run)(Ok(conn)).1).collect();
-    let commit_error = commit(conn);
-    for c in done {
-        c(commit_error.clone());
-    }
+/// Small jobs waiting, at most [`MAX_GROUP`], each in its own savepoint, committed together.
+fn run_group(conn: &Connection, lanes: &mut Lanes) {
+    let mut left = MAX_GROUP;
+    run_together(conn, || {
+        left = left.checked_sub(1)?;
+        lanes.group.pop_front()
+    });
 }
 
 /// Pieces of big job `n`, from `first`, each in its own savepoint, in one transaction until a
 /// small job waits or the next job in line is not a piece of this one.
 fn run_pieces(conn: &Connection, first: Job, n: u64, lanes: &mut Lanes, rx: &mpsc::Receiver<Job>) {
-    let Some(jobs) = begin(conn, vec![first]) else {
+    let mut first = Some(first);
+    run_together(conn, || first.take().or_else(|| lanes.next_piece_of(n, rx)));
+}
+
+/// Jobs from `next`, each in its own savepoint, in one transaction, then one commit; every job
+/// is answered after it. If SQLite rolls the whole transaction back under a job (a full disk,
+/// an I/O error), what ran in it is gone: those jobs are answered with an error and no more
+/// are taken (they start a new transaction).
+fn run_together(conn: &Connection, mut next: impl FnMut() -> Option<Job>) {
+    let Some(first) = next() else {
         return;
     };
-    let mut done: Vec<Completion> = jobs.into_iter().map(|j| (j.run)(Ok(conn)).1).collect();
-    while let Some(piece) = lanes.next_piece_of(n, rx) {
-        done.push((piece.run)(Ok(conn)).1);
+    let Some(mut jobs) = begin(conn, vec![first]) else {
+        return;
+    };
+    let mut job = jobs.pop();
+    let mut done: Vec<Completion> = Vec::new();
+    while let Some(j) = job {
+        done.push((j.run)(Ok(conn)).1);
+        if conn.is_autocommit() {
+            tracing::error!(
+                "SQLite rolled the write transaction back; its changes are answered with an error"
+            );
+            for c in done {
+                c(Some(
+                    "the write transaction was rolled back (see the server log)".into(),
+                ));
+            }
+            return;
+        }
+        job = next();
     }
     let commit_error = commit(conn);
     for c in done {
@@ -837,6 +872,46 @@ mod tests {
                 .collect();
             assert_eq!(seen, [0, 0, 0, 0], "one transaction for the four pieces");
             assert_eq!(count_locations(&db).await, 4);
+        });
+    }
+
+    /// When SQLite rolls the whole transaction back under a job (as on a full disk), the
+    /// jobs run in it are answered with an error (none is told its change was kept), and the
+    /// next job starts a transaction of its own and is kept.
+    #[test]
+    fn jobs_of_a_transaction_sqlite_rolled_back_are_answered_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            type Piece = Box<dyn FnOnce(&Connection) -> Result<&'static str> + Send>;
+            let pieces: Vec<Piece> = vec![
+                Box::new(|c| {
+                    add_location(c, "KEPT-IF-COMMITTED")?;
+                    // the other pieces are queued by now, and join this transaction
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    Ok("first")
+                }),
+                // stands in for SQLite rolling back on a full disk or an I/O error
+                Box::new(|c| {
+                    c.execute_batch("ROLLBACK")?;
+                    Ok("second")
+                }),
+                Box::new(|c| add_location(c, "THIRD").map(|_| "third")),
+            ];
+            let r = db.write_pieces(pieces).await;
+            assert!(r[0].is_err(), "its change was rolled back: {:?}", r[0]);
+            assert!(r[1].is_err());
+            assert_eq!(*r[2].as_ref().unwrap(), "third");
+            let codes: Vec<String> = db
+                .read(|c| {
+                    Ok(c.prepare("SELECT code FROM locations")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?)
+                })
+                .await
+                .unwrap();
+            assert_eq!(codes, ["THIRD"]);
         });
     }
 

@@ -307,25 +307,31 @@ pub async fn ingest_batch(
     }
     // A big batch (a bridge catching up) is stored in pieces, in the order sent; small changes
     // (a lookup's audit row, a sign-in) are committed between the pieces instead of waiting
-    // for the whole batch. If a piece fails, the pieces committed before it stay stored: the
-    // bridge sends the batch again, and those events are answered `duplicate`.
-    let len = results.len();
+    // for the whole batch. If a piece fails (its own savepoint is rolled back), the request
+    // is answered with that error, but the other pieces, before and after it, are stored:
+    // the bridge sends the batch again, and their events are answered `duplicate`.
     let mut pieces = Vec::new();
     let mut valid = valid.into_iter().peekable();
     while valid.peek().is_some() {
         let piece: Vec<(usize, Checked)> = valid.by_ref().take(PIECE).collect();
         let (who, prefix) = (who.clone(), prefix.clone());
         pieces.push(move |c: &Connection| {
-            let mut results: Vec<Option<EventResult>> = vec![None; len];
-            let checked = check_senders(c, &who, &prefix, piece, &mut results)?;
-            store_checked(c, &who, checked, &mut results)?;
-            Ok(results)
+            // numbered from 0 within the piece; answered with the batch's own numbers
+            let (at, piece): (Vec<usize>, Vec<(usize, Checked)>) = piece
+                .into_iter()
+                .enumerate()
+                .map(|(k, (i, e))| (i, (k, e)))
+                .unzip();
+            let mut answers: Vec<Option<EventResult>> = vec![None; at.len()];
+            let checked = check_senders(c, &who, &prefix, piece, &mut answers)?;
+            store_checked(c, &who, checked, &mut answers)?;
+            Ok(at.into_iter().zip(answers).collect::<Vec<_>>())
         });
     }
     for piece in db.write_pieces(pieces).await {
-        for (slot, r) in results.iter_mut().zip(piece?) {
-            if r.is_some() {
-                *slot = r;
+        for (i, answer) in piece? {
+            if answer.is_some() {
+                results[i] = answer;
             }
         }
     }
