@@ -825,27 +825,6 @@ struct Readers {
     client_us: f64,
 }
 
-/// Post one batch of scan events (a JSON body) as a bridge does: how many were stored.
-async fn post_batch(
-    client: &reqwest::Client,
-    base: &str,
-    device: &str,
-    body: Vec<u8>,
-) -> Result<u64> {
-    let r = client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(device)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("ingest failed: {}", r.text().await?);
-    }
-    let v: Value = r.json().await?;
-    Ok(v["stored"].as_u64().unwrap_or(0))
-}
-
 /// One audited where-is lookup of folder `fid` over the API: how long it took to answer.
 async fn look_up(
     client: &reqwest::Client,

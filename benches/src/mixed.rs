@@ -617,17 +617,8 @@ async fn post_events(
     token: &str,
     evs: &[Value],
 ) -> Result<u64> {
-    let r = client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(token)
-        .json(&json!({ "events": evs }))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("ingest failed: {}", r.text().await?);
-    }
-    let v: Value = r.json().await?;
-    Ok(v["stored"].as_u64().unwrap_or(0))
+    let body = serde_json::to_vec(&json!({ "events": evs }))?;
+    crate::post_batch(client, base, token, body).await
 }
 
 /// The server's anonymous memory (MB) at the last sample of each whole minute, as

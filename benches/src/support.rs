@@ -432,14 +432,7 @@ pub fn start_server_child_with_hl7(db: &Path) -> Result<(std::process::Child, u1
     let _ = std::fs::remove_file(&port_file);
     let _ = std::fs::remove_file(hl7_port_file(&port_file));
     let spawned = Instant::now();
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve-child", "--hl7", "--db"])
-        .arg(db)
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("CASENOTE_LOG", "warn")
-        .spawn()
-        .context("starting the server child")?;
+    let mut child = spawn_serve_child(&std::env::current_exe()?, db, &port_file, &["--hl7"])?;
     // (a first start may upgrade a large database: minutes)
     let timeout = Duration::from_secs(600);
     let port = wait_for_port(&mut child, &port_file, spawned, timeout, &mut |_| {})?;
@@ -451,6 +444,26 @@ pub fn start_server_child_with_hl7(db: &Path) -> Result<(std::process::Child, u1
         &mut |_| {},
     )?;
     Ok((child, port, hl7))
+}
+
+/// Spawn `exe serve-child` (with `extra` arguments) on `db`, writing its port to `port_file`
+/// once it listens; quiet but for warnings.
+fn spawn_serve_child(
+    exe: &Path,
+    db: &Path,
+    port_file: &Path,
+    extra: &[&str],
+) -> Result<std::process::Child> {
+    std::process::Command::new(exe)
+        .arg("serve-child")
+        .args(extra)
+        .arg("--db")
+        .arg(db)
+        .arg("--port-file")
+        .arg(port_file)
+        .env("CASENOTE_LOG", "warn")
+        .spawn()
+        .context("starting the server child")
 }
 
 /// Start `exe serve-child` on `db` and wait until it listens (it writes its port then), at most
@@ -465,14 +478,7 @@ pub fn spawn_server(
     let port_file = db.with_extension("port");
     let _ = std::fs::remove_file(&port_file);
     let t_start = Instant::now();
-    let mut child = std::process::Command::new(exe)
-        .args(["serve-child", "--db"])
-        .arg(db)
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("CASENOTE_LOG", "warn")
-        .spawn()
-        .context("starting the server child")?;
+    let mut child = spawn_serve_child(exe, db, &port_file, &[])?;
     let port = wait_for_port(&mut child, &port_file, t_start, timeout, waiting)?;
     Ok((child, port, t_start.elapsed()))
 }
@@ -490,4 +496,25 @@ pub fn cpu_ms(pid: u32) -> f64 {
             Some(ticks as f64 * 10.0)
         })
         .unwrap_or(0.0)
+}
+
+/// Post one batch of scan events (a JSON body) as a bridge does: how many were stored.
+pub async fn post_batch(
+    client: &reqwest::Client,
+    base: &str,
+    device: &str,
+    body: Vec<u8>,
+) -> Result<u64> {
+    let r = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(device)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("ingest failed: {}", r.text().await?);
+    }
+    let v: Value = r.json().await?;
+    Ok(v["stored"].as_u64().unwrap_or(0))
 }
