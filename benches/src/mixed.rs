@@ -42,9 +42,18 @@ const HL7_PATIENTS: u32 = 2_000;
 const APPOINTMENTS_PER_CLINIC: u32 = 30;
 const PASSWORD: &str = "mixed-load-bench-password";
 
-/// One reading of the server a second: seconds since the start, CPU % (of one core), RSS and
-/// anonymous memory in KiB.
-type Sample = (f64, f64, u64, u64);
+/// One reading of the server, taken every second.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    /// Seconds since the start of the load.
+    at: f64,
+    /// CPU, in % of one core.
+    cpu: f64,
+    rss_kib: u64,
+    anon_kib: u64,
+    /// The size of the database's WAL file.
+    wal_kib: u64,
+}
 
 /// Latencies gathered by the load tasks.
 #[derive(Default)]
@@ -437,6 +446,7 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
         // ---- the server's CPU and memory, once a second ----
         {
             let samples = samples.clone();
+            let wal = wal_path(db);
             tasks.push(tokio::spawn(async move {
                 let mut last = (Instant::now(), crate::cpu_ms(pid));
                 while Instant::now() < deadline {
@@ -444,12 +454,13 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
                     let (t, cpu) = (Instant::now(), crate::cpu_ms(pid));
                     let pct = 100.0 * (cpu - last.1) / (1000.0 * (t - last.0).as_secs_f64());
                     last = (t, cpu);
-                    samples.lock().await.push((
-                        t0.elapsed().as_secs_f64(),
-                        pct,
-                        crate::rss_kb(pid, "VmRSS:"),
-                        crate::rss_kb(pid, "RssAnon:"),
-                    ));
+                    samples.lock().await.push(Sample {
+                        at: t0.elapsed().as_secs_f64(),
+                        cpu: pct,
+                        rss_kib: crate::rss_kb(pid, "VmRSS:"),
+                        anon_kib: crate::rss_kb(pid, "RssAnon:"),
+                        wal_kib: std::fs::metadata(&wal).map_or(0, |m| m.len() / 1024),
+                    });
                 }
                 Ok(())
             }));
@@ -493,13 +504,15 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
         v.sort();
     }
     let p = |v: &[Duration], q: f64| crate::pct(v, q);
-    let cpu: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let cpu: Vec<f64> = samples.iter().map(|s| s.cpu).collect();
     let cpu_mean = cpu.iter().sum::<f64>() / cpu.len().max(1) as f64;
     let cpu_max = cpu.iter().cloned().fold(0.0, f64::max);
-    let rss_max = samples.iter().map(|s| s.2).max().unwrap_or(0);
-    let anon_first = samples.first().map(|s| s.3).unwrap_or(0);
-    let anon_last = samples.last().map(|s| s.3).unwrap_or(0);
-    let by_minute = anon_by_minute(&samples);
+    let rss_max = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+    let anon_first = samples.first().map(|s| s.anon_kib).unwrap_or(0);
+    let anon_last = samples.last().map(|s| s.anon_kib).unwrap_or(0);
+    let anon_by_minute = by_minute(&samples, |s| s.anon_kib / 1024);
+    let wal_by_minute = by_minute(&samples, |s| s.wal_kib / 1024);
+    let wal_max = samples.iter().map(|s| s.wal_kib).max().unwrap_or(0) / 1024;
     let secs = elapsed.as_secs_f64();
     let report = format!(
         "## Mixed load: everything at once ({folders} folders, {movements_before} movements before the run)\n\n\
@@ -519,7 +532,8 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
          | statistics page: p50 / max | {st50:.0} / {stmax:.0} ms ({stn} times) | |\n\
          | server CPU (of 2 cores = 200%): mean / max over 1 s | {cpu_mean:.0}% / {cpu_max:.0}% | |\n\
          | server RSS max; anonymous memory first / last; peak (VmHWM) | {rss} MB; {af} / {al} MB; {peak} MB | |\n\
-         | anonymous memory at the end of each minute | {by_minute} MB | |\n\
+         | anonymous memory at the end of each minute | {anon_by_minute} MB | |\n\
+         | WAL file at the end of each minute; largest | {wal_by_minute}; {wal_max} MB | |\n\
          | changes waiting for the writer (each lookup's audit row is one): count, mean, p50 / p99 at most, max | {wj} ({wjr:.0}/s), {wmean:.2} ms, {wp50:.2} / {wp99:.2} ms, {wmx:.1} ms | |\n\
          | audit rows written during the run | {audit_rows} | |\n\
          | server start-up (spawn to listening) | {startup:.2} s | |\n",
@@ -559,7 +573,9 @@ pub fn run(db: &Path, o: &MixedOpts) -> Result<String> {
         stn = g.statistics.len(),
         rss = rss_max / 1024,
         af = anon_first / 1024,
-        by_minute = by_minute,
+        anon_by_minute = anon_by_minute,
+        wal_by_minute = wal_by_minute,
+        wal_max = wal_max,
         al = anon_last / 1024,
         peak = peak / 1024,
         wj = stats.jobs,
@@ -621,19 +637,26 @@ async fn post_events(
     crate::post_batch(client, base, token, body).await
 }
 
-/// The server's anonymous memory (MB) at the last sample of each whole minute, as
-/// "a, b, c": whether it levels off or keeps growing.
-fn anon_by_minute(samples: &[Sample]) -> String {
+/// The database's WAL file, next to it.
+fn wal_path(db: &Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_os_string();
+    p.push("-wal");
+    p.into()
+}
+
+/// A figure of the server (memory, the WAL's size, in MB) at the last sample of each whole
+/// minute, as "a, b, c": whether it levels off or keeps growing.
+fn by_minute(samples: &[Sample], figure: impl Fn(&Sample) -> u64) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut minute = 1.0;
     for (i, s) in samples.iter().enumerate() {
         // the run's last sample counts for its minute if it is within 2 s of the minute's end
         let next_is_later = match samples.get(i + 1) {
-            Some(n) => n.0 >= minute * 60.0,
-            None => s.0 >= minute * 60.0 - 2.0,
+            Some(n) => n.at >= minute * 60.0,
+            None => s.at >= minute * 60.0 - 2.0,
         };
-        if s.0 < minute * 60.0 && next_is_later {
-            out.push((s.3 / 1024).to_string());
+        if s.at < minute * 60.0 && next_is_later {
+            out.push(figure(s).to_string());
             minute += 1.0;
         }
     }
@@ -645,11 +668,16 @@ mod tests {
     #[test]
     fn anonymous_memory_is_reported_per_minute() {
         let samples: Vec<super::Sample> = (1..=200)
-            .map(|t| (t as f64, 0.0, 0, 1024 * t as u64))
+            .map(|t| super::Sample {
+                at: t as f64,
+                anon_kib: 1024 * t as u64,
+                ..Default::default()
+            })
             .collect();
+        let anon = |s: &super::Sample| s.anon_kib / 1024;
         // the last sample before 60 s and before 120 s; the half minute at the end is not one
-        assert_eq!(super::anon_by_minute(&samples[..150]), "59, 119");
+        assert_eq!(super::by_minute(&samples[..150], anon), "59, 119");
         // a run that ends just before a whole minute reports that minute
-        assert_eq!(super::anon_by_minute(&samples[..178]), "59, 119, 178");
+        assert_eq!(super::by_minute(&samples[..178], anon), "59, 119, 178");
     }
 }

@@ -371,8 +371,7 @@ pub fn compute(
         &[],
     )?;
 
-    let out = crate::ledger::folders::out_of_library(c, 0, now, 1_000_000)?;
-    let out_of_library = crate::ledger::folders::by_days_out(&out);
+    let out_of_library = crate::ledger::folders::out_of_library_by_days(c, now)?;
 
     let coding_backlog = coding::backlog(c, &cfg.coding.backlog_weeks, today)?;
     let episodes_coded_in_period = count(

@@ -153,9 +153,21 @@ pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     configure(conn)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
     Ok(())
 }
+
+/// The WAL's size, in bytes, past which the [`Checkpointer`] makes sure the WAL starts again
+/// from its beginning, and that the writer cuts the file back to when it does
+/// (`journal_size_limit`).
+///
+/// Each such restart holds the writer's lock for one checkpoint of the last few frames and
+/// its two `fsync`s: 80-280 ms on the benchmark machine under the mixed load. At 64 MiB that
+/// came every 13 s under the mixed load (which writes 5 MB of WAL a second) and raised the
+/// where-is p99 from 6-9 to 11-15 ms; at 256 MiB it comes about once a minute under that
+/// load, and the file, once grown, is overwritten in place rather than cut and grown again
+/// (docs/benchmarks.md, "The WAL under a load that never stops").
+pub const WAL_LIMIT_BYTES: i64 = 256 * 1024 * 1024;
 
 /// The background checkpointer: a thread that copies committed WAL pages back into the
 /// database every half second ([`checkpoint_loop`]); dropping it stops the thread after a last
@@ -169,15 +181,73 @@ impl Checkpointer {
     pub fn start(path: &Path) -> Result<Self> {
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let ck = Connection::open(path)?;
-        ck.busy_timeout(std::time::Duration::from_secs(10))?;
+        // no busy handler: a checkpoint that would have to wait gives up at once (see
+        // `checkpoint_round`)
+        ck.busy_timeout(std::time::Duration::ZERO)?;
+        let restart_over_frames = wal_frames(&ck, WAL_LIMIT_BYTES)?;
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(ck, stop_rx))
+            .spawn(move || checkpoint_loop(ck, restart_over_frames, stop_rx))
             .map_err(|e| Error::internal_from("cannot start the checkpoint thread", e))?;
         Ok(Self { _stop: stop_tx })
     }
 }
 
+/// How many WAL frames (a page and its 24-byte header) make `bytes`.
+fn wal_frames(conn: &Connection, bytes: i64) -> rusqlite::Result<i64> {
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(bytes / (page + 24))
+}
+
+/// What one round of the checkpointer found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointRound {
+    /// Frames in the WAL.
+    pub wal_frames: i64,
+    /// Of those, copied back into the database.
+    pub copied: i64,
+    /// The WAL will start again from its beginning at the next write.
+    pub restarted: bool,
+}
+
+/// One round of the checkpointer: copy committed WAL pages back into the database (PASSIVE:
+/// it never waits for, or blocks, the writer or readers). If the WAL is then longer than
+/// `restart_over_frames` and all of it is copied back, also try a RESTART checkpoint, so that
+/// the next write starts the WAL again from its beginning (and cuts the file back to
+/// [`WAL_LIMIT_BYTES`]).
+///
+/// Without that the WAL grows for as long as the load lasts: SQLite starts it again only when
+/// a write begins while every frame is copied back and no reader is still reading from the
+/// WAL, and with scans arriving every few milliseconds and lookups running all the time that
+/// moment never comes (the mixed load grew it by 5 MB a second; docs/benchmarks.md). RESTART
+/// holds the writer's lock while it copies the few frames written since the PASSIVE round and
+/// checks the readers; on a connection with no busy handler it gives up at once if the writer
+/// is busy or a reader is still on the WAL, and the next round tries again.
+pub fn checkpoint_round(
+    conn: &Connection,
+    restart_over_frames: i64,
+) -> rusqlite::Result<CheckpointRound> {
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+    };
+    let (_, wal_frames, copied) = checkpoint("PASSIVE")?;
+    let mut round = CheckpointRound {
+        wal_frames,
+        copied,
+        restarted: false,
+    };
+    if wal_frames > restart_over_frames && copied == wal_frames {
+        let (blocked, _, _) = checkpoint("RESTART")?;
+        round.restarted = blocked == 0;
+    }
+    Ok(round)
+}
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -436,14 +506,19 @@ fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<
     }
 }
 
-/// Copy committed WAL pages back into the database every half second (PASSIVE: never blocks
-/// the writer or readers), until the database handle is dropped; then a final checkpoint.
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+/// A [`checkpoint_round`] every half second, until the database handle is dropped; then a
+/// final checkpoint.
+fn checkpoint_loop(conn: Connection, restart_over_frames: i64, stop: mpsc::Receiver<()>) {
     loop {
         match stop.recv_timeout(std::time::Duration::from_millis(500)) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                match checkpoint_round(&conn, restart_over_frames) {
+                    Ok(r) if r.restarted => tracing::debug!(
+                        frames = r.wal_frames,
+                        "WAL copied back; it starts again at the next write"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
                 }
             }
             _ => {
@@ -913,6 +988,63 @@ mod tests {
                 .unwrap();
             assert_eq!(codes, ["THIRD"]);
         });
+    }
+
+    #[test]
+    fn the_checkpointer_starts_the_wal_again_once_no_reader_is_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let w = Connection::open(&path).unwrap();
+        configure_writer(&w).unwrap();
+        w.execute_batch("CREATE TABLE t(x BLOB)").unwrap();
+        let write = |n: usize| {
+            for _ in 0..n {
+                w.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+                    .unwrap();
+            }
+        };
+        // a reader in the middle of a read transaction, on the WAL as it is then
+        let reader = || {
+            let r = Connection::open(&path).unwrap();
+            r.execute_batch("BEGIN").unwrap();
+            let _: i64 = r
+                .query_row("SELECT count(*) FROM t", [], |x| x.get(0))
+                .unwrap();
+            r
+        };
+        let ck = Connection::open(&path).unwrap();
+        ck.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let limit = wal_frames(&ck, 100 * 1024).unwrap();
+        assert_eq!(limit, 100 * 1024 / (PAGE_SIZE + 24));
+        write(20);
+        let early = reader();
+        write(40);
+        let late = reader();
+        let round = checkpoint_round(&ck, limit).unwrap();
+        assert!(round.wal_frames > limit, "{round:?}");
+        assert!(
+            round.copied < round.wal_frames && !round.restarted,
+            "the frames the early reader may still need stay: {round:?}"
+        );
+        // all copied back, but a reader is still on the WAL: the round gives up at once
+        early.execute_batch("COMMIT").unwrap();
+        let round = checkpoint_round(&ck, limit).unwrap();
+        assert_eq!(round.copied, round.wal_frames, "{round:?}");
+        assert!(!round.restarted, "{round:?}");
+        write(1);
+        let grown = checkpoint_round(&ck, i64::MAX).unwrap();
+        assert!(grown.wal_frames > round.wal_frames, "{grown:?}");
+        // nobody reading: the next write starts at the WAL's beginning
+        late.execute_batch("COMMIT").unwrap();
+        let round = checkpoint_round(&ck, limit).unwrap();
+        assert!(round.restarted, "{round:?}");
+        write(1);
+        let after = checkpoint_round(&ck, i64::MAX).unwrap();
+        assert!(after.wal_frames < 10, "the WAL started again: {after:?}");
+        let rows: i64 = w
+            .query_row("SELECT count(*) FROM t", [], |x| x.get(0))
+            .unwrap();
+        assert_eq!(rows, 62);
     }
 
     #[test]
