@@ -17,12 +17,6 @@ use tracker_server::{
     storage::Db,
 };
 
-/// min / median / max of a list of rates.
-fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
-}
-
 /// Run the HL7 benchmark; returns a Markdown section.
 pub fn run(messages: usize, runs: usize, patients: usize) -> Result<String> {
     let dir = tempfile::tempdir()?;
@@ -118,8 +112,8 @@ pub fn run(messages: usize, runs: usize, patients: usize) -> Result<String> {
 
     acks.sort();
     let p = |q: f64| crate::support::pct(&acks, q);
-    let (pmin, pmed, pmax) = spread(parse_rates);
-    let (emin, emed, emax) = spread(e2e_rates);
+    let (pmin, pmed, pmax) = crate::support::spread(&parse_rates);
+    let (emin, emed, emax) = crate::support::spread(&e2e_rates);
     Ok(format!(
         "## HL7 over MLLP (one connection)\n\n\
          Machine: {}\n\n\

@@ -61,6 +61,10 @@ enum Cmd {
         /// them uniformly over every folder (the worst case for the database's caches).
         #[arg(long, default_value_t = 0)]
         active_folders: u64,
+        /// Rounds of HTTP ingest then the raw ceiling, each with a fresh server; the figures
+        /// are min / median / max over the rounds, the share of the ceiling taken per round.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Append the figures as a Markdown section to this file.
         #[arg(long)]
         markdown: Option<PathBuf>,
@@ -310,6 +314,7 @@ fn main() -> Result<()> {
                 batch: 1000,
                 clients: 1,
                 lookups: 0,
+                rounds: 1,
             };
             ensure_built(&opts)?;
             let report = mixed::run(
@@ -342,6 +347,7 @@ fn main() -> Result<()> {
                 batch: 1000,
                 clients: 2,
                 lookups: 20_000,
+                rounds: 3,
             };
             let mut server = run_server_bench(&opts)?;
             // the same with scans going to a day's worth of moving folders
@@ -469,6 +475,7 @@ fn main() -> Result<()> {
             clients,
             lookups,
             active_folders,
+            rounds,
             markdown,
         } => {
             let db =
@@ -482,6 +489,7 @@ fn main() -> Result<()> {
                 batch,
                 clients,
                 lookups,
+                rounds,
             };
             let report = run_server_bench(&opts)?;
             println!("{report}");
@@ -499,6 +507,8 @@ struct Opts {
     batch: usize,
     clients: usize,
     lookups: u64,
+    /// Rounds of HTTP ingest then the ceiling.
+    rounds: usize,
 }
 
 /// Read-to-server-visible latency through a real bridge: a line scanner on a pseudo-terminal
@@ -680,99 +690,79 @@ fn run_server_bench(o: &Opts) -> Result<String> {
         )?;
         auth::insert_api_token(&c, "bench-library", auth::Role::Library, &library)?;
     }
-    let (mut child, port) = start_server_child(&o.db)?;
-    let pid = child.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let rss_idle = rss_kb(pid, "VmRSS:");
-    let rt = tokio::runtime::Runtime::new()?;
-    let result = rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()?;
-        // ---- ingest ----
-        let scheme = casenote_core::identifiers::FolderIdScheme::default();
-        let now = chrono::Utc::now().timestamp_millis();
-        // fresh event ids every run (the same ids again would all be answered "duplicate")
-        let mut rng =
-            StdRng::seed_from_u64(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(11) as u64);
-        let active = active_set(folders, o.active_folders);
-        let n_batches = (o.ingest_events as usize).div_ceil(o.batch);
-        // A fifth as many again first, untimed, as the ceiling warms up before it is timed:
-        // both then start with the database's pages as warm (after another benchmark on a
-        // bigger database the first timed batches otherwise read this one from disk).
-        let warm_batches = n_batches / 5;
-        let total = ((n_batches + warm_batches) * o.batch).max(1) as i64;
-        let mut bodies: Vec<Vec<u8>> = (0..n_batches + warm_batches)
-            .map(|b| {
-                let evs: Vec<Value> = (0..o.batch)
-                    .map(|i| {
-                        make_event(
-                            &mut rng,
-                            folders,
-                            &active,
-                            &scheme,
-                            // Read times in the last 5 s, in sending order, as scans
-                            // arrive from the wards: after every earlier run's events, so
-                            // none is a late event (a replay that makes the server rebuild
-                            // the folder's "since" from its trail).
-                            now - 5_000 + ((b * o.batch + i) as i64 * 5_000) / total,
-                        )
-                    })
-                    .collect();
-                serde_json::to_vec(&json!({ "events": evs })).unwrap_or_default()
-            })
-            .collect();
-        let timed = bodies.split_off(warm_batches);
-        for body in bodies {
-            post_batch(&client, &base, &device, body).await?;
+    let rounds = o.rounds.max(1);
+    let active = active_set(folders, o.active_folders);
+    // fresh event ids and folders every round (the same ids again would all be "duplicate")
+    let mut rng =
+        StdRng::seed_from_u64(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(11) as u64);
+    // Rounds of HTTP ingest then the ceiling, one after the other on the same database: the
+    // ratio is taken within each round, and the rounds show how much a measure varies.
+    let mut http_rates = Vec::new();
+    let mut raw_rates = Vec::new();
+    let mut last = None;
+    for round in 1..=rounds {
+        let (mut child, port) = start_server_child(&o.db)?;
+        let pid = child.id();
+        let base = format!("http://127.0.0.1:{port}");
+        let rss_idle = rss_kb(pid, "VmRSS:");
+        let rt = tokio::runtime::Runtime::new()?;
+        let result = rt.block_on(async {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()?;
+            let (stored, ingest_s) =
+                http_ingest(&client, &base, &device, o, folders, &active, &mut rng).await?;
+            let rss_after_ingest = rss_kb(pid, "VmRSS:");
+            if round < rounds {
+                return anyhow::Ok((stored, ingest_s, None));
+            }
+            // ---- where-is, in the last round ----
+            let mut lat = Vec::with_capacity(o.lookups as usize);
+            let t1 = Instant::now();
+            for _ in 0..o.lookups {
+                let fid = rng.gen_range(1..=folders);
+                lat.push(look_up(&client, &base, &library, &scheme(), fid).await?);
+            }
+            let lookup_s = t1.elapsed().as_secs_f64();
+            lat.sort();
+            // ---- many readers: the same lookups from 1, 8 and 64 clients at once ----
+            let mut readers = Vec::new();
+            for n in READER_CLIENTS {
+                let r = many_readers(&client, &base, &library, folders, n, o.lookups, pid).await?;
+                readers.push(r);
+            }
+            anyhow::Ok((
+                stored,
+                ingest_s,
+                Some((lat, lookup_s, rss_idle, rss_after_ingest, readers)),
+            ))
+        });
+        let peak = rss_kb(pid, "VmHWM:");
+        let _ = child.kill();
+        let _ = child.wait();
+        let (stored, ingest_s, rest) = result?;
+        // ---- raw rusqlite ceiling: the same ledger work, no HTTP, no JSON ----
+        let (base_n, base_s) = raw_baseline(
+            &o.db,
+            folders,
+            &active,
+            o.ingest_events.min(200_000),
+            o.batch,
+        )?;
+        let (http, raw) = (stored as f64 / ingest_s, base_n as f64 / base_s);
+        eprintln!(
+            "round {round} of {rounds}: HTTP {http:.0} events/s, ceiling {raw:.0} events/s ({:.0}%)",
+            100.0 * http / raw
+        );
+        http_rates.push(http);
+        raw_rates.push(raw);
+        if let Some(rest) = rest {
+            last = Some((rest, peak));
         }
-        let t0 = Instant::now();
-        // first batch first, as a bridge sends them
-        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(std::collections::VecDeque::from(
-            timed,
-        )));
-        let mut tasks = Vec::new();
-        for _ in 0..o.clients {
-            let (client, base, device, queue) =
-                (client.clone(), base.clone(), device.clone(), queue.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut stored = 0u64;
-                loop {
-                    let Some(body) = queue.lock().await.pop_front() else {
-                        break;
-                    };
-                    stored += post_batch(&client, &base, &device, body).await?;
-                }
-                anyhow::Ok(stored)
-            }));
-        }
-        let mut stored = 0;
-        for t in tasks {
-            stored += t.await??;
-        }
-        let ingest_s = t0.elapsed().as_secs_f64();
-        let rss_after_ingest = rss_kb(pid, "VmRSS:");
-        // ---- where-is ----
-        let mut lat = Vec::with_capacity(o.lookups as usize);
-        let t1 = Instant::now();
-        for _ in 0..o.lookups {
-            let fid = rng.gen_range(1..=folders);
-            lat.push(look_up(&client, &base, &library, &scheme, fid).await?);
-        }
-        let lookup_s = t1.elapsed().as_secs_f64();
-        lat.sort();
-        // ---- many readers: the same lookups from 1, 8 and 64 clients at once ----
-        let mut readers = Vec::new();
-        for n in READER_CLIENTS {
-            let r = many_readers(&client, &base, &library, folders, n, o.lookups, pid).await?;
-            readers.push(r);
-        }
-        anyhow::Ok((stored, ingest_s, lat, lookup_s, rss_after_ingest, readers))
-    });
-    let peak = rss_kb(pid, "VmHWM:");
-    let _ = child.kill();
-    let _ = child.wait();
-    let (stored, ingest_s, lat, lookup_s, rss_after_ingest, readers) = result?;
+    }
+    let Some(((lat, lookup_s, rss_idle, rss_after_ingest, readers), peak)) = last else {
+        bail!("no round measured the lookups");
+    };
     let readers_rows: String = readers
         .iter()
         .map(|r| {
@@ -782,35 +772,110 @@ fn run_server_bench(o: &Opts) -> Result<String> {
             )
         })
         .collect();
-    // ---- raw rusqlite baseline: the same ledger work, no HTTP, no JSON ----
-    let (base_n, base_s) = raw_baseline(
-        &o.db,
-        folders,
-        &active_set(folders, o.active_folders),
-        o.ingest_events.min(200_000),
-        o.batch,
-    )?;
-    let http_rate = stored as f64 / ingest_s;
-    let raw_rate = base_n as f64 / base_s;
+    let ratios: Vec<f64> = http_rates
+        .iter()
+        .zip(&raw_rates)
+        .map(|(h, r)| 100.0 * h / r)
+        .collect();
+    let (h, r, q) = (spread(&http_rates), spread(&raw_rates), spread(&ratios));
     let machine = machine();
     Ok(format!(
         "## Server: ingest and where-is ({} folders, {} movements before the run)\n\n\
          Machine: {machine}\n\n\
-         Command: `cargo run --release -p casenote-bench -- server --folders {} --movements {} --ingest-events {} --batch {} --clients {} --lookups {} --active-folders {}`\n\n\
-         Scans go to {}.\n\n\
+         Command: `cargo run --release -p casenote-bench -- server --folders {} --movements {} --ingest-events {} --batch {} --clients {} --lookups {} --active-folders {} --rounds {rounds}`\n\n\
+         Scans go to {}. {rounds} rounds, each HTTP ingest (a fresh server) then the ceiling on the same database; min / median / max over the rounds. The lookups are measured in the last round.\n\n\
          | measure | result | target |\n|---|---|---|\n\
-         | ingest over HTTP ({} events in batches of {}, {} clients) | {:.0} events/s | >= 20,000 events/s |\n\
-         | raw rusqlite ceiling: the same ledger work (movement, folder, open requests, the batch's audit row), the writer's pragmas and cache, background checkpoints, prepared statements, same batch size; no HTTP, JSON or checks | {:.0} events/s | (ceiling) |\n\
-         | HTTP ingest as a share of the ceiling | {:.0}% | >= 70% |\n\
+         | ingest over HTTP ({} events in batches of {}, {} clients) | {:.0} / {:.0} / {:.0} events/s | >= 20,000 events/s |\n\
+         | raw rusqlite ceiling: the same ledger work (movement, folder, open requests, the batch's audit row), the writer's pragmas and cache, background checkpoints, prepared statements, same batch size; no HTTP, JSON or checks | {:.0} / {:.0} / {:.0} events/s | (ceiling) |\n\
+         | HTTP ingest as a share of the ceiling, same round | {:.0}% / {:.0}% / {:.0}% | >= 70% |\n\
          | where-is p50 / p95 / p99 ({} lookups, each audited) | {:.2} / {:.2} / {:.2} ms | p99 <= 5 ms |\n\
          | where-is throughput, one client | {:.0} lookups/s | |\n\
          | server RSS idle / after ingest / peak (VmHWM) | {} / {} / {} MB | <= 200 MB |\n{readers_rows}",
         folders, movements_before, o.folders, o.movements, o.ingest_events, o.batch, o.clients, o.lookups, o.active_folders,
         if o.active_folders == 0 { "any of the folders, uniformly at random (the worst case for caches)".to_string() } else { format!("{} randomly chosen folders, a day's worth of moving folders", o.active_folders) },
-        stored, o.batch, o.clients, http_rate, raw_rate, 100.0 * http_rate / raw_rate,
+        o.ingest_events, o.batch, o.clients, h.0, h.1, h.2, r.0, r.1, r.2, q.0, q.1, q.2,
         o.lookups, pct(&lat, 0.50), pct(&lat, 0.95), pct(&lat, 0.99), o.lookups as f64 / lookup_s,
         rss_idle / 1024, rss_after_ingest / 1024, peak / 1024
     ))
+}
+
+/// The folder barcode scheme the benchmark database is built with.
+fn scheme() -> casenote_core::identifiers::FolderIdScheme {
+    casenote_core::identifiers::FolderIdScheme::default()
+}
+
+/// One round of HTTP ingest: `o.ingest_events` scans in batches of `o.batch` from `o.clients`
+/// clients, after a fifth as many again, untimed. Returns the events stored and the seconds.
+async fn http_ingest(
+    client: &reqwest::Client,
+    base: &str,
+    device: &str,
+    o: &Opts,
+    folders: u64,
+    active: &[u64],
+    rng: &mut StdRng,
+) -> Result<(u64, f64)> {
+    let scheme = scheme();
+    let now = chrono::Utc::now().timestamp_millis();
+    let n_batches = (o.ingest_events as usize).div_ceil(o.batch);
+    // A fifth as many again first, untimed, as the ceiling warms up before it is timed:
+    // both then start with the database's pages as warm (after another benchmark on a
+    // bigger database the first timed batches otherwise read this one from disk).
+    let warm_batches = n_batches / 5;
+    let total = ((n_batches + warm_batches) * o.batch).max(1) as i64;
+    let mut bodies: Vec<Vec<u8>> = (0..n_batches + warm_batches)
+        .map(|b| {
+            let evs: Vec<Value> = (0..o.batch)
+                .map(|i| {
+                    make_event(
+                        rng,
+                        folders,
+                        active,
+                        &scheme,
+                        // Read times in the last 5 s, in sending order, as scans arrive from
+                        // the wards: after every earlier run's events, so none is a late
+                        // event (a replay that makes the server rebuild the folder's "since"
+                        // from its trail).
+                        now - 5_000 + ((b * o.batch + i) as i64 * 5_000) / total,
+                    )
+                })
+                .collect();
+            serde_json::to_vec(&json!({ "events": evs })).unwrap_or_default()
+        })
+        .collect();
+    let timed = bodies.split_off(warm_batches);
+    for body in bodies {
+        post_batch(client, base, device, body).await?;
+    }
+    let t0 = Instant::now();
+    // first batch first, as a bridge sends them
+    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(std::collections::VecDeque::from(
+        timed,
+    )));
+    let mut tasks = Vec::new();
+    for _ in 0..o.clients {
+        let (client, base, device, queue) = (
+            client.clone(),
+            base.to_string(),
+            device.to_string(),
+            queue.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut stored = 0u64;
+            loop {
+                let Some(body) = queue.lock().await.pop_front() else {
+                    break;
+                };
+                stored += post_batch(&client, &base, &device, body).await?;
+            }
+            anyhow::Ok(stored)
+        }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        stored += t.await??;
+    }
+    Ok((stored, t0.elapsed().as_secs_f64()))
 }
 
 /// One many-readers measurement.

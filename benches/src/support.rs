@@ -518,3 +518,13 @@ pub async fn post_batch(
     let v: Value = r.json().await?;
     Ok(v["stored"].as_u64().unwrap_or(0))
 }
+
+/// min / median / max of a list of figures.
+pub fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => (f64::NAN, f64::NAN, f64::NAN),
+        n => (v[0], v[n / 2], v[n - 1]),
+    }
+}

@@ -232,13 +232,14 @@ const DAYS_OUT_BANDS: [(&str, i64, i64); 5] = [
 struct DaysOutCounts([i64; DAYS_OUT_BANDS.len()]);
 
 impl DaysOutCounts {
-    /// Count one folder out for `days` (a negative count, a clock ahead, falls in no band).
-    fn add(&mut self, days: i64) {
+    /// Count one folder out for `days` (`n` 1), or take one off again (`n` -1). A negative
+    /// number of days (a clock ahead) falls in no band.
+    fn add(&mut self, days: i64, n: i64) {
         if let Some(i) = DAYS_OUT_BANDS
             .iter()
             .position(|(_, lo, hi)| days >= *lo && days <= *hi)
         {
-            self.0[i] += 1;
+            self.0[i] += n;
         }
     }
 
@@ -254,33 +255,80 @@ impl DaysOutCounts {
 /// How long the listed folders have been out of the library, in [`DAYS_OUT_BANDS`].
 pub fn by_days_out(out: &[FolderAt]) -> Vec<(String, i64)> {
     let mut n = DaysOutCounts::default();
-    out.iter().filter_map(|f| f.days_out).for_each(|d| n.add(d));
+    out.iter()
+        .filter_map(|f| f.days_out)
+        .for_each(|d| n.add(d, 1));
     n.labelled()
 }
 
-/// The folders out of the library (see [`out_of_library`]): the `FROM` and `WHERE` both
-/// queries share. `?1` is the time a folder must have been out since.
+/// Folders at a place that is not a library or store (`l`, the place; `f`, the folder) since
+/// before `?1`: the condition [`out_of_library_from`] and [`out_of_library_by_days`] share.
+macro_rules! outside_the_library {
+    () => {
+        "l.kind NOT IN ('library', 'store', 'shelf') AND f.cur_since < ?1"
+    };
+}
+
+/// Folders that no longer count as out of the library wherever they were last seen.
+macro_rules! gone {
+    () => {
+        "('destroyed', 'closed')"
+    };
+}
+
+/// The folders out of the library (see [`out_of_library`]): the `FROM` and `WHERE` of the list.
+/// `?1` is the time a folder must have been out since.
 macro_rules! out_of_library_from {
     () => {
-        "FROM locations l CROSS JOIN folders f ON f.cur_location_id = l.id
-         WHERE l.kind NOT IN ('library', 'store', 'shelf') AND f.cur_since < ?1
-           AND f.status NOT IN ('destroyed', 'closed')"
+        concat!(
+            "FROM locations l CROSS JOIN folders f ON f.cur_location_id = l.id WHERE ",
+            outside_the_library!(),
+            " AND f.status NOT IN ",
+            gone!()
+        )
     };
 }
 
 /// How many folders are out of the library now, by how long (the statistics page's chart).
 /// Counted as the rows are read: no sort and no list, however many folders are out. (Listing
 /// them first, sorted, held a few hundred bytes a folder for each view of the page.)
+///
+/// Every folder at a place outside the library is read from the current-place index alone
+/// (`folders_cur_location` holds the place and `cur_since`); the few destroyed or closed among
+/// them are then found through the index of folders not active and taken off again. Reading
+/// each folder's row for its status instead cost a random page read a folder: 56 s for 2.5
+/// million folders out, against 0.4 s from the index (docs/benchmarks.md).
 pub fn out_of_library_by_days(c: &Connection, now_ms: i64) -> Result<Vec<(String, i64)>> {
-    let mut st = c.prepare_cached(concat!("SELECT f.cur_since ", out_of_library_from!()))?;
-    let mut rows = st.query(params![now_ms])?;
     let mut n = DaysOutCounts::default();
-    while let Some(r) = rows.next()? {
-        let since: i64 = r.get(0)?;
-        n.add((now_ms - since) / 86_400_000);
-    }
+    let each = |sql: &str, counts: &mut DaysOutCounts, sign: i64| -> Result<()> {
+        let mut st = c.prepare_cached(sql)?;
+        let mut rows = st.query(params![now_ms])?;
+        while let Some(r) = rows.next()? {
+            let since: i64 = r.get(0)?;
+            counts.add((now_ms - since) / 86_400_000, sign);
+        }
+        Ok(())
+    };
+    each(SINCE_OF_ALL_OUT, &mut n, 1)?;
+    each(SINCE_OF_GONE_OUT, &mut n, -1)?;
     Ok(n.labelled())
 }
+
+/// When each folder at a place outside the library got there, whatever its status.
+const SINCE_OF_ALL_OUT: &str = concat!(
+    "SELECT f.cur_since FROM locations l CROSS JOIN folders f ON f.cur_location_id = l.id WHERE ",
+    outside_the_library!()
+);
+
+/// The same for the destroyed or closed among them (`status <> 'active'` lets this use the
+/// index of folders not active).
+const SINCE_OF_GONE_OUT: &str = concat!(
+    "SELECT f.cur_since FROM folders f JOIN locations l ON l.id = f.cur_location_id
+     WHERE f.status <> 'active' AND f.status IN ",
+    gone!(),
+    " AND ",
+    outside_the_library!()
+);
 
 /// Folders whose current place is not a library or store, for longer than `days`.
 ///
@@ -354,6 +402,9 @@ mod tests {
             ("LWARD5", 400, "active"),
             ("LLIB", 50, "active"),
             ("LWARD5", 50, "destroyed"),
+            ("LOPD", 2, "closed"),
+            ("LWARD5", 20, "missing"),
+            ("LLIB", 9, "destroyed"),
             ("LWARD5", -2, "active"),
         ];
         for (place, days, status) in folders {
@@ -374,13 +425,28 @@ mod tests {
             ("up to 3 days", 2),
             ("4-7 days", 1),
             ("8-14 days", 1),
-            ("15-30 days", 2),
+            ("15-30 days", 3),
             ("over 30 days", 2),
         ]
         .iter()
         .map(|(l, n)| (l.to_string(), *n))
         .collect();
         assert_eq!(counted, want);
+        // the folders out are read from the current-place index alone, not row by row, and
+        // the ones taken off again from the index of folders not active
+        for (sql, index) in [
+            (SINCE_OF_ALL_OUT, "COVERING INDEX folders_cur_location"),
+            (SINCE_OF_GONE_OUT, "INDEX folders_not_active"),
+        ] {
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan")
+                .query_map([NOW], |r| r.get(3))
+                .expect("plan rows")
+                .collect::<rusqlite::Result<_>>()
+                .expect("plan read");
+            assert!(plan.iter().any(|d| d.contains(index)), "{index}: {plan:?}");
+        }
         // the same bands as the listed report's
         let listed = out_of_library(&c, 0, NOW, 1_000).expect("listed");
         assert_eq!(by_days_out(&listed), want);
