@@ -717,11 +717,12 @@ fn run_server_bench(o: &Opts) -> Result<String> {
                 return anyhow::Ok((stored, ingest_s, None));
             }
             // ---- where-is, in the last round ----
+            let scheme = casenote_core::identifiers::FolderIdScheme::default();
             let mut lat = Vec::with_capacity(o.lookups as usize);
             let t1 = Instant::now();
             for _ in 0..o.lookups {
                 let fid = rng.gen_range(1..=folders);
-                lat.push(look_up(&client, &base, &library, &scheme(), fid).await?);
+                lat.push(look_up(&client, &base, &library, &scheme, fid).await?);
             }
             let lookup_s = t1.elapsed().as_secs_f64();
             lat.sort();
@@ -799,11 +800,6 @@ fn run_server_bench(o: &Opts) -> Result<String> {
     ))
 }
 
-/// The folder barcode scheme the benchmark database is built with.
-fn scheme() -> casenote_core::identifiers::FolderIdScheme {
-    casenote_core::identifiers::FolderIdScheme::default()
-}
-
 /// One round of HTTP ingest: `o.ingest_events` scans in batches of `o.batch` from `o.clients`
 /// clients, after a fifth as many again, untimed. Returns the events stored and the seconds.
 async fn http_ingest(
@@ -815,7 +811,7 @@ async fn http_ingest(
     active: &[u64],
     rng: &mut StdRng,
 ) -> Result<(u64, f64)> {
-    let scheme = scheme();
+    let scheme = casenote_core::identifiers::FolderIdScheme::default();
     let now = chrono::Utc::now().timestamp_millis();
     let n_batches = (o.ingest_events as usize).div_ceil(o.batch);
     // A fifth as many again first, untimed, as the ceiling warms up before it is timed:

@@ -300,17 +300,14 @@ macro_rules! out_of_library_from {
 /// million folders out, against 0.4 s from the index (docs/benchmarks.md).
 pub fn out_of_library_by_days(c: &Connection, now_ms: i64) -> Result<Vec<(String, i64)>> {
     let mut n = DaysOutCounts::default();
-    let each = |sql: &str, counts: &mut DaysOutCounts, sign: i64| -> Result<()> {
+    for (sql, sign) in [(SINCE_OF_ALL_OUT, 1), (SINCE_OF_GONE_OUT, -1)] {
         let mut st = c.prepare_cached(sql)?;
         let mut rows = st.query(params![now_ms])?;
         while let Some(r) = rows.next()? {
             let since: i64 = r.get(0)?;
-            counts.add((now_ms - since) / 86_400_000, sign);
+            n.add((now_ms - since) / 86_400_000, sign);
         }
-        Ok(())
-    };
-    each(SINCE_OF_ALL_OUT, &mut n, 1)?;
-    each(SINCE_OF_GONE_OUT, &mut n, -1)?;
+    }
     Ok(n.labelled())
 }
 

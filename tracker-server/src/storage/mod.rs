@@ -162,7 +162,7 @@ pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
 /// (`journal_size_limit`).
 ///
 /// Each such restart holds the writer's lock for one checkpoint of the last few frames and
-/// its two `fsync`s: 80-670 ms on the benchmark machine under the mixed load, longer as the
+/// its two `fsync`s: 80-770 ms on the benchmark machine under the mixed load, longer as the
 /// database grew. At 64 MiB that came every 13 s under the mixed load (which writes 5 MB of
 /// WAL a second) and raised the where-is p99 from 6-9 to 11-15 ms; at 256 MiB, once a minute,
 /// it later set the where-is p99 at 22-32 ms (9 ms with no restart at all). At 1 GiB it comes
